@@ -1,0 +1,64 @@
+// Operator configuration: flags, each with an environment variable CRTOKEN_<FLAG_IN_UPPER_SNAKE>;
+// a flag wins over its variable. Credentials are never accepted as flag values.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reconciler/error.h"
+#include "reconciler/plan.h"
+
+namespace crtoken {
+
+struct Options {
+  std::vector<std::string> specs;  // default {"./manifests"}
+  std::string api_url;             // default $IONOS_API_URL, else the production URL
+  std::string credentials_file;
+  std::string secret_dir = "./secrets";
+  std::string state_dir = "./.crtoken";
+  std::chrono::milliseconds resync = std::chrono::seconds(60);
+  PlanPolicy policy;
+  std::string metrics_addr = "127.0.0.1:9464";
+  std::string health_addr = "127.0.0.1:8081";
+  std::string log_format = "text";  // text | json
+  std::string log_level = "info";   // trace | debug | info | warn | error
+  bool dry_run = false;
+
+  // The API client (issue 4).
+  double api_qps = 20;
+  int api_burst = 40;
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds retry_budget = std::chrono::seconds(120);
+  std::chrono::milliseconds retry_after_cap = std::chrono::seconds(60);
+  std::string ca_file;
+  bool insecure_skip_tls_verify = false;
+
+  // The daemon (issue 6).
+  int concurrency = 4;
+  std::chrono::milliseconds debounce = std::chrono::milliseconds(100);
+
+  // Kubernetes sink: in-cluster credentials, or this kubeconfig ($KUBECONFIG).
+  std::string kubeconfig;
+
+  // Positional arguments (validate's paths).
+  std::vector<std::string> args;
+  bool help = false;
+};
+
+inline constexpr char kDefaultApiUrl[] = "https://api.ionos.com/containerregistries";
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup ProcessEnv();
+
+// Parses `args` (after the subcommand) for `command`. A bad value, an unknown flag or a missing
+// value is a kInvalid error naming the flag (or the variable) and what was wrong.
+Result<Options> ParseOptions(const std::string& command, const std::vector<std::string>& args,
+                             const EnvLookup& env);
+
+// The flag reference printed by `crtoken <command> --help`.
+std::string OptionsHelp(const std::string& command);
+
+}  // namespace crtoken

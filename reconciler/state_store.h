@@ -1,0 +1,45 @@
+// Durable operator state: which tokens crtoken owns, and every create in flight. FileStateStore
+// (daemon/) keeps it under --state-dir; tests use an in-memory fake.
+//
+// Contract: thread-safe; never throws; a mutation that returns ok is durable (survives kill -9).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "reconciler/error.h"
+#include "reconciler/types.h"
+
+namespace crtoken {
+
+// One token crtoken created or adopted.
+struct OwnershipRecord {
+  enum class Phase {
+    kCreating,  // intent recorded; the PUT may or may not have happened
+    kCreated,   // the token exists; its password has not reached the sink yet
+    kReady,     // the password is in the sink
+  };
+  std::string registry_id;
+  std::string registry_name;  // for messages only
+  std::string token_name;
+  std::string token_id;  // the deterministic id used for the PUT
+  int generation = 0;    // bumped on every re-issue; part of the id derivation
+  Phase phase = Phase::kCreating;
+  SecretRef secret;          // where its password was delivered (deleted on prune)
+  std::string source_file;   // the spec file that declared it
+  TokenKey key() const { return TokenKey{registry_id, token_name}; }
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual Result<std::vector<OwnershipRecord>> Load() = 0;
+  // Inserts or replaces the record with the same (registry_id, token_name).
+  virtual Status Put(const OwnershipRecord& record) = 0;
+  // Inserts or replaces several records with one durable write.
+  virtual Status PutAll(const std::vector<OwnershipRecord>& records) = 0;
+  // Removing an absent record succeeds.
+  virtual Status Remove(const TokenKey& key) = 0;
+};
+
+}  // namespace crtoken

@@ -1,0 +1,84 @@
+// Plain domain types shared by the planner, the reconciler and the adapters. No library types:
+// everything here is std only, so the pure core can be tested without I/O.
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace crtoken {
+
+// Instants at second precision: the API writes dates as YYYY-MM-DDTHH:MM:SSZ.
+using Instant = std::chrono::sys_seconds;
+
+enum class TokenStatus { kEnabled, kDisabled };
+const char* TokenStatusName(TokenStatus status);  // "enabled" | "disabled"
+
+// One scope of a token. Compared as a set by the planner: the order of scopes and of actions never
+// matters (see NormalizeScopes in plan.h).
+struct Scope {
+  std::string name;                  // repository name or pattern, "*" = all
+  std::string type;                  // "repository" | "registry" (the API echoes any string)
+  std::vector<std::string> actions;  // "pull" | "push" | "delete"
+  auto operator<=>(const Scope&) const = default;
+};
+
+// Where a spec element came from, for FILE:LINE:COL messages. Lines and columns are 1-based;
+// 0 means unknown.
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string ToString() const;  // "file:line:col" (or "file" when unknown)
+};
+
+// Where a token's password is delivered. Exactly one kind is set.
+struct SecretRef {
+  enum class Kind { kFile, kKubernetes };
+  Kind kind = Kind::kFile;
+  std::string file;       // kFile: path relative to --secret-dir, already checked to stay inside
+  std::string k8s_namespace;  // kKubernetes
+  std::string k8s_name;       // kKubernetes
+  std::string ToString() const;  // "file:ci-push.json" | "kubernetes:ns/name"
+  auto operator<=>(const SecretRef&) const = default;
+};
+
+// One declared token (a RegistryToken document), validated.
+struct TokenSpec {
+  std::string name;         // metadata.name: the token name in the registry
+  std::string registry;     // spec.registry (a registry name), or empty when registry_id is set
+  std::string registry_id;  // spec.registryId, or filled in once the name is resolved
+  TokenStatus status = TokenStatus::kEnabled;
+  std::optional<Instant> expiry;  // absent = never expires
+  std::vector<Scope> scopes;
+  SecretRef secret;
+  bool adopt = false;  // take over an existing token of this name that crtoken does not own
+  SourceLocation source;  // the document's metadata.name node
+};
+
+// A token as the registry API reports it. There is no password: the API returns it only once.
+struct ObservedToken {
+  std::string id;
+  std::string name;
+  TokenStatus status = TokenStatus::kEnabled;
+  std::optional<Instant> expiry;
+  std::vector<Scope> scopes;
+};
+
+struct RegistryInfo {
+  std::string id;
+  std::string name;
+  std::string hostname;  // empty until the registry is provisioned
+  std::string state;     // metadata.state, e.g. "Running"
+};
+
+// A registry-unique token identity.
+struct TokenKey {
+  std::string registry_id;
+  std::string name;
+  auto operator<=>(const TokenKey&) const = default;
+};
+
+}  // namespace crtoken
