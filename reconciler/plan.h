@@ -78,7 +78,7 @@ struct Action {
   std::optional<TokenSpec> spec;  // create, reissue, update
   TokenPatch patch;               // update
   std::optional<OwnershipRecord> record;  // the ownership record, when crtoken owns the token
-  std::string reason;             // why, in a few words: "not in the registry", "secret missing"
+  std::string reason;  // why, in a few words: "not in the registry", "secret missing"
   // A human-readable line, e.g. "update acme/ci-push: status enabled -> disabled". Never contains a
   // password or any other secret.
   std::string Describe() const;
