@@ -292,6 +292,13 @@ Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApi
   return std::unique_ptr<HttpRegistryApi>(new HttpRegistryApi(std::move(impl)));
 }
 
+Result<HttpRegistryApi::Reply> HttpRegistryApi::Call(HttpMethod method, const std::string& path,
+                                                     const std::string* body) {
+  auto resp = impl_->Send(method, path, body);
+  if (!resp.ok()) return resp.error();
+  return Reply{resp.value().status, std::move(resp.value().body)};
+}
+
 void HttpRegistryApi::ClearCache() {
   std::lock_guard<std::mutex> lock(impl_->cache_mu);
   impl_->by_name.clear();

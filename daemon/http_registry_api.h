@@ -63,6 +63,16 @@ class HttpRegistryApi : public RegistryApi {
   Status DeleteToken(const std::string& registry_id, const std::string& token_id) override;
   void ClearCache() override;
 
+  // A raw call through the same machinery (rate limit, deadline, retries, metrics, logging), for
+  // tools and tests that need an operation the interface does not offer (e.g. a POST). `path` is
+  // relative to the base URL and starts with '/'. Any HTTP status is a value; only the lack of an
+  // answer is an Error.
+  struct Reply {
+    int status = 0;
+    std::string body;
+  };
+  Result<Reply> Call(HttpMethod method, const std::string& path, const std::string* body = nullptr);
+
   struct Impl;
 
  private:
