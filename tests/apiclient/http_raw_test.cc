@@ -4,6 +4,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -254,6 +255,74 @@ TEST_F(HttpRawTest, MetricsCountEveryAttempt) {
   }
   EXPECT_EQ(c200, 1);
   EXPECT_EQ(c503, 1);
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/crtoken-tls-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    cert_ = crtoken::testing::MakeSelfSignedCert(dir_);
+    server_ = std::make_unique<RawHttpServer>(cert_);
+    server_->SetDefault(RawHttpServer::Json(200, TokenJson(kTok, "over-tls")));
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  HttpRegistryApiConfig Config() {
+    HttpRegistryApiConfig c;
+    c.base_url = server_->url() + "/containerregistries";
+    c.credentials = Credentials::Bearer("t");
+    c.retry.max_attempts = 2;
+    c.retry.initial_backoff = std::chrono::milliseconds(1);
+    c.retry.max_backoff = std::chrono::milliseconds(2);
+    return c;
+  }
+  std::string dir_;
+  crtoken::testing::TestCert cert_;
+  std::unique_ptr<RawHttpServer> server_;
+};
+
+TEST_F(TlsTest, VerifiedAgainstCaFile) {
+  HttpRegistryApiConfig c = Config();
+  c.ca_file = cert_.cert_file;
+  auto api = HttpRegistryApi::Create(c);
+  ASSERT_TRUE(api.ok()) << api.error().ToString();
+  auto t = api.value()->GetToken(kReg, kTok);
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_EQ(t.value().name, "over-tls");
+  EXPECT_EQ(server_->Requests().size(), 1u);
+}
+
+TEST_F(TlsTest, UnknownCaIsRefused) {
+  auto api = HttpRegistryApi::Create(Config());
+  ASSERT_TRUE(api.ok());
+  auto t = api.value()->GetToken(kReg, kTok);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().kind, ErrorKind::kUnavailable);
+  EXPECT_TRUE(server_->Requests().empty());  // no request ever reached the untrusted server
+}
+
+TEST_F(TlsTest, InsecureSkipsVerification) {
+  HttpRegistryApiConfig c = Config();
+  c.insecure_skip_tls_verify = true;
+  auto api = HttpRegistryApi::Create(c);
+  ASSERT_TRUE(api.ok());
+  auto t = api.value()->GetToken(kReg, kTok);
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+}
+
+TEST_F(TlsTest, BadCaFileIsAStartupError) {
+  HttpRegistryApiConfig c = Config();
+  c.ca_file = cert_.key_file;  // a key, not a certificate
+  auto api = HttpRegistryApi::Create(c);
+  ASSERT_FALSE(api.ok());
+  EXPECT_EQ(api.error().kind, ErrorKind::kInvalid);
+  EXPECT_NE(api.error().message.find("no PEM certificate"), std::string::npos);
+  c.ca_file = dir_ + "/absent.pem";
+  EXPECT_FALSE(HttpRegistryApi::Create(c).ok());
 }
 
 TEST_F(HttpRawTest, LogsNeverCarrySecrets) {

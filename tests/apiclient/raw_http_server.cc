@@ -2,6 +2,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,17 +38,60 @@ const char* Reason(int status) {
   }
 }
 
-bool SendAll(int fd, const std::string& data) {
+bool SendAll(int fd, SSL* ssl, const std::string& data) {
   size_t sent = 0;
   while (sent < data.size()) {
-    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = ssl != nullptr ? SSL_write(ssl, data.data() + sent, int(data.size() - sent))
+                               : ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) return false;
     sent += static_cast<size_t>(n);
   }
   return true;
 }
 
+ssize_t Recv(int fd, SSL* ssl, char* buf, size_t len) {
+  if (ssl != nullptr) return SSL_read(ssl, buf, static_cast<int>(len));
+  return ::recv(fd, buf, len, 0);
+}
+
 }  // namespace
+
+TestCert MakeSelfSignedCert(const std::string& dir) {
+  TestCert out{dir + "/cert.pem", dir + "/key.pem"};
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                            std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+                            std::pair{NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(cert, key, EVP_sha256());
+  FILE* f = std::fopen(out.cert_file.c_str(), "w");
+  PEM_write_X509(f, cert);
+  std::fclose(f);
+  f = std::fopen(out.key_file.c_str(), "w");
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+namespace {}  // namespace
 
 RawReply RawHttpServer::Json(int status, std::string body) {
   RawReply r;
@@ -53,7 +101,19 @@ RawReply RawHttpServer::Json(int status, std::string body) {
   return r;
 }
 
-RawHttpServer::RawHttpServer() {
+RawHttpServer::RawHttpServer() { Start(); }
+
+RawHttpServer::RawHttpServer(const TestCert& tls) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (SSL_CTX_use_certificate_file(ctx, tls.cert_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    throw std::runtime_error("RawHttpServer: cannot load the test certificate");
+  }
+  ssl_ctx_ = ctx;
+  Start();
+}
+
+void RawHttpServer::Start() {
   default_ =
       Json(500, R"({"httpStatus":500,"messages":[{"errorCode":"0","message":"unscripted"}]})");
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -83,6 +143,7 @@ RawHttpServer::~RawHttpServer() {
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
   }
   for (auto& w : workers_) w.join();
+  if (ssl_ctx_ != nullptr) SSL_CTX_free(static_cast<SSL_CTX*>(ssl_ctx_));
 }
 
 void RawHttpServer::Script(std::vector<RawReply> replies) {
@@ -128,13 +189,29 @@ void RawHttpServer::Close(int fd) {
 }
 
 void RawHttpServer::Serve(int fd, int connection) {
+  SSL* ssl = nullptr;
+  if (ssl_ctx_ != nullptr) {
+    ssl = SSL_new(static_cast<SSL_CTX*>(ssl_ctx_));
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) != 1) {  // e.g. the client refused the certificate
+      SSL_free(ssl);
+      Close(fd);
+      return;
+    }
+  }
+  ServeConnection(fd, ssl, connection);
+  if (ssl != nullptr) SSL_free(ssl);
+}
+
+void RawHttpServer::ServeConnection(int fd, void* ssl_handle, int connection) {
+  SSL* ssl = static_cast<SSL*>(ssl_handle);
   std::string buf;
   char chunk[8192];
   for (;;) {
     // Read one request: headers, then Content-Length bytes of body.
     size_t header_end;
     while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
-      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      ssize_t n = Recv(fd, ssl, chunk, sizeof(chunk));
       if (n <= 0) {
         Close(fd);
         return;
@@ -172,7 +249,7 @@ void RawHttpServer::Serve(int fd, int connection) {
     }
     buf.erase(0, header_end + 4);
     while (buf.size() < length) {
-      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      ssize_t n = Recv(fd, ssl, chunk, sizeof(chunk));
       if (n <= 0) {
         Close(fd);
         return;
@@ -193,7 +270,9 @@ void RawHttpServer::Serve(int fd, int connection) {
           std::chrono::steady_clock::now() + std::chrono::milliseconds(reply.delay_ms);
       while (!stopping_ && std::chrono::steady_clock::now() < until) {
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 20) > 0) {
+        if (ssl != nullptr) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        } else if (::poll(&p, 1, 20) > 0) {
           ssize_t n = ::recv(fd, chunk, sizeof(chunk), MSG_PEEK);
           if (n <= 0) {
             Close(fd);
@@ -216,7 +295,7 @@ void RawHttpServer::Serve(int fd, int connection) {
       for (const auto& [k, v] : reply.headers) out += k + ": " + v + "\r\n";
       out += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n" + reply.body;
     }
-    if (!SendAll(fd, out)) {
+    if (!SendAll(fd, ssl, out)) {
       Close(fd);
       return;
     }

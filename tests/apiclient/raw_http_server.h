@@ -32,12 +32,24 @@ struct RawRequest {
   int connection = 0;  // the index of the TCP connection it came on
 };
 
+// A self-signed certificate for 127.0.0.1 (SAN IP:127.0.0.1, CA:TRUE, EC P-256), written as PEM
+// files into `dir`: it is its own CA, so a client trusts it through --ca-file.
+struct TestCert {
+  std::string cert_file;
+  std::string key_file;
+};
+TestCert MakeSelfSignedCert(const std::string& dir);
+
 class RawHttpServer {
  public:
   RawHttpServer();  // binds 127.0.0.1 on a port the kernel picks and starts serving
+  explicit RawHttpServer(const TestCert& tls);  // the same over TLS (https://)
   ~RawHttpServer();
   int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return std::string(ssl_ctx_ != nullptr ? "https" : "http") +
+           "://127.0.0.1:" + std::to_string(port_);
+  }
 
   void Script(std::vector<RawReply> replies);
   void SetDefault(RawReply reply);
@@ -48,10 +60,13 @@ class RawHttpServer {
 
  private:
   void AcceptLoop();
+  void Start();
   void Serve(int fd, int connection);
+  void ServeConnection(int fd, void* ssl, int connection);
   void Close(int fd);
   RawReply Next();
 
+  void* ssl_ctx_ = nullptr;  // SSL_CTX* when serving TLS
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
