@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,6 +115,9 @@ RawHttpServer::RawHttpServer(const TestCert& tls) {
 }
 
 void RawHttpServer::Start() {
+  // SSL_write to a client that hung up raises SIGPIPE (it has no MSG_NOSIGNAL): this process is a
+  // test, so ignore it.
+  ::signal(SIGPIPE, SIG_IGN);
   default_ =
       Json(500, R"({"httpStatus":500,"messages":[{"errorCode":"0","message":"unscripted"}]})");
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
