@@ -10,9 +10,12 @@ namespace crtoken {
 
 const char* PruneModeName(PruneMode mode) {
   switch (mode) {
-    case PruneMode::kOwned: return "owned";
-    case PruneMode::kNone: return "none";
-    case PruneMode::kAll: return "all";
+    case PruneMode::kOwned:
+      return "owned";
+    case PruneMode::kNone:
+      return "none";
+    case PruneMode::kAll:
+      return "all";
   }
   return "owned";
 }
@@ -26,10 +29,14 @@ std::optional<PruneMode> ParsePruneMode(const std::string& text) {
 
 const char* ActionTypeName(ActionType type) {
   switch (type) {
-    case ActionType::kCreate: return "create";
-    case ActionType::kReissue: return "reissue";
-    case ActionType::kUpdate: return "update";
-    case ActionType::kDelete: return "delete";
+    case ActionType::kCreate:
+      return "create";
+    case ActionType::kReissue:
+      return "reissue";
+    case ActionType::kUpdate:
+      return "update";
+    case ActionType::kDelete:
+      return "delete";
   }
   return "unknown";
 }
@@ -148,8 +155,8 @@ struct Index {
 
 bool SpecLess(const TokenSpec* a, const TokenSpec* b) {
   return std::tie(a->registry_id, a->name, a->registry, a->source.file, a->source.line,
-                  a->source.column) < std::tie(b->registry_id, b->name, b->registry,
-                                               b->source.file, b->source.line, b->source.column);
+                  a->source.column) < std::tie(b->registry_id, b->name, b->registry, b->source.file,
+                                               b->source.line, b->source.column);
 }
 
 Index BuildIndex(const DesiredState& desired, const ObservedState& observed) {
@@ -169,8 +176,8 @@ Index BuildIndex(const DesiredState& desired, const ObservedState& observed) {
   for (const OwnershipRecord& record : observed.owned) {
     // The store keeps one record per key; should two arrive, the choice must not depend on order.
     const OwnershipRecord*& slot = index.records[record.key()];
-    if (slot == nullptr || std::tie(record.token_id, record.generation) <
-                               std::tie(slot->token_id, slot->generation)) {
+    if (slot == nullptr ||
+        std::tie(record.token_id, record.generation) < std::tie(slot->token_id, slot->generation)) {
       slot = &record;
     }
   }
@@ -347,11 +354,11 @@ class Planner {
         Add(std::move(action));
         return;
       }
-      AddProblem(spec, "a token named " + spec.name + " exists in registry " + info.name +
-                           " but crtoken does not own it" +
-                           (record != nullptr ? " (its id differs from the one crtoken created)"
-                                              : "") +
-                           "; set spec.adopt: true or --adopt");
+      AddProblem(spec,
+                 "a token named " + spec.name + " exists in registry " + info.name +
+                     " but crtoken does not own it" +
+                     (record != nullptr ? " (its id differs from the one crtoken created)" : "") +
+                     "; set spec.adopt: true or --adopt");
       ++plan_.counts.error;
       return;
     }

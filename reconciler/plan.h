@@ -87,7 +87,7 @@ struct Action {
   // delete: the record's secret is where a declared spec writes (a rename that kept its secret):
   // remove the token and the record, but leave the secret alone.
   bool keep_secret = false;
-  std::string reason;             // why, in a few words: "not in the registry", "secret missing"
+  std::string reason;  // why, in a few words: "not in the registry", "secret missing"
   // A human-readable line, e.g. "update acme/ci-push: status enabled -> disabled". Never contains a
   // password or any other secret.
   std::string Describe() const;
