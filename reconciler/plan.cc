@@ -173,13 +173,22 @@ Index BuildIndex(const DesiredState& desired, const ObservedState& observed) {
       index.specs[TokenKey{spec->registry_id, spec->name}].push_back(spec);
     }
   }
-  for (const OwnershipRecord& record : observed.owned) {
-    // The store keeps one record per key; should two arrive, the choice must not depend on order.
-    const OwnershipRecord*& slot = index.records[record.key()];
-    if (slot == nullptr ||
-        std::tie(record.token_id, record.generation) < std::tie(slot->token_id, slot->generation)) {
-      slot = &record;
+  // Token ids present per key, to tell a live record from a stale one.
+  std::set<std::pair<TokenKey, std::string>> present;
+  for (const auto& [registry_id, registry] : observed.registries) {
+    for (const ObservedToken& token : registry.tokens) {
+      present.emplace(TokenKey{registry_id, token.name}, token.id);
     }
+  }
+  for (const OwnershipRecord& record : observed.owned) {
+    // The store keeps one record per key. Should two arrive, prefer the one whose token exists,
+    // then the smallest id: the choice must not depend on input order.
+    const OwnershipRecord*& slot = index.records[record.key()];
+    auto rank = [&](const OwnershipRecord* r) {
+      return std::make_tuple(present.count({r->key(), r->token_id}) == 0, r->token_id,
+                             r->generation);
+    };
+    if (slot == nullptr || rank(&record) < rank(slot)) slot = &record;
   }
   for (const auto& [registry_id, registry] : observed.registries) {
     std::map<std::string, std::vector<const ObservedToken*>> by_name;
@@ -391,8 +400,11 @@ class Planner {
   void PlanUndeclared(const ObservedRegistry& registry) {
     const RegistryInfo& info = registry.info;
     int kept_unowned = 0;
-    for (const auto& [key, token] : index_.tokens) {
-      if (key.registry_id != info.id || Declared(key, info) || Protected(key)) continue;
+    for (auto it = index_.tokens.lower_bound(TokenKey{info.id, ""});
+         it != index_.tokens.end() && it->first.registry_id == info.id; ++it) {
+      const TokenKey& key = it->first;
+      const ObservedToken* token = it->second;
+      if (Declared(key, info) || Protected(key)) continue;
       const OwnershipRecord* record = RecordFor(key);
       const bool owned = record != nullptr && record->token_id == token->id;
       Action action;

@@ -198,7 +198,12 @@ std::string WantText(const Want& w) {
 // Everything a plan says, as text: two plans are the same iff their fingerprints are.
 std::string Fingerprint(const Plan& plan) {
   std::string out;
-  for (const Action& a : plan.actions) out += ActionText(a) + " | " + a.Describe() + "\n";
+  for (const Action& a : plan.actions) {
+    out += ActionText(a) + " | " + a.Describe();
+    if (a.record)
+      out += " | record " + a.record->token_id + "#" + std::to_string(a.record->generation);
+    out += "\n";
+  }
   for (const Problem& p : plan.problems) out += "problem " + p.ToString() + "\n";
   out += "counts " + std::to_string(plan.counts.in_sync) + " " +
          std::to_string(plan.counts.pending) + " " + std::to_string(plan.counts.error) + " " +
@@ -668,6 +673,27 @@ std::vector<Case> Cases() {
        },
        {{Type::kDelete, "old", "not declared (prune=all)", "foreign"}},
        {.pending = 1}},
+
+      {"DuplicateNamesInARegistryPreferTheOwnedId",
+       [] {
+         World w;
+         w.Managed("dup").observed.registries[kProd].tokens[0].id = "b";
+         w.observed.owned[0].token_id = "b";
+         w.Exists(Token("dup", "a")).Exists(Token("dup", "c"));
+         return w;
+       },
+       {},
+       {.in_sync = 1, .unmanaged = 2}},
+      {"DuplicateRecordsPreferTheOneWhoseTokenExists",
+       [] {
+         World w;
+         w.Exists(Token("old", "b")).Owns(Record("old", "b")).Owns(Record("old", "a"));
+         w.Owns(Record("gone", "d")).Owns(Record("gone", "c"));
+         return w;
+       },
+       {{Type::kDelete, "gone", "already gone; removing its secret and record"},
+        {Type::kDelete, "old", "not declared", "b"}},
+       {.pending = 2}},
 
       // --- Protected and duplicate keys ---------------------------------------------------------
       {"ProtectedKeysAreNeverActedOn",
