@@ -145,7 +145,6 @@ struct Index {
   // (registry name, token name) of unresolved specs: such a token is declared, just not reachable
   // through a resolved id, so it must never be pruned.
   std::set<std::pair<std::string, std::string>> unresolved_names;
-  std::set<SecretRef> declared_secrets;
   std::map<TokenKey, const OwnershipRecord*> records;
   // One token per (registry, name); `extra_tokens` holds any further ones with the same name (the
   // API forbids that; if it ever happens they are left alone).
@@ -165,7 +164,6 @@ Index BuildIndex(const DesiredState& desired, const ObservedState& observed) {
   for (const TokenSpec& spec : desired.specs) specs.push_back(&spec);
   std::sort(specs.begin(), specs.end(), SpecLess);
   for (const TokenSpec* spec : specs) {
-    index.declared_secrets.insert(spec->secret);
     if (spec->registry_id.empty()) {
       index.unresolved.push_back(spec);
       index.unresolved_names.emplace(spec->registry, spec->name);
@@ -333,34 +331,38 @@ class Planner {
     const ObservedToken* token = TokenFor(key);
     const bool held = observed_.held_passwords.count(key) > 0;
 
-    Action action;
-    action.key = key;
-    action.registry_name = info.name;
-    action.hostname = info.hostname;
-    action.spec = spec;
-    if (record != nullptr) action.record = *record;
+    // Built only when there is something to do: most tokens in a steady state are in sync.
+    auto act = [&](ActionType type, std::string reason, TokenPatch patch = {}) {
+      Action action;
+      action.type = type;
+      action.key = key;
+      action.registry_name = info.name;
+      action.hostname = info.hostname;
+      action.spec = spec;
+      if (record != nullptr) action.record = *record;
+      if (token != nullptr) {
+        action.token_id = token->id;
+        action.observed = *token;
+      }
+      action.patch = std::move(patch);
+      action.reason = std::move(reason);
+      Add(std::move(action));
+    };
 
     if (token == nullptr) {
-      action.type = ActionType::kCreate;
       if (record == nullptr) {
-        action.reason = kNotInRegistry;
+        act(ActionType::kCreate, kNotInRegistry);
       } else if (record->phase == OwnershipRecord::Phase::kCreating) {
-        action.reason = "not in the registry (an earlier create did not complete)";
+        act(ActionType::kCreate, "not in the registry (an earlier create did not complete)");
       } else {
-        action.reason = "disappeared from the registry (deleted by hand or expired)";
+        act(ActionType::kCreate, "disappeared from the registry (deleted by hand or expired)");
       }
-      Add(std::move(action));
       return;
     }
-    action.token_id = token->id;
-    action.observed = *token;
-
     if (record == nullptr || record->token_id != token->id) {
       if (spec.adopt || policy_.adopt_all) {
         // Its password is unknown, so taking it over means replacing it.
-        action.type = ActionType::kReissue;
-        action.reason = "adopt";
-        Add(std::move(action));
+        act(ActionType::kReissue, "adopt");
         return;
       }
       AddProblem(spec,
@@ -371,23 +373,17 @@ class Planner {
       ++plan_.counts.error;
       return;
     }
-
     // A held password is on its way to the sink: the reconciler retries the write.
     if (!held) {
       std::string reason = ReissueReason(spec, *record, observed_, info.hostname);
       if (!reason.empty()) {
-        action.type = ActionType::kReissue;  // carries the full spec: no separate update
-        action.reason = std::move(reason);
-        Add(std::move(action));
+        act(ActionType::kReissue, std::move(reason));  // carries the full spec: no update
         return;
       }
     }
     TokenPatch patch = Diff(spec, *token);
     if (!patch.empty()) {
-      action.type = ActionType::kUpdate;
-      action.patch = std::move(patch);
-      action.reason = "fields differ";
-      Add(std::move(action));
+      act(ActionType::kUpdate, "fields differ", std::move(patch));
       return;
     }
     if (held) {
@@ -493,9 +489,19 @@ class Planner {
   }
 
   void Order() {
-    std::sort(plan_.actions.begin(), plan_.actions.end(), [](const Action& a, const Action& b) {
+    // Sort positions, then move each action once: an Action is large.
+    std::vector<size_t> order(plan_.actions.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    const std::vector<Action>& actions = plan_.actions;
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      const Action& a = actions[x];
+      const Action& b = actions[y];
       return std::tie(a.type, a.key, a.token_id) < std::tie(b.type, b.key, b.token_id);
     });
+    std::vector<Action> sorted;
+    sorted.reserve(order.size());
+    for (size_t i : order) sorted.push_back(std::move(plan_.actions[i]));
+    plan_.actions = std::move(sorted);
     std::sort(plan_.problems.begin(), plan_.problems.end(), [](const Problem& a, const Problem& b) {
       return std::tie(a.where.file, a.where.line, a.where.column, a.key, a.message) <
              std::tie(b.where.file, b.where.line, b.where.column, b.key, b.message);
@@ -506,35 +512,41 @@ class Planner {
   // the same secret: the spec's name was changed. Only the reasons change; the actions stay (the
   // API cannot rename). Runs on ordered actions, so the pairing is deterministic.
   void PairRenames() {
-    std::vector<bool> paired(plan_.actions.size(), false);
+    // Unpaired creates by (registry, source file, secret), in action order.
+    std::map<std::tuple<std::string, std::string, SecretRef>, std::vector<Action*>> creates;
+    for (Action& action : plan_.actions) {
+      if (action.type == ActionType::kCreate && !action.record && action.spec) {
+        creates[{action.key.registry_id, action.spec->source.file, action.spec->secret}].push_back(
+            &action);
+      }
+    }
+    if (creates.empty()) return;
+    std::map<std::tuple<std::string, std::string, SecretRef>, size_t> used;
     for (Action& old_one : plan_.actions) {
       if (old_one.type != ActionType::kDelete || old_one.token_id.empty() || !old_one.record ||
           old_one.record->token_id != old_one.token_id) {
         continue;
       }
-      for (size_t i = 0; i < plan_.actions.size(); ++i) {
-        Action& new_one = plan_.actions[i];
-        if (paired[i] || new_one.type != ActionType::kCreate || new_one.record || !new_one.spec ||
-            new_one.key.registry_id != old_one.key.registry_id ||
-            new_one.spec->source.file != old_one.record->source_file ||
-            new_one.spec->secret != old_one.record->secret) {
-          continue;
-        }
-        paired[i] = true;
-        new_one.reason = "renamed from " + old_one.key.name;
-        old_one.reason = "renamed to " + new_one.key.name;
-        break;
-      }
+      const auto slot = std::make_tuple(old_one.key.registry_id, old_one.record->source_file,
+                                        old_one.record->secret);
+      auto it = creates.find(slot);
+      if (it == creates.end() || used[slot] >= it->second.size()) continue;
+      Action& new_one = *it->second[used[slot]++];
+      new_one.reason = "renamed from " + old_one.key.name;
+      old_one.reason = "renamed to " + new_one.key.name;
     }
   }
 
   void MarkKeptSecrets() {
+    std::set<SecretRef> declared;  // built only when something is deleted
     for (Action& action : plan_.actions) {
-      if (action.type == ActionType::kDelete && action.record) {
-        action.keep_secret = index_.declared_secrets.count(action.record->secret) > 0;
-        if (action.keep_secret && action.token_id.empty()) {
-          action.reason = "already gone; removing its record";
-        }
+      if (action.type != ActionType::kDelete || !action.record) continue;
+      if (declared.empty()) {
+        for (const TokenSpec& spec : desired_.specs) declared.insert(spec.secret);
+      }
+      action.keep_secret = declared.count(action.record->secret) > 0;
+      if (action.keep_secret && action.token_id.empty()) {
+        action.reason = "already gone; removing its record";
       }
     }
   }
