@@ -1,5 +1,6 @@
 #include "daemon/spec_loader.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -199,8 +200,10 @@ class FileParser {
     std::vector<YAML::Node> docs;
     try {
       docs = YAML::LoadAll(text_);
+    } catch (const YAML::DeepRecursion& e) {
+      Report(AtMark(e.mark), "YAML syntax error: nesting too deep");
     } catch (const YAML::Exception& e) {
-      AddError(e.mark, "YAML syntax error: " + e.msg);
+      ReportSyntaxError(e.mark, e.msg);
     } catch (const std::exception& e) {
       Report(SourceLocation{file_, 0, 0}, std::string("YAML parser failed: ") + e.what());
     }
@@ -240,8 +243,28 @@ class FileParser {
   void Report(const SourceLocation& where, const std::string& message) {
     errors_.push_back(SpecError{where, message});
   }
-  void AddError(const YAML::Mark& mark, const std::string& message) {
-    Report(AtMark(mark), message);
+
+  // yaml-cpp's messages for a tab in the indentation name a symptom ("illegal map value") after
+  // it: point at the tab itself when one precedes the error.
+  void ReportSyntaxError(const YAML::Mark& mark, const std::string& message) {
+    if (!mark.is_null() && mark.line >= 0) {
+      const auto last = std::min(static_cast<std::size_t>(mark.line), line_starts_.size() - 1);
+      for (std::size_t l = 0; l <= last; ++l) {
+        for (std::size_t i = line_starts_[l]; i < text_.size() && text_[i] != '\n'; ++i) {
+          if (text_[i] == '\t') {
+            std::size_t rest = text_.find_first_not_of(" \t", i);
+            if (rest != std::string::npos && text_[rest] != '\n' && text_[rest] != '\r' &&
+                text_[rest] != '#') {
+              Report(AtOffset(i),
+                     "YAML syntax error: tab character in indentation (YAML indents with spaces)");
+              return;
+            }
+          }
+          if (text_[i] != ' ') break;
+        }
+      }
+    }
+    Report(AtMark(mark), "YAML syntax error: " + message);
   }
 
   // yaml-cpp marks a null list entry ("-" with nothing after it) at the next token. Point at its
@@ -309,14 +332,15 @@ class FileParser {
 
   // The fields of a mapping in document order. Reports keys that are not strings, duplicate
   // keys (yaml-cpp keeps them silently) and, when `allowed` is given, unknown fields.
+  template <std::size_t N>
   std::vector<Field> Fields(const YAML::Node& map, const std::string& path,
-                            std::initializer_list<const char*> allowed) {
+                            const std::array<const char*, N>& allowed) {
     std::vector<Field> fields;
     std::map<std::string, SourceLocation> first;
     for (auto it = map.begin(); it != map.end(); ++it) {
       const YAML::Node& key = it->first;
       if (!key.IsScalar()) {
-        Report(At(key), "field names must be strings, got " + Describe(key) + " in " + path);
+        Report(At(key), path + ": field names must be strings, got " + Describe(key));
         continue;
       }
       std::string name = key.Scalar();
@@ -329,13 +353,20 @@ class FileParser {
       first.emplace(name, At(key));
       bool known = false;
       for (const char* a : allowed) known = known || name == a;
+      if (!known && name == "<<") {
+        Report(At(key), "merge keys (<<) are not supported; write the fields out in " + path);
+        continue;
+      }
       if (!known) {
         std::string message = "unknown field " + Quote(name) + " in " + path;
+        // The closest allowed name: equal ignoring case first, else within two edits.
         std::string suggestion;
+        std::size_t best = 3;
         for (const char* a : allowed) {
-          if (Lower(name) == Lower(a) || EditDistance(name, a) <= 2) {
+          std::size_t d = Lower(name) == Lower(a) ? 0 : EditDistance(name, a);
+          if (d < best) {
+            best = d;
             suggestion = a;
-            break;
           }
         }
         if (!suggestion.empty()) {
@@ -470,7 +501,7 @@ class FileParser {
       ++out->skipped_documents;  // another API group's document (a ConfigMap, a Kustomization)
       return;
     }
-    auto top = Fields(doc, "the document", {"apiVersion", "kind", "metadata", "spec"});
+    auto top = Fields(doc, "the document", kSpecDocumentFields);
     bool ok = true;
     if (version != kSpecApiVersion) {
       Report(At(api_version->value),
@@ -503,7 +534,7 @@ class FileParser {
 
   void CheckMetadata(const Field& metadata, TokenSpec* spec) {
     if (!IsMapping(metadata, "metadata", "a mapping with name")) return;
-    auto fields = Fields(metadata.value, "metadata", {"name"});
+    auto fields = Fields(metadata.value, "metadata", kSpecMetadataFields);
     const Field* name = Find(fields, "name");
     if (name == nullptr) {
       Report(At(metadata.value), "metadata: missing required field \"name\"");
@@ -523,9 +554,7 @@ class FileParser {
 
   void CheckSpec(const Field& spec_field, TokenSpec* spec) {
     if (!IsMapping(spec_field, "spec", "a mapping")) return;
-    auto fields =
-        Fields(spec_field.value, "spec",
-               {"registry", "registryId", "status", "expiryDate", "scopes", "secret", "adopt"});
+    auto fields = Fields(spec_field.value, "spec", kSpecSpecFields);
     const Field* registry = Find(fields, "registry");
     const Field* registry_id = Find(fields, "registryId");
     if (registry != nullptr && registry_id != nullptr) {
@@ -630,12 +659,12 @@ class FileParser {
         continue;
       }
       const std::size_t errors_before = errors_.size();
-      auto fields = Fields(entry, path, {"name", "type", "actions"});
+      auto fields = Fields(entry, path, kSpecScopeFields);
       Scope scope;
       const Field* name = Find(fields, "name");
       const Field* type = Find(fields, "type");
       const Field* actions = Find(fields, "actions");
-      for (const char* required : {"name", "type", "actions"}) {
+      for (const char* required : kSpecScopeFields) {
         if (Find(fields, required) == nullptr) {
           Report(At(entry), path + ": missing required field \"" + required + "\"");
         }
@@ -712,7 +741,7 @@ class FileParser {
 
   void CheckSecret(const Field& secret, TokenSpec* spec) {
     if (!IsMapping(secret, "spec.secret", "a mapping with file or kubernetes")) return;
-    auto fields = Fields(secret.value, "spec.secret", {"file", "kubernetes"});
+    auto fields = Fields(secret.value, "spec.secret", kSpecSecretFields);
     const Field* file = Find(fields, "file");
     const Field* kubernetes = Find(fields, "kubernetes");
     if (file != nullptr && kubernetes != nullptr) {
@@ -739,10 +768,10 @@ class FileParser {
     if (!IsMapping(*kubernetes, "spec.secret.kubernetes", "a mapping with namespace and name")) {
       return;
     }
-    auto k8s = Fields(kubernetes->value, "spec.secret.kubernetes", {"namespace", "name"});
+    auto k8s = Fields(kubernetes->value, "spec.secret.kubernetes", kSpecKubernetesFields);
     const Field* ns = Find(k8s, "namespace");
     const Field* name = Find(k8s, "name");
-    for (const char* required : {"namespace", "name"}) {
+    for (const char* required : kSpecKubernetesFields) {
       if (Find(k8s, required) == nullptr) {
         Report(At(kubernetes->value),
                "spec.secret.kubernetes: missing required field \"" + std::string(required) + "\"");
@@ -977,11 +1006,16 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
   }
   std::vector<std::pair<std::size_t, SpecError>> errors;  // (file index, error)
   std::set<std::size_t> failed;
+  // Where the other declarations are: "LINE:COL" in the same file, else "FILE:LINE:COL".
   auto others = [](const std::vector<Declaration>& all, std::size_t self) {
     std::string out;
     for (std::size_t k = 0; k < all.size(); ++k) {
       if (k == self) continue;
-      out += (out.empty() ? "" : ", ") + all[k].spec->source.ToString();
+      const SourceLocation& where = all[k].spec->source;
+      out += (out.empty() ? "" : ", ") +
+             (where.file == all[self].spec->source.file
+                  ? std::to_string(where.line) + ":" + std::to_string(where.column)
+                  : where.ToString());
     }
     return out;
   };

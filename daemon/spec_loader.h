@@ -36,6 +36,15 @@ inline constexpr char kDns1123SubdomainPattern[] =
 inline constexpr std::array<const char*, 2> kSpecStatusValues = {"enabled", "disabled"};
 inline constexpr std::array<const char*, 2> kSpecScopeTypes = {"repository", "registry"};
 inline constexpr std::array<const char*, 3> kSpecScopeActions = {"pull", "push", "delete"};
+// The fields allowed at each level (anything else is an error).
+inline constexpr std::array<const char*, 4> kSpecDocumentFields = {"apiVersion", "kind", "metadata",
+                                                                   "spec"};
+inline constexpr std::array<const char*, 1> kSpecMetadataFields = {"name"};
+inline constexpr std::array<const char*, 7> kSpecSpecFields = {
+    "registry", "registryId", "status", "expiryDate", "scopes", "secret", "adopt"};
+inline constexpr std::array<const char*, 3> kSpecScopeFields = {"name", "type", "actions"};
+inline constexpr std::array<const char*, 2> kSpecSecretFields = {"file", "kubernetes"};
+inline constexpr std::array<const char*, 2> kSpecKubernetesFields = {"namespace", "name"};
 // Larger files are refused unread (a spec file is a few hundred bytes per token).
 inline constexpr std::size_t kMaxSpecFileBytes = 8 << 20;
 
