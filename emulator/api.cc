@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <regex>
 #include <thread>
 #include <vector>
 
@@ -269,6 +270,12 @@ void Emulator::Handle(const HttpRequest& req, HttpResponse* resp) {
   } else {
     HandleApi(req, resp);
   }
+  if (req.method == "HEAD") {
+    // A HEAD answer has no body, so it carries no Content-Type either: a JSON media type over an
+    // empty body breaks clients that parse by Content-Type (Prism does).
+    resp->body.clear();
+    std::erase_if(resp->headers, [](const auto& h) { return h.first == "Content-Type"; });
+  }
   int status = resp->reset ? 0 : resp->status;
   log_.Add({req.method, req.target, status});
   if (options_.log_requests) {
@@ -431,7 +438,7 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
     return SendError(resp, 404, "the registry name \"" + seg[1] + "\" is available");
   }
   if (seg.empty() || seg[0] != "registries" || seg.size() > 4 ||
-      (seg.size() >= 3 && seg[2] != "tokens")) {
+      (seg.size() >= 3 && seg[2] != "tokens" && !(seg.size() == 4 && seg[2] == "repositories"))) {
     return SendError(resp, 404, "no such resource: " + path);
   }
 
@@ -534,6 +541,19 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
       return SendJson(resp, 200, RegistryJson(r.value, now, nulls));
     }
     return not_allowed("GET, PUT, PATCH, DELETE");
+  }
+
+  // /registries/{registryId}/repositories/{name}: the emulator stores no images, so deleting a
+  // repository's contents always succeeds on a known registry.
+  if (seg[2] == "repositories") {
+    if (m != "DELETE") return not_allowed("DELETE");
+    if (!store_.GetRegistry(rid)) return SendError(resp, 404, "registry " + rid + " not found");
+    static const std::regex kRepo("^[a-z0-9]+(?:[._-][a-z0-9]+)*$");
+    if (!std::regex_match(seg[3], kRepo)) {
+      return SendError(resp, 404, "no repository named \"" + seg[3] + "\"");
+    }
+    resp->status = 204;
+    return;
   }
 
   // /registries/{registryId}/tokens
