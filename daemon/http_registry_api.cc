@@ -80,6 +80,12 @@ struct HttpRegistryApi::Impl {
   HttpRegistryApiConfig config;
   std::string authorization;
   std::unique_ptr<http::client::http_client> client;
+  // A POST goes over a client of its own, made for that one request, so it always travels on a
+  // fresh connection: cpprest silently re-sends a request whose pooled keep-alive connection
+  // turns out to be dead, which is right for the idempotent methods but would repeat a POST
+  // blindly. (cpprest overrides a Connection: close request header, so that is no way out.)
+  web::uri base_uri;
+  http::client::http_client_config client_config;
   TokenBucket bucket;
   RetryPolicy retry;
 
@@ -103,6 +109,7 @@ struct HttpRegistryApi::Impl {
     req.headers().add("Accept", "application/json");
     req.headers().add("User-Agent", config.user_agent);
     if (body != nullptr) req.set_body(*body, "application/json");
+    const bool post = method == HttpMethod::kPost;
 
     struct Done {
       std::mutex mu;
@@ -114,7 +121,10 @@ struct HttpRegistryApi::Impl {
     Response out;
     std::optional<std::string> retry_after;
     try {
-      auto task = client->request(req, cts.get_token()).then([](http::http_response resp) {
+      std::unique_ptr<http::client::http_client> one_shot;
+      if (post) one_shot = std::make_unique<http::client::http_client>(base_uri, client_config);
+      auto& http_client = post ? one_shot : client;
+      auto task = http_client->request(req, cts.get_token()).then([](http::http_response resp) {
         return resp.extract_string(true).then([resp](std::string text) {
           std::optional<std::string> ra;
           auto it = resp.headers().find("Retry-After");
@@ -285,7 +295,9 @@ Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApi
         if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
       });
     }
-    impl->client = std::make_unique<http::client::http_client>(web::uri(base), cfg);
+    impl->base_uri = web::uri(base);
+    impl->client_config = cfg;
+    impl->client = std::make_unique<http::client::http_client>(impl->base_uri, cfg);
   } catch (const std::exception& e) {
     return Error{ErrorKind::kInvalid, "API URL '" + base + "': " + e.what()};
   }

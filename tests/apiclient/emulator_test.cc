@@ -52,7 +52,8 @@ std::vector<RequestEntry> Matching(const EmulatorProcess& emu, const std::string
 }
 
 json StateToken(const EmulatorProcess& emu, const std::string& registry, const std::string& id) {
-  for (const auto& r : emu.StateJson()["registries"]) {
+  const json state = emu.StateJson();  // a named value: ranging over a temporary's member dangles
+  for (const auto& r : state["registries"]) {
     if (r["name"] != registry) continue;
     for (const auto& t : r["tokens"]) {
       if (t["id"] == id) return t;
@@ -62,7 +63,8 @@ json StateToken(const EmulatorProcess& emu, const std::string& registry, const s
 }
 
 size_t StateTokenCount(const EmulatorProcess& emu, const std::string& registry) {
-  for (const auto& r : emu.StateJson()["registries"]) {
+  const json state = emu.StateJson();
+  for (const auto& r : state["registries"]) {
     if (r["name"] == registry) return r["tokens"].size();
   }
   return 0;
@@ -120,7 +122,8 @@ TEST(EmulatorApiTest, CreateReturnsTheIssuedPasswordAndListPagesOver250) {
     passwords[id] = c.value().password.Reveal();
   }
   // The passwords are exactly those the emulator issued.
-  for (const auto& r : emu.StateJson()["registries"]) {
+  const json state = emu.StateJson();
+  for (const auto& r : state["registries"]) {
     if (r["name"] != "acme") continue;
     ASSERT_EQ(r["tokens"].size(), 257u);
     for (const auto& t : r["tokens"]) {
@@ -194,6 +197,8 @@ TEST(EmulatorApiTest, LookupByNameMatchesExactlyAndCaches) {
 }
 
 TEST(EmulatorApiTest, LookupFollowsTheRegistryCursor) {
+  // 150 registries whose names contain "acme" (the filter matches them all), then "acme" itself:
+  // the emulator lists in creation order, so the exact match lies beyond the first page of 100.
   std::vector<std::string> args = {"--token", "t"};
   for (int i = 0; i < 150; ++i) {
     char name[16];
@@ -201,11 +206,13 @@ TEST(EmulatorApiTest, LookupFollowsTheRegistryCursor) {
     args.push_back("--registry");
     args.push_back(name);
   }
+  args.push_back("--registry");
+  args.push_back("acme");
   EmulatorProcess emu(args);
   auto api = Api(Config(emu));
-  auto last = api->FindRegistryByName("acme-149");  // last by name and by creation
+  auto last = api->FindRegistryByName("acme");
   ASSERT_TRUE(last.ok()) << last.error().ToString();
-  EXPECT_EQ(last.value().id, emu.RegistryId("acme-149"));
+  EXPECT_EQ(last.value().id, emu.RegistryId("acme"));
   auto pages = Matching(emu, "GET", "/registries?");
   ASSERT_EQ(pages.size(), 2u);
   EXPECT_NE(pages[1].path.find("pagination.token="), std::string::npos) << pages[1].path;
@@ -310,11 +317,17 @@ TEST(EmulatorApiTest, ConnectionResetRetriedForGetNotForPost) {
   ASSERT_TRUE(list.ok()) << list.error().ToString();
   EXPECT_EQ(Matching(emu, "GET", "/tokens").size(), 2u);
 
+  // The POST follows a GET, so a pooled keep-alive connection exists: cpprest would re-send a
+  // request whose reused connection dies; a POST must not be re-sent even so.
   emu.ClearRequests();
   emu.AddFault({{"method", "POST"}, {"reset", true}, {"times", 1}});
   const std::string body = R"({"properties":{"name":"posted","status":"enabled","scopes":[]}})";
   auto post = api->Call(HttpMethod::kPost, "/registries/" + rid + "/tokens", &body);
-  ASSERT_FALSE(post.ok());
+  ASSERT_FALSE(post.ok()) << [&] {
+    std::string s = "status " + std::to_string(post.value().status) + "; log:";
+    for (const auto& r : emu.Requests()) s += " " + r.method + " " + std::to_string(r.status);
+    return s;
+  }();
   EXPECT_EQ(post.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(Matching(emu, "POST", "/tokens").size(), 1u);
   EXPECT_EQ(StateTokenCount(emu, "acme"), 0u);

@@ -160,6 +160,10 @@ TEST_F(HttpRawTest, ResetOnGetIsRetried) {
 
 TEST_F(HttpRawTest, ResetOnPostIsNotRetried) {
   auto api = MakeApi();
+  // A GET first, so that a pooled keep-alive connection exists: cpprest re-sends a request whose
+  // reused connection turns out dead, and a POST must not be re-sent even then.
+  server_.Script({RawHttpServer::Json(200, TokenJson(kTok, "ci"))});
+  ASSERT_TRUE(api->GetToken(kReg, kTok).ok());
   RawReply reset;
   reset.reset = true;
   server_.Script({reset, RawHttpServer::Json(201, TokenJson(kTok, "ci", "pw"))});
@@ -167,7 +171,18 @@ TEST_F(HttpRawTest, ResetOnPostIsNotRetried) {
   auto r = api->Call(HttpMethod::kPost, std::string("/registries/") + kReg + "/tokens", &body);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
-  EXPECT_EQ(server_.Requests().size(), 1u);
+  auto reqs = server_.Requests();
+  ASSERT_EQ(reqs.size(), 2u);                         // the GET and one POST
+  EXPECT_NE(reqs[1].connection, reqs[0].connection);  // the POST took a fresh connection
+
+  // A second POST after a successful one is still not re-sent.
+  server_.Script({RawHttpServer::Json(201, TokenJson(kTok, "ci", "pw")), reset,
+                  RawHttpServer::Json(201, TokenJson(kTok, "ci2", "pw"))});
+  ASSERT_TRUE(
+      api->Call(HttpMethod::kPost, std::string("/registries/") + kReg + "/tokens", &body).ok());
+  EXPECT_FALSE(
+      api->Call(HttpMethod::kPost, std::string("/registries/") + kReg + "/tokens", &body).ok());
+  EXPECT_EQ(server_.Requests().size(), 4u);
 }
 
 TEST_F(HttpRawTest, DeadlineCancelsASlowAnswer) {
