@@ -92,7 +92,8 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 
   EmulatorProcess emu({"--registry", "acme", "--registry", "acme-prod", "--token", "t"});
-  Prism prism(spec, emu.base_url(), dir / "prism.log");
+  // The contract spec carries the /containerregistries prefix in its paths: upstream is the root.
+  Prism prism(spec, emu.root_url(), dir / "prism.log");
   ASSERT_TRUE(prism.WaitReady()) << prism.Log();
 
   HttpRegistryApiConfig c;
@@ -148,15 +149,35 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_TRUE(api.DeleteToken(rid, id).ok());
   ASSERT_TRUE(api.DeleteToken(rid, id).ok());  // 404 on the second
 
-  const std::string log = prism.Log();
-  std::vector<std::string> bad;
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    static const std::regex kBad("violation|terminated|\xE2\x9C\x96", std::regex::icase);
-    if (std::regex_search(line, kBad)) bad.push_back(line);
+  auto violations = [&prism] {
+    std::vector<std::string> bad;
+    std::istringstream lines(prism.Log());
+    for (std::string line; std::getline(lines, line);) {
+      static const std::regex kBad("violation|terminated|\xE2\x9C\x96", std::regex::icase);
+      if (std::regex_search(line, kBad)) bad.push_back(line);
+    }
+    return bad;
+  };
+  // Last, a request that breaks the spec: Prism must refuse it (422) and log it. Its log line
+  // also shows the log is complete up to here (Prism writes it asynchronously, in order).
+  const std::string bare_path =
+      "/registries/" + rid + "/tokens/" + DeterministicTokenId(rid, "bare", 1);
+  const std::string invalid = R"({"status":"sideways"})";
+  auto refused = api.Call(HttpMethod::kPatch, bare_path, &invalid);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused.value().status, 422);
+  for (int i = 0; i < 200 && violations().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_TRUE(bad.empty()) << bad.size() << " violation lines, e.g.: " << bad.front() << "\n"
-                           << log;
+  const std::vector<std::string> bad = violations();
+  ASSERT_FALSE(bad.empty()) << "Prism did not log the deliberately invalid request:\n"
+                            << prism.Log();
+  // Every violation line belongs to that one request; the client's own requests have none.
+  for (const std::string& line : bad) {
+    EXPECT_NE(line.find("patch /containerregistries" + bare_path), std::string::npos)
+        << "violation from the client's requests: " << line;
+  }
+
   // Every call above really went through Prism.
   EXPECT_GE(emu.Requests().size(), 12u);
 }
