@@ -491,7 +491,8 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   }
   auto api = HttpRegistryApi::Create(std::move(config));
   if (!api.ok()) return api.error();
-  spdlog::info("API client: {} ({}), {} qps, burst {}", options.api_url,
+  spdlog::info("API client: {} ({}), {} qps, burst {}",
+               options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url,
                creds.value().description(), options.api_qps, options.api_burst);
   return std::unique_ptr<RegistryApi>(std::move(api.value()));
 }

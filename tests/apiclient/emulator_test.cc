@@ -196,6 +196,29 @@ TEST(EmulatorApiTest, LookupByNameMatchesExactlyAndCaches) {
   EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound);
 }
 
+TEST(EmulatorApiTest, ProvisioningRegistryIsNotCachedUntilItHasAHostname) {
+  EmulatorProcess emu({"--token", "t", "--provision-seconds", "4"});
+  auto api = Api(Config(emu));
+  const std::string body = R"({"properties":{"name":"fresh","location":"de/fra"}})";
+  auto made = api->Call(HttpMethod::kPost, "/registries", &body);
+  ASSERT_TRUE(made.ok());
+  ASSERT_EQ(made.value().status, 201) << made.value().body;
+
+  auto early = api->FindRegistryByName("fresh");
+  ASSERT_TRUE(early.ok()) << early.error().ToString();
+  EXPECT_EQ(early.value().hostname, "");
+  EXPECT_EQ(early.value().state, "New");
+  ASSERT_TRUE(api->FindRegistryByName("fresh").ok());
+  EXPECT_EQ(Matching(emu, "GET", "filter.name=fresh").size(), 2u);  // looked up again
+
+  emu.AdvanceClock(10);
+  auto ready = api->FindRegistryByName("fresh");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready.value().hostname, "fresh.cr.de-fra.ionos.com");
+  ASSERT_TRUE(api->FindRegistryByName("fresh").ok());
+  EXPECT_EQ(Matching(emu, "GET", "filter.name=fresh").size(), 3u);  // now cached
+}
+
 TEST(EmulatorApiTest, LookupFollowsTheRegistryCursor) {
   // 150 registries whose names contain "acme" (the filter matches them all), then "acme" itself:
   // the emulator lists in creation order, so the exact match lies beyond the first page of 100.
