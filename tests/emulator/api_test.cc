@@ -116,6 +116,16 @@ TEST_F(ApiTest, TokenEnvelopeDefaultsAndEcho) {
   EXPECT_EQ(m["createdDate"].get<std::string>().back(), 'Z');
 }
 
+TEST_F(ApiTest, ScopeStringsRoundTripByteExactly) {
+  Start();
+  json scopes = json::array({{{"name", "quote\"back\\slash\ttab \u00e4\u4e2d"},
+                              {"type", "<x>"},
+                              {"actions", {"\u0001"}}}});
+  std::string id = CreateToken("tricky", {{"scopes", scopes}})["id"];
+  EXPECT_EQ(Call("GET", Tokens() + "/" + id).second["properties"]["scopes"], scopes);
+  EXPECT_EQ(Call("GET", Tokens()).second["items"][0]["properties"]["scopes"], scopes);
+}
+
 TEST_F(ApiTest, ObservedNullsFlagWritesNullLastModifiedFields) {
   EmulatorOptions o;
   o.observed_nulls = true;

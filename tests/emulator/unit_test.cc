@@ -1,8 +1,11 @@
 // Pure pieces: time formatting/parsing, validation predicates, flag parsing, fault rule parsing.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "emulator/clock.h"
 #include "emulator/faults.h"
+#include "emulator/json_writer.h"
 #include "emulator/options.h"
 #include "emulator/validation.h"
 
@@ -168,6 +171,21 @@ TEST(FaultRulesTest, MatchConsumesTimesInOrder) {
   EXPECT_EQ(rules.Match("POST", "/x")->status, 500);
   rules.Clear();
   EXPECT_FALSE(rules.Match("GET", "/x"));
+}
+
+TEST(JsonWriterTest, WritesValidJsonWithEscapes) {
+  std::string out;
+  JsonWriter w(&out);
+  const std::string tricky = "q\"b\\s\n\t\x01 \xc3\xa4 </>";
+  w.BeginObject().Key("a").String(tricky).Key("n").Int(-5).Key("z").Null();
+  w.Key("list").BeginArray().String("x").BeginObject().EndObject().BeginArray().EndArray();
+  w.EndArray().Key(tricky).Raw("[1,2]").EndObject();
+  nlohmann::json j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["a"], tricky);
+  EXPECT_EQ(j["n"], -5);
+  EXPECT_TRUE(j["z"].is_null());
+  EXPECT_EQ(j["list"].dump(), R"(["x",{},[]])");
+  EXPECT_EQ(j[tricky].dump(), "[1,2]");
 }
 
 }  // namespace
