@@ -24,7 +24,10 @@ Admin endpoints (no auth), for tests:
   DELETE /_emulator/requests        clears it
   POST   /_emulator/faults          {"status": 409|500|503|429, "count": N,
                                      "methods": ["POST","PUT","PATCH","DELETE"], "path": "substr",
-                                     "reset": false}   next N matching requests fail
+                                     "reset": false, "touch": false}
+                                    next N matching requests fail; with "touch" they are served
+                                    after another writer changed the object (a genuine 409 for
+                                    a stale resourceVersion)
   DELETE /_emulator/faults          clears the rules
   POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...]} replaces them
   GET    /_emulator/state           every stored object
@@ -625,6 +628,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send_json(self, code, body, extra_headers=None):
         data = json.dumps(body).encode("utf-8")
+        self.record(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -670,6 +674,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         raw = self.read_body()
         entry = {"method": method, "path": path, "query": url.query, "status": 0, "user": ""}
+        self.entry = None if path.startswith("/_emulator/") else entry
         try:
             if path.startswith("/_emulator/"):
                 entry["status"] = self.admin(method, path, raw)
@@ -681,9 +686,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             entry["user"] = who[0]
             fault = self.take_fault(method, path)
+            if fault is not None and fault.get("touch"):
+                self.touch(path)  # a concurrent writer got in first; the request then proceeds
+                fault = None
             if fault is not None:
                 if fault.get("reset"):
-                    entry["status"] = -1
+                    self.record(-1)
                     self.close_connection = True
                     try:
                         self.connection.shutdown(socket.SHUT_RDWR)
@@ -717,10 +725,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the emulator: still answer like a server
             entry["status"] = self.send_json(500, status_body(500, "InternalError",
                                                               "emulator error: %r" % e))
-        finally:
-            if not path.startswith("/_emulator/"):
-                with self.emu.admin_lock:
-                    self.emu.log.append(entry)
+
+    def touch(self, path):
+        parts = path.split("/")
+        if len(parts) != 7 or parts[5] != "secrets":
+            return
+        store = self.emu.store
+        with store.lock:
+            obj = store.secrets.get((parts[4], parts[6]))
+            if obj is not None:
+                ann = obj["metadata"].setdefault("annotations", {})
+                ann["k8s-emulator/touched"] = str(int(ann.get("k8s-emulator/touched", "0")) + 1)
+                obj["metadata"]["resourceVersion"] = store._bump()
+
+    def record(self, code):
+        """Logs the request before its answer leaves, so a client that reads the log right
+        after its response always finds its request there."""
+        entry, self.entry = self.entry, None
+        if entry is not None:
+            entry["status"] = code
+            with self.emu.admin_lock:
+                self.emu.log.append(entry)
 
     def take_fault(self, method, path):
         with self.emu.admin_lock:
