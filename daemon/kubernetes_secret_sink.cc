@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -392,6 +394,9 @@ class KubernetesSecretSink::Impl {
                                               Base64(cred.username + ":" + cred.password.Reveal())};
     const std::string item = ItemPath(ref);
     const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    // Writers of one Secret inside this process take turns: 409 retries are then left for
+    // writers elsewhere (another replica, a person with kubectl).
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
 
     std::optional<Error> last;
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
@@ -531,6 +536,7 @@ class KubernetesSecretSink::Impl {
     if (auto s = CheckRef(ref); !s.ok()) return s;
     const std::string item = ItemPath(ref);
     const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
     std::optional<Error> last;
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
       if (attempt > 1) Backoff(attempt);
@@ -626,9 +632,21 @@ class KubernetesSecretSink::Impl {
     obj["data"] = json{{kDockerConfigKey, data}};
   }
 
+  std::mutex& StripeFor(const SecretRef& ref) {
+    return stripes_[std::hash<std::string>{}(ref.k8s_namespace + "/" + ref.k8s_name) %
+                    stripes_.size()];
+  }
+
+  // Exponential, with jitter in [0.5, 1.5) so writers that collided do not collide again.
   void Backoff(int attempt) {
-    auto delay = options_.backoff * (1 << std::min(attempt - 2, 6));
-    std::this_thread::sleep_for(delay);
+    const auto base = options_.backoff * (1 << std::min(attempt - 2, 6));
+    double factor;
+    {
+      std::lock_guard<std::mutex> lock(token_mu_);
+      factor = std::uniform_real_distribution<double>(0.5, 1.5)(rng_);
+    }
+    std::this_thread::sleep_for(
+        std::chrono::duration_cast<std::chrono::microseconds>(base * factor));
   }
 
   Result<std::string> ReadToken() {
@@ -713,6 +731,8 @@ class KubernetesSecretSink::Impl {
   std::mutex token_mu_;
   std::string cached_token_;
   Clock::time_point token_read_at_{};
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::array<std::mutex, 64> stripes_;
 };
 
 Result<std::unique_ptr<KubernetesSecretSink>> KubernetesSecretSink::Create(

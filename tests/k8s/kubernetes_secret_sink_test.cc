@@ -19,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 namespace crtoken {
 namespace {
@@ -347,6 +348,29 @@ TEST_F(KubernetesSecretSinkTest, PersistentConflictGivesUpWithConflict) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().kind, ErrorKind::kUnavailable);
   EXPECT_TRUE(s.error().Transient());
+}
+
+TEST_F(KubernetesSecretSinkTest, ConcurrentWritersThroughOneSinkAllLand) {
+  auto sink = Sink();
+  std::vector<std::thread> threads;
+  std::vector<int> ok(8, 0);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      // Four threads share a Secret (contending updates), four have their own.
+      const std::string name = t < 4 ? "shared" : "own-" + std::to_string(t);
+      for (int i = 0; i < 3; ++i) {
+        ok[t] +=
+            sink->Write(Ref(name), Cred("pw-" + std::to_string(t) + "-" + std::to_string(i))).ok();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(ok[t], 3) << "thread " << t;
+  auto list = emu_.Api("GET", "/api/v1/namespaces/team-a/secrets").second;
+  EXPECT_EQ(list["items"].size(), 5u);
+  // The shared Secret holds one of the contenders' last writes, whole.
+  const std::string shared = UnB64(emu_.Secret("shared")["data"][".dockerconfigjson"]);
+  EXPECT_NE(shared.find("-2\""), std::string::npos) << shared;
 }
 
 TEST_F(KubernetesSecretSinkTest, RefusesToOverwriteOrDeleteAnUnmanagedSecret) {
