@@ -93,10 +93,26 @@ struct HttpRegistryApi::Impl {
   std::map<std::string, RegistryInfo> by_name;
   std::map<std::string, RegistryInfo> by_id;
 
+  // Shutdown(): wakes the retry and rate-limit waits and stops further attempts.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+
+  // Sleeps for `d` unless Shutdown() comes first; false when it did.
+  bool SleepUnlessStopped(std::chrono::nanoseconds d) {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    return !stop_cv.wait_for(lock, d, [this] { return stopping; });
+  }
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    return stopping;
+  }
+
   Impl(HttpRegistryApiConfig c)
       : config(std::move(c)),
         authorization(config.credentials.AuthorizationHeader()),
-        bucket(config.qps, config.burst),
+        bucket(config.qps, config.burst, nullptr,
+               [this](std::chrono::nanoseconds d) { SleepUnlessStopped(d); }),
         retry(config.retry, config.jitter_seed != 0 ? config.jitter_seed : std::random_device{}()) {
   }
 
@@ -188,6 +204,10 @@ struct HttpRegistryApi::Impl {
     const auto first = steady_clock::now();
     for (int attempt = 1;; ++attempt) {
       bucket.Acquire();
+      if (Stopping()) {
+        return Error{ErrorKind::kUnavailable,
+                     std::string(method_name) + " " + path + ": not sent: shutting down"};
+      }
       const auto start = steady_clock::now();
       AttemptOutcome outcome;
       std::string error_text;
@@ -210,8 +230,9 @@ struct HttpRegistryApi::Impl {
       if (d.retry) {
         spdlog::warn("api {} {}: {}; retry {} in {} ms", method_name, path, d.reason, attempt,
                      d.delay.count());
-        std::this_thread::sleep_for(d.delay);
-        continue;
+        if (SleepUnlessStopped(d.delay)) continue;
+        spdlog::info("api {} {}: shutting down, no retry", method_name, path);
+        // Falls through: the last answer (or failure) is final.
       }
       if (outcome.failure != AttemptOutcome::Failure::kNone) {
         std::string msg =
@@ -308,6 +329,14 @@ Result<HttpRegistryApi::Reply> HttpRegistryApi::Call(HttpMethod method, const st
   auto resp = impl_->Send(method, path, body);
   if (!resp.ok()) return resp.error();
   return Reply{resp.value().status, std::move(resp.value().body)};
+}
+
+void HttpRegistryApi::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->stop_mu);
+    impl_->stopping = true;
+  }
+  impl_->stop_cv.notify_all();
 }
 
 void HttpRegistryApi::ClearCache() {

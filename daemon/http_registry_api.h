@@ -62,6 +62,7 @@ class HttpRegistryApi : public RegistryApi {
                                    const TokenPatch& patch) override;
   Status DeleteToken(const std::string& registry_id, const std::string& token_id) override;
   void ClearCache() override;
+  void Shutdown() override;
 
   // A raw call through the same machinery (rate limit, deadline, retries, metrics, logging), for
   // tools and tests that need an operation the interface does not offer (e.g. a POST). `path` is

@@ -73,6 +73,11 @@ class RegistryApi {
   // Registry lookups may be cached; the reconciler calls this at the start of each pass so that a
   // pass sees registries as they are now. The default does nothing (no cache).
   virtual void ClearCache() {}
+
+  // For a graceful shutdown: no further retries or rate-limit waits. A call in progress finishes
+  // its current attempt and returns; later calls fail at once with kUnavailable. Thread-safe.
+  // The default does nothing.
+  virtual void Shutdown() {}
 };
 
 }  // namespace crtoken

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "daemon/http_registry_api.h"
 #include "reconciler/metrics.h"
@@ -203,6 +204,26 @@ TEST_F(HttpRawTest, DeadlineCancelsASlowAnswer) {
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
   EXPECT_NE(r.error().message.find("timeout"), std::string::npos);
   EXPECT_EQ(server_.Requests().size(), 3u);
+}
+
+TEST_F(HttpRawTest, ShutdownEndsRetryWaits) {
+  auto api = MakeApi();  // Retry-After cap 3 s
+  RawReply limited = RawHttpServer::Json(429, ErrorJson(429, "slow down"));
+  limited.headers.push_back({"Retry-After", "3"});
+  server_.Script({limited, RawHttpServer::Json(200, TokenJson(kTok, "ci"))});
+  std::optional<Result<ObservedToken>> result;
+  std::thread caller([&] { result.emplace(api->GetToken(kReg, kTok)); });
+  while (server_.Requests().empty()) std::this_thread::yield();  // the first attempt is in
+  api->Shutdown();
+  caller.join();
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(result->ok());  // without Shutdown, the retry after 3 s would have succeeded
+  EXPECT_EQ(result->error().kind, ErrorKind::kRateLimited);
+  EXPECT_EQ(server_.Requests().size(), 1u);
+  auto later = api->GetToken(kReg, kTok);
+  ASSERT_FALSE(later.ok());
+  EXPECT_NE(later.error().message.find("shutting down"), std::string::npos);
+  EXPECT_EQ(server_.Requests().size(), 1u);
 }
 
 TEST_F(HttpRawTest, InvalidIdsSendNothing) {
