@@ -1,6 +1,7 @@
 #include "daemon/spec_loader.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -199,7 +200,10 @@ class FileParser {
     out.file = file_;
     std::vector<YAML::Node> docs;
     try {
-      docs = YAML::LoadAll(text_);
+      // yaml-cpp 0.7 loops forever on some invalid input (a ',' outside a flow collection makes
+      // it start an empty document again and again, and LoadAll grows until memory runs out).
+      // A first pass over the parser's events stops such a run; only then is the tree built.
+      if (Prescan()) docs = YAML::LoadAll(text_);
     } catch (const YAML::DeepRecursion& e) {
       Report(AtMark(e.mark), "YAML syntax error: nesting too deep");
     } catch (const YAML::Exception& e) {
@@ -224,6 +228,71 @@ class FileParser {
   }
 
  private:
+  // Thrown by the guard when the parser stops making progress.
+  struct Runaway {
+    YAML::Mark mark;
+  };
+
+  // Counts the parser's events and documents; throws Runaway when a document starts where the
+  // previous one started, or when there are more documents or events than the text can hold.
+  class GuardHandler : public YAML::EventHandler {
+   public:
+    GuardHandler(std::size_t max_documents, std::size_t max_events)
+        : max_documents_(max_documents), max_events_(max_events) {}
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      if ((documents_ > 0 && mark.pos == last_start_) || ++documents_ > max_documents_) {
+        throw Runaway{mark};
+      }
+      last_start_ = mark.pos;
+      Count(mark);
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+      Count(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      Count(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      Count(mark);
+    }
+    void OnMapEnd() override {}
+
+   private:
+    void Count(const YAML::Mark& mark) {
+      if (++events_ > max_events_) throw Runaway{mark};
+    }
+    std::size_t max_documents_;
+    std::size_t max_events_;
+    std::size_t documents_ = 0;
+    std::size_t events_ = 0;
+    int last_start_ = -1;
+  };
+
+  // True when yaml-cpp gets through the text; else the error is reported. Parser exceptions
+  // propagate (the caller reports them).
+  bool Prescan() {
+    std::istringstream in(text_);
+    YAML::Parser parser(in);
+    GuardHandler guard(line_starts_.size() + 2, 4 * text_.size() + 64);
+    try {
+      while (parser.HandleNextDocument(guard)) {
+      }
+    } catch (const Runaway& r) {
+      const auto pos = static_cast<std::size_t>(std::max(r.mark.pos, 0));
+      const std::string what = pos < text_.size() ? Quote(std::string(1, text_[pos])) : "input";
+      Report(AtMark(r.mark), "YAML syntax error: unexpected " + what);
+      return false;
+    }
+    return true;
+  }
+
   // --- Locations and errors ---
 
   SourceLocation AtOffset(std::size_t offset) const {
@@ -883,10 +952,12 @@ void Walk(const fs::path& dir, std::set<std::string>* seen, std::vector<std::str
     std::error_code sec;
     const fs::file_status st = fs::status(child, sec);
     if (sec || !fs::exists(st)) {
+      std::error_code lec;
       if (IsSpecFileName(name)) {
-        problems->push_back(
-            PathProblem(child.string(),
-                        "cannot read: " + (sec ? sec.message() : std::string("broken symlink"))));
+        const bool dangling = fs::is_symlink(fs::symlink_status(child, lec));
+        problems->push_back(PathProblem(
+            child.string(),
+            "cannot read: " + (dangling || !sec ? std::string("broken symlink") : sec.message())));
       }
       continue;
     }
