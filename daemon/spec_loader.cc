@@ -407,7 +407,7 @@ class FileParser {
     std::vector<Field> fields;
     std::map<std::string, SourceLocation> first;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: `it->` returns a temporary proxy
       if (!key.IsScalar()) {
         Report(At(key), path + ": field names must be strings, got " + Describe(key));
         continue;
@@ -712,7 +712,7 @@ class FileParser {
     std::map<std::pair<std::string, std::string>, SourceLocation> seen;
     std::size_t index = 0;
     for (auto it = scopes.value.begin(); it != scopes.value.end(); ++it, ++index) {
-      const YAML::Node& entry = *it;
+      const YAML::Node entry = *it;
       const std::string path = "spec.scopes[" + std::to_string(index) + "]";
       if (entry.IsNull()) {
         Report(AtNullEntry(entry), path + ": empty scope (want name, type and actions)");
@@ -786,7 +786,7 @@ class FileParser {
     }
     std::size_t index = 0;
     for (auto it = actions.value.begin(); it != actions.value.end(); ++it, ++index) {
-      const YAML::Node& entry = *it;
+      const YAML::Node entry = *it;
       const std::string item_path = path + "[" + std::to_string(index) + "]";
       if (!entry.IsScalar()) {
         SourceLocation where = entry.IsNull() ? AtNullEntry(entry) : At(entry);
