@@ -10,6 +10,7 @@
 #include <string>
 
 #include "daemon/spec_loader.h"
+#include "reconciler/time_util.h"
 
 namespace crtoken {
 namespace {
@@ -115,6 +116,28 @@ TEST(SpecSchema, SecretFilePatternAgreesWithTheLoader) {
     EXPECT_EQ(editor, loader) << "path \"" << path
                               << "\": " << (out.ok() ? "" : out.errors[0].ToString());
   }
+}
+
+// The expiryDate pattern (for editors without a date-time format checker) accepts what
+// ParseRfc3339 accepts; only calendar checks (February 30) are beyond a pattern.
+TEST(SpecSchema, ExpiryPatternAgreesWithTheDateParser) {
+  const json schema = LoadSchema();
+  const std::regex pattern(schema.at("properties")
+                               .at("spec")
+                               .at("properties")
+                               .at("expiryDate")
+                               .at("pattern")
+                               .get<std::string>(),
+                           std::regex::ECMAScript);
+  for (const std::string date :
+       {"2027-06-30T00:00:00Z", "2027-06-30t00:00:00z", "2027-06-30T02:00:00+02:00",
+        "2027-06-30T00:00:00.123456Z", "2027-06-30T00:00:00-05:30", "2027-06-30",
+        "2027-06-30T00:00", "2027-06-30T00:00:00", "2027-06-30 00:00:00Z", "27-06-30T00:00:00Z",
+        "2027-06-30T00:00:00+0200", "tomorrow", ""}) {
+    EXPECT_EQ(std::regex_match(date, pattern), ParseRfc3339(date).has_value()) << date;
+  }
+  EXPECT_TRUE(std::regex_match(std::string("2027-02-30T00:00:00Z"), pattern));
+  EXPECT_FALSE(ParseRfc3339("2027-02-30T00:00:00Z").has_value());
 }
 
 }  // namespace
