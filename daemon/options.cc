@@ -50,7 +50,7 @@ std::string SetHostPort(std::string* out, const std::string& v) {
 
 const std::vector<Flag>& Flags() {
   static const std::vector<Flag> flags = {
-      {"specs", "PATH", "run plan apply",
+      {"specs", "PATH", "run plan apply validate",
        "spec file or directory, recursive (repeatable; default ./manifests)",
        [](Options& o, const std::string& v) {
          if (v.empty()) return std::string("empty path");

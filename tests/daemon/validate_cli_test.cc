@@ -30,11 +30,13 @@ std::string Slurp(const fs::path& path) {
 }
 
 // Runs `crtoken ARGS` in `cwd` (ARGS are trusted test strings, quoted by the caller).
-Outcome Crtoken(const std::string& args, const std::string& cwd = kSource) {
+Outcome Crtoken(const std::string& args, const std::string& cwd = kSource,
+                const std::string& env = "") {
   std::string tmpl = (fs::temp_directory_path() / "crtoken-cli-XXXXXX").string();
   const fs::path dir = mkdtemp(tmpl.data());
-  const std::string command = "cd '" + cwd + "' && '" + kCrtoken + "' " + args + " >'" +
-                              (dir / "out").string() + "' 2>'" + (dir / "err").string() + "'";
+  const std::string command = "cd '" + cwd + "' && env -u CRTOKEN_SPECS " + env + " '" + kCrtoken +
+                              "' " + args + " >'" + (dir / "out").string() + "' 2>'" +
+                              (dir / "err").string() + "'";
   Outcome run;
   const int status = std::system(command.c_str());
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -99,6 +101,21 @@ TEST(ValidateCli, WithoutPathsChecksTheDefaultManifestsDirectory) {
   run = Crtoken("validate", cwd.string());
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "1 token in 1 file: valid\n");
+  // --specs and $CRTOKEN_SPECS, as for run, plan and apply; positional paths win over both.
+  run = Crtoken("validate --specs '" + kSource + "/manifests/examples'", cwd.string());
+  EXPECT_EQ(run.out, "6 tokens in 5 files: valid\n") << run.err;
+  run = Crtoken("validate", cwd.string(),
+                "CRTOKEN_SPECS='" + kSource + "/manifests/examples:manifests'");
+  // Both lists were read: the copy in ./manifests clashes with the example it was copied from.
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find(kSource + "/manifests/examples/ci-push.yaml:8:9: token \"ci-push\" of "
+                                   "registry \"acme-prod\" is declared more than once (also at "
+                                   "manifests/ci.yaml:8:9)\n"),
+            std::string::npos)
+      << run.err;
+  run = Crtoken("validate manifests", cwd.string(),
+                "CRTOKEN_SPECS='" + kSource + "/manifests/examples'");
+  EXPECT_EQ(run.out, "1 token in 1 file: valid\n") << run.err;
   fs::remove_all(cwd);
 }
 
