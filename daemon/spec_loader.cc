@@ -663,17 +663,23 @@ class FileParser {
       Report(At(doc), "expected a mapping with apiVersion and kind, got " + Describe(doc));
       return;
     }
-    // Find apiVersion without judging the rest: other API groups are not ours to check.
+    // Find apiVersion and kind without judging the rest: other API groups are not ours to check.
+    // A document is ours when its group is crtoken.io (or a subgroup), and also when its kind is
+    // RegistryToken or its apiVersion mentions crtoken: likely typos, which must not be skipped.
     std::optional<Field> api_version;
+    bool kind_is_ours = false;
     for (const auto& [key, value] : doc.Pairs()) {
-      if (key.IsScalar() && key.Scalar() == "apiVersion") {
+      if (!key.IsScalar()) continue;
+      if (key.Scalar() == "apiVersion" && !api_version)
         api_version = Field{"apiVersion", key, value};
-        break;
+      if (key.Scalar() == "kind" && value.IsScalar() && value.Scalar() == kSpecKind) {
+        kind_is_ours = true;
       }
     }
     if (!api_version) {
       std::string base = fs::path(file_).filename().string();
-      if (base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization") {
+      if (!kind_is_ours && (base == "kustomization.yaml" || base == "kustomization.yml" ||
+                            base == "Kustomization")) {
         ++out->skipped_documents;
         return;
       }
@@ -690,7 +696,9 @@ class FileParser {
     const std::string version = api_version->value.Scalar();
     const std::size_t slash = version.find('/');
     const std::string group = slash == std::string::npos ? "" : version.substr(0, slash);
-    if (group != kSpecApiGroup && !EndsWith(group, std::string(".") + kSpecApiGroup)) {
+    const bool ours = group == kSpecApiGroup || EndsWith(group, std::string(".") + kSpecApiGroup) ||
+                      kind_is_ours || Lower(version).find("crtoken") != std::string::npos;
+    if (!ours) {
       ++out->skipped_documents;  // another API group's document (a ConfigMap, a Kustomization)
       return;
     }
