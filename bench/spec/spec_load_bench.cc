@@ -21,8 +21,8 @@ std::string Token(int i) {
          "\nspec:\n  registry: registry-" + std::to_string(i % 10) +
          "\n  expiryDate: 2027-06-30T00:00:00Z\n  scopes:\n    - name: \"app-" + std::to_string(i) +
          "/*\"\n      type: repository\n      actions: [pull, push]\n    - name: \"base/*\"\n"
-         "      type: repository\n      actions: [pull]\n  secret:\n    file: secrets/" + name +
-         ".json\n";
+         "      type: repository\n      actions: [pull]\n  secret:\n    file: secrets/" +
+         name + ".json\n";
 }
 
 long PeakRssKb() {
@@ -51,9 +51,9 @@ int main() {
     for (int run = 0; run < 5; ++run) {
       const auto start = std::chrono::steady_clock::now();
       crtoken::SpecSet set = crtoken::LoadSpecs({dir.string()});
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             start)
-                       .count());
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
       if (!set.ok() || set.specs.size() != static_cast<std::size_t>(tokens)) {
         std::fprintf(stderr, "unexpected result: %zu errors, %zu specs\n", set.errors.size(),
                      set.specs.size());
