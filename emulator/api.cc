@@ -154,7 +154,8 @@ std::string UserIdFor(const std::string& user) {
 void SendJson(HttpResponse* resp, int status, const Json& body) {
   resp->status = status;
   resp->headers.emplace_back("Content-Type", "application/json");
-  resp->body = body.dump();
+  // Text from the request (a path segment, say) may not be UTF-8: replace, never throw.
+  resp->body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Json ErrorBody(int status, const std::string& message) {
@@ -319,7 +320,8 @@ bool Emulator::Authorize(const HttpRequest& req, Caller* caller) const {
   size_t sp = auth.find(' ');
   if (sp == std::string::npos) return false;
   std::string scheme = ToLower(auth.substr(0, sp));
-  std::string cred = auth.substr(auth.find_first_not_of(' ', sp));
+  size_t cred_start = auth.find_first_not_of(' ', sp);
+  std::string cred = cred_start == std::string::npos ? "" : auth.substr(cred_start);
   bool any = !options_.token && !options_.user;
   if (scheme == "bearer") {
     if (cred.empty()) return false;

@@ -405,6 +405,13 @@ TEST_F(ApiTest, ValidationAnswers400NamingTheField) {
   EXPECT_EQ(State()["registries"][0]["tokens"].size(), 3u);
 }
 
+TEST_F(ApiTest, NonUtf8InThePathIsA400NotACrash) {
+  Start();
+  ExpectError(Call("GET", "/registries/%FF%FE"), 400, "registryId");
+  EXPECT_EQ(Call("GET", "/registries", "", {{"Authorization", "Bearer \xff"}}).first, 200);
+  EXPECT_EQ(Call("GET", "/registries").first, 200);  // still serving
+}
+
 TEST_F(ApiTest, UnknownFieldsAreIgnoredAsTheSpecAllows) {
   Start();
   EXPECT_EQ(Call("POST", Tokens(),
