@@ -5,7 +5,8 @@
 // Contract for every method:
 // - Thread-safe: calls for different registries may run concurrently.
 // - Never throws; failures are Error values of the kinds in error.h. Retries of transient failures
-//   (429, 5xx, timeouts) happen inside the implementation; an Error returned is final for this call.
+//   (429, 5xx, timeouts) happen inside the implementation; an Error returned is final for this
+//   call.
 // - A failed read is an Error, never an empty result.
 #pragma once
 
