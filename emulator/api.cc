@@ -513,7 +513,9 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
                            {"type", "collection"},
                            {"href", ""},
                            {"items", std::move(items)},
-                           {"pagination", Json{{"limit", limit}, {"token", next_token}}},
+                           {"pagination", next_token.empty() && options_.omit_last_page_token
+                                              ? Json{{"limit", limit}}
+                                              : Json{{"limit", limit}, {"token", next_token}}},
                            {"_links", std::move(links)}});
     }
     if (m == "POST") {

@@ -281,6 +281,20 @@ TEST_F(ApiTest, RegistryListFilterAndCursor) {
   ExpectError(Call("GET", "/registries?pagination.token=eyJ4IjoxfQ"), 400, "pagination.token");
 }
 
+TEST_F(ApiTest, RegistryLastTokenAbsentFlag) {
+  EmulatorOptions o;
+  o.omit_last_page_token = true;
+  Start(o);
+  json first = Call("GET", "/registries?limit=2").second;
+  ASSERT_TRUE(first["pagination"].contains("token"));
+  json last = Call("GET", "/registries?limit=2&pagination.token=" +
+                              first["pagination"]["token"].get<std::string>())
+                  .second;
+  EXPECT_EQ(last["items"].size(), 1u);
+  EXPECT_FALSE(last["pagination"].contains("token"));
+  EXPECT_EQ(last["pagination"]["limit"], 2);
+}
+
 TEST_F(ApiTest, RegistryFilterExactFlag) {
   EmulatorOptions o;
   o.policy.registry_filter_exact = true;
