@@ -1,5 +1,8 @@
 // The real crtoken-emulator binary through crtoken_test_support: startup, flags, admin endpoints.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -119,6 +122,36 @@ TEST(EmulatorProcessTest, ClockExpiresTokens) {
 
 TEST(EmulatorProcessTest, BadFlagsExitWithOneLine) {
   EXPECT_THROW(EmulatorProcess({"--put-replace-status", "204"}), std::runtime_error);
+}
+
+TEST(EmulatorBinaryTest, PortZeroPrintsTheChosenPortAndSigtermStopsIt) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    execl(EmulatorBinaryPath().c_str(), "crtoken-emulator", "--listen", "127.0.0.1:0", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  close(out[0]);
+  // "crtoken-emulator: serving http://127.0.0.1:PORT/containerregistries (admin: /_emulator/)"
+  size_t at = line.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << line;
+  int port = std::atoi(line.c_str() + at + 17);
+  EXPECT_GT(port, 0);
+  EXPECT_EQ(HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + "/_emulator/state").status,
+            200);
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST(TempDirTest, RemovedAtScopeExit) {
