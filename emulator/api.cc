@@ -291,15 +291,18 @@ void Emulator::Handle(const HttpRequest& req, HttpResponse* resp) {
   if (fault && fault->delay_ms > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
   }
+  if (!fault || fault->after_apply || (!fault->reset && fault->status == 0)) {
+    HandleApi(req, resp);
+  }
   if (fault && fault->reset) {
+    *resp = HttpResponse();
     resp->reset = true;
   } else if (fault && fault->status != 0) {
+    *resp = HttpResponse();
     SendError(resp, fault->status,
               std::string(ReasonPhrase(fault->status)) + " (injected by fault rule " +
                   std::to_string(fault->rule_id) + ")");
     if (!fault->retry_after.empty()) resp->headers.emplace_back("Retry-After", fault->retry_after);
-  } else {
-    HandleApi(req, resp);
   }
   if (req.method == "HEAD") {
     // A HEAD answer has no body, so it carries no Content-Type either: a JSON media type over an
