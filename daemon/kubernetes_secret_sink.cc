@@ -373,6 +373,12 @@ class KubernetesSecretSink::Impl {
         return Invalid(config_.source + ": server \"" + config_.server +
                        "\" is not an http(s) URL");
       }
+      if (uri.scheme() == "http") {
+        spdlog::warn(
+            "kubernetes: {} is plain http: the bearer token and passwords travel "
+            "unencrypted",
+            config_.server);
+      }
       client_ = std::make_unique<http::client::http_client>(uri, cfg);
     } catch (const std::exception& e) {
       return Invalid(config_.source + ": server \"" + config_.server + "\": " + e.what());

@@ -330,6 +330,23 @@ TEST_F(KubernetesSecretSinkTest, InjectedConflictsAndServerErrorsThenSuccess) {
   EXPECT_EQ(emu_.CountRequests("PUT", "/secrets/pull"), 3);
 }
 
+TEST_F(KubernetesSecretSinkTest, ConnectionResetIsRetriedAndTimeoutIsUnavailable) {
+  auto options = FastOptions();
+  options.request_timeout = 500ms;
+  auto sink = SinkWithToken(kToken, options);
+  emu_.AddFault({{"reset", true}, {"count", 1}, {"methods", {"POST"}}});
+  ASSERT_TRUE(sink->Write(Ref("pull"), Cred("after-reset")).ok());
+  EXPECT_NE(UnB64(emu_.Secret("pull")["data"][".dockerconfigjson"]).find("after-reset"),
+            std::string::npos);
+
+  // cpprest resends a request that failed on a reused connection once, so two slow answers.
+  emu_.AddFault({{"delay", 5}, {"count", 2}, {"methods", {"GET"}}});
+  auto state = sink->Inspect(Ref("pull"));
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.error().kind, ErrorKind::kUnavailable) << state.error().message;
+  EXPECT_TRUE(state.error().Transient());
+}
+
 TEST_F(KubernetesSecretSinkTest, PersistentConflictGivesUpWithConflict) {
   auto options = FastOptions();
   options.max_attempts = 3;

@@ -24,10 +24,10 @@ Admin endpoints (no auth), for tests:
   DELETE /_emulator/requests        clears it
   POST   /_emulator/faults          {"status": 409|500|503|429, "count": N,
                                      "methods": ["POST","PUT","PATCH","DELETE"], "path": "substr",
-                                     "reset": false, "touch": false}
+                                     "reset": false, "touch": false, "delay": seconds}
                                     next N matching requests fail; with "touch" they are served
                                     after another writer changed the object (a genuine 409 for
-                                    a stale resourceVersion)
+                                    a stale resourceVersion); "delay" answers late
   DELETE /_emulator/faults          clears the rules
   POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...]} replaces them
   GET    /_emulator/state           every stored object
@@ -48,6 +48,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -686,6 +687,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             entry["user"] = who[0]
             fault = self.take_fault(method, path)
+            if fault is not None and fault.get("delay"):
+                time.sleep(float(fault["delay"]))  # a slow server; then the rule's other effects
+                if "status" not in fault and not fault.get("reset") and not fault.get("touch"):
+                    fault = None
             if fault is not None and fault.get("touch"):
                 self.touch(path)  # a concurrent writer got in first; the request then proceeds
                 fault = None

@@ -32,7 +32,8 @@ class KubectlFidelityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if shutil.which("kubectl") is None:
-            raise unittest.SkipTest("kubectl is not installed (make deps installs it)")
+            raise RuntimeError("kubectl is not installed (make deps installs it): the emulator's "
+                               "fidelity cannot be checked without it")
         cls.dir = tempfile.mkdtemp(prefix="kubectl-fidelity-")
         cls.port = free_port()
         cls.kubeconfig = os.path.join(cls.dir, "kubeconfig")
