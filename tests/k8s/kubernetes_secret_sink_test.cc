@@ -339,8 +339,8 @@ TEST_F(KubernetesSecretSinkTest, ConnectionResetIsRetriedAndTimeoutIsUnavailable
   EXPECT_NE(UnB64(emu_.Secret("pull")["data"][".dockerconfigjson"]).find("after-reset"),
             std::string::npos);
 
-  // cpprest resends a request that failed on a reused connection once, so two slow answers.
-  emu_.AddFault({{"delay", 5}, {"count", 2}, {"methods", {"GET"}}});
+  // cpprest may resend a request that failed on a reused connection: every answer is slow.
+  emu_.AddFault({{"delay", 5}, {"count", 10}, {"methods", {"GET"}}});
   auto state = sink->Inspect(Ref("pull"));
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.error().kind, ErrorKind::kUnavailable) << state.error().message;
