@@ -117,7 +117,7 @@ def merge_patch(target, patch, strategic=False):
         return None
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
-        if strategic and (key.startswith("$setElementOrder/") or key.startswith("$deleteFromPrimitiveList/")
+        if strategic and (key.startswith(("$setElementOrder/", "$deleteFromPrimitiveList/"))
                           or key in ("$retainKeys", "$patch")):
             continue
         if value is None:
@@ -321,7 +321,8 @@ class Store:
         obj["apiVersion"] = "v1"
         obj["type"] = secret_type
         if decoded:
-            obj["data"] = {k: base64.b64encode(v).decode("ascii") for k, v in sorted(decoded.items())}
+            obj["data"] = {k: base64.b64encode(v).decode("ascii")
+                           for k, v in sorted(decoded.items())}
         else:
             obj.pop("data", None)
         meta["name"] = name
@@ -456,7 +457,8 @@ class Store:
             raise bad_request("the patch did not produce an object")
         meta = merged.setdefault("metadata", {})
         if meta.get("name", name) != name:
-            raise bad_request("metadata.name: Invalid value: the name may not be changed by a patch")
+            raise bad_request("metadata.name: Invalid value: the name may not be changed by a "
+                              "patch")
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:
             raise conflict("secrets", name)
@@ -471,7 +473,8 @@ class Store:
         if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
             raise conflict("secrets", name, "Precondition failed: UID in precondition: %s, UID in "
                            "object meta: %s" % (pre["uid"], old["metadata"]["uid"]))
-        if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
+        current_rv = old["metadata"]["resourceVersion"]
+        if pre.get("resourceVersion") and pre["resourceVersion"] != current_rv:
             raise conflict("secrets", name, "Precondition failed: ResourceVersion in precondition: "
                            "%s, ResourceVersion in object meta: %s"
                            % (pre["resourceVersion"], old["metadata"]["resourceVersion"]))
@@ -837,7 +840,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if method == "GET":
                     obj = store.get_namespace(rest[1])
                     if self.wants_table():
-                        return 200, to_table("namespaces", [obj], obj["metadata"]["resourceVersion"])
+                        return 200, to_table("namespaces", [obj],
+                                             obj["metadata"]["resourceVersion"])
                     return 200, obj
                 if method == "DELETE":
                     return 200, store.delete_namespace(rest[1])
@@ -855,7 +859,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if method == "GET":
                         obj = store.get_secret(ns, name)
                         if self.wants_table():
-                            return 200, to_table("secrets", [obj], obj["metadata"]["resourceVersion"])
+                            return 200, to_table("secrets", [obj],
+                                                 obj["metadata"]["resourceVersion"])
                         return 200, obj
                     if method == "PUT":
                         return 200, store.replace_secret(ns, name, self.parse_json(raw) or {},

@@ -104,7 +104,8 @@ class KubectlFidelityTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "secret/pull unchanged")
 
-        self.write("pull.yaml", manifest.replace("YWxpY2U=", "Ym9i").replace("app: web", "app: api"))
+        updated = manifest.replace("YWxpY2U=", "Ym9i").replace("app: web", "app: api")
+        self.write("pull.yaml", updated)
         r = self.kubectl("apply", "--validate=false", "-f", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "secret/pull configured")
