@@ -263,6 +263,37 @@ TEST_F(KubernetesSecretSinkTest, InspectOfAbsentAndForeignContent) {
   EXPECT_EQ(emptied.value().hostname, "");
 }
 
+TEST_F(KubernetesSecretSinkTest, InspectReadsAuthOnlyEntriesAndRejectsSeveralRegistries) {
+  auto make = [&](const std::string& name, const std::string& config) {
+    ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets",
+                       {{"metadata", {{"name", name}}},
+                        {"type", "kubernetes.io/dockerconfigjson"},
+                        {"data", {{".dockerconfigjson", B64(config)}}}})
+                  .first,
+              201);
+  };
+  make("auth-only",
+       R"({"auths":{"reg.example":{"auth":")" + B64("robot:pw:with:colons") + R"("}}})");
+  make("two-registries", R"({"auths":{"a.example":{"username":"u","password":"p"},)"
+                         R"("b.example":{"username":"u","password":"p"}}})");
+  make("no-password", R"({"auths":{"reg.example":{"username":"u","password":""}}})");
+  auto sink = Sink();
+  auto auth_only = sink->Inspect(Ref("auth-only"));
+  ASSERT_TRUE(auth_only.ok());
+  EXPECT_EQ(auth_only.value().hostname, "reg.example");
+  EXPECT_EQ(auth_only.value().username, "robot");
+  EXPECT_TRUE(auth_only.value().has_password);
+  auto two = sink->Inspect(Ref("two-registries"));
+  ASSERT_TRUE(two.ok());
+  EXPECT_TRUE(two.value().exists);
+  EXPECT_FALSE(two.value().has_password);
+  EXPECT_EQ(two.value().hostname, "");
+  auto none = sink->Inspect(Ref("no-password"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none.value().username, "u");
+  EXPECT_FALSE(none.value().has_password);
+}
+
 TEST_F(KubernetesSecretSinkTest, UpdateKeepsOneSecretBumpsResourceVersionAndKeepsOtherLabels) {
   auto sink = Sink();
   ASSERT_TRUE(sink->Write(Ref("pull"), Cred("first-password")).ok());
