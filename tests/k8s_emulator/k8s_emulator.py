@@ -607,6 +607,13 @@ class Emulator:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8s-emulator"
+    wbufsize = -1  # one buffered write per response (flushed by handle_one_request)
+
+    def setup(self):
+        super().setup()
+        # Headers and body leave together; without this, Nagle's algorithm and the client's
+        # delayed ACK add tens of milliseconds to every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):  # quiet: the request log is in /_emulator/requests
         pass
