@@ -540,6 +540,11 @@ TEST_F(KubernetesSecretSinkTest, KubeconfigVariantsAllWrite) {
     ASSERT_TRUE(sink.value()->Write(Ref("via-" + what), Cred("pw-" + what)).ok());
     EXPECT_EQ(emu_.Secret("via-" + what)["type"], "kubernetes.io/dockerconfigjson");
   }
+  // A ref without a namespace lands in the context's namespace (team-a), as with kubectl.
+  auto sink = MakeKubernetesSecretSink(configs["relative-ca"].string(), FastOptions());
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE(sink.value()->Write(Ref("no-namespace-given", ""), Cred("pw-ctx")).ok());
+  EXPECT_EQ(emu_.Secret("no-namespace-given", "team-a")["metadata"]["namespace"], "team-a");
   bool saw_cert_user = false;
   for (const auto& r : emu_.Requests()) saw_cert_user |= r["user"] == "crtoken-client";
   EXPECT_TRUE(saw_cert_user);
