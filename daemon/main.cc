@@ -44,16 +44,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "crtoken: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
     return 1;
   }
-  auto options = crtoken::ParseOptions(command, {args.begin() + 1, args.end()},
-                                       crtoken::ProcessEnv());
+  auto options =
+      crtoken::ParseOptions(command, {args.begin() + 1, args.end()}, crtoken::ProcessEnv());
   if (!options.ok()) {
     std::fprintf(stderr, "crtoken %s: %s\n", command.c_str(), options.error().message.c_str());
     return 1;
   }
   if (options.value().help) {
-    std::printf("Usage: crtoken %s [FLAGS]%s\n\nFlags (each also read from the variable shown):\n%s",
-                command.c_str(), command == "validate" ? " PATH..." : "",
-                crtoken::OptionsHelp(command).c_str());
+    std::printf(
+        "Usage: crtoken %s [FLAGS]%s\n\nFlags (each also read from the variable shown):\n%s",
+        command.c_str(), command == "validate" ? " PATH..." : "",
+        crtoken::OptionsHelp(command).c_str());
     return 0;
   }
   return handler(options.value());

@@ -155,7 +155,8 @@ const std::vector<Flag>& Flags() {
          o.concurrency = static_cast<int>(c);
          return std::string();
        }},
-      {"debounce", "DURATION", "run", "quiet time after a spec change before a pass (default 100ms)",
+      {"debounce", "DURATION", "run",
+       "quiet time after a spec change before a pass (default 100ms)",
        [](Options& o, const std::string& v) { return SetDuration(&o.debounce, v); }},
       {"kubeconfig", "FILE", "run plan apply",
        "kubeconfig for the Kubernetes sink (default $KUBECONFIG, else in-cluster)",

@@ -5,7 +5,8 @@
 // Contract for every method:
 // - Thread-safe: calls for different registries may run concurrently.
 // - Never throws; failures are Error values of the kinds in error.h. Retries of transient failures
-//   (429, 5xx, timeouts) happen inside the implementation; an Error returned is final for this call.
+//   (429, 5xx, timeouts) happen inside the implementation; an Error returned is final for this
+//   call.
 // - A failed read is an Error, never an empty result.
 #pragma once
 
@@ -68,6 +69,10 @@ class RegistryApi {
 
   // Deleting a token that is already gone succeeds.
   virtual Status DeleteToken(const std::string& registry_id, const std::string& token_id) = 0;
+
+  // Registry lookups may be cached; the reconciler calls this at the start of each pass so that a
+  // pass sees registries as they are now. The default does nothing (no cache).
+  virtual void ClearCache() {}
 };
 
 }  // namespace crtoken

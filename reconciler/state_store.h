@@ -25,8 +25,8 @@ struct OwnershipRecord {
   std::string token_id;  // the deterministic id used for the PUT
   int generation = 0;    // bumped on every re-issue; part of the id derivation
   Phase phase = Phase::kCreating;
-  SecretRef secret;          // where its password was delivered (deleted on prune)
-  std::string source_file;   // the spec file that declared it
+  SecretRef secret;         // where its password was delivered (deleted on prune)
+  std::string source_file;  // the spec file that declared it
   TokenKey key() const { return TokenKey{registry_id, token_name}; }
 };
 

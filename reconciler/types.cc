@@ -6,14 +6,22 @@ namespace crtoken {
 
 const char* ErrorKindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalid: return "invalid";
-    case ErrorKind::kUnauthorized: return "unauthorized";
-    case ErrorKind::kNotFound: return "not found";
-    case ErrorKind::kConflict: return "conflict";
-    case ErrorKind::kRateLimited: return "rate limited";
-    case ErrorKind::kUnavailable: return "unavailable";
-    case ErrorKind::kIo: return "i/o";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kInvalid:
+      return "invalid";
+    case ErrorKind::kUnauthorized:
+      return "unauthorized";
+    case ErrorKind::kNotFound:
+      return "not found";
+    case ErrorKind::kConflict:
+      return "conflict";
+    case ErrorKind::kRateLimited:
+      return "rate limited";
+    case ErrorKind::kUnavailable:
+      return "unavailable";
+    case ErrorKind::kIo:
+      return "i/o";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -38,9 +38,9 @@ struct SourceLocation {
 struct SecretRef {
   enum class Kind { kFile, kKubernetes };
   Kind kind = Kind::kFile;
-  std::string file;       // kFile: path relative to --secret-dir, already checked to stay inside
-  std::string k8s_namespace;  // kKubernetes
-  std::string k8s_name;       // kKubernetes
+  std::string file;  // kFile: path relative to --secret-dir, already checked to stay inside
+  std::string k8s_namespace;     // kKubernetes
+  std::string k8s_name;          // kKubernetes
   std::string ToString() const;  // "file:ci-push.json" | "kubernetes:ns/name"
   auto operator<=>(const SecretRef&) const = default;
 };
@@ -54,7 +54,7 @@ struct TokenSpec {
   std::optional<Instant> expiry;  // absent = never expires
   std::vector<Scope> scopes;
   SecretRef secret;
-  bool adopt = false;  // take over an existing token of this name that crtoken does not own
+  bool adopt = false;     // take over an existing token of this name that crtoken does not own
   SourceLocation source;  // the document's metadata.name node
 };
 

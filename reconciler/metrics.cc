@@ -1,0 +1,154 @@
+#include "reconciler/metrics.h"
+
+namespace crtoken {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+// Latencies from a loopback call (~0.5 ms) to a slow API with retries (minutes).
+Histogram::BucketBoundaries ApiBuckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+Histogram::BucketBoundaries PassBuckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+}
+
+}  // namespace
+
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
+      api_requests_(BuildCounter()
+                        .Name("crtoken_api_requests_total")
+                        .Help("Requests sent to the Container Registry API, by method and status "
+                              "code (\"error\": no answer)")
+                        .Register(*registry_)),
+      api_duration_(BuildHistogram()
+                        .Name("crtoken_api_request_duration_seconds")
+                        .Help("Duration of one API request attempt, by method")
+                        .Register(*registry_)),
+      reconciles_(BuildCounter()
+                      .Name("crtoken_reconcile_total")
+                      .Help("Reconcile passes, by result")
+                      .Register(*registry_)),
+      reconcile_duration_(BuildHistogram()
+                              .Name("crtoken_reconcile_duration_seconds")
+                              .Help("Duration of a reconcile pass")
+                              .Register(*registry_)
+                              .Add({}, PassBuckets())),
+      token_operations_(BuildCounter()
+                            .Name("crtoken_token_operations_total")
+                            .Help("Token operations performed, by operation and result")
+                            .Register(*registry_)),
+      secret_writes_(BuildCounter()
+                         .Name("crtoken_secret_writes_total")
+                         .Help("Secret writes, by sink and result")
+                         .Register(*registry_)),
+      tokens_(BuildGauge()
+                  .Name("crtoken_tokens")
+                  .Help("Tokens by state: in_sync, pending, error, unmanaged")
+                  .Register(*registry_)),
+      token_expiry_(BuildGauge()
+                        .Name("crtoken_token_expiry_timestamp_seconds")
+                        .Help("Declared expiry of each managed token, as a Unix timestamp")
+                        .Register(*registry_)),
+      spec_errors_(BuildGauge()
+                       .Name("crtoken_spec_errors")
+                       .Help("Spec errors in force (files that fail to load keep their last good "
+                             "state)")
+                       .Register(*registry_)
+                       .Add({})),
+      last_success_(BuildGauge()
+                        .Name("crtoken_last_success_timestamp_seconds")
+                        .Help("When the last fully successful reconcile pass ended (Unix time)")
+                        .Register(*registry_)
+                        .Add({})),
+      secrets_waiting_(BuildGauge()
+                           .Name("crtoken_secrets_waiting")
+                           .Help("Passwords held in memory, waiting for a registry hostname or a "
+                                 "working sink")
+                           .Register(*registry_)
+                           .Add({})) {
+  // Pre-create the series users alert on, so that they read 0 rather than being absent.
+  for (const char* result : {"success", "error"}) reconciles_.Add({{"result", result}});
+  for (const char* state : {"in_sync", "pending", "error", "unmanaged"}) {
+    tokens_.Add({{"state", state}});
+  }
+}
+
+void Metrics::ObserveApiRequest(const std::string& method, int code, double seconds) {
+  api_requests_.Add({{"method", method}, {"code", code == 0 ? "error" : std::to_string(code)}})
+      .Increment();
+  api_duration_.Add({{"method", method}}, ApiBuckets()).Observe(seconds);
+}
+
+void Metrics::ObserveReconcile(bool success, double seconds) {
+  reconciles_.Add({{"result", success ? "success" : "error"}}).Increment();
+  reconcile_duration_.Observe(seconds);
+}
+
+void Metrics::CountTokenOperation(ActionType type, bool success) {
+  token_operations_
+      .Add({{"operation", ActionTypeName(type)}, {"result", success ? "success" : "error"}})
+      .Increment();
+}
+
+void Metrics::CountSecretWrite(SecretRef::Kind sink, bool success) {
+  secret_writes_
+      .Add({{"sink", sink == SecretRef::Kind::kKubernetes ? "kubernetes" : "file"},
+            {"result", success ? "success" : "error"}})
+      .Increment();
+}
+
+void Metrics::SetTokenCounts(const std::string& scope, const PlanCounts& counts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  counts_by_scope_[scope] = counts;
+  PlanCounts sum;
+  for (const auto& [_, c] : counts_by_scope_) {
+    sum.in_sync += c.in_sync;
+    sum.pending += c.pending;
+    sum.error += c.error;
+    sum.unmanaged += c.unmanaged;
+  }
+  tokens_.Add({{"state", "in_sync"}}).Set(sum.in_sync);
+  tokens_.Add({{"state", "pending"}}).Set(sum.pending);
+  tokens_.Add({{"state", "error"}}).Set(sum.error);
+  tokens_.Add({{"state", "unmanaged"}}).Set(sum.unmanaged);
+}
+
+void Metrics::SetTokenExpiry(const std::string& registry, const std::string& token,
+                             std::optional<Instant> expiry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::make_pair(registry, token);
+  auto it = expiry_series_.find(key);
+  if (!expiry) {
+    if (it != expiry_series_.end()) {
+      token_expiry_.Remove(it->second);
+      expiry_series_.erase(it);
+    }
+    return;
+  }
+  if (it == expiry_series_.end()) {
+    it = expiry_series_.emplace(key, &token_expiry_.Add({{"registry", registry}, {"token", token}}))
+             .first;
+  }
+  it->second->Set(static_cast<double>(expiry->time_since_epoch().count()));
+}
+
+void Metrics::SetSpecErrors(int errors) { spec_errors_.Set(errors); }
+
+void Metrics::SetLastSuccess(Instant when) {
+  last_success_.Set(static_cast<double>(when.time_since_epoch().count()));
+}
+
+void Metrics::SetSecretsWaiting(const std::string& scope, int waiting) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_by_scope_[scope] = waiting;
+  int sum = 0;
+  for (const auto& [_, n] : waiting_by_scope_) sum += n;
+  secrets_waiting_.Set(sum);
+}
+
+}  // namespace crtoken

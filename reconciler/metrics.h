@@ -1,0 +1,74 @@
+// Every metric of crtoken (CONTRACT section 6) in one place, over a prometheus-cpp Registry. Tests
+// read values through the Registry (Collect) without HTTP; the daemon exposes it on /metrics.
+//
+// Thread-safe: every method may be called from any thread. Components take a `Metrics*` that may be
+// null (then they record nothing), so the pure core and small tests need no registry.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "reconciler/plan.h"
+#include "reconciler/types.h"
+
+namespace crtoken {
+
+class Metrics {
+ public:
+  explicit Metrics(
+      std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>());
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+  // crtoken_api_requests_total{method,code} and crtoken_api_request_duration_seconds{method}.
+  // `code` is the HTTP status, or 0 for a request that got no answer (label "error").
+  void ObserveApiRequest(const std::string& method, int code, double seconds);
+  // crtoken_reconcile_total{result} and crtoken_reconcile_duration_seconds.
+  void ObserveReconcile(bool success, double seconds);
+  // crtoken_token_operations_total{operation=create|update|delete|reissue,result=success|error}.
+  void CountTokenOperation(ActionType type, bool success);
+  // crtoken_secret_writes_total{sink=file|kubernetes,result=success|error}.
+  void CountSecretWrite(SecretRef::Kind sink, bool success);
+  // crtoken_tokens{state}: the sum over all scopes (one scope per registry key in the daemon).
+  void SetTokenCounts(const std::string& scope, const PlanCounts& counts);
+  // crtoken_token_expiry_timestamp_seconds{registry,token}; std::nullopt removes the series.
+  void SetTokenExpiry(const std::string& registry, const std::string& token,
+                      std::optional<Instant> expiry);
+  // crtoken_spec_errors: the number of spec errors in force.
+  void SetSpecErrors(int errors);
+  // crtoken_last_success_timestamp_seconds: the end of the last pass that converged.
+  void SetLastSuccess(Instant when);
+  // crtoken_secrets_waiting: passwords held in memory, waiting for a registry hostname or a sink.
+  void SetSecretsWaiting(const std::string& scope, int waiting);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& api_requests_;
+  prometheus::Family<prometheus::Histogram>& api_duration_;
+  prometheus::Family<prometheus::Counter>& reconciles_;
+  prometheus::Histogram& reconcile_duration_;
+  prometheus::Family<prometheus::Counter>& token_operations_;
+  prometheus::Family<prometheus::Counter>& secret_writes_;
+  prometheus::Family<prometheus::Gauge>& tokens_;
+  prometheus::Family<prometheus::Gauge>& token_expiry_;
+  prometheus::Gauge& spec_errors_;
+  prometheus::Gauge& last_success_;
+  prometheus::Gauge& secrets_waiting_;
+
+  std::mutex mu_;
+  std::map<std::string, PlanCounts> counts_by_scope_;
+  std::map<std::string, int> waiting_by_scope_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> expiry_series_;
+};
+
+}  // namespace crtoken
