@@ -53,7 +53,8 @@ void Report(const char* what, int n, const std::function<bool(int)>& op) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int n = argc > 1 ? std::atoi(argv[1]) : 200;
+  int n = argc > 1 ? std::atoi(argv[1]) : 200;
+  if (n <= 0) n = 200;  // bench/run.sh may pass arguments meant for other benchmarks
   spdlog::set_level(spdlog::level::warn);
   crtoken::testing::K8sEmulatorProcess emu(
       CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
