@@ -119,7 +119,6 @@ struct HttpRegistryApi::Impl {
     auto done = std::make_shared<Done>();
     pplx::cancellation_token_source cts;
     Response out;
-    std::optional<std::string> retry_after;
     try {
       std::unique_ptr<http::client::http_client> one_shot;
       if (post) one_shot = std::make_unique<http::client::http_client>(base_uri, client_config);

@@ -371,14 +371,14 @@ TEST(EmulatorApiTest, SlowAnswerHitsTheDeadline) {
   HttpRegistryApiConfig c = Config(emu, &metrics);
   c.request_timeout = std::chrono::milliseconds(400);
   auto api = Api(c);
-  emu.AddFault({{"method", "GET"}, {"delayMs", 5000}, {"times", 1}});
+  emu.AddFault({{"method", "GET"}, {"delayMs", 2000}, {"times", 1}});
   auto list = api->ListTokens(rid);
   ASSERT_TRUE(list.ok()) << list.error().ToString();
   EXPECT_EQ(Counter(metrics, "GET", "error"), 1);  // the attempt that ran out of time
   EXPECT_EQ(Counter(metrics, "GET", "200"), 1);
 
   // Every attempt too slow: the call fails as unavailable with a timeout.
-  emu.AddFault({{"method", "GET"}, {"delayMs", 5000}});
+  emu.AddFault({{"method", "GET"}, {"delayMs", 2000}});
   c.retry.max_attempts = 2;
   auto api2 = Api(c);
   auto slow = api2->ListTokens(rid);
