@@ -710,7 +710,7 @@ void Reconciler::Act(PassContext& ctx) {
       }
     }
     // A secret that a declared spec writes to (a renamed token that kept its secret) stays.
-    if (a.record && !declared_secrets.count(a.record->secret)) {
+    if (a.record && !a.keep_secret && !declared_secrets.count(a.record->secret)) {
       Status status = sink_.Delete(a.record->secret);
       if (!status.ok()) {
         // Keep the record: the next pass deletes the secret again.
