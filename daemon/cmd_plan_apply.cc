@@ -139,7 +139,7 @@ int ApplyCommand(const Options& options) {
     std::this_thread::sleep_for(wait);
   }
   std::printf(
-      "Apply: %d created, %d reissued, %d updated, %d deleted; %d in sync, %d unmanaged; "
+      "Apply: %d create, %d reissue, %d update, %d delete actions; %d in sync, %d unmanaged; "
       "%s.\n",
       done.create, done.reissue, done.update, done.remove, result.plan.counts.in_sync,
       result.plan.counts.unmanaged, result.converged ? "converged" : "NOT converged");
