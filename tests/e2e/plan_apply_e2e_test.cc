@@ -19,6 +19,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 struct SpecText {
+  SpecText(std::string n, std::string r) : name(std::move(n)), registry(std::move(r)) {}
   std::string name;
   std::string registry;
   std::string status = "enabled";
