@@ -61,17 +61,35 @@ class PlanApplyE2eTest : public ::testing::Test {
     out << text;
   }
 
-  CommandResult Run(const std::string& command, std::map<std::string, std::string> env = {}) {
+  CommandResult Run(const std::string& command, std::map<std::string, std::string> env = {},
+                    std::vector<std::string> extra = {}) {
     env["IONOS_TOKEN"] = "t";
-    return RunCrtoken({command, "--specs", (dir_ / "specs").string(), "--api-url", emu_.base_url(),
-                       "--secret-dir", (dir_ / "secrets").string(), "--state-dir",
-                       (dir_ / "state").string(), "--api-qps", "1000", "--api-burst", "1000"},
-                      env, (dir_ / "out").string());
+    std::vector<std::string> args = {command,
+                                     "--specs",
+                                     (dir_ / "specs").string(),
+                                     "--api-url",
+                                     emu_.base_url(),
+                                     "--secret-dir",
+                                     (dir_ / "secrets").string(),
+                                     "--state-dir",
+                                     (dir_ / "state").string(),
+                                     "--api-qps",
+                                     "1000",
+                                     "--api-burst",
+                                     "1000"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCrtoken(args, env, (dir_ / "out").string());
+  }
+
+  // A copy of the emulator's state (never iterate into a temporary's member: it dangles).
+  const json& State() {
+    state_ = emu_.StateJson();
+    return state_;
   }
 
   // The emulator's token named `name` in `registry`, with its issued password.
   std::optional<json> Token(const std::string& registry, const std::string& name) {
-    for (const auto& r : emu_.StateJson()["registries"]) {
+    for (const auto& r : State()["registries"]) {
       if (r["name"] != registry) continue;
       for (const auto& t : r["tokens"]) {
         if (t["name"] == name) return t;
@@ -80,7 +98,7 @@ class PlanApplyE2eTest : public ::testing::Test {
     return std::nullopt;
   }
   size_t TokenCount(const std::string& registry) {
-    for (const auto& r : emu_.StateJson()["registries"]) {
+    for (const auto& r : State()["registries"]) {
       if (r["name"] == registry) return r["tokens"].size();
     }
     return 0;
@@ -125,7 +143,7 @@ class PlanApplyE2eTest : public ::testing::Test {
 
   // Every password the emulator issued, to prove none of them reached the output.
   void ExpectNoPasswordIn(const CommandResult& r) {
-    for (const auto& reg : emu_.StateJson()["registries"]) {
+    for (const auto& reg : State()["registries"]) {
       for (const auto& t : reg["tokens"]) {
         const std::string pw = t["password"];
         if (pw.empty()) continue;
@@ -137,6 +155,7 @@ class PlanApplyE2eTest : public ::testing::Test {
 
   EmulatorProcess emu_;
   TempDir dir_;
+  json state_;
 };
 
 #define ASSERT_EXIT_CODE(result, code) \
@@ -369,7 +388,7 @@ TEST_F(PlanApplyE2eTest, AnUnreachableApiIsAnErrorThatChangesNothing) {
   ASSERT_EXIT_CODE(Run("apply"), 0);
   WriteRaw("a.yaml", "# all gone\n");
   emu_.AddFault({{"method", "GET"}, {"path", "/tokens"}, {"status", 503}});  // forever
-  CommandResult apply = Run("apply");
+  CommandResult apply = Run("apply", {}, {"--retry-budget", "1s"});
   ASSERT_EXIT_CODE(apply, 1);
   emu_.ClearFaults();
   EXPECT_TRUE(Token("acme", "ci-push").has_value());
