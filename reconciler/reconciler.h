@@ -57,7 +57,7 @@ struct ReconcilerConfig {
   // Plan only: no API writes, no secret writes, no state writes, no held password flushed.
   bool dry_run = false;
   // How many actions of one pass run at once (API calls and secret writes overlap).
-  int parallelism = 4;
+  int parallelism = 8;
   // requeue_after when the pass hit a transient error or still holds passwords.
   std::chrono::milliseconds retry_soon = std::chrono::seconds(5);
   // TEST ONLY: called at named points of a create ("after-intent", "after-put", "after-secret");
