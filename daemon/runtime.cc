@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <optional>
 
 #include "daemon/file_state_store.h"
 #if __has_include("daemon/http_registry_api.h")
@@ -30,6 +32,53 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
   };
 }
 
+#ifdef CRTOKEN_HAVE_K8S_SINK
+// Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
+// need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
+// the sink, with its reason. Thread-safe.
+class LazyKubernetesSink : public SecretSink {
+ public:
+  explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
+  Status Write(const SecretRef& ref, const DockerCredential& credential) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Write(ref, credential);
+  }
+  Result<SecretState> Inspect(const SecretRef& ref) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Inspect(ref);
+  }
+  Status Delete(const SecretRef& ref) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Delete(ref);
+  }
+
+ private:
+  Result<SecretSink*> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sink_ && !error_) {
+      auto made = MakeKubernetesSecretSink(kubeconfig_);
+      if (made.ok()) {
+        sink_ = std::move(made.value());
+      } else {
+        error_ =
+            Error{made.error().kind, "kubernetes sink not configured: " + made.error().message};
+        spdlog::warn("{}", error_->message);
+      }
+    }
+    if (error_) return *error_;
+    return sink_.get();
+  }
+
+  std::string kubeconfig_;
+  std::mutex mu_;
+  std::unique_ptr<SecretSink> sink_;
+  std::optional<Error> error_;
+};
+#endif
+
 }  // namespace
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
@@ -47,18 +96,7 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
 
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
 #ifdef CRTOKEN_HAVE_K8S_SINK
-  const char* in_cluster = std::getenv("KUBERNETES_SERVICE_HOST");
-  if (!options.kubeconfig.empty() || (in_cluster != nullptr && *in_cluster != '\0')) {
-    auto k8s = MakeKubernetesSecretSink(options.kubeconfig);
-    if (!k8s.ok()) {
-      // An explicit kubeconfig that does not work is a startup error; in-cluster detection is
-      // only a guess, so there it is a warning and kubernetes secrets report the missing sink.
-      if (!options.kubeconfig.empty()) return k8s.error();
-      spdlog::warn("kubernetes sink not configured: {}", k8s.error().message);
-    } else {
-      rt->kubernetes_sink = std::move(k8s.value());
-    }
-  }
+  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
 #endif
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
 

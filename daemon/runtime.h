@@ -23,8 +23,9 @@ struct Runtime {
   std::unique_ptr<Clock> clock;
   std::unique_ptr<RegistryApi> api;
   std::unique_ptr<FileSecretSink> file_sink;
-  // Null when neither --kubeconfig / $KUBECONFIG nor in-cluster credentials are available: then a
-  // spec with a kubernetes secret gets the error "kubernetes sink not configured".
+  // Connects on first use (--kubeconfig / $KUBECONFIG, else in-cluster); when that fails, each
+  // kubernetes secret gets the error "kubernetes sink not configured: <why>". Null in a build
+  // without the Kubernetes sink.
   std::unique_ptr<SecretSink> kubernetes_sink;
   std::unique_ptr<CompositeSecretSink> sink;
   std::unique_ptr<StateStore> state;

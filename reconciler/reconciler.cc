@@ -443,7 +443,7 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       token_id = held_.at(p.key).token_id;
     }
     Status status =
-        sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, password});
+        sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, password, token_id});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
     const std::string name = KeyName(ctx.registries.at(p.key.registry_id).name, p.key);
     if (!status.ok()) {
@@ -629,7 +629,8 @@ void Reconciler::Act(PassContext& ctx) {
       outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
       return;
     }
-    Status written = sink_.Write(spec.secret, DockerCredential{info.hostname, spec.name, password});
+    Status written = sink_.Write(
+        spec.secret, DockerCredential{info.hostname, spec.name, password, intent.token_id});
     if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());
     if (!written.ok()) {
       spdlog::warn("{}: token created, but writing secret {} failed (password held, retried): {}",

@@ -213,8 +213,8 @@ class MemorySecretSink : public SecretSink {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = secrets_.find(ref.ToString());
     if (it == secrets_.end()) return SecretState{};
-    return SecretState{true, !it->second.password.empty(), it->second.hostname,
-                       it->second.username};
+    return SecretState{true, !it->second.password.empty(), it->second.hostname, it->second.username,
+                       it->second.token_id};
   }
   Status Delete(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);

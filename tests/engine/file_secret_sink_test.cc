@@ -27,7 +27,7 @@ SecretRef FileRef(const std::string& path) {
 }
 
 DockerCredential Cred(const std::string& password = "s3cret") {
-  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password(password)};
+  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password(password), ""};
 }
 
 std::vector<std::string> Entries(const std::string& dir) {
