@@ -172,7 +172,8 @@ TEST_F(PlanApplyE2eTest, FreshCreateAcrossTwoRegistriesThenNothingToDo) {
   EXPECT_FALSE(fs::exists(dir_ / "secrets"));
   EXPECT_FALSE(fs::exists(dir_ / "state"));
 
-  CommandResult apply = Run("apply");
+  // At the most verbose log level, still no password in any output.
+  CommandResult apply = Run("apply", {}, {"--log-level", "trace"});
   ASSERT_EXIT_CODE(apply, 0);
   ExpectSecretWorks("acme", "ci-push");
   ExpectSecretWorks("acme", "puller");
@@ -369,7 +370,8 @@ TEST_F(PlanApplyE2eTest, RateLimitsAndServerErrorsDuringApplyStillConverge) {
   emu_.AddFault({{"method", "PUT"}, {"status", 429}, {"retryAfter", "1"}, {"times", 2}});
   emu_.AddFault({{"method", "GET"}, {"path", "/tokens"}, {"status", 503}, {"times", 2}});
   emu_.AddFault({{"method", "PUT"}, {"status", 502}, {"times", 1}});
-  CommandResult apply = Run("apply");
+  // At the most verbose log level, still no password in any output.
+  CommandResult apply = Run("apply", {}, {"--log-level", "trace"});
   ASSERT_EXIT_CODE(apply, 0);
   ExpectSecretWorks("acme", "ci-push");
   ExpectSecretWorks("acme", "puller");
