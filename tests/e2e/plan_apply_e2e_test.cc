@@ -43,10 +43,16 @@ struct SpecText {
 
 class PlanApplyE2eTest : public ::testing::Test {
  protected:
-  PlanApplyE2eTest()
-      : emu_({"--registry", "acme", "--registry", "beta", "--token", "t"}), dir_("crtoken-e2e") {
+  explicit PlanApplyE2eTest(std::vector<std::string> emulator_flags = {})
+      : emu_(EmulatorArgs(std::move(emulator_flags))), dir_("crtoken-e2e") {
     fs::create_directories(dir_ / "specs");
     fs::create_directories(dir_ / "out");
+  }
+
+  static std::vector<std::string> EmulatorArgs(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--registry", "acme", "--registry", "beta", "--token", "t"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
   }
 
   void WriteSpec(const std::string& file, const std::vector<SpecText>& docs) {
@@ -338,6 +344,32 @@ TEST_F(PlanApplyE2eTest, AdoptionTakesOverAnExistingTokenByReissue) {
   ASSERT_EXIT_CODE(Run("apply"), 0);
   ExpectSecretWorks("acme", "legacy");
   EXPECT_EQ(TokenCount("acme"), 1u);
+}
+
+// Registries POSTed to this emulator take a day of its clock to become Running.
+class SlowProvisioningE2eTest : public PlanApplyE2eTest {
+ protected:
+  SlowProvisioningE2eTest() : PlanApplyE2eTest({"--provision-seconds", "86400"}) {}
+};
+
+TEST_F(SlowProvisioningE2eTest, ARegistryStillProvisioningGetsItsSecretOnceRunning) {
+  HttpResult created =
+      HttpCall("POST", emu_.base_url() + "/registries", {{"Authorization", "Bearer t"}},
+               R"({"properties":{"name":"fresh","location":"de/fra"}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  WriteSpec("a.yaml", {{"early", "fresh"}});
+  CommandResult first = Run("apply");
+  ASSERT_EXIT_CODE(first, 1);
+  EXPECT_NE(first.err.find("not written yet"), std::string::npos) << first.err;
+  EXPECT_TRUE(Token("fresh", "early").has_value());
+  EXPECT_FALSE(fs::exists(dir_ / "secrets/early.json"));
+
+  emu_.AdvanceClock(2 * 86400);  // provisioned: Running, with a hostname
+  CommandResult second = Run("apply");
+  ASSERT_EXIT_CODE(second, 0);
+  // The first process's password died with it: the token was re-issued, not orphaned.
+  EXPECT_EQ(TokenCount("fresh"), 1u);
+  ExpectSecretWorks("fresh", "early");
 }
 
 class CrashE2eTest : public PlanApplyE2eTest, public ::testing::WithParamInterface<const char*> {};
