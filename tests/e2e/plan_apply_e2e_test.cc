@@ -1,8 +1,13 @@
 // `crtoken plan` and `crtoken apply` end to end: the real binaries, the emulator's request log and
 // state (with the passwords it issued), and the secret files on disk.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -370,6 +375,118 @@ TEST_F(SlowProvisioningE2eTest, ARegistryStillProvisioningGetsItsSecretOnceRunni
   // The first process's password died with it: the token was re-issued, not orphaned.
   EXPECT_EQ(TokenCount("fresh"), 1u);
   ExpectSecretWorks("fresh", "early");
+}
+
+// The Kubernetes API emulator (tests/k8s_emulator), with its own test CA and a kubeconfig.
+class KubernetesEmulator {
+ public:
+  explicit KubernetesEmulator(const fs::path& dir) : dir_(dir) {
+    port_ = FreePort();
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error("pipe");
+    const std::string script =
+        std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py";
+    const std::string port = std::to_string(port_);
+    const std::string tls = (dir_ / "tls").string();
+    const std::string kubeconfig = (dir_ / "kubeconfig").string();
+    std::vector<std::string> args = {"python3",     script,   "--port",           port,
+                                     "--tls-dir",   tls,      "--token",          "kt",
+                                     "--namespace", "team-a", "--kubeconfig-out", kubeconfig};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      ::execvp("python3", argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    pollfd pfd{out[0], POLLIN, 0};
+    while (line.find('\n') == std::string::npos && ::poll(&pfd, 1, 30000) > 0) {
+      char buf[256];
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    ::close(out[0]);
+    if (line.find("listening") == std::string::npos) {
+      throw std::runtime_error("k8s emulator did not start: " + line);
+    }
+  }
+  ~KubernetesEmulator() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  std::string kubeconfig() const { return (dir_ / "kubeconfig").string(); }
+
+  // The .dockerconfigjson of Secret ns/name, decoded and parsed; nullopt when there is none.
+  std::optional<json> DockerConfig(const std::string& ns, const std::string& name) {
+    const std::string cmd = "curl -s --cacert " + (dir_ / "tls/ca.crt").string() +
+                            " https://127.0.0.1:" + std::to_string(port_) + "/_emulator/state";
+    std::string text;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+      ::pclose(f);
+    }
+    json state = json::parse(text);
+    for (const auto& secret : state["secrets"]) {
+      if (secret["metadata"]["namespace"] != ns || secret["metadata"]["name"] != name) continue;
+      EXPECT_EQ(secret["type"], "kubernetes.io/dockerconfigjson");
+      EXPECT_EQ(secret["metadata"]["labels"]["app.kubernetes.io/managed-by"], "crtoken");
+      return json::parse(Base64Decode(secret["data"][".dockerconfigjson"]));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static std::string Base64Decode(const std::string& in) {
+    static const std::string chars =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    int val = 0, bits = -8;
+    for (char c : in) {
+      auto pos = chars.find(c);
+      if (pos == std::string::npos) break;
+      val = (val << 6) + static_cast<int>(pos);
+      bits += 6;
+      if (bits >= 0) {
+        out.push_back(static_cast<char>((val >> bits) & 0xff));
+        bits -= 8;
+      }
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(PlanApplyE2eTest, KubernetesSecretsAreWrittenAndPrunedThroughTheKubernetesApi) {
+  fs::create_directories(dir_ / "k8s");
+  KubernetesEmulator k8s(dir_ / "k8s");
+  WriteRaw("a.yaml",
+           "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: puller\n"
+           "spec:\n  registry: acme\n  scopes:\n    - name: \"*\"\n      type: repository\n"
+           "      actions: [pull]\n  secret:\n    kubernetes: {namespace: team-a, name: pull}\n");
+  ASSERT_EXIT_CODE(Run("apply", {}, {"--kubeconfig", k8s.kubeconfig()}), 0);
+  auto config = k8s.DockerConfig("team-a", "pull");
+  ASSERT_TRUE(config.has_value());
+  const auto& entry = (*config)["auths"]["acme.cr.de-fra.ionos.com"];
+  EXPECT_EQ(entry["username"], "puller");
+  EXPECT_EQ(entry["password"], (*Token("acme", "puller"))["password"]);
+  emu_.ClearRequests();
+  ASSERT_EXIT_CODE(Run("plan", {}, {"--kubeconfig", k8s.kubeconfig()}), 0);
+
+  WriteRaw("a.yaml", "# nothing declared\n");
+  ASSERT_EXIT_CODE(Run("apply", {}, {"--kubeconfig", k8s.kubeconfig()}), 0);
+  EXPECT_FALSE(Token("acme", "puller").has_value());
+  EXPECT_FALSE(k8s.DockerConfig("team-a", "pull").has_value());
 }
 
 class CrashE2eTest : public PlanApplyE2eTest, public ::testing::WithParamInterface<const char*> {};
