@@ -225,6 +225,9 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   PassContext ctx;
   ctx.desired = &desired;
   ctx.refs = registry_refs;
+  // Each pass sees registries as they are now (a registry recreated under the same name, a
+  // hostname that appeared); lookups within the pass are made once each by ReadRegistries.
+  api_.ClearCache();
   ReadRegistries(ctx);
 
   // Serialise passes that share a registry; lock in id order so two passes cannot deadlock.
