@@ -77,7 +77,16 @@ struct Action {
   std::string token_id;           // the existing token (reissue, update, delete); "" if none
   std::optional<TokenSpec> spec;  // create, reissue, update
   TokenPatch patch;               // update
-  std::optional<OwnershipRecord> record;  // the ownership record, when crtoken owns the token
+  // The ownership record of the key, when there is one: the token crtoken owns (reissue, update,
+  // delete), a record whose token disappeared (create, delete with token_id ""), or a stale record
+  // whose name was taken by a token with another id (an adopting reissue; a delete under kAll).
+  std::optional<OwnershipRecord> record;
+  // The token as the registry lists it (reissue, update, delete of an existing token): the "from"
+  // side of Describe().
+  std::optional<ObservedToken> observed;
+  // delete: the record's secret is where a declared spec writes (a rename that kept its secret):
+  // remove the token and the record, but leave the secret alone.
+  bool keep_secret = false;
   std::string reason;  // why, in a few words: "not in the registry", "secret missing"
   // A human-readable line, e.g. "update acme/ci-push: status enabled -> disabled". Never contains a
   // password or any other secret.
@@ -92,7 +101,13 @@ struct Problem {
   std::string ToString() const;
 };
 
-// How many tokens are in each state; the crtoken_tokens gauge.
+// How many tokens are in each state; the crtoken_tokens gauge. Every declared spec and every token
+// in a readable registry is counted once:
+// - a protected key (desired.protected_keys) counts as `error` (whoever protected it reports why);
+// - an owned, undeclared token kept because its spec file fails to load counts as `in_sync` (it is
+//   left as it was; the file's error is reported by the loader);
+// - under kNone an owned, undeclared token counts as `unmanaged`;
+// - a delete of a record whose token is already gone counts as `pending`.
 struct PlanCounts {
   int in_sync = 0;    // declared and matching, secret in place
   int pending = 0;    // an action is planned, or a password waits for its sink
@@ -111,6 +126,22 @@ struct Plan {
   bool empty() const { return actions.empty(); }
 };
 
+// The rules, per key (registry id, token name):
+// - A spec is acted on only when its registry is resolved and in observed.registries; otherwise it
+//   is a Problem. Nothing is created in, changed in or deleted from an unobserved registry.
+// - A spec whose expiryDate is at or before `now` is a Problem: no create, no update, no reissue.
+// - Ownership: a record with the key whose token_id is the observed token's id. A token with the
+//   declared name and another id is not owned: reissued with reason "adopt" when spec.adopt or
+//   policy.adopt_all, else a Problem.
+// - Declared, absent: create. Owned: reissue when the password never reached the sink (phase not
+//   kReady), the spec's secret moved, or the inspected secret is missing, empty, or names another
+//   user or host; never while the key is in held_passwords or its secret could not be inspected.
+//   Otherwise update with only the differing fields (scopes as sets, expiry as instants).
+// - Undeclared: owned tokens are deleted under kOwned and kAll unless their record's source file
+//   fails to load; unowned ones only under kAll and only while no spec file fails. A record whose
+//   token is gone is deleted (token_id "") except under kNone. A create and a delete in one
+//   registry whose spec and record share source file and secret are reported as a rename.
+// - Protected keys are never acted on. Duplicate keys among the specs are a Problem each.
 Plan ComputePlan(const DesiredState& desired, const ObservedState& observed,
                  const PlanPolicy& policy, Instant now);
 
