@@ -10,6 +10,7 @@
 // reloads the specs; the first SIGTERM or SIGINT stops taking work and waits up to
 // --shutdown-timeout for passes in flight (API calls and secret writes) to finish, then exits 0;
 // a second one exits at once.
+#if __has_include("daemon/runtime.h")  // TEMPORARY until the engine branch lands
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -63,8 +64,8 @@ class Daemon {
     metrics_.SetSpecErrors(static_cast<int>(snap.errors.size()));
     for (const SpecError& e : snap.errors) spdlog::error("spec error: {}", e.ToString());
     for (const std::string& f : snap.stale_files) {
-      spdlog::warn(WithFields("spec file has errors; its last good version stays in force",
-                              {{"file", f}}));
+      spdlog::warn(
+          WithFields("spec file has errors; its last good version stays in force", {{"file", f}}));
     }
     auto desired = std::make_shared<const DesiredState>(std::move(snap.desired));
     std::shared_ptr<const DesiredState> before;
@@ -90,12 +91,12 @@ class Daemon {
     } else {
       spdlog::error("cannot read the ownership records: {}", refs.error().ToString());
     }
-    spdlog::info(WithFields("specs loaded", {{"reason", why},
-                                             {"files", std::to_string(snap.files)},
-                                             {"tokens", std::to_string(desired->specs.size())},
-                                             {"errors", std::to_string(snap.errors.size())},
-                                             {"registries_affected",
-                                              std::to_string(changed.size())}}));
+    spdlog::info(
+        WithFields("specs loaded", {{"reason", why},
+                                    {"files", std::to_string(snap.files)},
+                                    {"tokens", std::to_string(desired->specs.size())},
+                                    {"errors", std::to_string(snap.errors.size())},
+                                    {"registries_affected", std::to_string(changed.size())}}));
     {
       std::lock_guard<std::mutex> l(mu_);
       if (!first_load_done_) {
@@ -139,8 +140,7 @@ class Daemon {
     bool still_wanted = true;
     auto refs = reconciler_.RegistryRefs(*desired);
     if (refs.ok()) {
-      still_wanted =
-          std::find(refs.value().begin(), refs.value().end(), key) != refs.value().end();
+      still_wanted = std::find(refs.value().begin(), refs.value().end(), key) != refs.value().end();
     }
     if (!still_wanted && result.converged) {
       std::lock_guard<std::mutex> l(mu_);
@@ -248,15 +248,14 @@ int RunCommand(const Options& options) {
     spdlog::critical("crtoken run: {}", s.error().message);
     return 1;
   }
-  spdlog::info(WithFields(
-      "crtoken run started",
-      {{"version", CRTOKEN_VERSION},
-       {"metrics", "http://" + options.metrics_addr + "/metrics"},
-       {"health", "http://" + options.health_addr + "/healthz"},
-       {"watch", watcher.polling() ? "poll" : "inotify"},
-       {"resync", Seconds(options.resync)},
-       {"concurrency", std::to_string(options.concurrency)},
-       {"dry_run", options.dry_run ? "true" : "false"}}));
+  spdlog::info(
+      WithFields("crtoken run started", {{"version", CRTOKEN_VERSION},
+                                         {"metrics", "http://" + options.metrics_addr + "/metrics"},
+                                         {"health", "http://" + options.health_addr + "/healthz"},
+                                         {"watch", watcher.polling() ? "poll" : "inotify"},
+                                         {"resync", Seconds(options.resync)},
+                                         {"concurrency", std::to_string(options.concurrency)},
+                                         {"dry_run", options.dry_run ? "true" : "false"}}));
   daemon.Reload("start");
 
   WorkerPool pool(daemon.queue(), options.concurrency,
@@ -305,3 +304,14 @@ int RunCommand(const Options& options) {
 }
 
 }  // namespace crtoken
+#else
+#include <cstdio>
+
+#include "daemon/commands.h"
+namespace crtoken {
+int RunCommand(const Options&) {
+  std::fprintf(stderr, "crtoken run: needs the engine (daemon/runtime.h)\n");
+  return 1;
+}
+}  // namespace crtoken
+#endif

@@ -39,10 +39,10 @@ SpecSnapshot SpecTracker::Load() {
   snap.files = static_cast<int>(found.size());
   SpecSet merged = MergeFiles(std::move(chosen));
   // Cross-file errors (duplicates) are new information; per-file errors were taken above.
+  std::set<std::string> seen;
+  for (const SpecError& e : snap.errors) seen.insert(e.ToString());
   for (const SpecError& e : merged.errors) {
-    if (std::find(snap.errors.begin(), snap.errors.end(), e) == snap.errors.end()) {
-      snap.errors.push_back(e);
-    }
+    if (seen.insert(e.ToString()).second) snap.errors.push_back(e);
   }
   snap.desired.specs = std::move(merged.specs);
   snap.desired.failed_files = std::move(merged.failed_files);

@@ -33,8 +33,6 @@ bool IsYamlName(const std::string& name) {
   return ends(".yaml") || ends(".yml");
 }
 
-bool StartsWithDotDot(const std::string& name) { return name.rfind("..", 0) == 0; }
-
 struct Walk {
   std::vector<fs::path> dirs;   // every directory of the spec trees
   std::vector<fs::path> files;  // every file the loader would read
@@ -78,12 +76,13 @@ void WalkTree(const fs::path& dir, int depth, std::set<std::pair<dev_t, ino_t>>&
   std::sort(entries.begin(), entries.end());
   for (const fs::path& p : entries) {
     const std::string name = p.filename().string();
+    // Hidden entries are not read (as the loader does): editor lock files, `.git`, and the
+    // kubelet's `..data` and `..<timestamp>` directories, read through the symlinks into them.
+    if (name.empty() || name[0] == '.') continue;
     struct stat est {};
     if (::stat(p.c_str(), &est) != 0) continue;  // a dangling symlink
     if (S_ISDIR(est.st_mode)) {
-      // The kubelet's `..<timestamp>` and `..data` directories are read through the symlinks
-      // that point into them, never directly (as the loader does).
-      if (!StartsWithDotDot(name)) WalkTree(p, depth + 1, seen, out);
+      WalkTree(p, depth + 1, seen, out);
     } else if (S_ISREG(est.st_mode) && IsYamlName(name)) {
       out.files.push_back(p);
       struct stat lst {};
@@ -257,8 +256,9 @@ std::chrono::milliseconds SpecWatcher::DelayFor(int wd, uint32_t mask, const std
     const WatchInfo& info = it->second;
     dir = info.path;
     if (info.tree) {
-      relevant = IsYamlName(name) || name == "..data" ||
-                 ((mask & IN_ISDIR) != 0 && !StartsWithDotDot(name));
+      const bool hidden = name.empty() || name[0] == '.';
+      relevant =
+          (IsYamlName(name) && !hidden) || name == "..data" || ((mask & IN_ISDIR) != 0 && !hidden);
     }
     if (info.ancestors.count(name) != 0) relevant = true;
   }

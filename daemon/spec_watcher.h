@@ -18,8 +18,9 @@
 // an atomic edit is seen within milliseconds while a multi-step one is seen once, at its end.
 //
 // Every burst ends with a content fingerprint (paths and contents of every *.yaml / *.yml reached,
-// skipping `..*` directories as the loader does); the callback runs only when it differs from the
-// previous one, so noise in watched parent directories costs a hash, never a reload.
+// skipping hidden entries, `..data` included, as the loader does); the callback runs only when it
+// differs from the previous one, so noise in watched parent directories costs a hash, never a
+// reload.
 //
 // Where inotify is unavailable (or when forced, e.g. for tests) the watcher polls the fingerprint
 // every `poll_interval`.

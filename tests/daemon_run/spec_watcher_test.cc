@@ -192,6 +192,8 @@ TEST_P(SpecWatcherTest, IrrelevantChangesDoNotNotify) {
   WriteFile(dir_ / "specs/notes.txt", "hello");
   WriteFile(dir_ / "specs/a.yaml", "v: 1\n");  // same content rewritten
   WriteFile(dir_ / "specs/..hidden/x.yaml", "v: 1\n");
+  WriteFile(dir_ / "specs/.hidden.yaml", "v: 1\n");
+  WriteFile(dir_ / "specs/.git/y.yaml", "v: 1\n");
   WriteFile(dir_ / "specs/b.yaml", "new\n");  // the one real change
   ASSERT_TRUE(changes_.WaitFor(1));
   // The real change was seen after the others; none of them produced a callback of its own.
