@@ -95,7 +95,7 @@ struct Action {
 
 // Something the planner will not act on, with where it was declared.
 struct Problem {
-  TokenKey key;
+  TokenKey key;          // key.name is empty for a problem about a whole registry
   SourceLocation where;  // the spec, when there is one
   std::string message;
   std::string ToString() const;

@@ -180,6 +180,9 @@ struct Case {
   std::vector<std::string> problems = {};  // Problem::ToString(), in order
 };
 
+// So that test listings (ctest, --gtest_list_tests) name a case instead of dumping its bytes.
+void PrintTo(const Case& c, std::ostream* out) { *out << c.name; }
+
 std::string ActionText(const Action& a) {
   std::ostringstream out;
   out << ActionTypeName(a.type) << " " << a.key.registry_id << "/" << a.key.name
