@@ -119,9 +119,14 @@ class DaemonE2ETest : public ::testing::Test {
     return WaitUntil([&] { return Get(health_port_, "/readyz") == 200; }, kGenerous);
   }
 
+  // The emulator's full state (kept in a member: a range-for over a temporary's member dangles).
+  const nlohmann::json& State() {
+    state_ = emu_->StateJson();
+    return state_;
+  }
   // The token as the emulator holds it, or null.
   nlohmann::json Token(const std::string& registry, const std::string& name) {
-    for (const auto& r : emu_->StateJson()["registries"]) {
+    for (const auto& r : State()["registries"]) {
       if (r["name"] != registry) continue;
       for (const auto& t : r["tokens"]) {
         if (t["name"] == name) return t;
@@ -189,6 +194,7 @@ class DaemonE2ETest : public ::testing::Test {
   std::unique_ptr<DaemonProcess> daemon_;
   int metrics_port_ = 0;
   int health_port_ = 0;
+  nlohmann::json state_;
 };
 
 TEST_F(DaemonE2ETest, ReadyOnlyAfterTheFirstPass) {
@@ -358,7 +364,7 @@ TEST_F(DaemonE2ETest, SigtermDuringAPassExitsZeroWithoutLosingAPassword) {
   ASSERT_TRUE(code) << "did not exit";
   EXPECT_EQ(*code, 0);
   // Whatever was created has its password in its secret.
-  for (const auto& r : emu_->StateJson()["registries"]) {
+  for (const auto& r : State()["registries"]) {
     for (const auto& t : r["tokens"]) {
       const std::string name = t["name"];
       const std::string registry = r["name"];
@@ -432,7 +438,7 @@ TEST_F(DaemonE2ETest, JsonLogsAreOneObjectPerLineAndCarryNoPassword) {
   }
   EXPECT_GT(lines, 3);
   const std::string log = daemon_->Log();
-  for (const auto& r : emu_->StateJson()["registries"]) {
+  for (const auto& r : State()["registries"]) {
     for (const auto& t : r["tokens"]) {
       const std::string pw = t["password"];
       ASSERT_FALSE(pw.empty());
