@@ -41,6 +41,8 @@ namespace {
 
 using Ms = std::chrono::milliseconds;
 
+constexpr Ms kVerifyAfterWrites(2000);
+
 std::string Seconds(Ms d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(d.count()) / 1000.0);
@@ -135,6 +137,12 @@ class Daemon {
       // Come back just after the nearest expiry: the service deletes the token then.
       auto until = std::chrono::duration_cast<Ms>(*result.next_expiry - clock_.Now()) + Ms(1000);
       next = std::min(next, std::max(until, Ms(1000)));
+    }
+    // A pass that wrote is verified by a quick no-change pass: level-based confirmation that the
+    // registry holds what was written, and gauges (crtoken_tokens) that show the state after the
+    // writes rather than the plan before them.
+    if (result.converged && result.write_requests > 0 && !options_.dry_run) {
+      next = std::min(next, kVerifyAfterWrites);
     }
     outcome.requeue_after = next;
 

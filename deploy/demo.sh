@@ -37,6 +37,10 @@ emu_pid=""
 crtoken_pid=""
 cleanup() {
   trap - INT TERM EXIT
+  # Output may go to a pipe that the same Ctrl-C closed (make demo | tee): never die on it, and
+  # stop the children whatever happens.
+  trap '' PIPE
+  set +e
   echo
   echo "demo: stopping crtoken (SIGTERM: it finishes work in flight) and the emulator"
   if [ -n "$crtoken_pid" ] && kill -0 "$crtoken_pid" 2>/dev/null; then

@@ -226,6 +226,12 @@ TEST_F(DaemonE2ETest, MetricsOverHttpAfterAPass) {
   EXPECT_GE(MetricValue(m, "crtoken_api_requests_total{code=\"200\",method=\"GET\"}").value_or(0),
             2.0)
       << m;
+  // The verification pass after the creates shows every token in sync.
+  EXPECT_TRUE(
+      WaitUntil([&] { return Metric("crtoken_tokens{state=\"in_sync\"}") == 3; }, kGenerous))
+      << Metrics();
+  EXPECT_EQ(Metric("crtoken_tokens{state=\"pending\"}"), 0);
+  EXPECT_EQ(Metric("crtoken_tokens{state=\"error\"}"), 0);
   // Every password reached its secret.
   for (auto [file, registry, name] :
        {std::tuple{"ci-push-acme-prod.json", "acme-prod", "ci-push"},
