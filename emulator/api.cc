@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "emulator/json_writer.h"
 #include "emulator/validation.h"
 
 namespace crtoken::emulator {
@@ -199,24 +200,53 @@ Json MetadataJson(const Audit& a, const std::string& state, bool observed_nulls)
   return m;
 }
 
-Json TokenJson(const Token& t, bool with_password, bool observed_nulls) {
-  Json scopes = Json::array();
-  for (const auto& s : t.scopes) {
-    scopes.push_back(Json{{"name", s.name}, {"type", s.type}, {"actions", s.actions}});
+void WriteToken(JsonWriter& w, const Token& t, bool with_password, bool observed_nulls) {
+  w.BeginObject();
+  w.Key("id").String(t.id).Key("type").String("token").Key("href").String("");
+  w.Key("metadata").BeginObject();
+  w.Key("createdBy").String(t.audit.created_by.user);
+  w.Key("createdByUserId").String(t.audit.created_by.user_id);
+  w.Key("createdDate").String(FormatTime(t.audit.created));
+  if (t.audit.modified) {
+    w.Key("lastModifiedBy").String(t.audit.modified_by.user);
+    w.Key("lastModifiedByUserId").String(t.audit.modified_by.user_id);
+    w.Key("lastModifiedDate").String(FormatTime(*t.audit.modified));
+  } else {
+    if (observed_nulls) w.Key("lastModifiedBy").Null().Key("lastModifiedByUserId").Null();
+    w.Key("lastModifiedDate").Null();
   }
-  Json props;
-  props["name"] = t.name;
-  props["credentials"] = Json{{"username", t.name}, {"password", with_password ? t.password : ""}};
-  props["expiryDate"] = TimeOrNull(t.expiry);
-  props["scopes"] = std::move(scopes);
-  props["status"] = t.status;
-  Json j;
-  j["id"] = t.id;
-  j["type"] = "token";
-  j["href"] = "";
-  j["metadata"] = MetadataJson(t.audit, t.status, observed_nulls);
-  j["properties"] = std::move(props);
-  return j;
+  w.Key("state").String(t.status);
+  w.EndObject();
+  w.Key("properties").BeginObject();
+  w.Key("name").String(t.name);
+  w.Key("credentials").BeginObject();
+  w.Key("username").String(t.name).Key("password").String(with_password ? t.password : "");
+  w.EndObject();
+  w.Key("expiryDate");
+  if (t.expiry) {
+    w.String(FormatTime(*t.expiry));
+  } else {
+    w.Null();
+  }
+  w.Key("scopes").BeginArray();
+  for (const auto& s : t.scopes) {
+    w.BeginObject().Key("name").String(s.name).Key("type").String(s.type);
+    w.Key("actions").BeginArray();
+    for (const auto& a : s.actions) w.String(a);
+    w.EndArray().EndObject();
+  }
+  w.EndArray();
+  w.Key("status").String(t.status);
+  w.EndObject();
+  w.EndObject();
+}
+
+void SendToken(HttpResponse* resp, int status, const Token& t, bool with_password,
+               bool observed_nulls) {
+  resp->status = status;
+  resp->headers.emplace_back("Content-Type", "application/json");
+  JsonWriter w(&resp->body);
+  WriteToken(w, t, with_password, observed_nulls);
 }
 
 Json RegistryJson(const RegistryInfo& r, int64_t now, bool observed_nulls) {
@@ -567,26 +597,29 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
       if (!parse_limit(&limit)) return;
       Result<TokenPage> page = store_.ListTokens(rid, offset, limit);
       if (!page.ok()) return SendError(resp, 404, "registry " + rid + " not found");
-      Json items = Json::array();
-      for (const auto& t : page.value.items) items.push_back(TokenJson(t, false, nulls));
       std::string base = std::string(kBase) + "/registries/" + ToLower(rid) + "/tokens";
       auto link = [&](int64_t off) {
         return base + "?offset=" + std::to_string(off) + "&limit=" + std::to_string(limit);
       };
       int64_t count = static_cast<int64_t>(page.value.items.size());
-      Json links{{"self", link(offset)},
-                 {"next", offset + count < page.value.total ? link(offset + count) : ""},
-                 {"previous", offset > 0 ? link(std::max<int64_t>(0, offset - limit)) : ""}};
-      return SendJson(resp, 200,
-                      Json{{"id", "tokens"},
-                           {"type", "collection"},
-                           {"href", ""},
-                           {"items", std::move(items)},
-                           {"count", count},
-                           {"limit", limit},
-                           {"offset", offset},
-                           {"total", page.value.total},
-                           {"_links", std::move(links)}});
+      resp->status = 200;
+      resp->headers.emplace_back("Content-Type", "application/json");
+      resp->body.reserve(512 + 600 * page.value.items.size());
+      JsonWriter w(&resp->body);
+      w.BeginObject();
+      w.Key("id").String("tokens").Key("type").String("collection").Key("href").String("");
+      w.Key("items").BeginArray();
+      for (const auto& t : page.value.items) WriteToken(w, t, false, nulls);
+      w.EndArray();
+      w.Key("count").Int(count).Key("limit").Int(limit).Key("offset").Int(offset);
+      w.Key("total").Int(page.value.total);
+      w.Key("_links").BeginObject();
+      w.Key("self").String(link(offset));
+      w.Key("next").String(offset + count < page.value.total ? link(offset + count) : "");
+      w.Key("previous").String(offset > 0 ? link(std::max<int64_t>(0, offset - limit)) : "");
+      w.EndObject();
+      w.EndObject();
+      return;
     }
     if (m == "POST") {
       std::optional<nlohmann::json> body;
@@ -603,7 +636,7 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
       resp->headers.emplace_back(
           "Location", LocationUrl(req, std::string(kBase) + "/registries/" + ToLower(rid) +
                                            "/tokens/" + t.value.id));
-      return SendJson(resp, 201, TokenJson(t.value, true, nulls));
+      return SendToken(resp, 201, t.value, true, nulls);
     }
     return not_allowed("GET, POST");
   }
@@ -619,7 +652,7 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
   if (m == "GET") {
     Result<Token> t = store_.GetToken(rid, tid);
     if (!t.ok()) return not_found(t.message);
-    return SendJson(resp, 200, TokenJson(t.value, false, nulls));
+    return SendToken(resp, 200, t.value, false, nulls);
   }
   if (m == "DELETE") {
     Result<bool> r = store_.DeleteToken(rid, tid);
@@ -642,7 +675,7 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
                                LocationUrl(req, std::string(kBase) + "/registries/" + ToLower(rid) +
                                                     "/tokens/" + r.value.token.id));
     int status = r.value.created ? 201 : options_.put_replace_status;
-    return SendJson(resp, status, TokenJson(r.value.token, r.value.password_issued, nulls));
+    return SendToken(resp, status, r.value.token, r.value.password_issued, nulls);
   }
   if (m == "PATCH") {
     std::optional<nlohmann::json> body;
@@ -652,7 +685,7 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
     if (!err.empty()) return SendError(resp, 400, err);
     Result<Token> t = store_.PatchToken(rid, tid, patch, caller);
     if (!t.ok()) return not_found(t.message);
-    return SendJson(resp, 200, TokenJson(t.value, false, nulls));
+    return SendToken(resp, 200, t.value, false, nulls);
   }
   return not_allowed("GET, PUT, PATCH, DELETE");
 }

@@ -18,6 +18,8 @@ struct DockerCredential {
   std::string hostname;  // the registry's hostname, never empty
   std::string username;  // the token name
   Password password;     // never empty
+  std::string token_id;  // the token's id in the registry API, when known (the Kubernetes sink
+                         // records it in an annotation; the file format has no place for it)
 };
 
 // What a sink holds for a ref, without the password.
@@ -26,6 +28,7 @@ struct SecretState {
   bool has_password = false;  // a non-empty password is stored
   std::string hostname;       // the single "auths" key ("" when missing or unreadable)
   std::string username;
+  std::string token_id;  // as recorded by the sink that wrote it ("" when the sink keeps none)
 };
 
 class SecretSink {

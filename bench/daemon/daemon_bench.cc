@@ -8,6 +8,7 @@
 //
 // Usage: daemon_bench [--crtoken PATH] [--edits 50] [--idle-seconds 60] [--tokens 1000]
 //                     [--large-tokens 10000] [--skip-large] [--debounce 100ms] [--keep]
+// QUICK=1 in the environment: 20 edits, 5 s idle, no 10,000-token run.
 // The crtoken binary defaults to CRTOKEN_BINARY_DIR/daemon/crtoken; the emulator is found as the
 // tests find it ($CRTOKEN_EMULATOR_BINARY, else the build tree).
 #include <fcntl.h>
@@ -285,6 +286,12 @@ void BenchSteadyState(const Flags& f, int tokens, bool idle) {
 
 int main(int argc, char** argv) {
   Flags f;
+  if (const char* q = std::getenv("QUICK"); q != nullptr && std::string(q) == "1") {
+    // QUICK=1 make bench: a short run.
+    f.edits = 20;
+    f.idle_seconds = 5;
+    f.skip_large = true;
+  }
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {

@@ -1,0 +1,809 @@
+// The Kubernetes REST calls behind KubernetesSecretSink. The only file of the sink that includes
+// cpprest (slow to compile) and the only one that sees its exceptions.
+#include "daemon/kubernetes_secret_sink.h"
+
+#include <cpprest/http_client.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <boost/asio/ssl.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace crtoken {
+namespace {
+
+namespace http = web::http;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kDockerConfigType[] = "kubernetes.io/dockerconfigjson";
+constexpr char kDockerConfigKey[] = ".dockerconfigjson";
+
+Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
+
+std::string Base64(const std::string& raw) {
+  return utility::conversions::to_base64(std::vector<unsigned char>(raw.begin(), raw.end()));
+}
+
+std::optional<std::string> FromBase64(const std::string& text) {
+  try {
+    auto bytes = utility::conversions::from_base64(text);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+Result<std::string> ReadFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Invalid(what + " " + path + ": cannot be read");
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) return Invalid(what + " " + path + ": read error");
+  return out.str();
+}
+
+std::string Trim(std::string s) {
+  const char* ws = " \t\r\n";
+  s.erase(s.find_last_not_of(ws) + 1);
+  s.erase(0, s.find_first_not_of(ws));
+  return s;
+}
+
+// PEM material is checked when the config is loaded, so a broken file is a startup error
+// instead of an opaque TLS failure on the first write.
+int CountCertificates(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return 0;
+  int n = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    X509_free(cert);
+    ++n;
+  }
+  BIO_free(bio);
+  return n;
+}
+
+bool IsPrivateKey(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr) return false;
+  EVP_PKEY_free(key);
+  return true;
+}
+
+// Object names as the API server validates them; checked before they go into a URL path.
+bool IsDnsLabel(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  return !s.empty() && s.size() <= 63 && std::regex_match(s, re);
+}
+bool IsDnsSubdomain(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return !s.empty() && s.size() <= 253 && std::regex_match(s, re);
+}
+
+// Replaces every occurrence of each secret in `text`, so no message built from a server's reply
+// can carry a password or a token onward.
+std::string Redact(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    if (secret.size() < 4) continue;
+    for (size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+      text.replace(pos, secret.size(), "<redacted>");
+    }
+  }
+  return text;
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+ErrorKind KindForStatus(int status) {
+  if (status == 400 || status == 422) return ErrorKind::kInvalid;
+  if (status == 401 || status == 403) return ErrorKind::kUnauthorized;
+  if (status == 404) return ErrorKind::kNotFound;
+  if (status == 409) return ErrorKind::kConflict;
+  if (status == 429) return ErrorKind::kRateLimited;
+  if (status >= 500) return ErrorKind::kUnavailable;
+  return ErrorKind::kInvalid;
+}
+
+// The message of a Kubernetes Status body, or the start of whatever else came back.
+std::string StatusMessage(const std::string& body) {
+  try {
+    json j = json::parse(body);
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+      return j["message"].get<std::string>();
+    }
+  } catch (const json::exception&) {
+  }
+  return body.substr(0, 200);
+}
+
+bool IsManaged(const json& obj) {
+  const json* labels = nullptr;
+  if (obj.contains("metadata") && obj["metadata"].is_object() &&
+      obj["metadata"].contains("labels") && obj["metadata"]["labels"].is_object()) {
+    labels = &obj["metadata"]["labels"];
+  }
+  return labels != nullptr && labels->contains(kManagedByLabel) &&
+         (*labels)[kManagedByLabel] == kManagedByValue;
+}
+
+std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
+  const json* node = &obj;
+  for (const char* key : path) {
+    if (!node->is_object() || !node->contains(key)) return "";
+    node = &(*node)[key];
+  }
+  return node->is_string() ? node->get<std::string>() : "";
+}
+
+std::string BracketHost(const std::string& host) {
+  return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+std::string DockerConfigJson(const DockerCredential& credential) {
+  nlohmann::ordered_json entry;
+  entry["username"] = credential.username;
+  entry["password"] = credential.password.Reveal();
+  entry["auth"] = Base64(credential.username + ":" + credential.password.Reveal());
+  nlohmann::ordered_json doc;
+  doc["auths"][credential.hostname] = std::move(entry);
+  return doc.dump();
+}
+
+// --- configuration ----------------------------------------------------------------------------
+
+Result<KubernetesConfig> LoadInClusterConfig(const std::string& dir, const EnvLookup& env) {
+  auto host = env("KUBERNETES_SERVICE_HOST");
+  auto port = env("KUBERNETES_SERVICE_PORT");
+  if (!host || host->empty() || !port || port->empty()) {
+    return Invalid(
+        "in-cluster Kubernetes config: KUBERNETES_SERVICE_HOST and "
+        "KUBERNETES_SERVICE_PORT must both be set");
+  }
+  KubernetesConfig config;
+  config.server = "https://" + BracketHost(*host) + ":" + *port;
+  config.token_file = (std::filesystem::path(dir) / "token").string();
+  auto token = ReadFile(config.token_file, "in-cluster Kubernetes config: service-account token");
+  if (!token.ok()) return token.error();
+  if (Trim(token.value()).empty()) {
+    return Invalid("in-cluster Kubernetes config: service-account token " + config.token_file +
+                   " is empty");
+  }
+  const std::string ca_file = (std::filesystem::path(dir) / "ca.crt").string();
+  auto ca = ReadFile(ca_file, "in-cluster Kubernetes config: CA");
+  if (!ca.ok()) return ca.error();
+  if (CountCertificates(ca.value()) == 0) {
+    return Invalid("in-cluster Kubernetes config: CA " + ca_file + " holds no PEM certificate");
+  }
+  config.ca_pem = ca.value();
+  auto ns = ReadFile((std::filesystem::path(dir) / "namespace").string(), "namespace");
+  if (ns.ok()) config.default_namespace = Trim(ns.value());
+  config.source = "in-cluster service account (" + dir + ")";
+  return config;
+}
+
+namespace {
+
+// Finds the entry `name` in a kubeconfig list of {name, <field>: {...}}.
+Result<YAML::Node> NamedEntry(const YAML::Node& root, const char* list, const char* field,
+                              const std::string& name, const std::string& where) {
+  const YAML::Node entries = root[list];
+  if (entries && entries.IsSequence()) {
+    for (const auto& entry : entries) {
+      if (entry.IsMap() && entry["name"] && entry["name"].as<std::string>("") == name) {
+        YAML::Node inner = entry[field];
+        if (!inner || !inner.IsMap()) {
+          return Invalid(where + ": " + list + " entry \"" + name + "\" has no " + field);
+        }
+        return inner;
+      }
+    }
+  }
+  return Invalid(where + ": no " + std::string(field) + " named \"" + name + "\" in " + list);
+}
+
+std::string ScalarOr(const YAML::Node& node, const char* key) {
+  const YAML::Node v = node[key];
+  return v && v.IsScalar() ? v.as<std::string>() : "";
+}
+
+// Either the *-data field (base64) or the file field (relative to the kubeconfig's directory).
+Result<std::string> PemField(const YAML::Node& node, const char* file_key, const char* data_key,
+                             const std::filesystem::path& base, const std::string& where) {
+  const std::string data = ScalarOr(node, data_key);
+  if (!data.empty()) {
+    auto decoded = FromBase64(data);
+    if (!decoded) return Invalid(where + ": " + data_key + " is not valid base64");
+    return *decoded;
+  }
+  std::string file = ScalarOr(node, file_key);
+  if (file.empty()) return std::string();
+  if (std::filesystem::path(file).is_relative()) file = (base / file).string();
+  return ReadFile(file, where + ": " + file_key);
+}
+
+}  // namespace
+
+Result<KubernetesConfig> LoadKubeconfig(const std::string& path) {
+  const std::string where = "kubeconfig " + path;
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Invalid(where + ": cannot be read");
+  } catch (const YAML::Exception& e) {
+    return Invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  try {
+    if (!root.IsMap()) return Invalid(where + ": not a kubeconfig (expected a mapping)");
+    const std::string context_name = ScalarOr(root, "current-context");
+    if (context_name.empty()) return Invalid(where + ": current-context is not set");
+    auto context = NamedEntry(root, "contexts", "context", context_name, where);
+    if (!context.ok()) return context.error();
+    const std::string cluster_name = ScalarOr(context.value(), "cluster");
+    const std::string user_name = ScalarOr(context.value(), "user");
+    auto cluster = NamedEntry(root, "clusters", "cluster", cluster_name, where);
+    if (!cluster.ok()) return cluster.error();
+    const auto base = std::filesystem::path(path).parent_path();
+
+    KubernetesConfig config;
+    config.source = where + " (context " + context_name + ")";
+    config.default_namespace = ScalarOr(context.value(), "namespace");
+    config.server = ScalarOr(cluster.value(), "server");
+    if (config.server.empty())
+      return Invalid(where + ": cluster \"" + cluster_name + "\" has no server");
+    const YAML::Node insecure = cluster.value()["insecure-skip-tls-verify"];
+    config.insecure_skip_tls_verify = insecure && insecure.as<bool>(false);
+    auto ca = PemField(cluster.value(), "certificate-authority", "certificate-authority-data", base,
+                       where);
+    if (!ca.ok()) return ca.error();
+    config.ca_pem = ca.value();
+    if (!config.ca_pem.empty() && CountCertificates(config.ca_pem) == 0) {
+      return Invalid(where + ": the certificate authority of cluster \"" + cluster_name +
+                     "\" holds no PEM certificate");
+    }
+
+    if (!user_name.empty()) {
+      auto user = NamedEntry(root, "users", "user", user_name, where);
+      if (!user.ok()) return user.error();
+      if (user.value()["exec"] || user.value()["auth-provider"]) {
+        return Invalid(where + ": user \"" + user_name +
+                       "\" uses an exec or auth-provider plugin, which crtoken does not run; "
+                       "use a token, tokenFile or client certificate");
+      }
+      config.token = ScalarOr(user.value(), "token");
+      std::string token_file = ScalarOr(user.value(), "tokenFile");
+      if (!token_file.empty()) {
+        if (std::filesystem::path(token_file).is_relative()) {
+          token_file = (base / token_file).string();
+        }
+        config.token_file = token_file;
+        auto t = ReadFile(token_file, where + ": tokenFile");
+        if (!t.ok()) return t.error();
+      }
+      auto cert =
+          PemField(user.value(), "client-certificate", "client-certificate-data", base, where);
+      if (!cert.ok()) return cert.error();
+      auto key = PemField(user.value(), "client-key", "client-key-data", base, where);
+      if (!key.ok()) return key.error();
+      config.client_cert_pem = cert.value();
+      config.client_key_pem = key.value();
+      if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
+        return Invalid(where + ": user \"" + user_name +
+                       "\" needs both a client certificate and a client key");
+      }
+      if (!config.client_cert_pem.empty() && CountCertificates(config.client_cert_pem) == 0) {
+        return Invalid(where + ": user \"" + user_name +
+                       "\": the client certificate is not a PEM certificate");
+      }
+      if (!config.client_key_pem.empty() && !IsPrivateKey(config.client_key_pem)) {
+        return Invalid(where + ": user \"" + user_name +
+                       "\": the client key is not a PEM private key");
+      }
+    }
+    return config;
+  } catch (const YAML::Exception& e) {
+    return Invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+}
+
+// --- the sink ---------------------------------------------------------------------------------
+
+class KubernetesSecretSink::Impl {
+ public:
+  Impl(KubernetesConfig config, KubernetesSinkOptions options)
+      : config_(std::move(config)), options_(std::move(options)) {}
+
+  Status Init() {
+    if (config_.token.empty() && config_.token_file.empty() && config_.client_cert_pem.empty()) {
+      return Invalid(config_.source + ": no credentials (token, tokenFile or client certificate)");
+    }
+    if (!config_.token_file.empty()) {
+      auto token = ReadToken();
+      if (!token.ok()) return token.error();
+    }
+    http::client::http_client_config cfg;
+    cfg.set_timeout(
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.request_timeout));
+    if (config_.insecure_skip_tls_verify) {
+      cfg.set_validate_certificates(false);
+      spdlog::warn("kubernetes: TLS verification of {} is OFF (insecure-skip-tls-verify)",
+                   config_.server);
+    }
+    const std::string ca = config_.ca_pem;
+    const std::string cert = config_.client_cert_pem;
+    const std::string key = config_.client_key_pem;
+    cfg.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
+      // Contents were checked at load time; a failure here leaves the context without them and
+      // the handshake then fails with a TLS error, reported as kUnavailable.
+      boost::system::error_code ec;
+      if (!ca.empty()) ctx.add_certificate_authority(boost::asio::buffer(ca), ec);
+      if (!cert.empty()) {
+        ctx.use_certificate_chain(boost::asio::buffer(cert), ec);
+        ctx.use_private_key(boost::asio::buffer(key), boost::asio::ssl::context::pem, ec);
+      }
+    });
+    try {
+      web::uri uri(config_.server);
+      if (uri.scheme() != "https" && uri.scheme() != "http") {
+        return Invalid(config_.source + ": server \"" + config_.server +
+                       "\" is not an http(s) URL");
+      }
+      client_ = std::make_unique<http::client::http_client>(uri, cfg);
+    } catch (const std::exception& e) {
+      return Invalid(config_.source + ": server \"" + config_.server + "\": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  const KubernetesConfig& config() const { return config_; }
+
+  Status Write(const SecretRef& ref, const DockerCredential& cred) {
+    if (auto s = CheckRef(ref); !s.ok()) return s;
+    if (cred.hostname.empty()) return Invalid("secret " + ref.ToString() + ": empty hostname");
+    if (cred.username.empty()) return Invalid("secret " + ref.ToString() + ": empty username");
+    if (cred.password.empty()) return Invalid("secret " + ref.ToString() + ": empty password");
+
+    const std::string config_json = DockerConfigJson(cred);
+    const std::string data = Base64(config_json);
+    const std::vector<std::string> secrets = {cred.password.Reveal(), data,
+                                              Base64(cred.username + ":" + cred.password.Reveal())};
+    const std::string item = ItemPath(ref);
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    // Writers of one Secret inside this process take turns: 409 retries are then left for
+    // writers elsewhere (another replica, a person with kubectl).
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
+
+    std::optional<Error> last;
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) Backoff(attempt);
+      auto got = Call("GET", item, "", "", secrets);
+      if (!got.ok()) {
+        last = got.error();
+        if (got.error().Transient()) continue;
+        return got.error();
+      }
+      if (got.value().status == 404) {
+        json obj = {{"apiVersion", "v1"},
+                    {"kind", "Secret"},
+                    {"metadata", {{"name", ref.k8s_name}, {"namespace", ref.k8s_namespace}}},
+                    {"type", kDockerConfigType}};
+        ApplyOurs(obj, cred, data);
+        auto created = Call("POST", CollectionPath(ref) + "?fieldManager=crtoken", obj.dump(),
+                            "application/json", secrets);
+        if (!created.ok()) {
+          last = created.error();
+          if (created.error().Transient()) continue;
+          return created.error();
+        }
+        const int status = created.value().status;
+        if (status == 201 || status == 200) {
+          spdlog::info("kubernetes: {} created (registry {}, token {})", what, cred.hostname,
+                       cred.username);
+          return Status::Ok();
+        }
+        last = HttpError("POST", CollectionPath(ref), created.value(), secrets);
+        if (status == 409 || last->Transient()) continue;  // created meanwhile: read it again
+        return *last;
+      }
+      if (got.value().status != 200) {
+        last = HttpError("GET", item, got.value(), secrets);
+        if (last->Transient()) continue;
+        return *last;
+      }
+      json obj;
+      try {
+        obj = json::parse(got.value().body);
+      } catch (const json::exception&) {
+        last = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+        continue;
+      }
+      if (!IsManaged(obj)) {
+        return Error{ErrorKind::kConflict,
+                     what + " exists and is not managed by crtoken (no label " +
+                         std::string(kManagedByLabel) + "=" + kManagedByValue +
+                         "); refusing to overwrite it: delete it or choose another name"};
+      }
+      const std::string type = StringAt(obj, {"type"});
+      if (type != kDockerConfigType) {
+        return Invalid(what + " has type \"" + type + "\" but crtoken writes " + kDockerConfigType +
+                       " (a Secret's type is immutable): delete it so "
+                       "crtoken can recreate it");
+      }
+      const json before = obj;
+      ApplyOurs(obj, cred, data);
+      if (obj == before) {
+        spdlog::debug("kubernetes: {} already up to date", what);
+        return Status::Ok();
+      }
+      // PUT carries metadata.resourceVersion from the GET: a write in between makes it 409.
+      auto put =
+          Call("PUT", item + "?fieldManager=crtoken", obj.dump(), "application/json", secrets);
+      if (!put.ok()) {
+        last = put.error();
+        if (put.error().Transient()) continue;
+        return put.error();
+      }
+      if (put.value().status == 200 || put.value().status == 201) {
+        spdlog::info("kubernetes: {} updated (registry {}, token {})", what, cred.hostname,
+                     cred.username);
+        return Status::Ok();
+      }
+      last = HttpError("PUT", item, put.value(), secrets);
+      const int status = put.value().status;
+      if (status == 409 || status == 404 || last->Transient()) continue;
+      return *last;
+    }
+    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
+    e.message = what + ": not written after " + std::to_string(options_.max_attempts) +
+                " attempts: " + e.message;
+    return e;
+  }
+
+  Result<SecretState> Inspect(const SecretRef& ref) {
+    if (auto s = CheckRef(ref); !s.ok()) return s.error();
+    const std::string item = ItemPath(ref);
+    auto got = Call("GET", item, "", "", {});
+    if (!got.ok()) return got.error();
+    SecretState state;
+    if (got.value().status == 404) return state;
+    if (got.value().status != 200) return HttpError("GET", item, got.value(), {});
+    json obj;
+    try {
+      obj = json::parse(got.value().body);
+    } catch (const json::exception&) {
+      return Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+    }
+    state.exists = true;
+    state.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
+    const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
+    auto decoded = FromBase64(encoded);
+    if (encoded.empty() || !decoded) return state;
+    try {
+      json doc = json::parse(*decoded);
+      if (!doc.is_object() || !doc.contains("auths") || !doc["auths"].is_object() ||
+          doc["auths"].size() != 1) {
+        return state;
+      }
+      const json& auths = doc["auths"];
+      const std::string hostname = auths.begin().key();
+      const json& entry = auths.begin().value();
+      state.hostname = hostname;
+      std::string username = StringAt(entry, {"username"});
+      std::string password = StringAt(entry, {"password"});
+      if ((username.empty() || password.empty()) && !StringAt(entry, {"auth"}).empty()) {
+        if (auto auth = FromBase64(StringAt(entry, {"auth"}))) {
+          const auto colon = auth->find(':');
+          if (colon != std::string::npos) {
+            if (username.empty()) username = auth->substr(0, colon);
+            if (password.empty()) password = auth->substr(colon + 1);
+          }
+        }
+      }
+      state.username = username;
+      state.has_password = !password.empty();
+    } catch (const json::exception&) {
+      // Unreadable content: exists, but no usable credential.
+    }
+    return state;
+  }
+
+  Status Delete(const SecretRef& ref) {
+    if (auto s = CheckRef(ref); !s.ok()) return s;
+    const std::string item = ItemPath(ref);
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
+    std::optional<Error> last;
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) Backoff(attempt);
+      auto got = Call("GET", item, "", "", {});
+      if (!got.ok()) {
+        last = got.error();
+        if (got.error().Transient()) continue;
+        return got.error();
+      }
+      if (got.value().status == 404) return Status::Ok();
+      if (got.value().status != 200) {
+        last = HttpError("GET", item, got.value(), {});
+        if (last->Transient()) continue;
+        return *last;
+      }
+      json obj;
+      try {
+        obj = json::parse(got.value().body);
+      } catch (const json::exception&) {
+        last = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+        continue;
+      }
+      if (!IsManaged(obj)) {
+        return Error{ErrorKind::kConflict, what + " is not managed by crtoken (no label " +
+                                               std::string(kManagedByLabel) + "=" +
+                                               kManagedByValue + "); refusing to delete it"};
+      }
+      // Preconditions: delete exactly the object just checked, not one recreated meanwhile.
+      json options = {{"apiVersion", "v1"},
+                      {"kind", "DeleteOptions"},
+                      {"preconditions",
+                       {{"uid", StringAt(obj, {"metadata", "uid"})},
+                        {"resourceVersion", StringAt(obj, {"metadata", "resourceVersion"})}}}};
+      auto del = Call("DELETE", item, options.dump(), "application/json", {});
+      if (!del.ok()) {
+        last = del.error();
+        if (del.error().Transient()) continue;
+        return del.error();
+      }
+      const int status = del.value().status;
+      if (status == 200 || status == 202 || status == 404) {
+        spdlog::info("kubernetes: {} deleted", what);
+        return Status::Ok();
+      }
+      last = HttpError("DELETE", item, del.value(), {});
+      if (status == 409 || last->Transient()) continue;
+      return *last;
+    }
+    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
+    e.message = what + ": not deleted after " + std::to_string(options_.max_attempts) +
+                " attempts: " + e.message;
+    return e;
+  }
+
+ private:
+  static std::string CollectionPath(const SecretRef& ref) {
+    return "/api/v1/namespaces/" + ref.k8s_namespace + "/secrets";
+  }
+  static std::string ItemPath(const SecretRef& ref) {
+    return CollectionPath(ref) + "/" + ref.k8s_name;
+  }
+
+  static Status CheckRef(const SecretRef& ref) {
+    if (ref.kind != SecretRef::Kind::kKubernetes) {
+      return Error{ErrorKind::kInternal,
+                   "KubernetesSecretSink given a non-Kubernetes secret " + ref.ToString()};
+    }
+    if (!IsDnsLabel(ref.k8s_namespace)) {
+      return Invalid("secret " + ref.ToString() + ": namespace \"" + ref.k8s_namespace +
+                     "\" is not a valid Kubernetes namespace name");
+    }
+    if (!IsDnsSubdomain(ref.k8s_name)) {
+      return Invalid("secret " + ref.ToString() + ": name \"" + ref.k8s_name +
+                     "\" is not a valid Kubernetes object name");
+    }
+    return Status::Ok();
+  }
+
+  // Our fields on top of whatever else the object holds (other labels, annotations, owner
+  // references are kept). The data is ours alone.
+  static void ApplyOurs(json& obj, const DockerCredential& cred, const std::string& data) {
+    json& meta = obj["metadata"];
+    meta["labels"][kManagedByLabel] = kManagedByValue;
+    json& annotations = meta["annotations"];
+    annotations[kRegistryAnnotation] = cred.hostname;
+    annotations[kTokenNameAnnotation] = cred.username;
+    if (!cred.token_id.empty()) {
+      annotations[kTokenIdAnnotation] = cred.token_id;
+    } else if (annotations.contains(kTokenIdAnnotation)) {
+      annotations.erase(kTokenIdAnnotation);
+    }
+    obj.erase("stringData");
+    obj["data"] = json{{kDockerConfigKey, data}};
+  }
+
+  std::mutex& StripeFor(const SecretRef& ref) {
+    return stripes_[std::hash<std::string>{}(ref.k8s_namespace + "/" + ref.k8s_name) %
+                    stripes_.size()];
+  }
+
+  // Exponential, with jitter in [0.5, 1.5) so writers that collided do not collide again.
+  void Backoff(int attempt) {
+    const auto base = options_.backoff * (1 << std::min(attempt - 2, 6));
+    double factor;
+    {
+      std::lock_guard<std::mutex> lock(token_mu_);
+      factor = std::uniform_real_distribution<double>(0.5, 1.5)(rng_);
+    }
+    std::this_thread::sleep_for(
+        std::chrono::duration_cast<std::chrono::microseconds>(base * factor));
+  }
+
+  Result<std::string> ReadToken() {
+    auto token = ReadFile(config_.token_file, config_.source + ": token file");
+    if (!token.ok()) return token.error();
+    std::string t = Trim(token.value());
+    if (t.empty())
+      return Invalid(config_.source + ": token file " + config_.token_file + " is empty");
+    return t;
+  }
+
+  // The bearer token to send, re-reading token_file when it is older than token_refresh (or
+  // when `force`). A failed re-read keeps the last good token and says so once per read.
+  std::string BearerToken(bool force) {
+    if (config_.token_file.empty()) return config_.token;
+    std::lock_guard<std::mutex> lock(token_mu_);
+    const auto now = Clock::now();
+    if (force || cached_token_.empty() || now - token_read_at_ >= options_.token_refresh) {
+      auto token = ReadToken();
+      if (token.ok()) {
+        cached_token_ = std::move(token.value());
+      } else {
+        spdlog::warn("kubernetes: {}; keeping the previous token", token.error().message);
+      }
+      token_read_at_ = now;
+    }
+    return cached_token_.empty() ? config_.token : cached_token_;
+  }
+
+  std::vector<std::string> KnownTokens() {
+    std::lock_guard<std::mutex> lock(token_mu_);
+    return {config_.token, cached_token_};
+  }
+
+  Error HttpError(const std::string& method, const std::string& path, const HttpResult& r,
+                  std::vector<std::string> secrets) {
+    for (auto& t : KnownTokens()) secrets.push_back(std::move(t));
+    return Error{KindForStatus(r.status),
+                 Redact("kubernetes " + method + " " + path + ": HTTP " + std::to_string(r.status) +
+                            ": " + StatusMessage(r.body),
+                        secrets)};
+  }
+
+  // One HTTP exchange. A 401 re-reads the token file and tries once more (the kubelet may have
+  // rotated it). Every cpprest exception stops here.
+  Result<HttpResult> Call(const std::string& method, const std::string& path,
+                          const std::string& body, const std::string& content_type,
+                          std::vector<std::string> secrets) {
+    for (int round = 0;; ++round) {
+      const std::string token = BearerToken(round > 0);
+      secrets.push_back(token);
+      const auto start = Clock::now();
+      HttpResult result;
+      try {
+        http::http_request request(method);
+        request.set_request_uri(web::uri(path));
+        request.headers().add("Accept", "application/json");
+        request.headers().add("User-Agent", std::string("crtoken/") + CRTOKEN_VERSION);
+        if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
+        if (!body.empty()) request.set_body(body, content_type);
+        http::http_response response = client_->request(request).get();
+        result.status = response.status_code();
+        result.body = response.extract_utf8string(true).get();
+      } catch (const std::exception& e) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+        std::string message =
+            Redact("kubernetes " + method + " " + path + " (" + config_.server + "): " + e.what(),
+                   secrets);
+        spdlog::debug("kubernetes {} {} -> error after {} ms", method, path, ms.count());
+        return Error{ErrorKind::kUnavailable, std::move(message)};
+      }
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+      spdlog::debug("kubernetes {} {} -> {} ({} ms)", method, path, result.status, ms.count());
+      if (result.status == 401 && round == 0 && !config_.token_file.empty()) continue;
+      return result;
+    }
+  }
+
+  KubernetesConfig config_;
+  KubernetesSinkOptions options_;
+  std::unique_ptr<http::client::http_client> client_;
+  std::mutex token_mu_;
+  std::string cached_token_;
+  Clock::time_point token_read_at_{};
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::array<std::mutex, 64> stripes_;
+};
+
+Result<std::unique_ptr<KubernetesSecretSink>> KubernetesSecretSink::Create(
+    KubernetesConfig config, KubernetesSinkOptions options) {
+  if (options.max_attempts < 1) options.max_attempts = 1;
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
+  if (auto s = impl->Init(); !s.ok()) return s.error();
+  return std::unique_ptr<KubernetesSecretSink>(new KubernetesSecretSink(std::move(impl)));
+}
+
+KubernetesSecretSink::KubernetesSecretSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KubernetesSecretSink::~KubernetesSecretSink() = default;
+
+Status KubernetesSecretSink::Write(const SecretRef& ref, const DockerCredential& credential) {
+  try {
+    return impl_->Write(ref, credential);
+  } catch (const std::exception& e) {  // the contract says never throws: nothing escapes
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+Result<SecretState> KubernetesSecretSink::Inspect(const SecretRef& ref) {
+  try {
+    return impl_->Inspect(ref);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+Status KubernetesSecretSink::Delete(const SecretRef& ref) {
+  try {
+    return impl_->Delete(ref);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+const std::string& KubernetesSecretSink::source() const { return impl_->config().source; }
+
+Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
+    const std::string& kubeconfig, KubernetesSinkOptions options) {
+  if (!options.env) options.env = ProcessEnv();
+  Result<KubernetesConfig> config = Invalid("unset");
+  if (!kubeconfig.empty()) {
+    std::string chosen;
+    std::stringstream list(kubeconfig);
+    for (std::string item; std::getline(list, item, ':');) {
+      std::error_code ec;
+      if (!item.empty() && std::filesystem::exists(item, ec)) {
+        chosen = item;
+        break;
+      }
+    }
+    if (chosen.empty()) {
+      return Invalid("Kubernetes secrets: kubeconfig \"" + kubeconfig + "\" does not exist");
+    }
+    config = LoadKubeconfig(chosen);
+  } else if (options.env("KUBERNETES_SERVICE_HOST")) {
+    config = LoadInClusterConfig(options.service_account_dir, options.env);
+  } else {
+    return Invalid(
+        "Kubernetes secrets need a cluster to write to: not running in a cluster "
+        "(KUBERNETES_SERVICE_HOST is unset; service-account token expected at " +
+        options.service_account_dir +
+        "/token) and no kubeconfig given (--kubeconfig or "
+        "$KUBECONFIG)");
+  }
+  if (!config.ok()) return config.error();
+  auto sink = KubernetesSecretSink::Create(std::move(config.value()), std::move(options));
+  if (sink.ok()) spdlog::info("kubernetes: Secrets are written through {}", sink.value()->source());
+  return sink;
+}
+
+}  // namespace crtoken

@@ -1,0 +1,106 @@
+// KubernetesSecretSink: delivers passwords as Kubernetes Secrets of type
+// kubernetes.io/dockerconfigjson through the Kubernetes REST API (core/v1 secrets).
+//
+// What it writes for SecretRef{kKubernetes, namespace, name}:
+//   type: kubernetes.io/dockerconfigjson
+//   data: {".dockerconfigjson": base64 of
+//          {"auths":{"<hostname>":{"username":"<name>","password":"<pw>","auth":"<b64 u:pw>"}}}}
+//   labels: app.kubernetes.io/managed-by: crtoken
+//   annotations: crtoken.io/registry: <hostname>, crtoken.io/token-name: <name>,
+//                crtoken.io/token-id: <id> (when known)
+//
+// Contract (SecretSink): thread-safe; never throws; every library exception becomes an Error.
+// - Write creates with POST, or updates with PUT carrying the resourceVersion it just read
+//   (optimistic concurrency); 409 and transient failures are retried up to max_attempts times.
+//   An existing Secret without the managed-by label is never overwritten (kConflict naming it).
+//   Writing the content a managed Secret already holds sends no write at all.
+// - Inspect: GET; a missing Secret is exists == false.
+// - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret; absent is ok.
+// - Errors: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
+//   429 kRateLimited, 5xx, timeouts, TLS and connection errors kUnavailable.
+// - The bearer token and the password never reach a log line or an error message.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "daemon/options.h"
+#include "reconciler/secret_sink.h"
+
+namespace crtoken {
+
+inline constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
+inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
+inline constexpr char kManagedByValue[] = "crtoken";
+inline constexpr char kRegistryAnnotation[] = "crtoken.io/registry";
+inline constexpr char kTokenNameAnnotation[] = "crtoken.io/token-name";
+inline constexpr char kTokenIdAnnotation[] = "crtoken.io/token-id";
+
+// How to reach and authenticate to an API server. PEM material is held in memory (files are read
+// when the config is loaded); the bearer token is either static or re-read from token_file.
+struct KubernetesConfig {
+  std::string server;  // "https://host:port", optionally with a path prefix
+  std::string ca_pem;  // trusted CA bundle (PEM); empty = the system's roots only
+  bool insecure_skip_tls_verify = false;
+  std::string token;            // static bearer token
+  std::string token_file;       // bearer token re-read periodically (bound service-account tokens
+                                // rotate); wins over token
+  std::string client_cert_pem;  // client certificate chain (PEM), with client_key_pem
+  std::string client_key_pem;
+  std::string default_namespace;  // the context's namespace (informational)
+  std::string source;  // where it came from, for messages: "in-cluster service account (DIR)"
+                       // or "kubeconfig FILE (context NAME)"
+};
+
+// In-cluster configuration: KUBERNETES_SERVICE_HOST/PORT from `env`, token and ca.crt (and
+// namespace, if present) from `service_account_dir`. kInvalid naming what is missing.
+Result<KubernetesConfig> LoadInClusterConfig(const std::string& service_account_dir,
+                                             const EnvLookup& env);
+
+// A kubeconfig file: its current-context's cluster (server, certificate-authority[-data],
+// insecure-skip-tls-verify) and user (token, tokenFile, client-certificate[-data] +
+// client-key[-data]). Relative paths are relative to the file's directory. exec and
+// auth-provider users are refused (kInvalid): crtoken runs no credential plugins.
+Result<KubernetesConfig> LoadKubeconfig(const std::string& path);
+
+struct KubernetesSinkOptions {
+  std::string service_account_dir = kServiceAccountDir;
+  EnvLookup env;  // empty = the process environment
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  // How long a token read from token_file is used before the file is read again. A 401 forces a
+  // re-read (and one retry) regardless.
+  std::chrono::milliseconds token_refresh = std::chrono::seconds(60);
+  int max_attempts = 5;  // per Write/Delete, over 409 conflicts and transient failures
+  std::chrono::milliseconds backoff = std::chrono::milliseconds(100);  // doubled per retry
+};
+
+class KubernetesSecretSink : public SecretSink {
+ public:
+  // kInvalid when the config is unusable (bad server URL, unreadable PEM, no credentials).
+  static Result<std::unique_ptr<KubernetesSecretSink>> Create(KubernetesConfig config,
+                                                              KubernetesSinkOptions options);
+  ~KubernetesSecretSink() override;
+
+  Status Write(const SecretRef& ref, const DockerCredential& credential) override;
+  Result<SecretState> Inspect(const SecretRef& ref) override;
+  Status Delete(const SecretRef& ref) override;
+
+  const std::string& source() const;  // KubernetesConfig::source
+
+ private:
+  class Impl;
+  explicit KubernetesSecretSink(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The startup path: `kubeconfig` (the --kubeconfig flag or $KUBECONFIG; a ':'-separated list
+// uses its first existing file) when given, else in-cluster. One kInvalid error saying what was
+// looked for when neither is available.
+Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
+    const std::string& kubeconfig, KubernetesSinkOptions options = {});
+
+// The exact .dockerconfigjson content for one credential (key order as CONTRACT section 5).
+std::string DockerConfigJson(const DockerCredential& credential);
+
+}  // namespace crtoken

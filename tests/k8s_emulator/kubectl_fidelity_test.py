@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""The real kubectl against k8s_emulator.py must behave as against a cluster.
+
+Run by ctest. Each test gets the same emulator (fresh per class) and a fresh --cache-dir, so
+discovery is never served from an earlier run's cache.
+"""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOKEN = "fidelity-token-6c1f0e"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KubectlFidelityTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("kubectl") is None:
+            raise unittest.SkipTest("kubectl is not installed (make deps installs it)")
+        cls.dir = tempfile.mkdtemp(prefix="kubectl-fidelity-")
+        cls.port = free_port()
+        cls.kubeconfig = os.path.join(cls.dir, "kubeconfig")
+        cls.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "k8s_emulator.py"), "--port", str(cls.port),
+             "--tls-dir", os.path.join(cls.dir, "tls"), "--token", TOKEN,
+             "--namespace", "team-a", "--kubeconfig-out", cls.kubeconfig],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = cls.proc.stdout.readline()
+        if "listening" not in line:
+            cls.proc.kill()
+            raise RuntimeError("emulator did not start: %s %s" % (line, cls.proc.stderr.read()))
+        ctx = ssl.create_default_context(cafile=os.path.join(cls.dir, "tls", "ca.crt"))
+        cls.ssl = ctx
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(timeout=10)
+        cls.proc.stdout.close()
+        cls.proc.stderr.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        self.cache = tempfile.mkdtemp(prefix="cache-", dir=self.dir)
+
+    def kubectl(self, *args, input_text=None):
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.dir)
+        return subprocess.run(["kubectl", "--cache-dir", self.cache, "--request-timeout", "20s"]
+                              + list(args), env=env, input=input_text, capture_output=True,
+                              text=True, timeout=120)
+
+    def api(self, path, method="GET", body=None, token=TOKEN):
+        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path), method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, context=self.ssl, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_apply_create_update_read_delete(self):
+        manifest = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: pull\n  namespace: team-a\n"
+                    "  labels:\n    app: web\ntype: Opaque\ndata:\n  user: YWxpY2U=\n")
+        path = self.write("pull.yaml", manifest)
+
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "secret/pull created")
+        _, obj = self.api("/api/v1/namespaces/team-a/secrets/pull")
+        rv_created = obj["metadata"]["resourceVersion"]
+        self.assertEqual(base64.b64decode(obj["data"]["user"]), b"alice")
+        self.assertIn("kubectl.kubernetes.io/last-applied-configuration",
+                      obj["metadata"]["annotations"])
+
+        # Unchanged: kubectl computes an empty patch and says so.
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "secret/pull unchanged")
+
+        self.write("pull.yaml", manifest.replace("YWxpY2U=", "Ym9i").replace("app: web", "app: api"))
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "secret/pull configured")
+
+        r = self.kubectl("get", "secret", "pull", "-n", "team-a", "-o",
+                         "jsonpath={.data.user}{\" \"}{.metadata.labels.app}{\" \"}{.type}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        b64, label, secret_type = r.stdout.split(" ")
+        self.assertEqual(base64.b64decode(b64), b"bob")
+        self.assertEqual((label, secret_type), ("api", "Opaque"))
+        _, obj = self.api("/api/v1/namespaces/team-a/secrets/pull")
+        self.assertGreater(int(obj["metadata"]["resourceVersion"]), int(rv_created))
+
+        r = self.kubectl("get", "secret", "-n", "team-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.strip().splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "TYPE", "DATA", "AGE"])
+        self.assertEqual(lines[1].split()[:3], ["pull", "Opaque", "1"])
+
+        r = self.kubectl("get", "secrets", "-n", "team-a", "-l", "app=api", "-o", "name")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "secret/pull"), r.stderr)
+        r = self.kubectl("get", "secrets", "-n", "team-a", "-l", "app=web", "-o", "name")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, ""), r.stderr)
+
+        r = self.kubectl("delete", "secret", "pull", "-n", "team-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), 'secret "pull" deleted')
+        status, _ = self.api("/api/v1/namespaces/team-a/secrets/pull")
+        self.assertEqual(status, 404)
+
+    def test_get_missing_secret_is_not_found(self):
+        r = self.kubectl("get", "secret", "nope", "-n", "team-a")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Error from server (NotFound): secrets "nope" not found', r.stderr)
+        r = self.kubectl("delete", "secret", "nope", "-n", "team-a")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('secrets "nope" not found', r.stderr)
+        r = self.kubectl("delete", "secret", "nope", "-n", "team-a", "--ignore-not-found")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_empty_namespace_lists_nothing(self):
+        r = self.kubectl("get", "secret")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("No resources found in default namespace.", r.stderr)
+
+    def test_dockerconfigjson_secret_round_trip(self):
+        r = self.kubectl("create", "secret", "docker-registry", "pull-dcj", "-n", "team-a",
+                         "--docker-server=reg.example", "--docker-username=u",
+                         "--docker-password=p")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("get", "secret", "pull-dcj", "-n", "team-a", "-o",
+                         "jsonpath={.type} {.data.\\.dockerconfigjson}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        secret_type, b64 = r.stdout.split(" ")
+        self.assertEqual(secret_type, "kubernetes.io/dockerconfigjson")
+        got = json.loads(base64.b64decode(b64))
+        self.assertEqual(got["auths"]["reg.example"]["username"], "u")
+        self.assertEqual(got["auths"]["reg.example"]["password"], "p")
+        # A dockerconfigjson Secret without its key is invalid, as on a real server.
+        path = self.write("bad.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad\n"
+                          "  namespace: team-a\ntype: kubernetes.io/dockerconfigjson\n"
+                          "stringData:\n  other: x\n")
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Secret "bad" is invalid', r.stderr)
+        self.assertIn("data[.dockerconfigjson]: Required value", r.stderr)
+
+    def test_replace_with_stale_resource_version_conflicts(self):
+        r = self.kubectl("create", "secret", "generic", "cas", "-n", "team-a",
+                         "--from-literal=k=v1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("get", "secret", "cas", "-n", "team-a", "-o", "json")
+        obj = json.loads(r.stdout)
+        stale = json.loads(r.stdout)
+        obj["data"]["k"] = base64.b64encode(b"v2").decode()
+        r = self.kubectl("replace", "--validate=false", "-f", "-", input_text=json.dumps(obj))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "secret/cas replaced")
+        stale["data"]["k"] = base64.b64encode(b"v3").decode()
+        r = self.kubectl("replace", "--validate=false", "-f", "-", input_text=json.dumps(stale))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("the object has been modified", r.stderr)
+        r = self.kubectl("patch", "secret", "cas", "-n", "team-a", "--type", "merge", "-p",
+                         '{"stringData":{"k":"v4"}}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("patch", "secret", "cas", "-n", "team-a", "--type", "json", "-p",
+                         '[{"op":"add","path":"/metadata/labels","value":{"x":"y"}}]')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, got = self.api("/api/v1/namespaces/team-a/secrets/cas")
+        self.assertEqual(base64.b64decode(got["data"]["k"]), b"v4")
+        self.assertEqual(got["metadata"]["labels"], {"x": "y"})
+
+    def test_string_data_is_folded_into_data(self):
+        path = self.write("sd.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sd\n"
+                          "  namespace: team-a\nstringData:\n  user: alice\n")
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "secret/sd created"), r.stderr)
+        _, obj = self.api("/api/v1/namespaces/team-a/secrets/sd")
+        self.assertNotIn("stringData", obj)
+        self.assertEqual(base64.b64decode(obj["data"]["user"]), b"alice")
+        # As on a cluster: the live object has no stringData, so kubectl sends it again and says
+        # "configured", but the object does not change and keeps its resourceVersion.
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "secret/sd configured"), r.stderr)
+        _, again = self.api("/api/v1/namespaces/team-a/secrets/sd")
+        self.assertEqual(again["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"])
+
+    def test_server_side_apply(self):
+        path = self.write("ssa.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa\n"
+                          "  namespace: team-a\nstringData:\n  a: b\n")
+        r = self.kubectl("apply", "--server-side", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "secret/ssa serverside-applied")
+        _, got = self.api("/api/v1/namespaces/team-a/secrets/ssa")
+        self.assertEqual(base64.b64decode(got["data"]["a"]), b"b")
+
+    def test_wrong_token_is_unauthorized(self):
+        with open(self.kubeconfig) as f:
+            kc = self.write("bad-kubeconfig", f.read().replace(TOKEN, "wrong"))
+        env = dict(os.environ, KUBECONFIG=kc, HOME=self.dir)
+        r = subprocess.run(["/usr/bin/kubectl", "--cache-dir", self.cache, "get", "secret"],
+                           env=env, capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("error: You must be logged in to the server", r.stderr)
+        status, body = self.api("/api/v1/namespaces/default/secrets", token=None)
+        self.assertEqual((status, body["kind"], body["reason"]), (401, "Status", "Unauthorized"))
+
+    def test_missing_namespace(self):
+        r = self.kubectl("get", "secret", "x", "-n", "no-such-ns")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NotFound", r.stderr)
+        r = self.kubectl("create", "secret", "generic", "x", "-n", "no-such-ns",
+                         "--from-literal=a=b")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('namespaces "no-such-ns" not found', r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
