@@ -76,7 +76,7 @@ class TextFormatter : public spdlog::formatter {
     AppendTime(msg.time, line);
     line += ' ';
     std::string level = LevelName(msg.level);
-    level.resize(5, ' ');
+    if (level.size() < 5) level.resize(5, ' ');
     line += level;
     line += ' ';
     auto [message, fields] =
