@@ -30,9 +30,8 @@ int ValidateCommand(const Options& options) {
   if (!set.ok()) {
     for (const SpecError& error : set.errors)
       std::fprintf(stderr, "%s\n", error.ToString().c_str());
-    std::fprintf(stderr, "crtoken validate: %s in %s of %s\n",
-                 Plural(set.errors.size(), "error", "errors").c_str(),
-                 Plural(set.failed_files.size(), "file", "files").c_str(),
+    std::fprintf(stderr, "crtoken validate: %s in %zu of %s\n",
+                 Plural(set.errors.size(), "error", "errors").c_str(), set.failed_files.size(),
                  Plural(set.files.size(), "file", "files").c_str());
     return 1;
   }
