@@ -154,7 +154,8 @@ std::string UserIdFor(const std::string& user) {
 void SendJson(HttpResponse* resp, int status, const Json& body) {
   resp->status = status;
   resp->headers.emplace_back("Content-Type", "application/json");
-  resp->body = body.dump();
+  // Text from the request (a path segment, say) may not be UTF-8: replace, never throw.
+  resp->body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Json ErrorBody(int status, const std::string& message) {
@@ -290,15 +291,18 @@ void Emulator::Handle(const HttpRequest& req, HttpResponse* resp) {
   if (fault && fault->delay_ms > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
   }
+  if (!fault || fault->after_apply || (!fault->reset && fault->status == 0)) {
+    HandleApi(req, resp);
+  }
   if (fault && fault->reset) {
+    *resp = HttpResponse();
     resp->reset = true;
   } else if (fault && fault->status != 0) {
+    *resp = HttpResponse();
     SendError(resp, fault->status,
               std::string(ReasonPhrase(fault->status)) + " (injected by fault rule " +
                   std::to_string(fault->rule_id) + ")");
     if (!fault->retry_after.empty()) resp->headers.emplace_back("Retry-After", fault->retry_after);
-  } else {
-    HandleApi(req, resp);
   }
   if (req.method == "HEAD") {
     // A HEAD answer has no body, so it carries no Content-Type either: a JSON media type over an
@@ -319,7 +323,8 @@ bool Emulator::Authorize(const HttpRequest& req, Caller* caller) const {
   size_t sp = auth.find(' ');
   if (sp == std::string::npos) return false;
   std::string scheme = ToLower(auth.substr(0, sp));
-  std::string cred = auth.substr(auth.find_first_not_of(' ', sp));
+  size_t cred_start = auth.find_first_not_of(' ', sp);
+  std::string cred = cred_start == std::string::npos ? "" : auth.substr(cred_start);
   bool any = !options_.token && !options_.user;
   if (scheme == "bearer") {
     if (cred.empty()) return false;
@@ -511,7 +516,9 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
                            {"type", "collection"},
                            {"href", ""},
                            {"items", std::move(items)},
-                           {"pagination", Json{{"limit", limit}, {"token", next_token}}},
+                           {"pagination", next_token.empty() && options_.omit_last_page_token
+                                              ? Json{{"limit", limit}}
+                                              : Json{{"limit", limit}, {"token", next_token}}},
                            {"_links", std::move(links)}});
     }
     if (m == "POST") {

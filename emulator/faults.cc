@@ -14,6 +14,7 @@ nlohmann::ordered_json FaultRule::ToJson() const {
       retry_after.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(retry_after);
   j["delayMs"] = delay_ms;
   j["reset"] = reset;
+  j["afterApply"] = after_apply;
   j["times"] = times < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(times);
   j["hits"] = hits;
   return j;
@@ -24,13 +25,13 @@ std::optional<FaultRule> FaultRules::Add(const nlohmann::json& spec, std::string
     *error = "a fault rule must be a JSON object";
     return std::nullopt;
   }
-  static const char* kKnown[] = {"method",  "path",  "status", "retryAfter",
-                                 "delayMs", "reset", "times"};
+  static const char* kKnown[] = {"method",  "path",  "status",     "retryAfter",
+                                 "delayMs", "reset", "afterApply", "times"};
   for (const auto& [key, value] : spec.items()) {
     if (std::find_if(std::begin(kKnown), std::end(kKnown),
                      [&](const char* k) { return key == k; }) == std::end(kKnown)) {
       *error = "unknown field \"" + key +
-               "\" (known: method, path, status, retryAfter, delayMs, reset, times)";
+               "\" (known: method, path, status, retryAfter, delayMs, reset, afterApply, times)";
       return std::nullopt;
     }
   }
@@ -93,6 +94,13 @@ std::optional<FaultRule> FaultRules::Add(const nlohmann::json& spec, std::string
     }
     rule.reset = spec["reset"].get<bool>();
   }
+  if (spec.contains("afterApply") && !spec["afterApply"].is_null()) {
+    if (!spec["afterApply"].is_boolean()) {
+      *error = "afterApply: must be true or false";
+      return std::nullopt;
+    }
+    rule.after_apply = spec["afterApply"].get<bool>();
+  }
   if (spec.contains("times") && !spec["times"].is_null()) {
     if (!spec["times"].is_number_integer() || spec["times"].get<int64_t>() < 1) {
       *error = "times: must be a positive integer (absent = forever)";
@@ -102,6 +110,10 @@ std::optional<FaultRule> FaultRules::Add(const nlohmann::json& spec, std::string
   }
   if (rule.status == 0 && !rule.reset && rule.delay_ms == 0) {
     *error = "a rule needs at least one effect: status, delayMs or reset";
+    return std::nullopt;
+  }
+  if (rule.after_apply && rule.status == 0 && !rule.reset) {
+    *error = "afterApply: needs status or reset (what replaces the real answer)";
     return std::nullopt;
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -130,7 +142,7 @@ std::optional<FaultAction> FaultRules::Match(const std::string& method, const st
     if (!r.path.empty() && !std::regex_search(target, r.path_regex)) continue;
     if (r.times > 0) --r.times;
     ++r.hits;
-    return FaultAction{r.id, r.status, r.retry_after, r.delay_ms, r.reset};
+    return FaultAction{r.id, r.status, r.retry_after, r.delay_ms, r.reset, r.after_apply};
   }
   return std::nullopt;
 }

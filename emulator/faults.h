@@ -21,6 +21,9 @@ struct FaultRule {
   std::string retry_after;  // "" = no Retry-After header
   int64_t delay_ms = 0;
   bool reset = false;
+  // The request is applied to the state first; then status/reset replace the answer (a lost
+  // response to a committed change: the ambiguous failure a client must survive).
+  bool after_apply = false;
   int64_t times = -1;  // remaining applications; -1 = forever
   int64_t hits = 0;
 
@@ -34,6 +37,7 @@ struct FaultAction {
   std::string retry_after;
   int64_t delay_ms = 0;
   bool reset = false;
+  bool after_apply = false;
 };
 
 // Thread-safe.

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
 
 namespace crtoken::emulator {
 namespace {
@@ -333,7 +334,24 @@ void HttpServer::Serve(int fd) {
     if (connection.find("keep-alive") != std::string::npos) keep_alive = true;
 
     HttpResponse resp;
-    handler_(req, &resp);
+    try {
+      handler_(req, &resp);
+    } catch (const std::exception& e) {
+      // A handler bug must cost one answer, not the process.
+      resp = HttpResponse();
+      resp.status = 500;
+      resp.headers.emplace_back("Content-Type", "application/json");
+      std::string msg;
+      for (char c : std::string(e.what())) {
+        if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+            static_cast<unsigned char>(c) >= 0x80) {
+          c = '?';
+        }
+        msg.push_back(c);
+      }
+      resp.body =
+          "{\"httpStatus\":500,\"messages\":[{\"errorCode\":\"500\",\"message\":\"" + msg + "\"}]}";
+    }
     if (resp.reset) {
       ResetConnection(fd);
       return;

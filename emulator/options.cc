@@ -49,6 +49,9 @@ Options:
   --registry-filter contains|exact
                              filter.name matching on GET /registries (default contains,
                              case-insensitive)
+  --registry-last-token empty|absent
+                             the last page of GET /registries carries pagination.token "" (the
+                             default) or none at all (the spec requires the field)
   --max-limit N              largest `limit` accepted on list calls (default 1000)
   --limit-over-max clamp|reject
                              a larger limit is clamped to the maximum (default) or answered 400
@@ -174,6 +177,13 @@ std::optional<EmulatorOptions> ParseEmulatorArgs(const std::vector<std::string>&
         return std::nullopt;
       }
       o.policy.registry_filter_exact = value == "exact";
+    } else if (flag == "--registry-last-token") {
+      if (!need()) return std::nullopt;
+      if (value != "empty" && value != "absent") {
+        *error = "--registry-last-token: expected empty or absent, got \"" + value + "\"";
+        return std::nullopt;
+      }
+      o.omit_last_page_token = value == "absent";
     } else if (flag == "--limit-over-max") {
       if (!need()) return std::nullopt;
       if (value != "clamp" && value != "reject") {

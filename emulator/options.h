@@ -18,9 +18,10 @@ struct EmulatorOptions {
   std::optional<std::string> user;      // --user U --password P (Basic)
   std::optional<std::string> password;
   StorePolicy policy;
-  int put_replace_status = 201;  // --put-replace-status 200|201
-  int64_t max_limit = 1000;      // --max-limit N
-  bool reject_over_max = false;  // --limit-over-max clamp|reject
+  int put_replace_status = 201;       // --put-replace-status 200|201
+  int64_t max_limit = 1000;           // --max-limit N
+  bool reject_over_max = false;       // --limit-over-max clamp|reject
+  bool omit_last_page_token = false;  // --registry-last-token absent (not spec-valid)
   bool observed_nulls = false;  // --observed-nulls: lastModifiedBy/-UserId as null (not spec-valid)
   int64_t min_expiry_seconds = 0;  // --min-expiry-seconds N
   bool log_requests = false;       // --log-requests: one line per API request on stderr

@@ -290,6 +290,8 @@ async function tokens(rid) {
   await addFault({ path: `tokens/${id}$`, status: 503, retryAfter: httpDate, times: 1 });
   r = await expectError(P('GET', `${base}/${id}`), 503, 'fault 503');
   eq(r.headers.get('retry-after'), httpDate, 'Retry-After HTTP-date');
+  await addFault({ method: 'PATCH', status: 403, times: 1 });
+  await expectError(P('PATCH', `${base}/${id}`, { body: { status: 'enabled' } }), 403, 'fault 403');
   for (const status of [500, 502, 504]) {
     await addFault({ method: 'DELETE', status, times: 1 });
     await expectError(P('DELETE', `${base}/${id}`), status, `fault ${status}`);

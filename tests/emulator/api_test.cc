@@ -281,6 +281,20 @@ TEST_F(ApiTest, RegistryListFilterAndCursor) {
   ExpectError(Call("GET", "/registries?pagination.token=eyJ4IjoxfQ"), 400, "pagination.token");
 }
 
+TEST_F(ApiTest, RegistryLastTokenAbsentFlag) {
+  EmulatorOptions o;
+  o.omit_last_page_token = true;
+  Start(o);
+  json first = Call("GET", "/registries?limit=2").second;
+  ASSERT_TRUE(first["pagination"].contains("token"));
+  json last = Call("GET", "/registries?limit=2&pagination.token=" +
+                              first["pagination"]["token"].get<std::string>())
+                  .second;
+  EXPECT_EQ(last["items"].size(), 1u);
+  EXPECT_FALSE(last["pagination"].contains("token"));
+  EXPECT_EQ(last["pagination"]["limit"], 2);
+}
+
 TEST_F(ApiTest, RegistryFilterExactFlag) {
   EmulatorOptions o;
   o.policy.registry_filter_exact = true;
@@ -403,6 +417,13 @@ TEST_F(ApiTest, ValidationAnswers400NamingTheField) {
       400, "garbageCollectionSchedule.time");
   // Nothing invalid was stored.
   EXPECT_EQ(State()["registries"][0]["tokens"].size(), 3u);
+}
+
+TEST_F(ApiTest, NonUtf8InThePathIsA400NotACrash) {
+  Start();
+  ExpectError(Call("GET", "/registries/%FF%FE"), 400, "registryId");
+  EXPECT_EQ(Call("GET", "/registries", "", {{"Authorization", "Bearer \xff"}}).first, 200);
+  EXPECT_EQ(Call("GET", "/registries").first, 200);  // still serving
 }
 
 TEST_F(ApiTest, UnknownFieldsAreIgnoredAsTheSpecAllows) {

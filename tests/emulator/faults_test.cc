@@ -122,6 +122,28 @@ TEST_F(FaultsTest, ResetDropsTheConnectionWithoutAnAnswerAndChangesNothing) {
   EXPECT_EQ(log[1].status, 201);
 }
 
+TEST_F(FaultsTest, AfterApplyCommitsTheChangeThenLosesTheAnswer) {
+  emu_->AddFault({{"method", "PUT"}, {"reset", true}, {"afterApply", true}, {"times", 1}});
+  const std::string path = tokens_ + "/6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
+  const std::string body = json{{"properties", {{"name", "committed"}}}}.dump();
+  HttpResult r = HttpCall("PUT", path, kAuth, body);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.error, "connection reset");
+  json tokens = emu_->StateJson()["registries"][0]["tokens"];
+  ASSERT_EQ(tokens.size(), 1u);  // the token exists: only its password never reached the client
+  EXPECT_EQ(tokens[0]["name"], "committed");
+  // A retried PUT with the same id finds the token: a replace, no password, no duplicate.
+  HttpResult retry = HttpCall("PUT", path, kAuth, body);
+  EXPECT_EQ(retry.status, 201);
+  EXPECT_EQ(json::parse(retry.body)["properties"]["credentials"]["password"], "");
+  EXPECT_EQ(emu_->StateJson()["registries"][0]["tokens"].size(), 1u);
+
+  emu_->AddFault({{"method", "POST"}, {"status", 504}, {"afterApply", true}, {"times", 1}});
+  EXPECT_EQ(PostToken("gateway-timeout").status, 504);
+  EXPECT_EQ(emu_->StateJson()["registries"][0]["tokens"].size(), 2u);
+  EXPECT_EQ(PostToken("gateway-timeout").status, 409);  // the blind retry of a POST
+}
+
 TEST_F(FaultsTest, ResetOnAKeptAliveConnection) {
   HttpConnection conn("127.0.0.1", emu_->port());
   std::string target = tokens_.substr(emu_->root_url().size());
@@ -147,6 +169,8 @@ TEST_F(FaultsTest, BadRulesAreRefusedNamingTheField) {
                                          {R"({"retryAfter":[1],"status":429})", "retryAfter"},
                                          {R"({"stauts":500})", "stauts"},
                                          {R"({"method":"GET"})", "effect"},
+                                         {R"({"delayMs":5,"afterApply":true})", "afterApply"},
+                                         {R"({"status":500,"afterApply":1})", "afterApply"},
                                          {R"({)", "JSON"}}) {
     HttpResult r = Admin("POST", "/_emulator/faults", c.body);
     EXPECT_EQ(r.status, 400) << c.body;

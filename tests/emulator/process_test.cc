@@ -1,6 +1,10 @@
 // The real crtoken-emulator binary through crtoken_test_support: startup, flags, admin endpoints.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/emulator_process.h"
@@ -119,6 +123,76 @@ TEST(EmulatorProcessTest, ClockExpiresTokens) {
 
 TEST(EmulatorProcessTest, BadFlagsExitWithOneLine) {
   EXPECT_THROW(EmulatorProcess({"--put-replace-status", "204"}), std::runtime_error);
+}
+
+TEST(EmulatorBinaryTest, PortZeroPrintsTheChosenPortAndSigtermStopsIt) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    execl(EmulatorBinaryPath().c_str(), "crtoken-emulator", "--listen", "127.0.0.1:0", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  close(out[0]);
+  // "crtoken-emulator: serving http://127.0.0.1:PORT/containerregistries (admin: /_emulator/)"
+  size_t at = line.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << line;
+  int port = std::atoi(line.c_str() + at + 17);
+  EXPECT_GT(port, 0);
+  EXPECT_EQ(HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + "/_emulator/state").status,
+            200);
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(EmulatorBinaryTest, RequestLoggingNeverShowsCredentialsOrPasswords) {
+  TempDir dir;
+  const std::string log_path = (dir / "stderr.log").string();
+  const uint16_t port = FreePort();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen(log_path.c_str(), "w", stderr);
+    freopen("/dev/null", "w", stdout);
+    execl(EmulatorBinaryPath().c_str(), "crtoken-emulator", "--listen",
+          ("127.0.0.1:" + std::to_string(port)).c_str(), "--registry", "acme", "--log-requests",
+          "--user", "alice", "--password", "pa55-word-xyz", nullptr);
+    _exit(127);
+  }
+  const std::string root = "http://127.0.0.1:" + std::to_string(port);
+  for (int i = 0; i < 2000 && HttpCall("GET", root + "/_emulator/state").status != 200; ++i) {
+    usleep(5000);
+  }
+  const std::string auth = BasicAuth("alice", "pa55-word-xyz");
+  json state = json::parse(HttpCall("GET", root + "/_emulator/state").body);
+  std::string tokens = root + "/containerregistries/registries/" +
+                       state["registries"][0]["id"].get<std::string>() + "/tokens";
+  HttpResult created =
+      HttpCall("POST", tokens, {{"Authorization", auth}}, R"({"properties":{"name":"logged"}})");
+  ASSERT_EQ(created.status, 201);
+  std::string password = json::parse(created.body)["properties"]["credentials"]["password"];
+  EXPECT_EQ(HttpCall("GET", tokens, {{"Authorization", "Bearer some-bearer-secret"}}).status, 401);
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  std::ifstream in(log_path);
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("POST /containerregistries/registries/"), std::string::npos) << log;
+  EXPECT_NE(log.find("-> 201"), std::string::npos) << log;
+  for (const std::string& secret :
+       {password, std::string("pa55-word-xyz"), auth.substr(6), std::string("some-bearer-secret"),
+        std::string("Authorization")}) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret;
+  }
 }
 
 TEST(TempDirTest, RemovedAtScopeExit) {

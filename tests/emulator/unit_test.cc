@@ -97,6 +97,8 @@ TEST(OptionsTest, ParsesEveryFlag) {
                   "exact",
                   "--max-limit",
                   "50",
+                  "--registry-last-token",
+                  "absent",
                   "--limit-over-max",
                   "reject",
                   "--min-expiry-seconds",
@@ -114,6 +116,7 @@ TEST(OptionsTest, ParsesEveryFlag) {
   EXPECT_TRUE(o->policy.rename_is_conflict);
   EXPECT_TRUE(o->policy.registry_filter_exact);
   EXPECT_EQ(o->max_limit, 50);
+  EXPECT_TRUE(o->omit_last_page_token);
   EXPECT_TRUE(o->reject_over_max);
   EXPECT_EQ(o->min_expiry_seconds, 3600);
   EXPECT_TRUE(o->observed_nulls);
@@ -152,8 +155,8 @@ TEST(OptionsTest, UsageDocumentsEveryFlag) {
   for (const char* flag :
        {"--listen", "--registry", "--token", "--user", "--password", "--provision-seconds",
         "--put-replace-status", "--put-replace-password", "--put-rename-status",
-        "--registry-filter", "--max-limit", "--limit-over-max", "--min-expiry-seconds",
-        "--observed-nulls", "--log-requests", "--help", "--version"}) {
+        "--registry-filter", "--registry-last-token", "--max-limit", "--limit-over-max",
+        "--min-expiry-seconds", "--observed-nulls", "--log-requests", "--help", "--version"}) {
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   }
 }

@@ -29,7 +29,9 @@ struct RequestEntry {
 class EmulatorProcess {
  public:
   // Starts `crtoken-emulator --listen 127.0.0.1:PORT ARGS...` (PORT picked free) and waits until
-  // it answers. Throws std::runtime_error when it does not start.
+  // it answers. Throws std::runtime_error when it does not start. The emulator is killed when
+  // the thread that created this object ends (PR_SET_PDEATHSIG), so create it on the thread
+  // that outlives its use (the test body), not on a short-lived worker thread.
   explicit EmulatorProcess(std::vector<std::string> args = {});
   // Stops it (SIGTERM, then SIGKILL) and reaps it.
   ~EmulatorProcess();
