@@ -10,7 +10,6 @@
 // reloads the specs; the first SIGTERM or SIGINT stops taking work and waits up to
 // --shutdown-timeout for passes in flight (API calls and secret writes) to finish, then exits 0;
 // a second one exits at once.
-#if __has_include("daemon/runtime.h")  // TEMPORARY until the engine branch lands
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -320,14 +319,3 @@ int RunCommand(const Options& options) {
 }
 
 }  // namespace crtoken
-#else
-#include <cstdio>
-
-#include "daemon/commands.h"
-namespace crtoken {
-int RunCommand(const Options&) {
-  std::fprintf(stderr, "crtoken run: needs the engine (daemon/runtime.h)\n");
-  return 1;
-}
-}  // namespace crtoken
-#endif
