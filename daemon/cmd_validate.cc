@@ -1,7 +1,7 @@
 // crtoken validate PATH...: offline check of spec files. Every problem goes to stderr as
 // "FILE:LINE:COL: message", one per line, followed by a count; exit 1 if there is any. On success
-// a one-line summary goes to stdout and the exit code is 0. Without PATH it checks the same
-// default as the other commands (./manifests).
+// a one-line summary goes to stdout and the exit code is 0. Without PATH it checks what the other
+// commands would read (--specs, $CRTOKEN_SPECS, else ./manifests).
 #include <cstdio>
 #include <string>
 
@@ -18,8 +18,8 @@ std::string Plural(std::size_t n, const char* one, const char* many) {
 }  // namespace
 
 int ValidateCommand(const Options& options) {
-  const std::vector<std::string> paths =
-      options.args.empty() ? std::vector<std::string>{"./manifests"} : options.args;
+  // Positional paths win; else what the other commands read: --specs, $CRTOKEN_SPECS, ./manifests.
+  const std::vector<std::string>& paths = options.args.empty() ? options.specs : options.args;
   const SpecSet set = LoadSpecs(paths);
   std::size_t tokens = 0;
   std::size_t skipped = 0;
@@ -30,9 +30,8 @@ int ValidateCommand(const Options& options) {
   if (!set.ok()) {
     for (const SpecError& error : set.errors)
       std::fprintf(stderr, "%s\n", error.ToString().c_str());
-    std::fprintf(stderr, "crtoken validate: %s in %s of %s\n",
-                 Plural(set.errors.size(), "error", "errors").c_str(),
-                 Plural(set.failed_files.size(), "file", "files").c_str(),
+    std::fprintf(stderr, "crtoken validate: %s in %zu of %s\n",
+                 Plural(set.errors.size(), "error", "errors").c_str(), set.failed_files.size(),
                  Plural(set.files.size(), "file", "files").c_str());
     return 1;
   }

@@ -373,6 +373,12 @@ class KubernetesSecretSink::Impl {
         return Invalid(config_.source + ": server \"" + config_.server +
                        "\" is not an http(s) URL");
       }
+      if (uri.scheme() == "http") {
+        spdlog::warn(
+            "kubernetes: {} is plain http: the bearer token and passwords travel "
+            "unencrypted",
+            config_.server);
+      }
       client_ = std::make_unique<http::client::http_client>(uri, cfg);
     } catch (const std::exception& e) {
       return Invalid(config_.source + ": server \"" + config_.server + "\": " + e.what());
@@ -382,7 +388,8 @@ class KubernetesSecretSink::Impl {
 
   const KubernetesConfig& config() const { return config_; }
 
-  Status Write(const SecretRef& ref, const DockerCredential& cred) {
+  Status Write(const SecretRef& given_ref, const DockerCredential& cred) {
+    const SecretRef ref = WithNamespace(given_ref);
     if (auto s = CheckRef(ref); !s.ok()) return s;
     if (cred.hostname.empty()) return Invalid("secret " + ref.ToString() + ": empty hostname");
     if (cred.username.empty()) return Invalid("secret " + ref.ToString() + ": empty username");
@@ -484,7 +491,8 @@ class KubernetesSecretSink::Impl {
     return e;
   }
 
-  Result<SecretState> Inspect(const SecretRef& ref) {
+  Result<SecretState> Inspect(const SecretRef& given_ref) {
+    const SecretRef ref = WithNamespace(given_ref);
     if (auto s = CheckRef(ref); !s.ok()) return s.error();
     const std::string item = ItemPath(ref);
     auto got = Call("GET", item, "", "", {});
@@ -532,7 +540,8 @@ class KubernetesSecretSink::Impl {
     return state;
   }
 
-  Status Delete(const SecretRef& ref) {
+  Status Delete(const SecretRef& given_ref) {
+    const SecretRef ref = WithNamespace(given_ref);
     if (auto s = CheckRef(ref); !s.ok()) return s;
     const std::string item = ItemPath(ref);
     const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
@@ -597,6 +606,16 @@ class KubernetesSecretSink::Impl {
   }
   static std::string ItemPath(const SecretRef& ref) {
     return CollectionPath(ref) + "/" + ref.k8s_name;
+  }
+
+  // A ref without a namespace means the context's namespace (kubeconfig) or the pod's
+  // (in-cluster), else "default", as kubectl resolves it.
+  SecretRef WithNamespace(const SecretRef& ref) const {
+    if (ref.kind != SecretRef::Kind::kKubernetes || !ref.k8s_namespace.empty()) return ref;
+    SecretRef resolved = ref;
+    resolved.k8s_namespace =
+        config_.default_namespace.empty() ? "default" : config_.default_namespace;
+    return resolved;
   }
 
   static Status CheckRef(const SecretRef& ref) {

@@ -48,7 +48,8 @@ struct KubernetesConfig {
                                 // rotate); wins over token
   std::string client_cert_pem;  // client certificate chain (PEM), with client_key_pem
   std::string client_key_pem;
-  std::string default_namespace;  // the context's namespace (informational)
+  std::string default_namespace;  // the context's (or pod's) namespace: used for a SecretRef
+                                  // without one; empty = "default"
   std::string source;  // where it came from, for messages: "in-cluster service account (DIR)"
                        // or "kubeconfig FILE (context NAME)"
 };

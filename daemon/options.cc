@@ -50,7 +50,7 @@ std::string SetHostPort(std::string* out, const std::string& v) {
 
 const std::vector<Flag>& Flags() {
   static const std::vector<Flag> flags = {
-      {"specs", "PATH", "run plan apply",
+      {"specs", "PATH", "run plan apply validate",
        "spec file or directory, recursive (repeatable; default ./manifests)",
        [](Options& o, const std::string& v) {
          if (v.empty()) return std::string("empty path");
@@ -158,6 +158,20 @@ const std::vector<Flag>& Flags() {
       {"debounce", "DURATION", "run",
        "quiet time after a spec change before a pass (default 100ms)",
        [](Options& o, const std::string& v) { return SetDuration(&o.debounce, v); }},
+      {"watch", "auto|inotify|poll", "run",
+       "how spec changes are noticed: inotify, polling a content hash, or auto (default)",
+       [](Options& o, const std::string& v) {
+         if (v != "auto" && v != "inotify" && v != "poll") {
+           return std::string("want auto, inotify or poll");
+         }
+         o.watch = v;
+         return std::string();
+       }},
+      {"poll-interval", "DURATION", "run", "spec polling interval when polling (default 1s)",
+       [](Options& o, const std::string& v) { return SetDuration(&o.poll_interval, v); }},
+      {"shutdown-timeout", "DURATION", "run",
+       "on SIGTERM/SIGINT, how long in-flight work may take to finish (default 25s)",
+       [](Options& o, const std::string& v) { return SetDuration(&o.shutdown_timeout, v); }},
       {"kubeconfig", "FILE", "run plan apply",
        "kubeconfig for the Kubernetes sink (default $KUBECONFIG, else in-cluster)",
        [](Options& o, const std::string& v) {

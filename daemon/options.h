@@ -39,6 +39,10 @@ struct Options {
   // The daemon (issue 6).
   int concurrency = 4;
   std::chrono::milliseconds debounce = std::chrono::milliseconds(100);
+  std::string watch = "auto";  // auto | inotify | poll
+  std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  // SIGTERM/SIGINT: how long in-flight passes may take to finish before the process exits anyway.
+  std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(25);
 
   // Kubernetes sink: in-cluster credentials, or this kubeconfig ($KUBECONFIG).
   std::string kubeconfig;

@@ -1,12 +1,14 @@
 #include "daemon/spec_loader.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -106,21 +108,6 @@ std::size_t EditDistance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-std::string Describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "null";
-    case YAML::NodeType::Scalar:
-      return Quote(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-  }
-  return "an unknown node";
-}
-
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -177,29 +164,226 @@ std::optional<std::pair<std::size_t, std::string>> CheckText(const std::string& 
   return std::nullopt;
 }
 
+// --- A YAML tree with positions ----------------------------------------------------------------
+
+// yaml-cpp's own Node tree is slow to build and free, keeps duplicate keys only by accident, and
+// YAML::LoadAll loops forever on some invalid input (a ',' outside a flow collection makes it start
+// an empty document again and again until memory runs out). So the loader builds its own small
+// tree from the parser's events, in one pass with a guard against such runs.
+
+struct NodeData;
+
+// A handle to a node of that tree (cheap to copy; the tree lives as long as its TreeBuilder). The
+// accessors mirror YNode's.
+class YNode {
+ public:
+  YNode() = default;
+  explicit YNode(const NodeData* data) : data_(data) {}
+  YAML::NodeType::value Type() const;
+  bool IsDefined() const { return data_ != nullptr; }
+  bool IsNull() const { return Type() == YAML::NodeType::Null; }
+  bool IsScalar() const { return Type() == YAML::NodeType::Scalar; }
+  bool IsSequence() const { return Type() == YAML::NodeType::Sequence; }
+  bool IsMap() const { return Type() == YAML::NodeType::Map; }
+  const std::string& Scalar() const;
+  // "?" for a plain scalar, "!" for a quoted one, else the tag as written ("" for null).
+  const std::string& Tag() const;
+  YAML::Mark Mark() const;
+  std::size_t size() const;
+  const std::vector<YNode>& Items() const;                    // a sequence's entries
+  const std::vector<std::pair<YNode, YNode>>& Pairs() const;  // a map's entries, duplicates kept
+
+ private:
+  const NodeData* data_ = nullptr;
+};
+
+struct NodeData {
+  YAML::NodeType::value type = YAML::NodeType::Null;
+  std::string tag;
+  std::string scalar;
+  YAML::Mark mark;
+  std::vector<YNode> items;
+  std::vector<std::pair<YNode, YNode>> pairs;
+};
+
+const NodeData& Empty() {
+  static const NodeData empty;
+  return empty;
+}
+YAML::NodeType::value YNode::Type() const {
+  return data_ ? data_->type : YAML::NodeType::Undefined;
+}
+const std::string& YNode::Scalar() const { return (data_ ? *data_ : Empty()).scalar; }
+const std::string& YNode::Tag() const { return (data_ ? *data_ : Empty()).tag; }
+YAML::Mark YNode::Mark() const { return data_ ? data_->mark : YAML::Mark::null_mark(); }
+std::size_t YNode::size() const { return data_ ? data_->items.size() + data_->pairs.size() : 0; }
+const std::vector<YNode>& YNode::Items() const { return (data_ ? *data_ : Empty()).items; }
+const std::vector<std::pair<YNode, YNode>>& YNode::Pairs() const {
+  return (data_ ? *data_ : Empty()).pairs;
+}
+
+// Thrown by the builder when the parser stops making progress.
+struct Runaway {
+  YAML::Mark mark;
+};
+
+class TreeBuilder : public YAML::EventHandler {
+ public:
+  // Limits: a text of N lines holds at most N + 1 documents, and a parser that makes progress
+  // emits a bounded number of events per byte.
+  TreeBuilder(std::size_t max_documents, std::size_t max_events)
+      : max_documents_(max_documents), max_events_(max_events) {}
+
+  // The completed documents, in order.
+  const std::vector<YNode>& documents() const { return documents_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if ((started_ > 0 && mark.pos == last_start_) || ++started_ > max_documents_) {
+      throw Runaway{mark};
+    }
+    last_start_ = mark.pos;
+    document_mark_ = mark;
+    root_ = YNode();
+    stack_.clear();
+  }
+  void OnDocumentEnd() override {
+    if (!root_.IsDefined()) root_ = YNode(&New(YAML::NodeType::Null, document_mark_));
+    documents_.push_back(root_);
+  }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Add(Anchor(anchor, New(YAML::NodeType::Null, mark)));
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    Add(it != anchors_.end() ? it->second : YNode(&New(YAML::NodeType::Null, mark)));
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    NodeData& node = New(YAML::NodeType::Scalar, mark);
+    node.tag = tag;
+    node.scalar = value;
+    Add(Anchor(anchor, node));
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Open(YAML::NodeType::Sequence, mark, tag, anchor);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Open(YAML::NodeType::Map, mark, tag, anchor);
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  struct OpenCollection {
+    NodeData* node;
+    bool has_key = false;
+    YNode key;
+  };
+
+  NodeData& New(YAML::NodeType::value type, const YAML::Mark& mark) {
+    if (++events_ > max_events_) throw Runaway{mark};
+    NodeData& node = arena_.emplace_back();
+    node.type = type;
+    node.mark = mark;
+    return node;
+  }
+
+  YNode Anchor(YAML::anchor_t anchor, const NodeData& node) {
+    YNode handle(&node);
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = handle;
+    return handle;
+  }
+
+  void Open(YAML::NodeType::value type, const YAML::Mark& mark, const std::string& tag,
+            YAML::anchor_t anchor) {
+    NodeData& node = New(type, mark);
+    node.tag = tag;
+    Anchor(anchor, node);
+    stack_.push_back(OpenCollection{&node, false, YNode()});
+  }
+
+  void Close() {
+    if (stack_.empty()) return;
+    YNode done(stack_.back().node);
+    stack_.pop_back();
+    Add(done);
+  }
+
+  void Add(YNode node) {
+    if (stack_.empty()) {
+      root_ = node;
+      return;
+    }
+    OpenCollection& top = stack_.back();
+    if (top.node->type == YAML::NodeType::Sequence) {
+      top.node->items.push_back(node);
+    } else if (!top.has_key) {
+      top.key = node;
+      top.has_key = true;
+    } else {
+      top.node->pairs.emplace_back(top.key, node);
+      top.has_key = false;
+    }
+  }
+
+  std::size_t max_documents_;
+  std::size_t max_events_;
+  std::size_t started_ = 0;
+  std::size_t events_ = 0;
+  int last_start_ = -1;
+  YAML::Mark document_mark_;
+  std::deque<NodeData> arena_;  // stable addresses
+  std::map<YAML::anchor_t, YNode> anchors_;
+  std::vector<OpenCollection> stack_;
+  YNode root_;
+  std::vector<YNode> documents_;
+};
+
+std::string Describe(const YNode& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "null";
+    case YAML::NodeType::Scalar:
+      return Quote(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+  }
+  return "an unknown node";
+}
+
 // --- One file ---------------------------------------------------------------------------------
 
 struct Field {
   std::string name;
-  YAML::Node key;
-  YAML::Node value;
+  YNode key;
+  YNode value;
 };
 
 class FileParser {
  public:
-  FileParser(const std::string& text, const std::string& file) : text_(text), file_(file) {
-    line_starts_.push_back(0);
-    for (std::size_t i = 0; i < text_.size(); ++i) {
-      if (text_[i] == '\n') line_starts_.push_back(i + 1);
-    }
-  }
+  FileParser(const std::string& text, const std::string& file)
+      : text_(text),
+        file_(file),
+        line_starts_(LineStarts(text)),
+        tree_(line_starts_.size() + 2, 4 * text.size() + 64) {}
 
   FileSpecs Run() {
     FileSpecs out;
     out.file = file_;
-    std::vector<YAML::Node> docs;
     try {
-      docs = YAML::LoadAll(text_);
+      std::istringstream in(text_);
+      YAML::Parser parser(in);
+      while (parser.HandleNextDocument(tree_)) {
+      }
+    } catch (const Runaway& r) {
+      const auto pos = static_cast<std::size_t>(std::max(r.mark.pos, 0));
+      const std::string what = pos < text_.size() ? Quote(std::string(1, text_[pos])) : "input";
+      Report(AtMark(r.mark), "YAML syntax error: unexpected " + what);
     } catch (const YAML::DeepRecursion& e) {
       Report(AtMark(e.mark), "YAML syntax error: nesting too deep");
     } catch (const YAML::Exception& e) {
@@ -207,6 +391,8 @@ class FileParser {
     } catch (const std::exception& e) {
       Report(SourceLocation{file_, 0, 0}, std::string("YAML parser failed: ") + e.what());
     }
+    // The documents completed before a syntax error are checked too: all errors are reported.
+    const std::vector<YNode>& docs = tree_.documents();
     for (std::size_t i = 0; i < docs.size(); ++i) {
       try {
         CheckDocument(docs[i], i, &out);
@@ -224,6 +410,14 @@ class FileParser {
   }
 
  private:
+  static std::vector<std::size_t> LineStarts(const std::string& text) {
+    std::vector<std::size_t> starts{0};
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n') starts.push_back(i + 1);
+    }
+    return starts;
+  }
+
   // --- Locations and errors ---
 
   SourceLocation AtOffset(std::size_t offset) const {
@@ -238,7 +432,7 @@ class FileParser {
     return SourceLocation{file_, mark.line + 1, mark.column + 1};
   }
 
-  SourceLocation At(const YAML::Node& node) const { return AtMark(node.Mark()); }
+  SourceLocation At(const YNode& node) const { return AtMark(node.Mark()); }
 
   void Report(const SourceLocation& where, const std::string& message) {
     errors_.push_back(SpecError{where, message});
@@ -269,7 +463,7 @@ class FileParser {
 
   // yaml-cpp marks a null list entry ("-" with nothing after it) at the next token. Point at its
   // dash instead: the last significant character before that mark, skipping comments.
-  SourceLocation AtNullEntry(const YAML::Node& entry) const {
+  SourceLocation AtNullEntry(const YNode& entry) const {
     const YAML::Mark mark = entry.Mark();
     if (mark.is_null() || mark.pos < 0) return At(entry);
     std::size_t end = std::min(static_cast<std::size_t>(mark.pos), text_.size());
@@ -302,7 +496,7 @@ class FileParser {
 
   // True when a document after the first starts with "---" (yaml-cpp silently starts a new
   // document where the YAML grammar has an error, e.g. a mapping key after a top-level list).
-  bool StartsWithMarker(const YAML::Node& doc) const {
+  bool StartsWithMarker(const YNode& doc) const {
     const YAML::Mark mark = doc.Mark();
     if (mark.is_null() || mark.line < 0) return true;
     auto line_text = [&](std::size_t l) {
@@ -333,12 +527,11 @@ class FileParser {
   // The fields of a mapping in document order. Reports keys that are not strings, duplicate
   // keys (yaml-cpp keeps them silently) and, when `allowed` is given, unknown fields.
   template <std::size_t N>
-  std::vector<Field> Fields(const YAML::Node& map, const std::string& path,
+  std::vector<Field> Fields(const YNode& map, const std::string& path,
                             const std::array<const char*, N>& allowed) {
     std::vector<Field> fields;
     std::map<std::string, SourceLocation> first;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
+    for (const auto& [key, value] : map.Pairs()) {
       if (!key.IsScalar()) {
         Report(At(key), path + ": field names must be strings, got " + Describe(key));
         continue;
@@ -379,7 +572,7 @@ class FileParser {
         Report(At(key), message);
         continue;
       }
-      fields.push_back(Field{name, key, it->second});
+      fields.push_back(Field{name, key, value});
     }
     return fields;
   }
@@ -409,7 +602,7 @@ class FileParser {
   }
 
   // yaml-cpp accepts a quoted scalar that runs to the end of the file; YAML does not.
-  bool QuoteClosed(const YAML::Node& scalar) const {
+  bool QuoteClosed(const YNode& scalar) const {
     const YAML::Mark mark = scalar.Mark();
     if (scalar.Tag() != "!" || mark.is_null() || mark.pos < 0) return true;
     auto pos = static_cast<std::size_t>(mark.pos);
@@ -455,7 +648,7 @@ class FileParser {
 
   // --- Documents ---
 
-  void CheckDocument(const YAML::Node& doc, std::size_t index, FileSpecs* out) {
+  void CheckDocument(const YNode& doc, std::size_t index, FileSpecs* out) {
     if (doc.IsNull() || !doc.IsDefined()) {
       ++out->skipped_documents;
       return;
@@ -470,17 +663,23 @@ class FileParser {
       Report(At(doc), "expected a mapping with apiVersion and kind, got " + Describe(doc));
       return;
     }
-    // Find apiVersion without judging the rest: other API groups are not ours to check.
+    // Find apiVersion and kind without judging the rest: other API groups are not ours to check.
+    // A document is ours when its group is crtoken.io (or a subgroup), and also when its kind is
+    // RegistryToken or its apiVersion mentions crtoken: likely typos, which must not be skipped.
     std::optional<Field> api_version;
-    for (auto it = doc.begin(); it != doc.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == "apiVersion") {
-        api_version = Field{"apiVersion", it->first, it->second};
-        break;
+    bool kind_is_ours = false;
+    for (const auto& [key, value] : doc.Pairs()) {
+      if (!key.IsScalar()) continue;
+      if (key.Scalar() == "apiVersion" && !api_version)
+        api_version = Field{"apiVersion", key, value};
+      if (key.Scalar() == "kind" && value.IsScalar() && value.Scalar() == kSpecKind) {
+        kind_is_ours = true;
       }
     }
     if (!api_version) {
       std::string base = fs::path(file_).filename().string();
-      if (base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization") {
+      if (!kind_is_ours && (base == "kustomization.yaml" || base == "kustomization.yml" ||
+                            base == "Kustomization")) {
         ++out->skipped_documents;
         return;
       }
@@ -489,7 +688,7 @@ class FileParser {
       return;
     }
     if (!api_version->value.IsScalar() || api_version->value.Scalar().empty()) {
-      const YAML::Node& where = api_version->value.IsNull() ? api_version->key : api_version->value;
+      const YNode& where = api_version->value.IsNull() ? api_version->key : api_version->value;
       Report(At(where), "apiVersion: expected a string such as " + std::string(kSpecApiVersion) +
                             ", got " + Describe(api_version->value));
       return;
@@ -497,7 +696,9 @@ class FileParser {
     const std::string version = api_version->value.Scalar();
     const std::size_t slash = version.find('/');
     const std::string group = slash == std::string::npos ? "" : version.substr(0, slash);
-    if (group != kSpecApiGroup && !EndsWith(group, std::string(".") + kSpecApiGroup)) {
+    const bool ours = group == kSpecApiGroup || EndsWith(group, std::string(".") + kSpecApiGroup) ||
+                      kind_is_ours || Lower(version).find("crtoken") != std::string::npos;
+    if (!ours) {
       ++out->skipped_documents;  // another API group's document (a ConfigMap, a Kustomization)
       return;
     }
@@ -632,7 +833,7 @@ class FileParser {
 
   void CheckScopes(const Field& scopes, TokenSpec* spec) {
     if (!scopes.value.IsSequence()) {
-      const YAML::Node& where = scopes.value.IsNull() ? scopes.key : scopes.value;
+      const YNode& where = scopes.value.IsNull() ? scopes.key : scopes.value;
       Report(At(where), "spec.scopes: expected a list of scopes, got " + Describe(scopes.value));
       return;
     }
@@ -641,9 +842,9 @@ class FileParser {
       return;
     }
     std::map<std::pair<std::string, std::string>, SourceLocation> seen;
-    std::size_t index = 0;
-    for (auto it = scopes.value.begin(); it != scopes.value.end(); ++it, ++index) {
-      const YAML::Node& entry = *it;
+    const std::vector<YNode>& entries = scopes.value.Items();
+    for (std::size_t index = 0; index < entries.size(); ++index) {
+      const YNode& entry = entries[index];
       const std::string path = "spec.scopes[" + std::to_string(index) + "]";
       if (entry.IsNull()) {
         Report(AtNullEntry(entry), path + ": empty scope (want name, type and actions)");
@@ -705,7 +906,7 @@ class FileParser {
 
   void CheckActions(const Field& actions, const std::string& path, Scope* scope) {
     if (!actions.value.IsSequence()) {
-      const YAML::Node& where = actions.value.IsNull() ? actions.key : actions.value;
+      const YNode& where = actions.value.IsNull() ? actions.key : actions.value;
       Report(At(where),
              path + ": expected a list such as [pull, push], got " + Describe(actions.value));
       return;
@@ -715,9 +916,9 @@ class FileParser {
              path + ": at least one action is required (" + JoinList(kSpecScopeActions) + ")");
       return;
     }
-    std::size_t index = 0;
-    for (auto it = actions.value.begin(); it != actions.value.end(); ++it, ++index) {
-      const YAML::Node& entry = *it;
+    const std::vector<YNode>& entries = actions.value.Items();
+    for (std::size_t index = 0; index < entries.size(); ++index) {
+      const YNode& entry = entries[index];
       const std::string item_path = path + "[" + std::to_string(index) + "]";
       if (!entry.IsScalar()) {
         SourceLocation where = entry.IsNull() ? AtNullEntry(entry) : At(entry);
@@ -842,6 +1043,7 @@ class FileParser {
   const std::string& text_;
   const std::string& file_;
   std::vector<std::size_t> line_starts_;
+  TreeBuilder tree_;
   std::vector<SpecError> errors_;
 };
 
@@ -883,10 +1085,12 @@ void Walk(const fs::path& dir, std::set<std::string>* seen, std::vector<std::str
     std::error_code sec;
     const fs::file_status st = fs::status(child, sec);
     if (sec || !fs::exists(st)) {
+      std::error_code lec;
       if (IsSpecFileName(name)) {
-        problems->push_back(
-            PathProblem(child.string(),
-                        "cannot read: " + (sec ? sec.message() : std::string("broken symlink"))));
+        const bool dangling = fs::is_symlink(fs::symlink_status(child, lec));
+        problems->push_back(PathProblem(
+            child.string(),
+            "cannot read: " + (dangling || !sec ? std::string("broken symlink") : sec.message())));
       }
       continue;
     }

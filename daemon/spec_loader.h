@@ -52,7 +52,6 @@ struct SpecError {
   SourceLocation where;  // line 0: the problem concerns the whole file or path
   std::string message;
   std::string ToString() const;  // "FILE:LINE:COL: message" (or "FILE: message")
-  bool operator==(const SpecError&) const = default;
 };
 
 // The outcome of reading one file. A file with any error counts as failed as a whole: none of its

@@ -69,6 +69,10 @@ class RegistryApi {
 
   // Deleting a token that is already gone succeeds.
   virtual Status DeleteToken(const std::string& registry_id, const std::string& token_id) = 0;
+
+  // Registry lookups may be cached; the reconciler calls this at the start of each pass so that a
+  // pass sees registries as they are now. The default does nothing (no cache).
+  virtual void ClearCache() {}
 };
 
 }  // namespace crtoken

@@ -40,6 +40,15 @@ class StateStore {
   virtual Status PutAll(const std::vector<OwnershipRecord>& records) = 0;
   // Removing an absent record succeeds.
   virtual Status Remove(const TokenKey& key) = 0;
+  // Removes several records with one durable write. The default removes them one by one; stores
+  // whose writes are expensive override it.
+  virtual Status RemoveAll(const std::vector<TokenKey>& keys) {
+    for (const auto& key : keys) {
+      Status status = Remove(key);
+      if (!status.ok()) return status;
+    }
+    return Status::Ok();
+  }
 };
 
 }  // namespace crtoken

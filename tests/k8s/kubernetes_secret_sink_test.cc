@@ -3,16 +3,9 @@
 #include "daemon/kubernetes_secret_sink.h"
 
 #include <cpprest/http_client.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+
+#include "tests/k8s_emulator/emulator_process.h"
 
 namespace crtoken {
 namespace {
@@ -31,19 +26,6 @@ using namespace std::chrono_literals;
 constexpr char kToken[] = "emulator-token-8f3a1c2d";
 constexpr char kReadonlyToken[] = "readonly-token-77ab";
 constexpr char kNamespace[] = "team-a";
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -69,39 +51,12 @@ std::string UnB64(const std::string& s) {
 // One emulator process per test, on a free port, with its own test CA.
 class Emulator {
  public:
-  Emulator() {
-    char tmpl[] = "/tmp/k8s-sink-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    port_ = FreePort();
-    int out[2];
-    if (pipe(out) != 0) std::abort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      close(out[0]);
-      const std::string script =
-          std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py";
-      const std::string port = std::to_string(port_);
-      const std::string tls = (dir_ / "tls").string();
-      execl(CRTOKEN_PYTHON, CRTOKEN_PYTHON, script.c_str(), "--port", port.c_str(), "--tls-dir",
-            tls.c_str(), "--token", kToken, "--readonly-token", kReadonlyToken, "--namespace",
-            kNamespace, static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    std::string line;
-    pollfd pfd{out[0], POLLIN, 0};
-    while (line.find('\n') == std::string::npos && poll(&pfd, 1, 30000) > 0) {
-      char buf[256];
-      ssize_t n = read(out[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, n);
-    }
-    close(out[0]);
-    if (line.find("listening") == std::string::npos) {
-      ADD_FAILURE() << "emulator did not start: " << line;
-    }
-    ca_ = ReadAll(dir_ / "tls" / "ca.crt");
+  Emulator()
+      : process_(
+            CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
+            {"--token", kToken, "--readonly-token", kReadonlyToken, "--namespace", kNamespace}) {
+    if (!process_.started()) ADD_FAILURE() << "emulator did not start: " << process_.first_line();
+    ca_ = ReadAll(process_.CaFile());
     web::http::client::http_client_config cfg;
     const std::string ca = ca_;
     cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
@@ -109,18 +64,12 @@ class Emulator {
     });
     client_ = std::make_unique<web::http::client::http_client>(Server(), cfg);
   }
-  ~Emulator() {
-    client_.reset();
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  ~Emulator() { client_.reset(); }
 
-  std::string Server() const { return "https://127.0.0.1:" + std::to_string(port_); }
-  const fs::path& dir() const { return dir_; }
-  fs::path CaFile() const { return dir_ / "tls" / "ca.crt"; }
-  int port() const { return port_; }
+  std::string Server() const { return process_.Server(); }
+  const fs::path& dir() const { return process_.dir(); }
+  fs::path CaFile() const { return process_.CaFile(); }
+  int port() const { return process_.port(); }
 
   // A request with the full-access token; returns (status, parsed body).
   std::pair<int, json> Api(const std::string& method, const std::string& path,
@@ -160,7 +109,7 @@ class Emulator {
   // A kubeconfig with the given cluster and user bodies (YAML, already indented by 4).
   fs::path Kubeconfig(const std::string& name, const std::string& cluster,
                       const std::string& user) {
-    const fs::path path = dir_ / name;
+    const fs::path path = dir() / name;
     WriteFile(path, "apiVersion: v1\nkind: Config\nclusters:\n- name: emu\n  cluster:\n" + cluster +
                         "users:\n- name: me\n  user:\n" + user +
                         "contexts:\n- name: ctx\n  context:\n    cluster: emu\n    user: me\n"
@@ -169,9 +118,7 @@ class Emulator {
   }
 
  private:
-  fs::path dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  crtoken::testing::K8sEmulatorProcess process_;
   std::string ca_;
   std::unique_ptr<web::http::client::http_client> client_;
 };
@@ -263,6 +210,37 @@ TEST_F(KubernetesSecretSinkTest, InspectOfAbsentAndForeignContent) {
   EXPECT_EQ(emptied.value().hostname, "");
 }
 
+TEST_F(KubernetesSecretSinkTest, InspectReadsAuthOnlyEntriesAndRejectsSeveralRegistries) {
+  auto make = [&](const std::string& name, const std::string& config) {
+    ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets",
+                       {{"metadata", {{"name", name}}},
+                        {"type", "kubernetes.io/dockerconfigjson"},
+                        {"data", {{".dockerconfigjson", B64(config)}}}})
+                  .first,
+              201);
+  };
+  make("auth-only",
+       R"({"auths":{"reg.example":{"auth":")" + B64("robot:pw:with:colons") + R"("}}})");
+  make("two-registries", R"({"auths":{"a.example":{"username":"u","password":"p"},)"
+                         R"("b.example":{"username":"u","password":"p"}}})");
+  make("no-password", R"({"auths":{"reg.example":{"username":"u","password":""}}})");
+  auto sink = Sink();
+  auto auth_only = sink->Inspect(Ref("auth-only"));
+  ASSERT_TRUE(auth_only.ok());
+  EXPECT_EQ(auth_only.value().hostname, "reg.example");
+  EXPECT_EQ(auth_only.value().username, "robot");
+  EXPECT_TRUE(auth_only.value().has_password);
+  auto two = sink->Inspect(Ref("two-registries"));
+  ASSERT_TRUE(two.ok());
+  EXPECT_TRUE(two.value().exists);
+  EXPECT_FALSE(two.value().has_password);
+  EXPECT_EQ(two.value().hostname, "");
+  auto none = sink->Inspect(Ref("no-password"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none.value().username, "u");
+  EXPECT_FALSE(none.value().has_password);
+}
+
 TEST_F(KubernetesSecretSinkTest, UpdateKeepsOneSecretBumpsResourceVersionAndKeepsOtherLabels) {
   auto sink = Sink();
   ASSERT_TRUE(sink->Write(Ref("pull"), Cred("first-password")).ok());
@@ -328,6 +306,23 @@ TEST_F(KubernetesSecretSinkTest, InjectedConflictsAndServerErrorsThenSuccess) {
   EXPECT_NE(UnB64(emu_.Secret("pull")["data"][".dockerconfigjson"]).find("p-two"),
             std::string::npos);
   EXPECT_EQ(emu_.CountRequests("PUT", "/secrets/pull"), 3);
+}
+
+TEST_F(KubernetesSecretSinkTest, ConnectionResetIsRetriedAndTimeoutIsUnavailable) {
+  auto options = FastOptions();
+  options.request_timeout = 500ms;
+  auto sink = SinkWithToken(kToken, options);
+  emu_.AddFault({{"reset", true}, {"count", 1}, {"methods", {"POST"}}});
+  ASSERT_TRUE(sink->Write(Ref("pull"), Cred("after-reset")).ok());
+  EXPECT_NE(UnB64(emu_.Secret("pull")["data"][".dockerconfigjson"]).find("after-reset"),
+            std::string::npos);
+
+  // cpprest may resend a request that failed on a reused connection: every answer is slow.
+  emu_.AddFault({{"delay", 5}, {"count", 10}, {"methods", {"GET"}}});
+  auto state = sink->Inspect(Ref("pull"));
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.error().kind, ErrorKind::kUnavailable) << state.error().message;
+  EXPECT_TRUE(state.error().Transient());
 }
 
 TEST_F(KubernetesSecretSinkTest, PersistentConflictGivesUpWithConflict) {
@@ -545,6 +540,11 @@ TEST_F(KubernetesSecretSinkTest, KubeconfigVariantsAllWrite) {
     ASSERT_TRUE(sink.value()->Write(Ref("via-" + what), Cred("pw-" + what)).ok());
     EXPECT_EQ(emu_.Secret("via-" + what)["type"], "kubernetes.io/dockerconfigjson");
   }
+  // A ref without a namespace lands in the context's namespace (team-a), as with kubectl.
+  auto sink = MakeKubernetesSecretSink(configs["relative-ca"].string(), FastOptions());
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE(sink.value()->Write(Ref("no-namespace-given", ""), Cred("pw-ctx")).ok());
+  EXPECT_EQ(emu_.Secret("no-namespace-given", "team-a")["metadata"]["namespace"], "team-a");
   bool saw_cert_user = false;
   for (const auto& r : emu_.Requests()) saw_cert_user |= r["user"] == "crtoken-client";
   EXPECT_TRUE(saw_cert_user);

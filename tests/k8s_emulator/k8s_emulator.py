@@ -24,10 +24,10 @@ Admin endpoints (no auth), for tests:
   DELETE /_emulator/requests        clears it
   POST   /_emulator/faults          {"status": 409|500|503|429, "count": N,
                                      "methods": ["POST","PUT","PATCH","DELETE"], "path": "substr",
-                                     "reset": false, "touch": false}
+                                     "reset": false, "touch": false, "delay": seconds}
                                     next N matching requests fail; with "touch" they are served
                                     after another writer changed the object (a genuine 409 for
-                                    a stale resourceVersion)
+                                    a stale resourceVersion); "delay" answers late
   DELETE /_emulator/faults          clears the rules
   POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...]} replaces them
   GET    /_emulator/state           every stored object
@@ -48,6 +48,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -116,7 +117,7 @@ def merge_patch(target, patch, strategic=False):
         return None
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
-        if strategic and (key.startswith("$setElementOrder/") or key.startswith("$deleteFromPrimitiveList/")
+        if strategic and (key.startswith(("$setElementOrder/", "$deleteFromPrimitiveList/"))
                           or key in ("$retainKeys", "$patch")):
             continue
         if value is None:
@@ -320,7 +321,8 @@ class Store:
         obj["apiVersion"] = "v1"
         obj["type"] = secret_type
         if decoded:
-            obj["data"] = {k: base64.b64encode(v).decode("ascii") for k, v in sorted(decoded.items())}
+            obj["data"] = {k: base64.b64encode(v).decode("ascii")
+                           for k, v in sorted(decoded.items())}
         else:
             obj.pop("data", None)
         meta["name"] = name
@@ -455,7 +457,8 @@ class Store:
             raise bad_request("the patch did not produce an object")
         meta = merged.setdefault("metadata", {})
         if meta.get("name", name) != name:
-            raise bad_request("metadata.name: Invalid value: the name may not be changed by a patch")
+            raise bad_request("metadata.name: Invalid value: the name may not be changed by a "
+                              "patch")
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:
             raise conflict("secrets", name)
@@ -470,7 +473,8 @@ class Store:
         if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
             raise conflict("secrets", name, "Precondition failed: UID in precondition: %s, UID in "
                            "object meta: %s" % (pre["uid"], old["metadata"]["uid"]))
-        if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
+        current_rv = old["metadata"]["resourceVersion"]
+        if pre.get("resourceVersion") and pre["resourceVersion"] != current_rv:
             raise conflict("secrets", name, "Precondition failed: ResourceVersion in precondition: "
                            "%s, ResourceVersion in object meta: %s"
                            % (pre["resourceVersion"], old["metadata"]["resourceVersion"]))
@@ -603,6 +607,13 @@ class Emulator:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8s-emulator"
+    wbufsize = -1  # one buffered write per response (flushed by handle_one_request)
+
+    def setup(self):
+        super().setup()
+        # Headers and body leave together; without this, Nagle's algorithm and the client's
+        # delayed ACK add tens of milliseconds to every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):  # quiet: the request log is in /_emulator/requests
         pass
@@ -686,6 +697,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             entry["user"] = who[0]
             fault = self.take_fault(method, path)
+            if fault is not None and fault.get("delay"):
+                time.sleep(float(fault["delay"]))  # a slow server; then the rule's other effects
+                if "status" not in fault and not fault.get("reset") and not fault.get("touch"):
+                    fault = None
             if fault is not None and fault.get("touch"):
                 self.touch(path)  # a concurrent writer got in first; the request then proceeds
                 fault = None
@@ -832,7 +847,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if method == "GET":
                     obj = store.get_namespace(rest[1])
                     if self.wants_table():
-                        return 200, to_table("namespaces", [obj], obj["metadata"]["resourceVersion"])
+                        return 200, to_table("namespaces", [obj],
+                                             obj["metadata"]["resourceVersion"])
                     return 200, obj
                 if method == "DELETE":
                     return 200, store.delete_namespace(rest[1])
@@ -850,7 +866,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if method == "GET":
                         obj = store.get_secret(ns, name)
                         if self.wants_table():
-                            return 200, to_table("secrets", [obj], obj["metadata"]["resourceVersion"])
+                            return 200, to_table("secrets", [obj],
+                                                 obj["metadata"]["resourceVersion"])
                         return 200, obj
                     if method == "PUT":
                         return 200, store.replace_secret(ns, name, self.parse_json(raw) or {},

@@ -32,7 +32,8 @@ class KubectlFidelityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if shutil.which("kubectl") is None:
-            raise unittest.SkipTest("kubectl is not installed (make deps installs it)")
+            raise RuntimeError("kubectl is not installed (make deps installs it): the emulator's "
+                               "fidelity cannot be checked without it")
         cls.dir = tempfile.mkdtemp(prefix="kubectl-fidelity-")
         cls.port = free_port()
         cls.kubeconfig = os.path.join(cls.dir, "kubeconfig")
@@ -103,7 +104,8 @@ class KubectlFidelityTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "secret/pull unchanged")
 
-        self.write("pull.yaml", manifest.replace("YWxpY2U=", "Ym9i").replace("app: web", "app: api"))
+        updated = manifest.replace("YWxpY2U=", "Ym9i").replace("app: web", "app: api")
+        self.write("pull.yaml", updated)
         r = self.kubectl("apply", "--validate=false", "-f", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "secret/pull configured")

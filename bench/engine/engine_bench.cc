@@ -1,0 +1,285 @@
+// engine_bench: what one `crtoken apply` costs at scale, against crtoken-emulator on loopback.
+//
+//   1. apply of N new tokens (default 1,000) across R registries (default 10): wall time, requests
+//      sent (from the emulator's request log), peak RSS of the crtoken process (getrusage);
+//   2. a no-change apply over the same tokens: the same figures; the target is one list request per
+//      100 tokens per registry plus the registry lookups, and nothing else;
+//   3. the bare sequence of the requests of (1), replayed on one keep-alive connection against a
+//      fresh emulator: the floor that (1) is compared with (target: at most 1.5x).
+//
+// Usage: engine_bench [--tokens N] [--registries R]
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#if __has_include("daemon/http_registry_api.h")
+#include "daemon/http_registry_api.h"
+#define ENGINE_BENCH_HAVE_CLIENT 1
+#endif
+#include "tests/support/emulator_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+
+namespace {
+
+using crtoken::test_support::EmulatorProcess;
+using crtoken::test_support::HttpConnection;
+using crtoken::test_support::RequestEntry;
+using crtoken::test_support::TempDir;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Run {
+  int exit_code = -1;
+  double seconds = 0;
+  long max_rss_kb = 0;
+};
+
+// Runs crtoken with `args`; output to `log`. Peak RSS from wait4's rusage of that child alone.
+Run RunCrtoken(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> env_s = {"PATH=/usr/bin:/bin", "IONOS_TOKEN=t"};
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string bin = std::string(CRTOKEN_BINARY_DIR) + "/daemon/crtoken";
+  std::vector<std::string> argv_s = {bin};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const auto start = Clock::now();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execve(bin.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
+  Run run;
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.max_rss_kb = usage.ru_maxrss;
+  return run;
+}
+
+std::map<std::string, int> CountByMethod(const std::vector<RequestEntry>& log) {
+  std::map<std::string, int> out;
+  for (const auto& r : log) ++out[r.method];
+  return out;
+}
+
+std::string Describe(const std::map<std::string, int>& by_method, size_t total) {
+  std::string s = std::to_string(total) + " (";
+  bool first = true;
+  for (const auto& [m, n] : by_method) {
+    s += (first ? "" : ", ") + m + " " + std::to_string(n);
+    first = false;
+  }
+  return s + ")";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int tokens = 1000;
+  int registries = 10;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--tokens") tokens = std::atoi(argv[i + 1]);
+    if (flag == "--registries") registries = std::atoi(argv[i + 1]);
+  }
+  std::vector<std::string> emu_args = {"--token", "t"};
+  std::vector<std::string> names;
+  for (int r = 0; r < registries; ++r) {
+    char name[32];
+    std::snprintf(name, sizeof name, "bench-%02d", r);
+    names.push_back(name);
+    emu_args.push_back("--registry");
+    emu_args.push_back(name);
+  }
+
+  TempDir dir("crtoken-engine-bench");
+  const bool keep = std::getenv("ENGINE_BENCH_KEEP") != nullptr;
+  std::filesystem::create_directories(dir / "specs");
+  for (int r = 0; r < registries; ++r) {
+    std::ofstream out(dir / ("specs/" + names[r] + ".yaml"));
+    for (int t = r; t < tokens; t += registries) {
+      out << "---\napiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: tok-"
+          << t << "\nspec:\n  registry: " << names[r]
+          << "\n  scopes:\n    - name: \"app/*\"\n      type: repository\n      actions: [pull, "
+             "push]\n  secret:\n    file: "
+          << names[r] << "/tok-" << t << ".json\n";
+    }
+  }
+
+  std::printf(
+      "engine_bench: %d tokens across %d registries; crtoken apply against "
+      "crtoken-emulator on loopback\n\n",
+      tokens, registries);
+  EmulatorProcess emu(emu_args);
+  const std::vector<std::string> args = {"apply",
+                                         "--specs",
+                                         (dir / "specs").string(),
+                                         "--api-url",
+                                         emu.base_url(),
+                                         "--secret-dir",
+                                         (dir / "secrets").string(),
+                                         "--state-dir",
+                                         (dir / "state").string(),
+                                         "--api-qps",
+                                         "1000000",
+                                         "--api-burst",
+                                         "1000000",
+                                         "--log-level",
+                                         "warn"};
+
+  Run create = RunCrtoken(args, (dir / "create.log").string());
+  std::vector<RequestEntry> create_log = emu.Requests();
+  json state = emu.StateJson();
+  size_t issued = 0;
+  for (const auto& r : state["registries"]) issued += r["tokens"].size();
+  std::printf(
+      "apply, %d new tokens:   exit %d, %.3f s wall, requests %s, peak RSS %ld KiB, "
+      "%zu tokens in the emulator\n",
+      tokens, create.exit_code, create.seconds,
+      Describe(CountByMethod(create_log), create_log.size()).c_str(), create.max_rss_kb, issued);
+
+  emu.ClearRequests();
+  Run noop = RunCrtoken(args, (dir / "noop.log").string());
+  std::vector<RequestEntry> noop_log = emu.Requests();
+  std::printf("apply, no change:       exit %d, %.3f s wall, requests %s, peak RSS %ld KiB\n",
+              noop.exit_code, noop.seconds,
+              Describe(CountByMethod(noop_log), noop_log.size()).c_str(), noop.max_rss_kb);
+  int lists = 0, lookups = 0, other = 0;
+  for (const auto& r : noop_log) {
+    if (r.method == "GET" && r.path.find("/tokens") != std::string::npos) {
+      ++lists;
+    } else if (r.method == "GET" && r.path.find("/registries") != std::string::npos) {
+      ++lookups;
+    } else {
+      ++other;
+    }
+  }
+  const int expected_lists = registries * ((tokens / registries + 99) / 100);
+  std::printf(
+      "  no-change requests: %d token lists (target %d = one per 100 tokens per "
+      "registry), %d registry lookups, %d other (target 0)\n",
+      lists, expected_lists, lookups, other);
+
+  // The floor: the same requests as the create apply, in the same order, one at a time on one
+  // keep-alive connection, against a fresh emulator (registry ids mapped by name).
+  std::map<std::string, std::string> token_names;  // token id -> name
+  std::map<std::string, std::string> registry_names;
+  for (const auto& r : state["registries"]) {
+    registry_names[r["id"]] = r["name"];
+    for (const auto& t : r["tokens"]) token_names[t["id"]] = t["name"];
+  }
+  EmulatorProcess bare_emu(emu_args);
+  json bare_state = bare_emu.StateJson();
+  std::map<std::string, std::string> new_id;  // old registry id -> new
+  for (const auto& r : bare_state["registries"]) {
+    for (const auto& [old_id, name] : registry_names) {
+      if (name == r["name"]) new_id[old_id] = r["id"];
+    }
+  }
+  HttpConnection conn("127.0.0.1", bare_emu.port());
+  const crtoken::test_support::Headers headers = {{"Authorization", "Bearer t"},
+                                                  {"Content-Type", "application/json"},
+                                                  {"Accept", "application/json"}};
+  int bare_failed = 0;
+  const auto bare_start = Clock::now();
+  for (const auto& r : create_log) {
+    std::string path = r.path;
+    for (const auto& [old_id, id] : new_id) {
+      if (auto pos = path.find(old_id); pos != std::string::npos)
+        path.replace(pos, old_id.size(), id);
+    }
+    std::string body;
+    if (r.method == "PUT") {
+      const std::string token_id = path.substr(path.rfind('/') + 1);
+      body = json{{"properties",
+                   {{"name", token_names[token_id]},
+                    {"status", "enabled"},
+                    {"scopes", json::array({{{"name", "app/*"},
+                                             {"type", "repository"},
+                                             {"actions", {"pull", "push"}}}})}}}}
+                 .dump();
+    }
+    auto result = conn.Call(r.method, path, headers, body);
+    if (result.status / 100 != 2) ++bare_failed;
+  }
+  const double bare = std::chrono::duration<double>(Clock::now() - bare_start).count();
+  std::printf(
+      "bare HTTP sequence:     %.3f s for the same %zu requests on one keep-alive "
+      "connection (%d non-2xx)\n",
+      bare, create_log.size(), bare_failed);
+  std::printf(
+      "  create apply / bare = %.2fx (target <= 1.5x; the apply also starts the process, "
+      "reads %d spec documents, writes %d secret files with fsync and 2 state writes)\n",
+      create.seconds / bare, tokens, tokens);
+#ifdef ENGINE_BENCH_HAVE_CLIENT
+  // The same operations through crtoken's own API client, one after another (so on one
+  // keep-alive connection), against a third fresh emulator: the apply minus the engine.
+  {
+    EmulatorProcess client_emu(emu_args);
+    crtoken::HttpRegistryApiConfig config;
+    config.base_url = client_emu.base_url();
+    config.credentials = crtoken::Credentials::Bearer("t");
+    config.qps = 1e6;
+    config.burst = 1000000;
+    auto api = crtoken::HttpRegistryApi::Create(config);
+    if (!api.ok()) {
+      std::printf("client: %s\n", api.error().message.c_str());
+      return 1;
+    }
+    int failed = 0;
+    const auto start = Clock::now();
+    std::map<std::string, std::string> ids;
+    for (const auto& name : names) {
+      auto info = api.value()->FindRegistryByName(name);
+      if (!info.ok()) {
+        ++failed;
+        continue;
+      }
+      ids[name] = info.value().id;
+      failed += api.value()->ListTokens(info.value().id).ok() ? 0 : 1;
+    }
+    for (int t = 0; t < tokens; ++t) {
+      const std::string& registry_id = ids[names[t % registries]];
+      crtoken::TokenFields fields;
+      fields.name = "tok-" + std::to_string(t);
+      fields.scopes = {crtoken::Scope{"app/*", "repository", {"pull", "push"}}};
+      char id[40];
+      std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", t);
+      failed += api.value()->CreateToken(registry_id, id, fields).ok() ? 0 : 1;
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf(
+        "client alone, sequential: %.3f s for %d lookups, %d lists, %d PUTs through "
+        "HttpRegistryApi (%d failed)\n",
+        seconds, registries, registries, tokens, failed);
+    std::printf("  create apply / client alone = %.2fx\n", create.seconds / seconds);
+  }
+#endif
+  if (keep) {
+    std::printf("logs: %s\n", dir.path().c_str());
+    std::filesystem::copy(dir / "create.log", "/tmp/engine_bench_create.log",
+                          std::filesystem::copy_options::overwrite_existing);
+  }
+  return create.exit_code == 0 && noop.exit_code == 0 ? 0 : 1;
+}

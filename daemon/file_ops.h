@@ -1,0 +1,63 @@
+// The few file-system calls the file sink and the file state store make, behind one small seam so
+// that tests can inject the failures a root-run test cannot provoke for real (EROFS, ENOSPC, EIO).
+// Each method has the POSIX call's signature and semantics: -1 with errno set on failure.
+//
+// Thread-safe: the real implementation is stateless; fault-injecting test doubles must be too.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "reconciler/error.h"
+
+namespace crtoken {
+
+class FileOps {
+ public:
+  virtual ~FileOps() = default;
+  virtual int OpenAt(int dirfd, const char* path, int flags, mode_t mode);
+  virtual int MkdirAt(int dirfd, const char* path, mode_t mode);
+  virtual ssize_t Write(int fd, const void* data, size_t size);
+  virtual int Fsync(int fd);
+  virtual int RenameAt(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path);
+  virtual int UnlinkAt(int dirfd, const char* path, int flags);
+  virtual int Close(int fd);
+
+  // The process-wide real implementation.
+  static FileOps& Real();
+};
+
+// An open file descriptor, closed on destruction.
+class ScopedFd {
+ public:
+  ScopedFd() = default;
+  ScopedFd(FileOps* ops, int fd) : ops_(ops), fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : ops_(other.ops_), fd_(other.fd_) { other.fd_ = -1; }
+  ScopedFd& operator=(ScopedFd&& other) noexcept;
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd();
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  FileOps* ops_ = nullptr;
+  int fd_ = -1;
+};
+
+// "what PATH: strerror(errno)" as a kIo error; call right after the failing call.
+Error IoError(const std::string& what, const std::string& path, int err);
+
+// Writes `content` to `name` inside the open directory `dirfd` atomically and durably: a temp file
+// in the same directory (O_EXCL, `mode`), write, fsync, rename over `name`, fsync the directory. A
+// reader sees the old content or the new one, never a mix; the temp file never outlives a failure.
+// `display_path` names the file in errors. Refuses to replace a symlink.
+Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const std::string& content,
+                       mode_t mode, const std::string& display_path);
+
+// Reads a whole file; kNotFound when it does not exist. O_NOFOLLOW: a symlink is an error.
+Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,
+                               const std::string& display_path);
+
+}  // namespace crtoken

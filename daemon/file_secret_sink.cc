@@ -1,0 +1,234 @@
+#include "daemon/file_secret_sink.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace crtoken {
+namespace {
+
+std::string Base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// A JSON string literal (with quotes) for any byte string; UTF-8 passes through unchanged.
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          static const char* hex = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// The real path of an open directory, through /proc (Linux).
+std::string RealPathOfFd(int fd) {
+  char buf[PATH_MAX + 1];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(link.c_str(), buf, PATH_MAX);
+  if (n < 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+bool Under(const std::string& path, const std::string& root) {
+  if (root == "/") return true;
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          path[root.size()] == '/');
+}
+
+}  // namespace
+
+FileSecretSink::FileSecretSink(std::string secret_dir, FileOps* ops)
+    : secret_dir_(std::move(secret_dir)), ops_(ops ? ops : &FileOps::Real()) {
+  while (secret_dir_.size() > 1 && secret_dir_.back() == '/') secret_dir_.pop_back();
+  if (secret_dir_.empty()) secret_dir_ = ".";
+}
+
+std::string FileSecretSink::DockerConfigJson(const DockerCredential& c) {
+  const std::string& password = c.password.Reveal();
+  return "{\"auths\":{" + JsonString(c.hostname) + ":{\"username\":" + JsonString(c.username) +
+         ",\"password\":" + JsonString(password) +
+         ",\"auth\":" + JsonString(Base64(c.username + ":" + password)) + "}}}";
+}
+
+SecretState FileSecretSink::ParseDockerConfigJson(const std::string& content) {
+  SecretState state;
+  state.exists = true;
+  auto doc = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return state;
+  auto auths = doc.find("auths");
+  if (auths == doc.end() || !auths->is_object() || auths->size() != 1) return state;
+  const auto& [host, entry] = *auths->items().begin();
+  if (!entry.is_object()) return state;
+  state.hostname = host;
+  auto user = entry.find("username");
+  if (user != entry.end() && user->is_string()) state.username = user->get<std::string>();
+  auto password = entry.find("password");
+  state.has_password =
+      password != entry.end() && password->is_string() && !password->get<std::string>().empty();
+  return state;
+}
+
+Result<ScopedFd> FileSecretSink::OpenParent(const std::string& relative, bool create,
+                                            std::string* leaf) {
+  const std::string display = secret_dir_ + "/" + relative;
+  if (relative.empty()) return Error{ErrorKind::kInvalid, "empty secret file path"};
+  if (relative.front() == '/') {
+    return Error{ErrorKind::kInvalid,
+                 "secret file " + relative + " is absolute: it must be relative to the secret dir"};
+  }
+  if (relative.back() == '/') {
+    return Error{ErrorKind::kInvalid, "secret file " + relative + " names a directory"};
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= relative.size()) {
+    size_t slash = relative.find('/', start);
+    if (slash == std::string::npos) slash = relative.size();
+    std::string part = relative.substr(start, slash - start);
+    if (part == "..") {
+      return Error{ErrorKind::kInvalid, "secret file " + relative +
+                                            " contains '..': it must stay inside the secret dir"};
+    }
+    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    start = slash + 1;
+  }
+  if (parts.empty()) return Error{ErrorKind::kInvalid, "secret file " + relative + " has no name"};
+  *leaf = parts.back();
+  parts.pop_back();
+
+  if (create) {
+    // mkdir -p the secret dir itself: it is the operator's configured location, not confined.
+    for (size_t i = 1; i <= secret_dir_.size(); ++i) {
+      if (i == secret_dir_.size() || secret_dir_[i] == '/') {
+        const std::string prefix = secret_dir_.substr(0, i);
+        if (ops_->MkdirAt(AT_FDCWD, prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+          return IoError("cannot create the secret dir", prefix, errno);
+        }
+      }
+    }
+  }
+  ScopedFd dir(ops_,
+               ops_->OpenAt(AT_FDCWD, secret_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+  if (!dir.valid()) {
+    if (errno == ENOENT) return Error{ErrorKind::kNotFound, secret_dir_ + " does not exist"};
+    return IoError("cannot open the secret dir", secret_dir_, errno);
+  }
+  const std::string root = RealPathOfFd(dir.get());
+  if (root.empty()) return IoError("cannot resolve the secret dir", secret_dir_, errno);
+
+  std::string walked = secret_dir_;
+  for (const auto& part : parts) {
+    walked += "/" + part;
+    int fd = ops_->OpenAt(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0 && errno == ENOENT) {
+      if (!create) return Error{ErrorKind::kNotFound, walked + " does not exist"};
+      if (ops_->MkdirAt(dir.get(), part.c_str(), 0700) != 0 && errno != EEXIST) {
+        return IoError("cannot create directory", walked, errno);
+      }
+      if (ops_->Fsync(dir.get()) != 0) return IoError("cannot fsync directory", walked, errno);
+      fd = ops_->OpenAt(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    }
+    if (fd < 0) return IoError("cannot open directory", walked, errno);
+    ScopedFd next(ops_, fd);
+    if (!Under(RealPathOfFd(next.get()), root)) {
+      return Error{
+          ErrorKind::kInvalid,
+          "secret file " + display + " escapes the secret dir through a symlink at " + walked};
+    }
+    dir = std::move(next);
+  }
+  return dir;
+}
+
+Status FileSecretSink::Write(const SecretRef& ref, const DockerCredential& credential) {
+  if (ref.kind != SecretRef::Kind::kFile) {
+    return Error{ErrorKind::kInvalid, "the file sink cannot write " + ref.ToString()};
+  }
+  if (credential.hostname.empty() || credential.password.empty()) {
+    return Error{ErrorKind::kInvalid,
+                 "secret " + ref.ToString() + ": a registry hostname and a password are required"};
+  }
+  std::string leaf;
+  auto dir = OpenParent(ref.file, /*create=*/true, &leaf);
+  if (!dir.ok()) return dir.error();
+  return WriteFileAtomic(*ops_, dir.value().get(), leaf, DockerConfigJson(credential), 0600,
+                         secret_dir_ + "/" + ref.file);
+}
+
+Result<SecretState> FileSecretSink::Inspect(const SecretRef& ref) {
+  if (ref.kind != SecretRef::Kind::kFile) {
+    return Error{ErrorKind::kInvalid, "the file sink cannot read " + ref.ToString()};
+  }
+  std::string leaf;
+  auto dir = OpenParent(ref.file, /*create=*/false, &leaf);
+  if (!dir.ok()) {
+    if (dir.error().kind == ErrorKind::kNotFound) return SecretState{};
+    return dir.error();
+  }
+  auto content = ReadFileAt(*ops_, dir.value().get(), leaf, secret_dir_ + "/" + ref.file);
+  if (!content.ok()) {
+    if (content.error().kind == ErrorKind::kNotFound) return SecretState{};
+    return content.error();
+  }
+  return ParseDockerConfigJson(content.value());
+}
+
+Status FileSecretSink::Delete(const SecretRef& ref) {
+  if (ref.kind != SecretRef::Kind::kFile) {
+    return Error{ErrorKind::kInvalid, "the file sink cannot delete " + ref.ToString()};
+  }
+  std::string leaf;
+  auto dir = OpenParent(ref.file, /*create=*/false, &leaf);
+  if (!dir.ok()) {
+    if (dir.error().kind == ErrorKind::kNotFound) return Status::Ok();
+    return dir.error();
+  }
+  const std::string display = secret_dir_ + "/" + ref.file;
+  if (ops_->UnlinkAt(dir.value().get(), leaf.c_str(), 0) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return IoError("cannot delete", display, errno);
+  }
+  if (ops_->Fsync(dir.value().get()) != 0) {
+    return IoError("cannot fsync the directory of", display, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace crtoken

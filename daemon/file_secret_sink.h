@@ -1,0 +1,48 @@
+// FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (CONTRACT section 5):
+//   {"auths":{"<hostname>":{"username":"<token>","password":"<password>","auth":"<base64>"}}}
+// written with mode 0600 atomically and durably (temp file in the same directory, fsync, rename,
+// directory fsync). Parent directories are created with mode 0700.
+//
+// Confinement: a ref's path is relative to the secret dir and must stay inside it. Absolute paths,
+// `..` components and empty paths are refused; every parent directory is opened one component at a
+// time and its real path must lie under the secret dir's real path (a symlinked directory that
+// points inside is fine, one that points outside is refused); a symlink as the final component is
+// never written through, read or followed.
+//
+// Errors: kInvalid for a path that is not allowed (or a kubernetes ref); kIo naming the path and
+// the system's reason (EROFS, ENOSPC, EACCES, ...). Thread-safe; never throws.
+#pragma once
+
+#include <string>
+
+#include "daemon/file_ops.h"
+#include "reconciler/secret_sink.h"
+
+namespace crtoken {
+
+class FileSecretSink : public SecretSink {
+ public:
+  // `secret_dir` need not exist yet: it is created (0700) on the first write. `ops` defaults to the
+  // real file system.
+  explicit FileSecretSink(std::string secret_dir, FileOps* ops = nullptr);
+
+  Status Write(const SecretRef& ref, const DockerCredential& credential) override;
+  Result<SecretState> Inspect(const SecretRef& ref) override;
+  Status Delete(const SecretRef& ref) override;
+
+  // The exact file content for a credential (also used by the Kubernetes sink).
+  static std::string DockerConfigJson(const DockerCredential& credential);
+  // Parses dockerconfigjson content; nullopt-like state (exists=true, has_password=false) when it
+  // is not a single-entry dockerconfigjson.
+  static SecretState ParseDockerConfigJson(const std::string& content);
+
+ private:
+  // Opens the directory that holds `relative`'s final component, checking confinement; creates
+  // missing directories when `create`. kNotFound when a directory is missing and !create.
+  Result<ScopedFd> OpenParent(const std::string& relative, bool create, std::string* leaf);
+
+  std::string secret_dir_;
+  FileOps* ops_;
+};
+
+}  // namespace crtoken

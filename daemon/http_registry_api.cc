@@ -1,0 +1,503 @@
+// The one file that includes cpprest: every cpprest (and boost/asio) exception is caught here.
+#include "daemon/http_registry_api.h"
+
+#include <cpprest/http_client.h>
+#include <cpprest/uri_builder.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "daemon/registry_json.h"
+#include "daemon/token_bucket.h"
+#include "reconciler/token_id.h"
+
+namespace crtoken {
+namespace {
+
+namespace http = web::http;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr int kPageLimit = 100;
+constexpr int kMaxPages = 100000;  // guards against a server whose paging never ends
+
+struct Response {
+  int status = 0;
+  std::string body;
+};
+
+http::method ToCpprest(HttpMethod m) {
+  switch (m) {
+    case HttpMethod::kGet:
+      return http::methods::GET;
+    case HttpMethod::kPost:
+      return http::methods::POST;
+    case HttpMethod::kPut:
+      return http::methods::PUT;
+    case HttpMethod::kPatch:
+      return http::methods::PATCH;
+    case HttpMethod::kDelete:
+      return http::methods::DEL;
+  }
+  return http::methods::GET;
+}
+
+std::string Encode(const std::string& s) {
+  return web::uri::encode_data_string(s);  // percent-encodes everything but unreserved characters
+}
+
+// Checks a PEM bundle before the first request, so a bad --ca-file is a startup error rather than
+// a TLS failure on every call.
+Status CheckCaFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return Error{ErrorKind::kInvalid,
+                 "--ca-file " + path + ": cannot read: " + std::strerror(errno)};
+  }
+  int certs = 0;
+  while (X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+    ++certs;
+    X509_free(cert);
+  }
+  std::fclose(f);
+  if (certs == 0) {
+    return Error{ErrorKind::kInvalid, "--ca-file " + path + ": no PEM certificate in the file"};
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct HttpRegistryApi::Impl {
+  HttpRegistryApiConfig config;
+  std::string authorization;
+  std::unique_ptr<http::client::http_client> client;
+  // A POST goes over a client of its own, made for that one request, so it always travels on a
+  // fresh connection: cpprest silently re-sends a request whose pooled keep-alive connection
+  // turns out to be dead, which is right for the idempotent methods but would repeat a POST
+  // blindly. (cpprest overrides a Connection: close request header, so that is no way out.)
+  web::uri base_uri;
+  http::client::http_client_config client_config;
+  TokenBucket bucket;
+  RetryPolicy retry;
+
+  std::mutex cache_mu;
+  std::map<std::string, RegistryInfo> by_name;
+  std::map<std::string, RegistryInfo> by_id;
+
+  Impl(HttpRegistryApiConfig c)
+      : config(std::move(c)),
+        authorization(config.credentials.AuthorizationHeader()),
+        bucket(config.qps, config.burst),
+        retry(config.retry, config.jitter_seed != 0 ? config.jitter_seed : std::random_device{}()) {
+  }
+
+  // One attempt under the deadline. Returns the response, or fills `failure`.
+  Response Attempt(HttpMethod method, const std::string& path, const std::string* body,
+                   AttemptOutcome* outcome, std::string* error_text) {
+    http::http_request req(ToCpprest(method));
+    req.set_request_uri(path);
+    req.headers().add("Authorization", authorization);
+    req.headers().add("Accept", "application/json");
+    req.headers().add("User-Agent", config.user_agent);
+    if (body != nullptr) req.set_body(*body, "application/json");
+    const bool post = method == HttpMethod::kPost;
+
+    struct Done {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto done = std::make_shared<Done>();
+    pplx::cancellation_token_source cts;
+    Response out;
+    try {
+      std::unique_ptr<http::client::http_client> one_shot;
+      if (post) one_shot = std::make_unique<http::client::http_client>(base_uri, client_config);
+      auto& http_client = post ? one_shot : client;
+      auto task = http_client->request(req, cts.get_token()).then([](http::http_response resp) {
+        return resp.extract_string(true).then([resp](std::string text) {
+          std::optional<std::string> ra;
+          auto it = resp.headers().find("Retry-After");
+          if (it != resp.headers().end()) ra = it->second;
+          return std::make_tuple(static_cast<int>(resp.status_code()), std::move(text),
+                                 std::move(ra));
+        });
+      });
+      task.then([done](pplx::task<std::tuple<int, std::string, std::optional<std::string>>>) {
+        std::lock_guard<std::mutex> lock(done->mu);
+        done->done = true;
+        done->cv.notify_all();
+      });
+      bool finished;
+      {
+        std::unique_lock<std::mutex> lock(done->mu);
+        finished = done->cv.wait_for(lock, config.request_timeout, [&] { return done->done; });
+      }
+      if (!finished) cts.cancel();  // the deadline: abort the request (and its connection)
+      try {
+        auto [status, text, ra] = task.get();
+        if (!finished) {
+          // Completed in the instant between the wait and the cancel: still over the deadline.
+          outcome->failure = AttemptOutcome::Failure::kTimeout;
+          *error_text = "no answer within the request timeout";
+          return out;
+        }
+        out.status = status;
+        out.body = std::move(text);
+        outcome->status = status;
+        outcome->retry_after = std::move(ra);
+        return out;
+      } catch (...) {
+        if (!finished) {
+          outcome->failure = AttemptOutcome::Failure::kTimeout;
+          *error_text = "no answer within the request timeout (" +
+                        std::to_string(config.request_timeout.count()) + " ms)";
+          return out;
+        }
+        throw;
+      }
+    } catch (const http::http_exception& e) {
+      const bool timed_out = e.error_code() == std::errc::timed_out;
+      outcome->failure =
+          timed_out ? AttemptOutcome::Failure::kTimeout : AttemptOutcome::Failure::kConnection;
+      *error_text = e.what();
+    } catch (const pplx::task_canceled&) {
+      outcome->failure = AttemptOutcome::Failure::kTimeout;
+      *error_text = "request cancelled";
+    } catch (const std::exception& e) {
+      outcome->failure = AttemptOutcome::Failure::kConnection;
+      *error_text = e.what();
+    }
+    return out;
+  }
+
+  // Sends with rate limit, deadline and retries. An HTTP response of any status is returned as
+  // such; only the lack of one (after retries) becomes an Error.
+  Result<Response> Send(HttpMethod method, const std::string& path,
+                        const std::string* body = nullptr) {
+    const char* method_name = HttpMethodName(method);
+    const auto first = steady_clock::now();
+    for (int attempt = 1;; ++attempt) {
+      bucket.Acquire();
+      const auto start = steady_clock::now();
+      AttemptOutcome outcome;
+      std::string error_text;
+      Response resp = Attempt(method, path, body, &outcome, &error_text);
+      const double seconds = std::chrono::duration<double>(steady_clock::now() - start).count();
+      if (config.metrics != nullptr)
+        config.metrics->ObserveApiRequest(method_name, resp.status, seconds);
+      if (outcome.failure == AttemptOutcome::Failure::kNone) {
+        spdlog::debug("api {} {} -> {} in {:.1f} ms (attempt {})", method_name, path, resp.status,
+                      seconds * 1000, attempt);
+      } else {
+        spdlog::debug(
+            "api {} {} -> {} after {:.1f} ms (attempt {}): {}", method_name, path,
+            outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout" : "connection error",
+            seconds * 1000, attempt, error_text);
+      }
+      const auto elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - first);
+      RetryDecision d =
+          retry.Decide(method, outcome, attempt, elapsed, std::chrono::system_clock::now());
+      if (d.retry) {
+        spdlog::warn("api {} {}: {}; retry {} in {} ms", method_name, path, d.reason, attempt,
+                     d.delay.count());
+        std::this_thread::sleep_for(d.delay);
+        continue;
+      }
+      if (outcome.failure != AttemptOutcome::Failure::kNone) {
+        std::string msg =
+            std::string(method_name) + " " + path + ": " +
+            (outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout"
+                                                                  : "connection error") +
+            ": " + error_text + " (after " + std::to_string(attempt) + " attempt" +
+            (attempt == 1 ? "" : "s") + ")";
+        return Error{ErrorKind::kUnavailable, msg};
+      }
+      if (attempt > 1 && d.reason.find(';') != std::string::npos) {
+        spdlog::warn("api {} {}: giving up: {}", method_name, path, d.reason);
+      }
+      return resp;
+    }
+  }
+
+  static Error StatusError(HttpMethod method, const std::string& path, const Response& r) {
+    ErrorKind kind;
+    if (r.status == 400 || r.status == 422) {
+      kind = ErrorKind::kInvalid;
+    } else if (r.status == 401 || r.status == 403) {
+      kind = ErrorKind::kUnauthorized;
+    } else if (r.status == 404) {
+      kind = ErrorKind::kNotFound;
+    } else if (r.status == 409) {
+      kind = ErrorKind::kConflict;
+    } else if (r.status == 429) {
+      kind = ErrorKind::kRateLimited;
+    } else if (r.status >= 400 && r.status < 500) {
+      kind = ErrorKind::kInvalid;
+    } else {
+      kind = ErrorKind::kUnavailable;  // 5xx, and anything unexpected such as a redirect
+    }
+    std::string msg =
+        std::string(HttpMethodName(method)) + " " + path + ": HTTP " + std::to_string(r.status);
+    const std::string detail = DescribeErrorBody(r.body);
+    if (!detail.empty()) msg += ": " + detail;
+    return Error{kind, msg};
+  }
+
+  static Error Wrap(HttpMethod method, const std::string& path, const Error& e) {
+    return Error{e.kind, std::string(HttpMethodName(method)) + " " + path + ": " + e.message};
+  }
+
+  void Remember(const RegistryInfo& info) {
+    if (info.hostname.empty()) return;  // still provisioning: look again next time
+    std::lock_guard<std::mutex> lock(cache_mu);
+    by_name[info.name] = info;
+    by_id[info.id] = info;
+  }
+};
+
+HttpRegistryApi::HttpRegistryApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpRegistryApi::~HttpRegistryApi() = default;
+
+Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApiConfig config) {
+  std::string base = config.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0) {
+    return Error{ErrorKind::kInvalid,
+                 "API URL '" + config.base_url + "': want http:// or https://"};
+  }
+  if (!config.ca_file.empty()) {
+    Status s = CheckCaFile(config.ca_file);
+    if (!s.ok()) return s.error();
+  }
+  config.base_url = base;
+  auto impl = std::make_unique<Impl>(config);
+  try {
+    http::client::http_client_config cfg;
+    // An inactivity timeout as a backstop; the deadline proper is the cancellation in Attempt().
+    cfg.set_timeout(impl->config.request_timeout + std::chrono::seconds(1));
+    cfg.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
+    if (!impl->config.ca_file.empty()) {
+      const std::string ca = impl->config.ca_file;
+      cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
+        boost::system::error_code ec;
+        ctx.load_verify_file(ca, ec);
+        if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
+      });
+    }
+    impl->base_uri = web::uri(base);
+    impl->client_config = cfg;
+    impl->client = std::make_unique<http::client::http_client>(impl->base_uri, cfg);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInvalid, "API URL '" + base + "': " + e.what()};
+  }
+  return std::unique_ptr<HttpRegistryApi>(new HttpRegistryApi(std::move(impl)));
+}
+
+Result<HttpRegistryApi::Reply> HttpRegistryApi::Call(HttpMethod method, const std::string& path,
+                                                     const std::string* body) {
+  auto resp = impl_->Send(method, path, body);
+  if (!resp.ok()) return resp.error();
+  return Reply{resp.value().status, std::move(resp.value().body)};
+}
+
+void HttpRegistryApi::ClearCache() {
+  std::lock_guard<std::mutex> lock(impl_->cache_mu);
+  impl_->by_name.clear();
+  impl_->by_id.clear();
+}
+
+namespace {
+
+Status CheckId(const char* what, const std::string& id) {
+  if (IsUuid(id)) return Status::Ok();
+  return Error{ErrorKind::kInvalid, std::string(what) + " '" + id + "' is not a UUID"};
+}
+
+}  // namespace
+
+Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->cache_mu);
+    auto it = impl_->by_name.find(name);
+    if (it != impl_->by_name.end()) return it->second;
+  }
+  std::string cursor;
+  std::set<std::string> seen_cursors;
+  for (int page = 0; page < kMaxPages; ++page) {
+    std::string path =
+        "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
+    if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
+    auto resp = impl_->Send(HttpMethod::kGet, path);
+    if (!resp.ok()) return resp.error();
+    if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
+    auto decoded = DecodeRegistryPage(resp.value().body);
+    if (!decoded.ok()) return Impl::Wrap(HttpMethod::kGet, path, decoded.error());
+    for (const RegistryInfo& info : decoded.value().items) {
+      if (info.name == name) {
+        impl_->Remember(info);
+        return info;
+      }
+    }
+    cursor = decoded.value().next_token;
+    if (cursor.empty()) break;
+    if (!seen_cursors.insert(cursor).second) {
+      return Error{ErrorKind::kUnavailable,
+                   "GET /registries: the API returned the same pagination token twice"};
+    }
+  }
+  return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+}
+
+Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  {
+    std::lock_guard<std::mutex> lock(impl_->cache_mu);
+    auto it = impl_->by_id.find(registry_id);
+    if (it != impl_->by_id.end()) return it->second;
+  }
+  const std::string path = "/registries/" + registry_id;
+  auto resp = impl_->Send(HttpMethod::kGet, path);
+  if (!resp.ok()) return resp.error();
+  if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
+  auto info = DecodeRegistry(resp.value().body);
+  if (!info.ok()) return Impl::Wrap(HttpMethod::kGet, path, info.error());
+  impl_->Remember(info.value());
+  return info;
+}
+
+Result<std::vector<ObservedToken>> HttpRegistryApi::ListTokens(const std::string& registry_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  std::vector<ObservedToken> tokens;
+  std::set<std::string> ids;
+  int64_t offset = 0;
+  for (int page = 0; page < kMaxPages; ++page) {
+    const std::string path = "/registries/" + registry_id +
+                             "/tokens?offset=" + std::to_string(offset) +
+                             "&limit=" + std::to_string(kPageLimit);
+    auto resp = impl_->Send(HttpMethod::kGet, path);
+    if (!resp.ok()) return resp.error();
+    if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
+    auto decoded = DecodeTokenPage(resp.value().body);
+    if (!decoded.ok()) return Impl::Wrap(HttpMethod::kGet, path, decoded.error());
+    TokenPage& p = decoded.value();
+    for (ObservedToken& t : p.items) {
+      // A token deleted between two pages shifts the offsets; ids keep the result a set.
+      if (ids.insert(t.id).second) tokens.push_back(std::move(t));
+    }
+    if (p.count == 0 || offset + p.count >= p.total) return tokens;
+    offset += p.count;
+  }
+  return Error{ErrorKind::kUnavailable,
+               "GET /registries/" + registry_id + "/tokens: paging did not end"};
+}
+
+Result<ObservedToken> HttpRegistryApi::GetToken(const std::string& registry_id,
+                                                const std::string& token_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s.error();
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  auto resp = impl_->Send(HttpMethod::kGet, path);
+  if (!resp.ok()) return resp.error();
+  if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
+  auto token = DecodeToken(resp.value().body, nullptr);
+  if (!token.ok()) return Impl::Wrap(HttpMethod::kGet, path, token.error());
+  return token;
+}
+
+Result<CreatedToken> HttpRegistryApi::CreateToken(const std::string& registry_id,
+                                                  const std::string& token_id,
+                                                  const TokenFields& fields) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s.error();
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  const std::string body = EncodeTokenCreate(fields);
+  auto resp = impl_->Send(HttpMethod::kPut, path, &body);
+  if (!resp.ok()) return resp.error();
+  const int status = resp.value().status;
+  if (status != 200 && status != 201) {
+    return Impl::StatusError(HttpMethod::kPut, path, resp.value());
+  }
+  CreatedToken created;
+  auto token = DecodeToken(resp.value().body, &created.password);
+  if (!token.ok()) return Impl::Wrap(HttpMethod::kPut, path, token.error());
+  created.token = std::move(token.value());
+  if (created.password.empty()) {
+    // A PUT onto an existing token (e.g. the repeat of a create whose answer was lost) answers
+    // without a password. Publishing an empty password would break every consumer.
+    return Error{ErrorKind::kUnavailable, "PUT " + path + ": HTTP " + std::to_string(status) +
+                                              " without a password (the token existed already?)"};
+  }
+  return created;
+}
+
+Result<ObservedToken> HttpRegistryApi::PatchToken(const std::string& registry_id,
+                                                  const std::string& token_id,
+                                                  const TokenPatch& patch) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s.error();
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  const std::string body = EncodeTokenPatch(patch);
+  auto resp = impl_->Send(HttpMethod::kPatch, path, &body);
+  if (!resp.ok()) return resp.error();
+  if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kPatch, path, resp.value());
+  auto token = DecodeToken(resp.value().body, nullptr);
+  if (!token.ok()) return Impl::Wrap(HttpMethod::kPatch, path, token.error());
+  return token;
+}
+
+Status HttpRegistryApi::DeleteToken(const std::string& registry_id, const std::string& token_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s;
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s;
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  auto resp = impl_->Send(HttpMethod::kDelete, path);
+  if (!resp.ok()) return resp.error();
+  const int status = resp.value().status;
+  if (status == 200 || status == 202 || status == 204 || status == 404) return Status::Ok();
+  return Impl::StatusError(HttpMethod::kDelete, path, resp.value());
+}
+
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
+                                                         const EnvLookup& env) {
+  std::vector<std::string> warnings;
+  auto creds = LoadCredentials(options.credentials_file, env, &warnings);
+  if (!creds.ok()) return creds.error();
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  HttpRegistryApiConfig config;
+  config.base_url = options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url;
+  config.credentials = creds.value();
+  config.qps = options.api_qps;
+  config.burst = options.api_burst;
+  config.request_timeout = options.request_timeout;
+  config.retry.retry_budget = options.retry_budget;
+  config.retry.retry_after_cap = options.retry_after_cap;
+  config.ca_file = options.ca_file;
+  config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
+  config.metrics = metrics;
+  if (config.insecure_skip_tls_verify) {
+    spdlog::warn(
+        "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
+        "network path can read the API credentials and every token password");
+  }
+  auto api = HttpRegistryApi::Create(std::move(config));
+  if (!api.ok()) return api.error();
+  spdlog::info("API client: {} ({}), {} qps, burst {}",
+               options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url,
+               creds.value().description(), options.api_qps, options.api_burst);
+  return std::unique_ptr<RegistryApi>(std::move(api.value()));
+}
+
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics) {
+  return MakeHttpRegistryApi(options, metrics, ProcessEnv());
+}
+
+}  // namespace crtoken

@@ -1,0 +1,116 @@
+#include "daemon/runtime.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+
+#include "daemon/file_state_store.h"
+#if __has_include("daemon/http_registry_api.h")
+#include "daemon/http_registry_api.h"
+#define CRTOKEN_HAVE_HTTP_API 1
+#endif
+#if __has_include("daemon/kubernetes_secret_sink.h")
+#include "daemon/kubernetes_secret_sink.h"
+#define CRTOKEN_HAVE_K8S_SINK 1
+#endif
+
+namespace crtoken {
+namespace {
+
+std::function<void(std::string_view)> CrashHookFromEnv() {
+  const char* at = std::getenv("CRTOKEN_TEST_CRASH_AT");
+  if (at == nullptr || *at == '\0') return nullptr;
+  std::string point = at;
+  spdlog::warn("CRTOKEN_TEST_CRASH_AT={}: this process will kill itself (test only)", point);
+  return [point](std::string_view here) {
+    if (here != point) return;
+    spdlog::default_logger()->flush();
+    ::_exit(137);
+  };
+}
+
+#ifdef CRTOKEN_HAVE_K8S_SINK
+// Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
+// need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
+// the sink, with its reason. Thread-safe.
+class LazyKubernetesSink : public SecretSink {
+ public:
+  explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
+  Status Write(const SecretRef& ref, const DockerCredential& credential) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Write(ref, credential);
+  }
+  Result<SecretState> Inspect(const SecretRef& ref) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Inspect(ref);
+  }
+  Status Delete(const SecretRef& ref) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Delete(ref);
+  }
+
+ private:
+  Result<SecretSink*> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sink_ && !error_) {
+      auto made = MakeKubernetesSecretSink(kubeconfig_);
+      if (made.ok()) {
+        sink_ = std::move(made.value());
+      } else {
+        error_ =
+            Error{made.error().kind, "kubernetes sink not configured: " + made.error().message};
+        spdlog::warn("{}", error_->message);
+      }
+    }
+    if (error_) return *error_;
+    return sink_.get();
+  }
+
+  std::string kubeconfig_;
+  std::mutex mu_;
+  std::unique_ptr<SecretSink> sink_;
+  std::optional<Error> error_;
+};
+#endif
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
+  auto rt = std::make_unique<Runtime>();
+  rt->metrics = std::make_unique<Metrics>();
+  rt->clock = std::make_unique<SystemClock>();
+
+#ifdef CRTOKEN_HAVE_HTTP_API
+  auto api = MakeHttpRegistryApi(options, rt->metrics.get());
+  if (!api.ok()) return api.error();
+  rt->api = std::move(api.value());
+#else
+  return Error{ErrorKind::kInternal, "this build has no API client (daemon/http_registry_api.h)"};
+#endif
+
+  rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
+#ifdef CRTOKEN_HAVE_K8S_SINK
+  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
+#endif
+  rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
+
+  auto state = FileStateStore::Open(options.state_dir);
+  if (!state.ok()) return state.error();
+  rt->state = std::move(state.value());
+
+  ReconcilerConfig config;
+  config.policy = options.policy;
+  config.dry_run = dry_run || options.dry_run;
+  config.test_hook = CrashHookFromEnv();
+  rt->reconciler = std::make_unique<Reconciler>(*rt->api, *rt->sink, *rt->state, *rt->clock,
+                                                rt->metrics.get(), std::move(config));
+  return rt;
+}
+
+}  // namespace crtoken

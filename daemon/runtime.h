@@ -1,0 +1,43 @@
+// The composition shared by `crtoken plan`, `apply` and `run`: the API client, the secret sinks,
+// the state store, the metrics and the Reconciler over them, built from Options.
+//
+// Startup errors (no credentials, a bad URL, a corrupt state file, an explicit --kubeconfig that
+// cannot be used) are one Error with a clear message; the caller prints it and exits 1.
+#pragma once
+
+#include <memory>
+
+#include "daemon/composite_secret_sink.h"
+#include "daemon/file_secret_sink.h"
+#include "daemon/options.h"
+#include "reconciler/clock.h"
+#include "reconciler/metrics.h"
+#include "reconciler/reconciler.h"
+#include "reconciler/registry_api.h"
+#include "reconciler/state_store.h"
+
+namespace crtoken {
+
+struct Runtime {
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<Clock> clock;
+  std::unique_ptr<RegistryApi> api;
+  std::unique_ptr<FileSecretSink> file_sink;
+  // Connects on first use (--kubeconfig / $KUBECONFIG, else in-cluster); when that fails, each
+  // kubernetes secret gets the error "kubernetes sink not configured: <why>". Null in a build
+  // without the Kubernetes sink.
+  std::unique_ptr<SecretSink> kubernetes_sink;
+  std::unique_ptr<CompositeSecretSink> sink;
+  std::unique_ptr<StateStore> state;
+  std::unique_ptr<Reconciler> reconciler;
+};
+
+// `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run.
+//
+// TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-intent, after-put or
+// after-secret, the process ends with _exit(137) (as if killed with SIGKILL) the first time a
+// create reaches that point. The end-to-end tests use it to prove crash safety; never set it
+// otherwise.
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false);
+
+}  // namespace crtoken

@@ -1,0 +1,749 @@
+#include "reconciler/reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "reconciler/token_id.h"
+
+namespace crtoken {
+namespace {
+
+using Phase = OwnershipRecord::Phase;
+
+// Runs f(0..n-1) on up to `parallelism` threads. f must be thread-safe.
+template <typename F>
+void ParallelFor(size_t n, int parallelism, F&& f) {
+  if (n == 0) return;
+  size_t workers = std::min<size_t>(n, static_cast<size_t>(std::max(1, parallelism)));
+  if (workers == 1) {
+    for (size_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < n; i = next++) f(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+int TypeOrder(ActionType type) {
+  switch (type) {
+    case ActionType::kCreate:
+      return 0;
+    case ActionType::kReissue:
+      return 1;
+    case ActionType::kUpdate:
+      return 2;
+    case ActionType::kDelete:
+      return 3;
+  }
+  return 4;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return !s.empty() && std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string KeyName(const std::string& registry_name, const TokenKey& key) {
+  return (registry_name.empty() ? key.registry_id : registry_name) + "/" + key.name;
+}
+
+TokenFields FieldsOf(const TokenSpec& spec) {
+  TokenFields fields;
+  fields.name = spec.name;
+  fields.status = spec.status;
+  fields.expiry = spec.expiry;
+  fields.scopes = spec.scopes;
+  return fields;
+}
+
+}  // namespace
+
+// Everything one pass reads and decides, plus what its parallel actions report back.
+struct Reconciler::PassContext {
+  const DesiredState* desired = nullptr;
+  std::vector<std::string> refs;
+
+  // Selected specs, registry_id filled in where the registry was resolved.
+  std::vector<TokenSpec> specs;
+  // Resolved registries by id (whether or not their token list could be read).
+  std::map<std::string, RegistryInfo> registries;
+  // Registries whose token list was read completely.
+  std::map<std::string, ObservedRegistry> observed;
+  // Refs (names) that could not be resolved, with the specs that use them.
+  std::map<std::string, std::vector<TokenSpec>> unresolved;
+  std::map<TokenKey, OwnershipRecord> records;  // of the resolved registries
+  std::map<TokenKey, SecretState> secrets;
+  std::set<TokenKey> held_keys;
+  Plan plan;
+
+  std::mutex mu;  // guards what follows while actions run in parallel
+  std::vector<std::string> errors;
+  bool transient = false;
+  int write_requests = 0;
+  int actions_failed = 0;
+
+  void AddError(const std::string& message, bool is_transient) {
+    std::lock_guard<std::mutex> lock(mu);
+    errors.push_back(message);
+    transient = transient || is_transient;
+  }
+  void AddWrites(int n) {
+    std::lock_guard<std::mutex> lock(mu);
+    write_requests += n;
+  }
+  void ActionFailed(const Action& action, const std::string& what, const Error& error) {
+    spdlog::warn("{}: {} failed: {}", action.Describe(), what, error.ToString());
+    std::lock_guard<std::mutex> lock(mu);
+    errors.push_back(action.Describe() + ": " + what + " failed: " + error.ToString());
+    transient = transient || error.Transient();
+    ++actions_failed;
+  }
+};
+
+Reconciler::Reconciler(RegistryApi& api, SecretSink& sink, StateStore& state, const Clock& clock,
+                       Metrics* metrics, ReconcilerConfig config)
+    : api_(api),
+      sink_(sink),
+      state_(state),
+      clock_(clock),
+      metrics_(metrics),
+      config_(std::move(config)) {}
+
+int Reconciler::HeldPasswords() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(held_.size());
+}
+
+std::mutex& Reconciler::RegistryLock(const std::string& registry_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = registry_locks_[registry_id];
+  if (!slot) slot = std::make_unique<std::mutex>();
+  return *slot;
+}
+
+Result<std::vector<std::string>> Reconciler::RegistryRefs(const DesiredState& desired) {
+  std::vector<std::string> refs;
+  std::set<std::string> names;
+  for (const auto& spec : desired.specs) {
+    const std::string& ref = spec.registry_id.empty() ? spec.registry : spec.registry_id;
+    if (!spec.registry.empty()) names.insert(spec.registry);
+    if (!ref.empty() && !Contains(refs, ref)) refs.push_back(ref);
+  }
+  auto records = state_.Load();
+  if (!records.ok()) return records.error();
+  for (const auto& record : records.value()) {
+    if (names.count(record.registry_name) || Contains(refs, record.registry_id)) continue;
+    refs.push_back(record.registry_id);
+  }
+  return refs;
+}
+
+// Resolves the selected registries (each once) and loads their ownership records. When the records
+// cannot be read, nothing is selected: without them the pass cannot tell what it owns.
+void Reconciler::ReadRegistries(PassContext& ctx) {
+  const auto& refs = ctx.refs;
+  auto selected = [&](const std::string& name, const std::string& id) {
+    return refs.empty() || Contains(refs, name) || Contains(refs, id);
+  };
+
+  // Resolve each registry once per pass: by id (GetRegistry) or by name (FindRegistryByName).
+  std::map<std::string, Result<RegistryInfo>> by_id;
+  std::map<std::string, Result<RegistryInfo>> by_name;
+  auto resolve_id = [&](const std::string& id) -> const Result<RegistryInfo>& {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) it = by_id.emplace(id, api_.GetRegistry(id)).first;
+    return it->second;
+  };
+  auto resolve_name = [&](const std::string& name) -> const Result<RegistryInfo>& {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) it = by_name.emplace(name, api_.FindRegistryByName(name)).first;
+    return it->second;
+  };
+
+  for (const auto& spec_in : ctx.desired->specs) {
+    if (!selected(spec_in.registry, spec_in.registry_id)) continue;
+    TokenSpec spec = spec_in;
+    const auto& info =
+        spec.registry_id.empty() ? resolve_name(spec.registry) : resolve_id(spec.registry_id);
+    if (info.ok()) {
+      spec.registry_id = info.value().id;
+      ctx.registries[info.value().id] = info.value();
+      ctx.specs.push_back(std::move(spec));
+    } else {
+      ctx.unresolved[spec.registry_id.empty() ? spec.registry : spec.registry_id].push_back(
+          std::move(spec));
+    }
+  }
+  for (const auto& [name, info] : by_name) {
+    if (!info.ok()) {
+      spdlog::warn("registry {}: lookup failed: {}", name, info.error().ToString());
+      ctx.AddError("registry " + name + ": lookup failed: " + info.error().ToString(),
+                   info.error().Transient());
+    }
+  }
+
+  auto records = state_.Load();
+  if (!records.ok()) {
+    ctx.AddError("ownership records: " + records.error().ToString(), records.error().Transient());
+    ctx.registries.clear();
+    ctx.specs.clear();
+    return;
+  }
+  // Records of registries not declared by any selected spec: look their registry up by id.
+  for (const auto& record : records.value()) {
+    if (ctx.registries.count(record.registry_id)) continue;
+    if (!refs.empty() && !Contains(refs, record.registry_id)) continue;
+    const auto& info = resolve_id(record.registry_id);
+    if (info.ok()) ctx.registries[record.registry_id] = info.value();
+  }
+  for (const auto& [id, info] : by_id) {
+    if (!info.ok()) {
+      spdlog::warn("registry {}: lookup failed: {}", id, info.error().ToString());
+      ctx.AddError("registry " + id + ": lookup failed: " + info.error().ToString(),
+                   info.error().Transient());
+    }
+  }
+  for (const auto& record : records.value()) {
+    if (ctx.registries.count(record.registry_id)) ctx.records[record.key()] = record;
+  }
+}
+
+PassResult Reconciler::Reconcile(const DesiredState& desired,
+                                 const std::vector<std::string>& registry_refs) {
+  const auto started = clock_.Monotonic();
+  PassContext ctx;
+  ctx.desired = &desired;
+  ctx.refs = registry_refs;
+  // Each pass sees registries as they are now (a registry recreated under the same name, a
+  // hostname that appeared); lookups within the pass are made once each by ReadRegistries.
+  api_.ClearCache();
+  ReadRegistries(ctx);
+
+  // Serialise passes that share a registry; lock in id order so two passes cannot deadlock.
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (const auto& [id, _] : ctx.registries) locks.emplace_back(RegistryLock(id));
+
+  // List every resolved registry's tokens. A failed list leaves the registry out of `observed`.
+  {
+    std::vector<const RegistryInfo*> infos;
+    for (const auto& [id, info] : ctx.registries) infos.push_back(&info);
+    std::vector<std::optional<Result<std::vector<ObservedToken>>>> lists(infos.size());
+    ParallelFor(infos.size(), config_.parallelism,
+                [&](size_t i) { lists[i].emplace(api_.ListTokens(infos[i]->id)); });
+    for (size_t i = 0; i < infos.size(); ++i) {
+      auto& list = *lists[i];
+      if (!list.ok()) {
+        spdlog::warn("registry {}: listing tokens failed: {}", infos[i]->name,
+                     list.error().ToString());
+        ctx.AddError(
+            "registry " + infos[i]->name + ": listing tokens failed: " + list.error().ToString(),
+            list.error().Transient());
+        continue;
+      }
+      ctx.observed[infos[i]->id] = ObservedRegistry{*infos[i], std::move(list.value())};
+    }
+  }
+
+  if (!config_.dry_run) FlushHeld(ctx);
+
+  // Inspect the secret of each declared token of a readable registry.
+  {
+    std::vector<const TokenSpec*> to_inspect;
+    for (const auto& spec : ctx.specs) {
+      if (ctx.observed.count(spec.registry_id)) to_inspect.push_back(&spec);
+    }
+    std::vector<std::optional<Result<SecretState>>> states(to_inspect.size());
+    ParallelFor(to_inspect.size(), config_.parallelism,
+                [&](size_t i) { states[i].emplace(sink_.Inspect(to_inspect[i]->secret)); });
+    for (size_t i = 0; i < to_inspect.size(); ++i) {
+      const TokenSpec& spec = *to_inspect[i];
+      if (states[i]->ok()) {
+        ctx.secrets[TokenKey{spec.registry_id, spec.name}] = states[i]->value();
+      } else {
+        ctx.AddError("secret " + spec.secret.ToString() + " of " + spec.name +
+                         ": cannot be read: " + states[i]->error().ToString(),
+                     states[i]->error().Transient());
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, _] : held_) {
+      if (ctx.registries.count(key.registry_id)) ctx.held_keys.insert(key);
+    }
+  }
+
+  // Plan per registry, so that the crtoken_tokens gauge is kept per registry.
+  const Instant now = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
+  std::map<std::string, Plan> plans;  // scope -> plan
+  {
+    std::map<std::string, DesiredState> desired_by_registry;
+    for (const auto& [id, _] : ctx.registries) {
+      DesiredState d;
+      d.failed_files = desired.failed_files;
+      d.protected_keys = desired.protected_keys;
+      desired_by_registry[id] = std::move(d);
+    }
+    for (const auto& spec : ctx.specs) desired_by_registry[spec.registry_id].specs.push_back(spec);
+    for (auto& [id, d] : desired_by_registry) {
+      ObservedState o;
+      if (auto it = ctx.observed.find(id); it != ctx.observed.end()) o.registries[id] = it->second;
+      for (const auto& [key, record] : ctx.records) {
+        if (key.registry_id == id) o.owned.push_back(record);
+      }
+      for (const auto& [key, state] : ctx.secrets) {
+        if (key.registry_id == id) o.secrets[key] = state;
+      }
+      for (const auto& key : ctx.held_keys) {
+        if (key.registry_id == id) o.held_passwords.insert(key);
+      }
+      plans[id] = ComputePlan(d, o, config_.policy, now);
+    }
+    for (auto& [ref, specs] : ctx.unresolved) {
+      DesiredState d;
+      d.specs = specs;
+      d.failed_files = desired.failed_files;
+      d.protected_keys = desired.protected_keys;
+      plans["ref:" + ref] = ComputePlan(d, ObservedState{}, config_.policy, now);
+    }
+  }
+  for (auto& [scope, plan] : plans) {
+    for (auto& action : plan.actions) ctx.plan.actions.push_back(std::move(action));
+    for (auto& problem : plan.problems) ctx.plan.problems.push_back(std::move(problem));
+    ctx.plan.counts.in_sync += plan.counts.in_sync;
+    ctx.plan.counts.pending += plan.counts.pending;
+    ctx.plan.counts.error += plan.counts.error;
+    ctx.plan.counts.unmanaged += plan.counts.unmanaged;
+    if (plan.next_expiry && (!ctx.plan.next_expiry || *plan.next_expiry < *ctx.plan.next_expiry)) {
+      ctx.plan.next_expiry = plan.next_expiry;
+    }
+    if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(scope, plan.counts);
+  }
+  std::stable_sort(ctx.plan.actions.begin(), ctx.plan.actions.end(),
+                   [](const Action& a, const Action& b) {
+                     if (TypeOrder(a.type) != TypeOrder(b.type)) {
+                       return TypeOrder(a.type) < TypeOrder(b.type);
+                     }
+                     return a.key < b.key;
+                   });
+  for (const auto& problem : ctx.plan.problems) {
+    ctx.errors.push_back(problem.ToString());
+  }
+
+  if (config_.dry_run) {
+    for (const auto& action : ctx.plan.actions) spdlog::info("plan: {}", action.Describe());
+  } else {
+    Act(ctx);
+  }
+
+  PassResult result;
+  result.plan = std::move(ctx.plan);
+  result.next_expiry = result.plan.next_expiry;
+  result.write_requests = ctx.write_requests;
+  result.actions_failed = ctx.actions_failed;
+  for (const auto& [id, _] : ctx.observed) result.registry_ids.push_back(id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, int> waiting;
+    for (const auto& [id, _] : ctx.registries) waiting[id] = 0;
+    for (const auto& [key, held] : held_) {
+      if (!ctx.registries.count(key.registry_id)) continue;
+      ++waiting[key.registry_id];
+      ++result.secrets_waiting;
+      if (!config_.dry_run) {
+        ctx.errors.push_back("secret of " + KeyName(held.registry_name, key) +
+                             " not written yet: its password is held in memory and retried");
+      }
+    }
+    if (metrics_ && !config_.dry_run) {
+      for (const auto& [id, n] : waiting) metrics_->SetSecretsWaiting(id, n);
+    }
+  }
+  result.errors = std::move(ctx.errors);
+  if (config_.dry_run) {
+    result.converged = result.errors.empty() && result.plan.empty();
+  } else {
+    result.converged = result.errors.empty();
+  }
+  if (ctx.transient || result.secrets_waiting > 0) result.requeue_after = config_.retry_soon;
+
+  const double seconds = std::chrono::duration<double>(clock_.Monotonic() - started).count();
+  if (metrics_ && !config_.dry_run) {
+    metrics_->ObserveReconcile(result.converged, seconds);
+    if (result.converged) metrics_->SetLastSuccess(now);
+  }
+  int by_type[4] = {0, 0, 0, 0};
+  for (const auto& action : result.plan.actions) ++by_type[TypeOrder(action.type)];
+  spdlog::info(
+      "reconcile{}: {} registries read, {} actions ({} create, {} reissue, {} update, {} delete), "
+      "{} failed, {} errors, {} secrets waiting, {} write requests, {:.3f}s",
+      config_.dry_run ? " (dry run)" : "", result.registry_ids.size(), result.plan.actions.size(),
+      by_type[0], by_type[1], by_type[2], by_type[3], result.actions_failed, result.errors.size(),
+      result.secrets_waiting, result.write_requests, seconds);
+  return result;
+}
+
+// Writes the secrets of held passwords whose registry hostname is now known, and records them
+// kReady. A held password whose spec or token went away is dropped: it can never be used.
+void Reconciler::FlushHeld(PassContext& ctx) {
+  struct Pending {
+    TokenKey key;
+    const TokenSpec* spec;
+    std::string hostname;
+  };
+  std::vector<Pending> pending;
+  std::map<TokenKey, const TokenSpec*> spec_by_key;
+  for (const auto& spec : ctx.specs) spec_by_key[TokenKey{spec.registry_id, spec.name}] = &spec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = held_.begin(); it != held_.end();) {
+      const TokenKey& key = it->first;
+      auto obs = ctx.observed.find(key.registry_id);
+      if (!ctx.registries.count(key.registry_id) || obs == ctx.observed.end()) {
+        ++it;
+        continue;
+      }
+      const auto& tokens = obs->second.tokens;
+      bool token_there = std::any_of(tokens.begin(), tokens.end(), [&](const ObservedToken& t) {
+        return t.id == it->second.token_id;
+      });
+      auto spec = spec_by_key.find(key);
+      if (!token_there || spec == spec_by_key.end()) {
+        spdlog::info("{}: dropping the held password: {}", KeyName(it->second.registry_name, key),
+                     token_there ? "no longer declared" : "its token is gone");
+        it = held_.erase(it);
+        continue;
+      }
+      if (obs->second.info.hostname.empty()) {
+        spdlog::info("{}: secret still waiting for the registry hostname (state {})",
+                     KeyName(it->second.registry_name, key), obs->second.info.state);
+        ++it;
+        continue;
+      }
+      pending.push_back(Pending{key, spec->second, obs->second.info.hostname});
+      ++it;
+    }
+  }
+  std::vector<OwnershipRecord> ready;
+  std::vector<TokenKey> written;
+  for (const auto& p : pending) {
+    Password password;
+    std::string token_id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      password = held_.at(p.key).password;
+      token_id = held_.at(p.key).token_id;
+    }
+    Status status =
+        sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, password, token_id});
+    if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
+    const std::string name = KeyName(ctx.registries.at(p.key.registry_id).name, p.key);
+    if (!status.ok()) {
+      spdlog::warn("{}: writing the held secret {} failed: {}", name, p.spec->secret.ToString(),
+                   status.error().ToString());
+      ctx.AddError(name + ": writing secret " + p.spec->secret.ToString() +
+                       " failed: " + status.error().ToString(),
+                   true);
+      continue;
+    }
+    spdlog::info("{}: held password written to {}", name, p.spec->secret.ToString());
+    OwnershipRecord record;
+    if (auto it = ctx.records.find(p.key); it != ctx.records.end()) record = it->second;
+    record.registry_id = p.key.registry_id;
+    record.registry_name = ctx.registries.at(p.key.registry_id).name;
+    record.token_name = p.key.name;
+    record.token_id = token_id;
+    record.phase = Phase::kReady;
+    record.secret = p.spec->secret;
+    record.source_file = p.spec->source.file;
+    ready.push_back(record);
+    written.push_back(p.key);
+  }
+  if (ready.empty()) return;
+  Status status = state_.PutAll(ready);
+  if (!status.ok()) {
+    // The secrets are written, but the records still say the password never arrived: keep the
+    // passwords held so that the next pass writes them again and records them then.
+    ctx.AddError("ownership records: " + status.error().ToString(), true);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < ready.size(); ++i) {
+    ctx.records[written[i]] = ready[i];
+    held_.erase(written[i]);
+  }
+}
+
+void Reconciler::Act(PassContext& ctx) {
+  auto hook = [&](std::string_view point) {
+    if (config_.test_hook) config_.test_hook(point);
+  };
+  auto count_op = [&](ActionType type, bool ok) {
+    if (metrics_) metrics_->CountTokenOperation(type, ok);
+  };
+
+  std::vector<const Action*> creates;  // creates and re-issues: both end in a PUT
+  std::vector<const Action*> reissues;
+  std::vector<const Action*> updates;
+  std::vector<const Action*> deletes;
+  for (const auto& action : ctx.plan.actions) {
+    switch (action.type) {
+      case ActionType::kCreate:
+        creates.push_back(&action);
+        break;
+      case ActionType::kReissue:
+        reissues.push_back(&action);
+        break;
+      case ActionType::kUpdate:
+        updates.push_back(&action);
+        break;
+      case ActionType::kDelete:
+        deletes.push_back(&action);
+        break;
+    }
+  }
+
+  // 1. Re-issue starts by deleting the token whose password is lost. This comes before the new
+  //    intent is recorded: a crash in between leaves the old record with its token gone, which the
+  //    next pass repairs with a create.
+  {
+    std::vector<char> deleted(reissues.size(), 0);
+    ParallelFor(reissues.size(), config_.parallelism, [&](size_t i) {
+      const Action& a = *reissues[i];
+      if (a.token_id.empty()) {
+        deleted[i] = 1;
+        return;
+      }
+      ctx.AddWrites(1);
+      Status status = api_.DeleteToken(a.key.registry_id, a.token_id);
+      if (!status.ok()) {
+        ctx.ActionFailed(a, "deleting the old token", status.error());
+        count_op(a.type, false);
+        return;
+      }
+      deleted[i] = 1;
+    });
+    for (size_t i = 0; i < reissues.size(); ++i) {
+      if (deleted[i]) creates.push_back(reissues[i]);
+    }
+  }
+
+  // 2. Record every intent of the pass in one durable write.
+  std::vector<OwnershipRecord> intents;
+  for (const Action* a : creates) {
+    OwnershipRecord record;
+    record.registry_id = a->key.registry_id;
+    record.registry_name = a->registry_name;
+    record.token_name = a->key.name;
+    record.generation = a->record ? a->record->generation + 1 : 0;
+    record.token_id =
+        DeterministicTokenId(record.registry_id, record.token_name, record.generation);
+    record.phase = Phase::kCreating;
+    record.secret = a->spec->secret;
+    record.source_file = a->spec->source.file;
+    intents.push_back(std::move(record));
+  }
+  if (!intents.empty()) {
+    Status status = state_.PutAll(intents);
+    if (!status.ok()) {
+      for (const Action* a : creates) {
+        ctx.ActionFailed(*a, "recording the intent", status.error());
+        count_op(a->type, false);
+      }
+      creates.clear();
+      intents.clear();
+    } else {
+      hook("after-intent");
+    }
+  }
+
+  // 3. PUT each new token and write its secret at once; updates run alongside.
+  struct Outcome {
+    enum { kFailed, kReady, kHeld, kRevert } state = kFailed;
+    Password password;  // kReady / kHeld
+  };
+  std::vector<Outcome> outcomes(creates.size());
+  const size_t total = creates.size() + updates.size();
+  ParallelFor(total, config_.parallelism, [&](size_t i) {
+    if (i >= creates.size()) {
+      const Action& a = *updates[i - creates.size()];
+      ctx.AddWrites(1);
+      auto patched = api_.PatchToken(a.key.registry_id, a.token_id, a.patch);
+      count_op(a.type, patched.ok());
+      if (!patched.ok()) {
+        ctx.ActionFailed(a, "PATCH", patched.error());
+      } else {
+        spdlog::info("{}: done", a.Describe());
+      }
+      return;
+    }
+    const Action& a = *creates[i];
+    const OwnershipRecord& intent = intents[i];
+    const TokenSpec& spec = *a.spec;
+    ctx.AddWrites(1);
+    auto created = api_.CreateToken(a.key.registry_id, intent.token_id, FieldsOf(spec));
+    if (!created.ok() && created.error().kind == ErrorKind::kConflict &&
+        (spec.adopt || config_.policy.adopt_all)) {
+      // The name was taken after our list (or the list was stale): adopt it by re-issue.
+      auto tokens = api_.ListTokens(a.key.registry_id);
+      if (tokens.ok()) {
+        for (const auto& t : tokens.value()) {
+          if (t.name != spec.name || t.id == intent.token_id) continue;
+          spdlog::info("{}: name taken by token {}, adopting it by re-issue", a.Describe(), t.id);
+          ctx.AddWrites(2);
+          Status deleted = api_.DeleteToken(a.key.registry_id, t.id);
+          if (deleted.ok())
+            created = api_.CreateToken(a.key.registry_id, intent.token_id, FieldsOf(spec));
+          break;
+        }
+      }
+    }
+    if (!created.ok()) {
+      ctx.ActionFailed(a, "PUT", created.error());
+      count_op(a.type, false);
+      // A definite refusal created nothing: forget the intent. After a transient failure the PUT
+      // may have happened: keep the intent, the next pass looks at the registry.
+      outcomes[i].state = created.error().Transient() ? Outcome::kFailed : Outcome::kRevert;
+      return;
+    }
+    hook("after-put");
+    count_op(a.type, true);
+    Password password = std::move(created.value().password);
+    if (password.empty()) {
+      ctx.ActionFailed(a, "PUT", Error{ErrorKind::kUnavailable, "the API returned no password"});
+      outcomes[i].state = Outcome::kFailed;  // the record stays kCreating: re-issued next pass
+      return;
+    }
+    const RegistryInfo& info = ctx.registries.at(a.key.registry_id);
+    if (info.hostname.empty()) {
+      spdlog::info("{}: done; secret {} waits for the registry hostname (registry state {})",
+                   a.Describe(), spec.secret.ToString(), info.state);
+      outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
+      return;
+    }
+    Status written = sink_.Write(
+        spec.secret, DockerCredential{info.hostname, spec.name, password, intent.token_id});
+    if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());
+    if (!written.ok()) {
+      spdlog::warn("{}: token created, but writing secret {} failed (password held, retried): {}",
+                   a.Describe(), spec.secret.ToString(), written.error().ToString());
+      ctx.AddError(a.Describe() + ": writing secret " + spec.secret.ToString() +
+                       " failed: " + written.error().ToString(),
+                   true);
+      outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
+      return;
+    }
+    hook("after-secret");
+    spdlog::info("{}: done", a.Describe());
+    outcomes[i] = Outcome{Outcome::kReady, std::move(password)};
+  });
+
+  // 4. Record the outcome of every create in one durable write.
+  {
+    std::vector<OwnershipRecord> finals;
+    std::vector<TokenKey> removals;
+    for (size_t i = 0; i < creates.size(); ++i) {
+      OwnershipRecord record = intents[i];
+      switch (outcomes[i].state) {
+        case Outcome::kFailed:
+          continue;
+        case Outcome::kRevert:
+          if (creates[i]->record) {
+            finals.push_back(*creates[i]->record);
+          } else {
+            removals.push_back(record.key());
+          }
+          continue;
+        case Outcome::kReady:
+          record.phase = Phase::kReady;
+          break;
+        case Outcome::kHeld:
+          record.phase = Phase::kCreated;
+          break;
+      }
+      finals.push_back(record);
+    }
+    Status status = finals.empty() ? Status::Ok() : state_.PutAll(finals);
+    if (!status.ok()) {
+      ctx.AddError("ownership records: " + status.error().ToString(), true);
+    }
+    if (!removals.empty()) {
+      Status removed = state_.RemoveAll(removals);
+      if (!removed.ok()) ctx.AddError("ownership records: " + removed.error().ToString(), true);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < creates.size(); ++i) {
+      const TokenKey key = intents[i].key();
+      const bool held = outcomes[i].state == Outcome::kHeld ||
+                        (outcomes[i].state == Outcome::kReady && !status.ok());
+      if (held) {
+        // The token exists and this process is the only holder of its password: keep it until
+        // the sink has it and the record says so.
+        held_[key] = Held{intents[i].token_id, outcomes[i].password, creates[i]->registry_name};
+      } else {
+        held_.erase(key);  // the token the held password belonged to is gone or replaced
+      }
+    }
+  }
+
+  // 5. Deletes last, so a renamed token's new name exists before the old one goes.
+  std::set<SecretRef> declared_secrets;
+  for (const auto& spec : ctx.desired->specs) declared_secrets.insert(spec.secret);
+  std::vector<TokenKey> forget;
+  std::mutex forget_mu;
+  ParallelFor(deletes.size(), config_.parallelism, [&](size_t i) {
+    const Action& a = *deletes[i];
+    if (!a.token_id.empty()) {
+      ctx.AddWrites(1);
+      Status status = api_.DeleteToken(a.key.registry_id, a.token_id);
+      if (!status.ok()) {
+        ctx.ActionFailed(a, "DELETE", status.error());
+        count_op(a.type, false);
+        return;
+      }
+    }
+    // A secret that a declared spec writes to (a renamed token that kept its secret) stays.
+    if (a.record && !a.keep_secret && !declared_secrets.count(a.record->secret)) {
+      Status status = sink_.Delete(a.record->secret);
+      if (!status.ok()) {
+        // Keep the record: the next pass deletes the secret again.
+        ctx.ActionFailed(a, "deleting secret " + a.record->secret.ToString(), status.error());
+        count_op(a.type, false);
+        return;
+      }
+    }
+    count_op(a.type, true);
+    if (metrics_) metrics_->SetTokenExpiry(a.registry_name, a.key.name, std::nullopt);
+    spdlog::info("{}: done", a.Describe());
+    if (a.record) {
+      std::lock_guard<std::mutex> lock(forget_mu);
+      forget.push_back(a.key);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.erase(a.key);
+  });
+  if (!forget.empty()) {
+    Status status = state_.RemoveAll(forget);
+    if (!status.ok()) ctx.AddError("ownership records: " + status.error().ToString(), true);
+  }
+
+  if (metrics_) {
+    for (const auto& spec : ctx.specs) {
+      if (!ctx.observed.count(spec.registry_id)) continue;
+      metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, spec.expiry);
+    }
+  }
+}
+
+}  // namespace crtoken

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Renders deploy/kubernetes and deploy/sidecar with `kubectl kustomize` (offline) and checks the
+# kinds, the probes, the security context, and that the specs ConfigMap carries every example spec.
+# Usage: check_kustomize.sh SOURCE_DIR CRTOKEN_BINARY
+set -euo pipefail
+src=$1
+crtoken=$2
+fail=0
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+check() {  # check DESCRIPTION COMMAND...
+  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
+}
+
+kubectl kustomize "$src/deploy/kubernetes" >"$out/cluster.yaml"
+kubectl kustomize "$src/deploy/sidecar" >"$out/sidecar.yaml"
+
+kinds=$(grep -E '^kind: ' "$out/cluster.yaml" | sort | uniq | awk '{print $2}' | tr '\n' ' ')
+want="ClusterRole ConfigMap Deployment Namespace PersistentVolumeClaim RoleBinding Service ServiceAccount ServiceMonitor "
+check "cluster kinds are [$want] (got [$kinds])" test "$kinds" = "$want"
+
+has() { grep -qE -- "$1" "$out/${2:-cluster.yaml}"; }
+check "liveness probe on /healthz" has 'path: /healthz'
+check "readiness probe on /readyz" has 'path: /readyz'
+check "read-only root filesystem" has 'readOnlyRootFilesystem: true'
+check "runs as non-root" has 'runAsNonRoot: true'
+check "drops all capabilities" has '- ALL'
+check "no privilege escalation" has 'allowPrivilegeEscalation: false'
+check "seccomp RuntimeDefault" has 'type: RuntimeDefault'
+check "resources set" has 'memory: 128Mi'
+check "credentials from a Secret" has 'name: crtoken-api-credentials'
+check "metrics Service port 9464" has 'port: 9464'
+check "everything namespaced crtoken" has 'namespace: crtoken'
+# The ClusterRole document alone (documents are separated by ---).
+awk 'BEGIN{RS="---\n"} /\nkind: ClusterRole\n/{print}' "$out/cluster.yaml" >"$out/role.yaml"
+check "ClusterRole found" test -s "$out/role.yaml"
+check "RBAC grants no wildcard" bash -c "! grep -q '\\*' '$out/role.yaml'"
+verbs=$(awk '/verbs:/{v=1;next} v&&/^  - /{print $2;next} {v=0}' "$out/role.yaml" | tr '\n' ' ')
+check "RBAC verbs are get create update patch delete (got [$verbs])" \
+  test "$verbs" = "get create update patch delete "
+resources=$(awk '/resources:/{v=1;next} v&&/^  - /{print $2;next} {v=0}' "$out/role.yaml" | tr '\n' ' ')
+check "RBAC resources are secrets only (got [$resources])" test "$resources" = "secrets "
+check "no ClusterRoleBinding (no cluster-wide grant)" bash -c "! grep -q '^kind: ClusterRoleBinding' '$out/cluster.yaml'"
+
+# Every example spec is in the ConfigMap, and the ConfigMap's specs validate.
+n_examples=$(find "$src/manifests/examples" -name '*.yaml' -o -name '*.yml' | wc -l)
+n_keys=$(grep -cE '^  [A-Za-z0-9._-]+\.ya?ml: \|' "$out/cluster.yaml" || true)
+check "ConfigMap holds all $n_examples example specs (has $n_keys)" test "$n_examples" = "$n_keys"
+
+sidecar_kinds=$(grep -E '^kind: ' "$out/sidecar.yaml" | sort | awk '{print $2}' | tr '\n' ' ')
+check "sidecar kinds [ConfigMap Pod ] (got [$sidecar_kinds])" test "$sidecar_kinds" = "ConfigMap Pod "
+check "sidecar shares an emptyDir" has 'emptyDir' sidecar.yaml
+check "sidecar runs crtoken as a native sidecar" has 'restartPolicy: Always' sidecar.yaml
+
+if [ -x "$crtoken" ]; then
+  check "sidecar specs validate" "$crtoken" validate "$src/deploy/sidecar/specs"
+  check "example specs validate" "$crtoken" validate "$src/manifests"
+fi
+exit $fail

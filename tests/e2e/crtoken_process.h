@@ -1,0 +1,75 @@
+// Runs the real `crtoken` binary for an end-to-end test and captures its exit code and output.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace crtoken::test_support {
+
+struct CommandResult {
+  int exit_code = -1;  // the exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+inline std::string CrtokenBinaryPath() {
+  if (const char* p = std::getenv("CRTOKEN_BINARY")) return p;
+  return std::string(CRTOKEN_BINARY_DIR) + "/daemon/crtoken";
+}
+
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs crtoken ARGS with a clean environment plus `env`; stdout and stderr go to files in
+// `scratch` (an existing directory) and are read back.
+inline CommandResult RunCrtoken(const std::vector<std::string>& args,
+                                const std::map<std::string, std::string>& env,
+                                const std::string& scratch) {
+  static int run = 0;
+  const std::string out_path = scratch + "/run" + std::to_string(++run) + ".out";
+  const std::string err_path = scratch + "/run" + std::to_string(run) + ".err";
+  // Everything is prepared before fork: the child only calls async-signal-safe functions.
+  std::vector<std::string> envs = {"PATH=/usr/bin:/bin"};
+  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string bin = CrtokenBinaryPath();
+  std::vector<std::string> argv_s = {bin};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execve(bin.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = Slurp(out_path);
+  result.err = Slurp(err_path);
+  return result;
+}
+
+}  // namespace crtoken::test_support

@@ -1,0 +1,298 @@
+// In-memory fakes of the reconciler's interfaces, with fault hooks, for the engine's unit tests.
+// Each keeps the state a test asserts on (tokens with their issued passwords, secrets, records).
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "reconciler/clock.h"
+#include "reconciler/registry_api.h"
+#include "reconciler/secret_sink.h"
+#include "reconciler/state_store.h"
+
+namespace crtoken::testing {
+
+// The registry API in memory. Every write method counts as a write request.
+class FakeRegistryApi : public RegistryApi {
+ public:
+  struct Token {
+    ObservedToken token;
+    std::string password;
+  };
+  struct Registry {
+    RegistryInfo info;
+    std::map<std::string, Token> tokens;  // by id
+  };
+
+  // Adds a registry; returns its id. `hostname` "" = not Running yet.
+  std::string AddRegistry(const std::string& name, const std::string& hostname,
+                          const std::string& state = "Running") {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string id = "00000000-0000-4000-8000-" + Pad(registries_.size() + 1);
+    registries_[id] = Registry{RegistryInfo{id, name, hostname, state}, {}};
+    return id;
+  }
+  void SetHostname(const std::string& registry_id, const std::string& hostname) {
+    std::lock_guard<std::mutex> lock(mu_);
+    registries_.at(registry_id).info.hostname = hostname;
+    registries_.at(registry_id).info.state = "Running";
+  }
+  // A token created outside crtoken (by hand, or by another tool).
+  std::string AddForeignToken(const std::string& registry_id, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string id = "ffffffff-0000-4000-8000-" + Pad(++foreign_);
+    ObservedToken t;
+    t.id = id;
+    t.name = name;
+    registries_.at(registry_id).tokens[id] = Token{t, "foreign-password"};
+    return id;
+  }
+  void DeleteByHand(const std::string& registry_id, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& tokens = registries_.at(registry_id).tokens;
+    for (auto it = tokens.begin(); it != tokens.end(); ++it) {
+      if (it->second.token.name == name) {
+        tokens.erase(it);
+        return;
+      }
+    }
+  }
+  std::optional<Token> Find(const std::string& registry_id, const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [_, t] : registries_.at(registry_id).tokens) {
+      if (t.token.name == name) return t;
+    }
+    return std::nullopt;
+  }
+  size_t TokenCount(const std::string& registry_id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return registries_.at(registry_id).tokens.size();
+  }
+
+  // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
+  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET") in order;
+  // `put_then_fail` makes the next PUT create the token but report an error (a lost response).
+  std::map<std::string, Error> fail_list;
+  void FailNext(const std::string& method, Error error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_next_[method].push_back(std::move(error));
+  }
+  std::atomic<int> put_then_fail{0};
+
+  int Writes() const { return puts + patches + deletes; }
+  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0};
+  std::vector<TokenPatch> patch_log;  // every PATCH body, in order
+
+  Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
+    ++lookups;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("FIND")) return *e;
+    for (const auto& [_, r] : registries_) {
+      if (r.info.name == name) return r.info;
+    }
+    return Error{ErrorKind::kNotFound, "no registry named " + name};
+  }
+  Result<RegistryInfo> GetRegistry(const std::string& registry_id) override {
+    ++lookups;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("GET")) return *e;
+    auto it = registries_.find(registry_id);
+    if (it == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    return it->second.info;
+  }
+  Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) override {
+    ++lists;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("LIST")) return *e;
+    if (auto it = fail_list.find(registry_id); it != fail_list.end()) return it->second;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    std::vector<ObservedToken> out;
+    for (const auto& [_, t] : r->second.tokens) out.push_back(t.token);
+    return out;
+  }
+  Result<ObservedToken> GetToken(const std::string& registry_id,
+                                 const std::string& token_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& tokens = registries_.at(registry_id).tokens;
+    auto it = tokens.find(token_id);
+    if (it == tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
+    return it->second.token;
+  }
+  Result<CreatedToken> CreateToken(const std::string& registry_id, const std::string& token_id,
+                                   const TokenFields& fields) override {
+    ++puts;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("PUT")) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    for (const auto& [id, t] : r->second.tokens) {
+      if (t.token.name == fields.name && id != token_id) {
+        return Error{ErrorKind::kConflict, "name " + fields.name + " is taken"};
+      }
+    }
+    ObservedToken t;
+    t.id = token_id;
+    t.name = fields.name;
+    t.status = fields.status;
+    t.expiry = fields.expiry;
+    t.scopes = fields.scopes;
+    std::string password = "pw-" + std::to_string(++issued_) + "-" + fields.name;
+    r->second.tokens[token_id] = Token{t, password};
+    if (put_then_fail > 0) {
+      --put_then_fail;
+      return Error{ErrorKind::kUnavailable, "connection reset after the PUT"};
+    }
+    return CreatedToken{t, Password(password)};
+  }
+  Result<ObservedToken> PatchToken(const std::string& registry_id, const std::string& token_id,
+                                   const TokenPatch& patch) override {
+    ++patches;
+    std::lock_guard<std::mutex> lock(mu_);
+    patch_log.push_back(patch);
+    if (auto e = TakeFault("PATCH")) return *e;
+    auto& tokens = registries_.at(registry_id).tokens;
+    auto it = tokens.find(token_id);
+    if (it == tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
+    if (patch.status) it->second.token.status = *patch.status;
+    if (patch.expiry) it->second.token.expiry = *patch.expiry;
+    if (patch.scopes) it->second.token.scopes = *patch.scopes;
+    return it->second.token;
+  }
+  Status DeleteToken(const std::string& registry_id, const std::string& token_id) override {
+    ++deletes;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("DELETE")) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    r->second.tokens.erase(token_id);
+    return Status::Ok();
+  }
+
+ private:
+  static std::string Pad(size_t n) {
+    std::string s = std::to_string(n);
+    return std::string(12 - s.size(), '0') + s;
+  }
+  std::optional<Error> TakeFault(const std::string& method) {
+    auto it = fail_next_.find(method);
+    if (it == fail_next_.end() || it->second.empty()) return std::nullopt;
+    Error e = it->second.front();
+    it->second.pop_front();
+    return e;
+  }
+
+  mutable std::mutex mu_;
+  std::map<std::string, Registry> registries_;
+  std::map<std::string, std::deque<Error>> fail_next_;
+  int issued_ = 0;
+  int foreign_ = 0;
+};
+
+// Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
+class MemorySecretSink : public SecretSink {
+ public:
+  std::atomic<bool> fail_writes{false};
+  std::atomic<int> writes{0};
+
+  Status Write(const SecretRef& ref, const DockerCredential& c) override {
+    ++writes;
+    if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_[ref.ToString()] = c;
+    return Status::Ok();
+  }
+  Result<SecretState> Inspect(const SecretRef& ref) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = secrets_.find(ref.ToString());
+    if (it == secrets_.end()) return SecretState{};
+    return SecretState{true, !it->second.password.empty(), it->second.hostname, it->second.username,
+                       it->second.token_id};
+  }
+  Status Delete(const SecretRef& ref) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_.erase(ref.ToString());
+    return Status::Ok();
+  }
+  std::optional<DockerCredential> Get(const std::string& ref) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = secrets_.find(ref);
+    if (it == secrets_.end()) return std::nullopt;
+    return it->second;
+  }
+  void EraseByHand(const std::string& ref) {
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_.erase(ref);
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return secrets_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, DockerCredential> secrets_;
+};
+
+// Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.
+class MemoryStateStore : public StateStore {
+ public:
+  std::atomic<bool> fail_writes{false};
+  std::atomic<int> writes{0};
+
+  Result<std::vector<OwnershipRecord>> Load() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<OwnershipRecord> out;
+    for (const auto& [_, r] : records_) out.push_back(r);
+    return out;
+  }
+  Status Put(const OwnershipRecord& record) override { return PutAll({record}); }
+  Status PutAll(const std::vector<OwnershipRecord>& records) override {
+    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
+    std::lock_guard<std::mutex> lock(mu_);
+    ++writes;
+    for (const auto& r : records) records_[r.key()] = r;
+    return Status::Ok();
+  }
+  Status Remove(const TokenKey& key) override { return RemoveAll({key}); }
+  Status RemoveAll(const std::vector<TokenKey>& keys) override {
+    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
+    std::lock_guard<std::mutex> lock(mu_);
+    ++writes;
+    for (const auto& k : keys) records_.erase(k);
+    return Status::Ok();
+  }
+  std::optional<OwnershipRecord> Get(const TokenKey& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = records_.find(key);
+    if (it == records_.end()) return std::nullopt;
+    return it->second;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<TokenKey, OwnershipRecord> records_;
+};
+
+class FakeClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point now =
+      std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
+  std::chrono::system_clock::time_point Now() const override { return now; }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    return std::chrono::steady_clock::time_point{} + now.time_since_epoch();
+  }
+};
+
+}  // namespace crtoken::testing
