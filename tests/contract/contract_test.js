@@ -105,7 +105,8 @@ async function registries() {
   await expectError(P('GET', '/registries?limit=0'), 400, 'registries limit=0');
   await expectError(P('GET', '/registries?limit=many'), 400, 'registries limit=many');
 
-  // Create: New -> WaitingForStorage -> Running (provision time 2 s on the emulator's clock).
+  // Create: New -> WaitingForStorage -> Running (provision time 600 s on the emulator's clock,
+  // moved by the admin clock so that real time spent under load cannot change a state).
   r = await P('POST', '/registries', { body: { properties: { name: 'fresh-reg', location: 'de/txl',
     garbageCollectionSchedule: { days: ['Monday', 'Friday'], time: '01:23:00+00:00' } } } });
   eq(r.status, 201, 'POST /registries');
@@ -115,14 +116,14 @@ async function registries() {
   eq(r.json.properties.hostname, '', 'hostname empty until Running');
   const freshId = r.json.id;
   await fetch(`${emulator.root}/_emulator/clock`, { method: 'POST',
-    body: JSON.stringify({ advanceSeconds: 1 }) });
+    body: JSON.stringify({ advanceSeconds: 300 }) });
   r = await P('GET', `/registries/${freshId}`);
-  eq(r.json.metadata.state, 'WaitingForStorage', 'registry state after 1 s');
+  eq(r.json.metadata.state, 'WaitingForStorage', 'registry state after 300 s');
   await fetch(`${emulator.root}/_emulator/clock`, { method: 'POST',
-    body: JSON.stringify({ advanceSeconds: 1 }) });
+    body: JSON.stringify({ advanceSeconds: 300 }) });
   r = await P('GET', `/registries/${freshId}`);
   eq(r.status, 200, 'GET /registries/{id}');
-  eq(r.json.metadata.state, 'Running', 'registry state after 2 s');
+  eq(r.json.metadata.state, 'Running', 'registry state after 600 s');
   eq(r.json.properties.hostname, 'fresh-reg.cr.de-txl.ionos.com', 'hostname once Running');
 
   await expectError(P('POST', '/registries', { body: { properties: { name: 'fresh-reg',
@@ -340,7 +341,7 @@ async function tokens(rid) {
 async function main() {
   const spec = lib.writeContractSpec(sharedDir);
   emulator = await lib.startEmulator(binary, ['--registry', 'acme-prod', '--registry', 'acme-dev',
-    '--registry', 'other', '--token', TOKEN, '--provision-seconds', '2']);
+    '--registry', 'other', '--token', TOKEN, '--provision-seconds', '600']);
   prism = await lib.startPrism(spec, `http://127.0.0.1:${emulator.port}`);
   try {
     const rid = await registries();
