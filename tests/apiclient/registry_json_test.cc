@@ -52,7 +52,7 @@ TEST(RegistryJsonTest, NullExpiryAndScopes) {
 }
 
 TEST(RegistryJsonTest, MalformedTokensAreUnavailable) {
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("{"), std::string("[]"), std::string("<html>502</html>"),
         std::string(R"({"id":"x"})"),
         std::string(R"({"id":"x","properties":{"name":"a","status":"on"}})"),
