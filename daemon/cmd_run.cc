@@ -225,6 +225,9 @@ int RunCommand(const Options& options) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal is discarded even
+  // while blocked: restore the defaults so that sigwaitinfo sees every one of them.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::signal(sig, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
   // glibc gives each thread that allocates its own arena (up to 8 per core), and freed memory
   // stays in the arena it came from; with the HTTP client's thread pool that made the peak RSS
