@@ -298,8 +298,17 @@ int RunCommand(const Options& options) {
   watcher.Stop();
   std::atomic<int> stop_result{-1};  // -1 running, 0 missed the deadline, 1 done
   std::thread stopper([&] { stop_result = pool.Stop(options.shutdown_timeout) ? 1 : 0; });
-  // A second SIGTERM or SIGINT exits at once; SIGHUP is ignored from now on.
+  // A second SIGTERM or SIGINT exits at once; SIGHUP is ignored from now on. Halfway to the
+  // deadline, retries and rate-limit waits are cut short (an attempt in flight still finishes), so
+  // a pass stuck retrying an unreachable API ends in time; the next start repairs what it left.
+  const auto cut_retries_at = std::chrono::steady_clock::now() + options.shutdown_timeout / 2;
+  bool retries_cut = false;
   while (stop_result.load() < 0) {
+    if (!retries_cut && std::chrono::steady_clock::now() >= cut_retries_at) {
+      spdlog::warn("work in flight is still retrying; cutting API retries short");
+      rt.api->Shutdown();
+      retries_cut = true;
+    }
     timespec tick{0, 50 * 1000 * 1000};
     siginfo_t info{};
     const int sig = sigtimedwait(&signals, &info, &tick);

@@ -381,6 +381,29 @@ TEST_F(DaemonE2ETest, SigtermDuringAPassExitsZeroWithoutLosingAPassword) {
   EXPECT_NE(daemon_->Log().find("stopped cleanly"), std::string::npos);
 }
 
+TEST_F(DaemonE2ETest, SigtermWhileRetryingAnUnavailableApiExitsZeroWithinTheDeadline) {
+  StartWithThreeTokens({"--shutdown-timeout", "6s"});
+  // Every token list now fails with 503: the pass retries with backoff (a 2 minute budget).
+  emu_->AddFault({{"method", "GET"}, {"path", "/tokens"}, {"status", 503}});
+  emu_->ClearRequests();
+  WriteFile(specs_ / "more.yaml", Yaml({"more-a", "acme-prod"}));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        int failed = 0;
+        for (const auto& r : emu_->Requests()) failed += r.status == 503 ? 1 : 0;
+        return failed >= 2;  // retrying, not just failing once
+      },
+      kGenerous))
+      << "the pass never started retrying";
+  daemon_->Signal(SIGTERM);
+  auto code = daemon_->Wait(seconds(60));
+  ASSERT_TRUE(code) << "did not exit";
+  // Without cutting the retries short, the pass outlives the 6 s deadline and the exit is 1.
+  EXPECT_EQ(*code, 0) << daemon_->Log();
+  EXPECT_NE(daemon_->Log().find("cutting API retries short"), std::string::npos);
+  EXPECT_NE(daemon_->Log().find("stopped cleanly"), std::string::npos);
+}
+
 TEST_F(DaemonE2ETest, SecondSignalExitsAtOnce) {
   StartWithThreeTokens();
   emu_->AddFault({{"method", "PUT"}, {"delayMs", 20000}});
