@@ -264,12 +264,17 @@ Result<Token> Store::CreateToken(const std::string& registry_id, const TokenInpu
   PurgeExpiredLocked(now);
   Registry* r = FindLocked(registry_id);
   if (!r) return {Outcome::kNotFound, "registry not found"};
+  return InsertTokenLocked(r, NewUuidLocked(), in, caller, now);
+}
+
+Result<Token> Store::InsertTokenLocked(Registry* r, const std::string& id, const TokenInput& in,
+                                       const Caller& caller, int64_t now) {
   if (TokenNameTakenLocked(*r, in.name, "")) {
     return {Outcome::kConflict,
             "a token named \"" + in.name + "\" already exists in this registry"};
   }
   Token t;
-  t.id = NewUuidLocked();
+  t.id = id;
   t.name = in.name;
   t.status = in.status;
   t.expiry = in.expiry;
@@ -316,24 +321,9 @@ Result<PutTokenResult> Store::PutToken(const std::string& registry_id, const std
       return {Outcome::kConflict, "the token id " + id + " is used in another registry"};
     }
   }
-  if (TokenNameTakenLocked(*r, in.name, "")) {
-    return {Outcome::kConflict,
-            "a token named \"" + in.name + "\" already exists in this registry"};
-  }
-  Token t;
-  t.id = id;
-  t.name = in.name;
-  t.status = in.status;
-  t.expiry = in.expiry;
-  t.scopes = in.scopes;
-  t.password = NewPasswordLocked();
-  t.audit.created = now;
-  t.audit.created_by = caller;
-  t.seq = next_seq_++;
-  NoteExpiryLocked(t.expiry);
-  r->by_id[t.id] = t.seq;
-  r->tokens.emplace(t.seq, t);
-  res.value.token = t;
+  Result<Token> inserted = InsertTokenLocked(r, id, in, caller, now);
+  if (inserted.outcome != Outcome::kOk) return {inserted.outcome, inserted.message};
+  res.value.token = inserted.value;
   res.value.created = true;
   res.value.password_issued = true;
   return res;

@@ -166,6 +166,9 @@ class Store {
                                             const std::string& id);
   Registry* FindLocked(const std::string& id);
   Token* FindTokenLocked(Registry* r, const std::string& token_id);
+  // Creates a token with a new password under `id`; kConflict when the name is taken.
+  Result<Token> InsertTokenLocked(Registry* r, const std::string& id, const TokenInput& in,
+                                  const Caller& caller, int64_t now);
   bool TokenNameTakenLocked(const Registry& r, const std::string& name,
                             const std::string& except_id) const;
   std::string NewUuidLocked();
