@@ -28,6 +28,14 @@ class CompositeSecretSink : public SecretSink {
     if (!sink.ok()) return sink.error();
     return sink.value()->Delete(ref);
   }
+  Status Flush() override {
+    for (SecretSink* sink : {file_, kubernetes_}) {
+      if (sink == nullptr) continue;
+      Status status = sink->Flush();
+      if (!status.ok()) return status;
+    }
+    return Status::Ok();
+  }
 
  private:
   Result<SecretSink*> For(const SecretRef& ref) const {

@@ -18,6 +18,7 @@ int FileOps::MkdirAt(int dirfd, const char* path, mode_t mode) {
 }
 ssize_t FileOps::Write(int fd, const void* data, size_t size) { return ::write(fd, data, size); }
 int FileOps::Fsync(int fd) { return ::fsync(fd); }
+int FileOps::Syncfs(int fd) { return ::syncfs(fd); }
 int FileOps::RenameAt(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path) {
   return ::renameat(old_dirfd, old_path, new_dirfd, new_path);
 }
@@ -50,7 +51,7 @@ Error IoError(const std::string& what, const std::string& path, int err) {
 }
 
 Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const std::string& content,
-                       mode_t mode, const std::string& display_path) {
+                       mode_t mode, const std::string& display_path, Durability durability) {
   struct stat st;
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISLNK(st.st_mode)) {
@@ -82,11 +83,12 @@ Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const s
     }
     done += static_cast<size_t>(n);
   }
-  if (ops.Fsync(fd.get()) != 0) return fail("cannot fsync");
-  fd = ScopedFd();  // closed before the rename: the content is durable already
+  const bool now = durability == Durability::kNow;
+  if (now && ops.Fsync(fd.get()) != 0) return fail("cannot fsync");
+  fd = ScopedFd();  // closed before the rename
   if (ops.RenameAt(dirfd, temp.c_str(), dirfd, name.c_str()) != 0)
     return fail("cannot rename onto");
-  if (ops.Fsync(dirfd) != 0) {
+  if (now && ops.Fsync(dirfd) != 0) {
     // The new content is in place but its directory entry may not survive a power loss.
     return IoError("cannot fsync the directory of", display_path, errno);
   }

@@ -20,6 +20,7 @@ class FileOps {
   virtual int MkdirAt(int dirfd, const char* path, mode_t mode);
   virtual ssize_t Write(int fd, const void* data, size_t size);
   virtual int Fsync(int fd);
+  virtual int Syncfs(int fd);  // syncfs(2): flushes the whole file system that holds fd
   virtual int RenameAt(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path);
   virtual int UnlinkAt(int dirfd, const char* path, int flags);
   virtual int Close(int fd);
@@ -49,12 +50,18 @@ class ScopedFd {
 // "what PATH: strerror(errno)" as a kIo error; call right after the failing call.
 Error IoError(const std::string& what, const std::string& path, int err);
 
-// Writes `content` to `name` inside the open directory `dirfd` atomically and durably: a temp file
-// in the same directory (O_EXCL, `mode`), write, fsync, rename over `name`, fsync the directory. A
-// reader sees the old content or the new one, never a mix; the temp file never outlives a failure.
-// `display_path` names the file in errors. Refuses to replace a symlink.
+// When a write becomes durable: kNow fsyncs the file before the rename and the directory after it;
+// kLater leaves that to the caller, who syncs the file system once for a batch of writes.
+enum class Durability { kNow, kLater };
+
+// Writes `content` to `name` inside the open directory `dirfd` atomically: a temp file in the same
+// directory (O_EXCL, `mode`), write, rename over `name` (with `durability` kNow: fsync before the
+// rename, and of the directory after it). A reader sees the old content or the new one, never a
+// mix; the temp file never outlives a failure. `display_path` names the file in errors. Refuses to
+// replace a symlink.
 Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const std::string& content,
-                       mode_t mode, const std::string& display_path);
+                       mode_t mode, const std::string& display_path,
+                       Durability durability = Durability::kNow);
 
 // Reads a whole file; kNotFound when it does not exist. O_NOFOLLOW: a symlink is an error.
 Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,

@@ -162,7 +162,7 @@ Result<ScopedFd> FileSecretSink::OpenParent(const std::string& relative, bool cr
       if (ops_->MkdirAt(dir.get(), part.c_str(), 0700) != 0 && errno != EEXIST) {
         return IoError("cannot create directory", walked, errno);
       }
-      if (ops_->Fsync(dir.get()) != 0) return IoError("cannot fsync directory", walked, errno);
+      // Made durable by Flush with the file written into it: both are on this file system.
       fd = ops_->OpenAt(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     }
     if (fd < 0) return IoError("cannot open directory", walked, errno);
@@ -188,8 +188,38 @@ Status FileSecretSink::Write(const SecretRef& ref, const DockerCredential& crede
   std::string leaf;
   auto dir = OpenParent(ref.file, /*create=*/true, &leaf);
   if (!dir.ok()) return dir.error();
-  return WriteFileAtomic(*ops_, dir.value().get(), leaf, DockerConfigJson(credential), 0600,
-                         secret_dir_ + "/" + ref.file);
+  Status written = WriteFileAtomic(*ops_, dir.value().get(), leaf, DockerConfigJson(credential),
+                                   0600, secret_dir_ + "/" + ref.file, Durability::kLater);
+  if (written.ok()) MarkUnsynced(dir.value().get());
+  return written;
+}
+
+void FileSecretSink::MarkUnsynced(int dirfd) {
+  struct stat st;
+  if (::fstat(dirfd, &st) != 0) st.st_dev = 0;  // cannot happen on an open fd; sync it anyway
+  std::lock_guard<std::mutex> lock(unsynced_mu_);
+  if (unsynced_.count(st.st_dev)) return;
+  unsynced_.emplace(st.st_dev, ScopedFd(ops_, ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0)));
+}
+
+Status FileSecretSink::Flush() {
+  std::map<dev_t, ScopedFd> unsynced;
+  {
+    std::lock_guard<std::mutex> lock(unsynced_mu_);
+    unsynced.swap(unsynced_);
+  }
+  for (const auto& [dev, fd] : unsynced) {
+    // A failed dup leaves no fd: report it rather than claim durability.
+    if (!fd.valid() || ops_->Syncfs(fd.get()) != 0) {
+      Error error =
+          IoError("cannot sync the file system of", secret_dir_, fd.valid() ? errno : EBADF);
+      std::lock_guard<std::mutex> lock(unsynced_mu_);
+      unsynced.merge(unsynced_);  // still unsynced: the next Flush tries again
+      unsynced_.swap(unsynced);
+      return error;
+    }
+  }
+  return Status::Ok();
 }
 
 Result<SecretState> FileSecretSink::Inspect(const SecretRef& ref) {
@@ -221,13 +251,11 @@ Status FileSecretSink::Delete(const SecretRef& ref) {
     return dir.error();
   }
   const std::string display = secret_dir_ + "/" + ref.file;
-  if (ops_->UnlinkAt(dir.value().get(), leaf.c_str(), 0) != 0) {
-    if (errno == ENOENT) return Status::Ok();
+  if (ops_->UnlinkAt(dir.value().get(), leaf.c_str(), 0) != 0 && errno != ENOENT) {
     return IoError("cannot delete", display, errno);
   }
-  if (ops_->Fsync(dir.value().get()) != 0) {
-    return IoError("cannot fsync the directory of", display, errno);
-  }
+  // Also when already absent: an earlier unlink may not have reached the disk.
+  MarkUnsynced(dir.value().get());
   return Status::Ok();
 }
 

@@ -1,7 +1,9 @@
 // FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (CONTRACT section 5):
 //   {"auths":{"<hostname>":{"username":"<token>","password":"<password>","auth":"<base64>"}}}
-// written with mode 0600 atomically and durably (temp file in the same directory, fsync, rename,
-// directory fsync). Parent directories are created with mode 0700.
+// written with mode 0600 atomically (temp file in the same directory, rename). Parent directories
+// are created with mode 0700. Durability comes from Flush: one syncfs(2) per file system written
+// since the last Flush, instead of two fsyncs per file (a 1,000-secret batch on ext4: one sync
+// instead of 2,000).
 //
 // Confinement: a ref's path is relative to the secret dir and must stay inside it. Absolute paths,
 // `..` components and empty paths are refused; every parent directory is opened one component at a
@@ -13,6 +15,10 @@
 // the system's reason (EROFS, ENOSPC, EACCES, ...). Thread-safe; never throws.
 #pragma once
 
+#include <sys/types.h>
+
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "daemon/file_ops.h"
@@ -29,6 +35,7 @@ class FileSecretSink : public SecretSink {
   Status Write(const SecretRef& ref, const DockerCredential& credential) override;
   Result<SecretState> Inspect(const SecretRef& ref) override;
   Status Delete(const SecretRef& ref) override;
+  Status Flush() override;
 
   // The exact file content for a credential (also used by the Kubernetes sink).
   static std::string DockerConfigJson(const DockerCredential& credential);
@@ -41,8 +48,13 @@ class FileSecretSink : public SecretSink {
   // missing directories when `create`. kNotFound when a directory is missing and !create.
   Result<ScopedFd> OpenParent(const std::string& relative, bool create, std::string* leaf);
 
+  // Remembers that `dirfd`'s file system has writes the next Flush must sync.
+  void MarkUnsynced(int dirfd);
+
   std::string secret_dir_;
   FileOps* ops_;
+  std::mutex unsynced_mu_;
+  std::map<dev_t, ScopedFd> unsynced_;  // a directory on each file system written since Flush
 };
 
 }  // namespace crtoken

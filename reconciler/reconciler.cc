@@ -471,6 +471,10 @@ void Reconciler::FlushHeld(PassContext& ctx) {
     written.push_back(p.key);
   }
   if (ready.empty()) return;
+  if (Status flushed = sink_.Flush(); !flushed.ok()) {
+    ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
+    return;  // still held: written and synced again next pass
+  }
   Status status = state_.PutAll(ready);
   if (!status.ok()) {
     // The secrets are written, but the records still say the password never arrived: keep the
@@ -649,7 +653,21 @@ void Reconciler::Act(PassContext& ctx) {
     outcomes[i] = Outcome{Outcome::kReady, std::move(password)};
   });
 
-  // 4. Record the outcome of every create in one durable write.
+  // 4. Make the secrets durable with one sync, then record the outcome of every create in one
+  //    durable write. A failed sync leaves the passwords held: written again next pass.
+  if (std::any_of(outcomes.begin(), outcomes.end(),
+                  [](const Outcome& o) { return o.state == Outcome::kReady; })) {
+    Status flushed = sink_.Flush();
+    if (!flushed.ok()) {
+      spdlog::warn(
+          "secrets written this pass may not survive a crash (passwords held, retried): {}",
+          flushed.error().ToString());
+      ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
+      for (auto& o : outcomes) {
+        if (o.state == Outcome::kReady) o.state = Outcome::kHeld;
+      }
+    }
+  }
   {
     std::vector<OwnershipRecord> finals;
     std::vector<TokenKey> removals;
@@ -734,8 +752,12 @@ void Reconciler::Act(PassContext& ctx) {
     held_.erase(a.key);
   });
   if (!forget.empty()) {
-    Status status = state_.RemoveAll(forget);
-    if (!status.ok()) ctx.AddError("ownership records: " + status.error().ToString(), true);
+    if (Status flushed = sink_.Flush(); !flushed.ok()) {
+      // The records stay: the next pass deletes (and syncs) their secrets again.
+      ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
+    } else if (Status status = state_.RemoveAll(forget); !status.ok()) {
+      ctx.AddError("ownership records: " + status.error().ToString(), true);
+    }
   }
 
   if (metrics_) {

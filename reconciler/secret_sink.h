@@ -1,8 +1,10 @@
 // Where passwords go. FileSecretSink and KubernetesSecretSink (daemon/) implement it; the
 // reconciler holds one sink that dispatches on SecretRef::kind.
 //
-// Contract: thread-safe; never throws; Write is atomic (a reader sees the old content or the new,
-// never a mix) and durable when it returns ok.
+// Contract: thread-safe; never throws. Write and Delete are atomic (a reader sees the old content
+// or the new, never a mix) when they return ok, and durable (they survive a crash of the machine)
+// once a later Flush returns ok. The reconciler calls Flush before it records an outcome that
+// depends on a secret, so one sync covers a whole batch of writes instead of one per file.
 #pragma once
 
 #include <string>
@@ -39,6 +41,10 @@ class SecretSink {
   virtual Result<SecretState> Inspect(const SecretRef& ref) = 0;
   // Removing an absent secret succeeds.
   virtual Status Delete(const SecretRef& ref) = 0;
+  // Makes every Write and Delete that returned ok before this call durable. An error means some
+  // of them may be lost by a crash: the caller treats all of them as not done. Sinks whose writes
+  // are durable when Write returns (an API server's) keep this default.
+  virtual Status Flush() { return Status::Ok(); }
 };
 
 }  // namespace crtoken

@@ -197,10 +197,14 @@ class FakeRegistryApi : public RegistryApi {
 };
 
 // Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
+// Writes and deletes are visible at once and durable after Flush, as in the file sink;
+// PowerLoss() brings back the last flushed content.
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
+  std::atomic<bool> fail_flush{false};
   std::atomic<int> writes{0};
+  std::atomic<int> flushes{0};
 
   Status Write(const SecretRef& ref, const DockerCredential& c) override {
     ++writes;
@@ -221,6 +225,17 @@ class MemorySecretSink : public SecretSink {
     secrets_.erase(ref.ToString());
     return Status::Ok();
   }
+  Status Flush() override {
+    if (fail_flush) return Error{ErrorKind::kIo, "cannot sync the file system: I/O error"};
+    std::lock_guard<std::mutex> lock(mu_);
+    ++flushes;
+    durable_ = secrets_;
+    return Status::Ok();
+  }
+  void PowerLoss() {
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_ = durable_;
+  }
   std::optional<DockerCredential> Get(const std::string& ref) const {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = secrets_.find(ref);
@@ -239,6 +254,7 @@ class MemorySecretSink : public SecretSink {
  private:
   mutable std::mutex mu_;
   std::map<std::string, DockerCredential> secrets_;
+  std::map<std::string, DockerCredential> durable_;
 };
 
 // Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.

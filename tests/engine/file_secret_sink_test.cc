@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -191,8 +192,10 @@ class FaultyOps : public FileOps {
  public:
   int fail_open_temp = 0;  // errno for creating a temp file
   int fail_write = 0;
-  int fail_fsync = 0;
+  int fail_syncfs = 0;
   int fail_rename = 0;
+  std::atomic<int> fsyncs{0};
+  std::atomic<int> syncfs_calls{0};
   int OpenAt(int dirfd, const char* path, int flags, mode_t mode) override {
     if (fail_open_temp && (flags & O_CREAT)) return Fail(fail_open_temp);
     return FileOps::OpenAt(dirfd, path, flags, mode);
@@ -202,8 +205,13 @@ class FaultyOps : public FileOps {
     return FileOps::Write(fd, data, size);
   }
   int Fsync(int fd) override {
-    if (fail_fsync) return Fail(fail_fsync);
+    ++fsyncs;
     return FileOps::Fsync(fd);
+  }
+  int Syncfs(int fd) override {
+    ++syncfs_calls;
+    if (fail_syncfs) return Fail(fail_syncfs);
+    return FileOps::Syncfs(fd);
   }
   int RenameAt(int a, const char* b, int c, const char* d) override {
     if (fail_rename) return Fail(fail_rename);
@@ -251,9 +259,61 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(FaultCase{"ReadOnlyFileSystem", &FaultyOps::fail_open_temp, EROFS},
                       FaultCase{"PermissionDenied", &FaultyOps::fail_open_temp, EACCES},
                       FaultCase{"DiskFull", &FaultyOps::fail_write, ENOSPC},
-                      FaultCase{"FsyncEio", &FaultyOps::fail_fsync, EIO},
                       FaultCase{"RenameFails", &FaultyOps::fail_rename, EXDEV}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// Durability is batched: writes and deletes do no fsync of their own, and one Flush syncs the
+// file system they are on once, however many there were.
+TEST(FileSecretSinkTest, OneFlushSyncsAllWritesAndDeletesSinceTheLast) {
+  ScratchDir dir;
+  FaultyOps ops;
+  FileSecretSink sink(dir.path(), &ops);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(
+        sink.Write(FileRef("r" + std::to_string(i % 5) + "/t" + std::to_string(i) + ".json"),
+                   Cred())
+            .ok());
+  }
+  ASSERT_TRUE(sink.Delete(FileRef("r0/t0.json")).ok());
+  EXPECT_EQ(ops.fsyncs, 0);
+  ASSERT_TRUE(sink.Flush().ok());
+  EXPECT_EQ(ops.syncfs_calls, 1);
+  ASSERT_TRUE(sink.Flush().ok());  // nothing new: nothing to sync
+  EXPECT_EQ(ops.syncfs_calls, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir / "r0/t0.json"));
+  EXPECT_EQ(Entries(dir / "r1").size(), 10u);
+}
+
+TEST(FileSecretSinkTest, AFailedFlushSaysWhyAndTheNextFlushSyncsAgain) {
+  ScratchDir dir;
+  FaultyOps ops;
+  FileSecretSink sink(dir.path(), &ops);
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
+  ops.fail_syncfs = EIO;
+  Status flushed = sink.Flush();
+  ASSERT_FALSE(flushed.ok());
+  EXPECT_EQ(flushed.error().kind, ErrorKind::kIo);
+  EXPECT_TRUE(flushed.error().Transient());
+  EXPECT_NE(flushed.error().message.find(dir.path()), std::string::npos) << flushed.error().message;
+  EXPECT_NE(flushed.error().message.find(std::strerror(EIO)), std::string::npos);
+  ops.fail_syncfs = 0;
+  ASSERT_TRUE(sink.Flush().ok());
+  EXPECT_EQ(ops.syncfs_calls, 2);
+}
+
+TEST(FileSecretSinkTest, ADeleteOfAnAbsentSecretIsSyncedToo) {
+  // An earlier unlink whose sync failed leaves nothing to unlink the second time; the sync must
+  // still happen before the caller forgets the secret.
+  ScratchDir dir;
+  FaultyOps ops;
+  FileSecretSink sink(dir.path(), &ops);
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Flush().ok());
+  ASSERT_TRUE(sink.Delete(FileRef("a.json")).ok());
+  ASSERT_TRUE(sink.Delete(FileRef("a.json")).ok());
+  ASSERT_TRUE(sink.Flush().ok());
+  EXPECT_EQ(ops.syncfs_calls, 2);
+}
 
 TEST(CompositeSecretSinkTest, DispatchesByKindAndReportsAMissingKubernetesSink) {
   ScratchDir dir;

@@ -240,6 +240,80 @@ TEST_F(ReconcilerTest, AFailingSinkKeepsThePasswordAndRetriesIt) {
             std::string::npos);
 }
 
+TEST_F(ReconcilerTest, OneSyncMakesAWholeBatchOfSecretsDurable) {
+  DesiredState desired;
+  for (int i = 0; i < 20; ++i) desired.specs.push_back(Spec("acme", "t" + std::to_string(i)));
+  PassResult pass = Make()->Reconcile(desired);
+  EXPECT_TRUE(pass.converged) << ::testing::PrintToString(pass.errors);
+  EXPECT_EQ(sink_.flushes, 1);
+  sink_.PowerLoss();  // nothing written before the sync is lost
+  for (const auto& spec : desired.specs)
+    ExpectSecretMatches(spec, acme_, "acme.cr.de-fra.ionos.com");
+  for (const auto& spec : desired.specs) {
+    EXPECT_EQ(state_.Get(TokenKey{acme_, spec.name})->phase, Phase::kReady) << spec.name;
+  }
+}
+
+TEST_F(ReconcilerTest, AFailedSyncHoldsThePasswordsAndRecordsNothingReady) {
+  DesiredState desired;
+  desired.specs = {Spec("acme", "ci-push"), Spec("acme", "deployer")};
+  auto r = Make();
+  sink_.fail_flush = true;
+  PassResult first = r->Reconcile(desired);
+  EXPECT_FALSE(first.converged);
+  EXPECT_TRUE(first.requeue_after.has_value());
+  ASSERT_FALSE(first.errors.empty());
+  EXPECT_NE(first.errors[0].find("syncing secrets"), std::string::npos) << first.errors[0];
+  EXPECT_EQ(r->HeldPasswords(), 2);
+  for (const auto& spec : desired.specs) {
+    EXPECT_EQ(state_.Get(TokenKey{acme_, spec.name})->phase, Phase::kCreated) << spec.name;
+  }
+  sink_.fail_flush = false;
+  PassResult second = r->Reconcile(desired);  // the held passwords are written and synced
+  EXPECT_TRUE(second.converged) << ::testing::PrintToString(second.errors);
+  EXPECT_EQ(api_.puts, 2);  // no re-issue
+  EXPECT_EQ(r->HeldPasswords(), 0);
+  sink_.PowerLoss();
+  for (const auto& spec : desired.specs) {
+    ExpectSecretMatches(spec, acme_, "acme.cr.de-fra.ionos.com");
+    EXPECT_EQ(state_.Get(TokenKey{acme_, spec.name})->phase, Phase::kReady) << spec.name;
+  }
+}
+
+TEST_F(ReconcilerTest, APowerLossBeforeTheSyncEndsInAReissueNotAWrongPassword) {
+  DesiredState desired;
+  desired.specs = {Spec("acme", "ci-push")};
+  sink_.fail_flush = true;
+  EXPECT_FALSE(Make()->Reconcile(desired).converged);
+  sink_.PowerLoss();  // the unsynced secret is gone, and so is the process that held the password
+  sink_.fail_flush = false;
+  PassResult after = Make()->Reconcile(desired);
+  EXPECT_TRUE(after.converged) << ::testing::PrintToString(after.errors);
+  EXPECT_EQ(api_.TokenCount(acme_), 1u);
+  ExpectSecretMatches(desired.specs[0], acme_, "acme.cr.de-fra.ionos.com");
+}
+
+TEST_F(ReconcilerTest, ARecordOutlivesItsDeletedSecretUntilTheDeleteIsSynced) {
+  DesiredState desired;
+  desired.specs = {Spec("acme", "ci-push")};
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile(desired).converged);
+  const TokenSpec removed = desired.specs[0];
+  desired.specs.clear();
+  sink_.fail_flush = true;
+  PassResult pass = r->Reconcile(desired);
+  EXPECT_FALSE(pass.converged);
+  EXPECT_FALSE(api_.Find(acme_, "ci-push").has_value());
+  EXPECT_TRUE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());  // kept: the delete may be lost
+  sink_.fail_flush = false;
+  sink_.PowerLoss();  // the secret file is back
+  EXPECT_TRUE(sink_.Get(FileKey(removed)).has_value());
+  EXPECT_TRUE(r->Reconcile(desired).converged);
+  EXPECT_FALSE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());
+  sink_.PowerLoss();
+  EXPECT_FALSE(sink_.Get(FileKey(removed)).has_value());
+}
+
 TEST_F(ReconcilerTest, ANameTakenByAForeignTokenIsReportedAndLeftAlone) {
   const std::string foreign = api_.AddForeignToken(acme_, "ci-push");
   DesiredState desired;
