@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "daemon/cpprest_pool.h"
 #include "daemon/registry_json.h"
 #include "daemon/token_bucket.h"
 #include "reconciler/token_id.h"
@@ -301,6 +302,7 @@ Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApi
     if (!s.ok()) return s.error();
   }
   config.base_url = base;
+  SizeCpprestPool();
   auto impl = std::make_unique<Impl>(config);
   try {
     http::client::http_client_config cfg;

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/cpprest_pool.h"
+
 namespace crtoken {
 namespace {
 
@@ -757,6 +759,7 @@ class KubernetesSecretSink::Impl {
 Result<std::unique_ptr<KubernetesSecretSink>> KubernetesSecretSink::Create(
     KubernetesConfig config, KubernetesSinkOptions options) {
   if (options.max_attempts < 1) options.max_attempts = 1;
+  SizeCpprestPool();
   auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
   if (auto s = impl->Init(); !s.ok()) return s.error();
   return std::unique_ptr<KubernetesSecretSink>(new KubernetesSecretSink(std::move(impl)));
