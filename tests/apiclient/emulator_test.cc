@@ -302,7 +302,7 @@ TEST(EmulatorApiTest, RateLimitedThenSuccessBothRetryAfterForms) {
   const std::string id = DeterministicTokenId(rid, "ci", 1);
   ASSERT_TRUE(api->CreateToken(rid, id, Fields("ci")).ok());
 
-  for (const std::string retry_after :
+  for (const std::string& retry_after :
        {std::string("1"), HttpDate(std::chrono::system_clock::now() + std::chrono::seconds(2))}) {
     emu.ClearRequests();
     emu.AddFault({{"method", "GET"}, {"status", 429}, {"retryAfter", retry_after}, {"times", 1}});

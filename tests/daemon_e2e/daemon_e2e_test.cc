@@ -62,7 +62,7 @@ struct TokenDecl {
   std::string registry;
   std::string status = "enabled";
   std::string actions = "[pull]";
-  std::string file;  // default NAME-REGISTRY.json
+  std::string file = "";  // default NAME-REGISTRY.json
 };
 
 std::string Yaml(const TokenDecl& t) {
