@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "tests/engine/temp_dir.h"
 
@@ -128,6 +129,37 @@ TEST(FileStateStoreTest, TheSerializedFormParsesBack) {
   ASSERT_TRUE(parsed.ok());
   ASSERT_EQ(parsed.value().size(), 1u);
   ExpectSame(parsed.value().begin()->second, Record("a"));
+}
+
+TEST(FileStateStoreTest, EveryKindOfRecordAndEveryByteRoundTrips) {
+  std::map<TokenKey, OwnershipRecord> records;
+  for (Phase phase : {Phase::kCreating, Phase::kCreated, Phase::kReady}) {
+    OwnershipRecord r = Record("p" + std::to_string(static_cast<int>(phase)), phase);
+    records[r.key()] = r;
+  }
+  OwnershipRecord k8s = Record("k8s");
+  k8s.secret = SecretRef{};
+  k8s.secret.kind = SecretRef::Kind::kKubernetes;
+  k8s.secret.k8s_namespace = "ci";
+  k8s.secret.k8s_name = "pull";
+  records[k8s.key()] = k8s;
+  OwnershipRecord odd = Record("odd");
+  odd.source_file = std::string("/specs/q\"b\\s\n\t\x01\x1f/") + "\xc3\xa9.yaml";
+  odd.secret.file = "dir with space/\"x\".json";
+  odd.generation = 1000000000;  // the largest the parser accepts
+  records[odd.key()] = odd;
+  const std::string text = FileStateStore::Serialize(records);
+  EXPECT_FALSE(nlohmann::json::parse(text, nullptr, false).is_discarded()) << text;
+  auto parsed = FileStateStore::Parse(text, "x");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  ASSERT_EQ(parsed.value().size(), records.size());
+  for (const auto& [key, r] : records) {
+    ASSERT_TRUE(parsed.value().count(key)) << r.token_name;
+    ExpectSame(parsed.value().at(key), r);
+  }
+  auto empty = FileStateStore::Parse(FileStateStore::Serialize({}), "x");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty.value().empty());
 }
 
 class FullDisk : public FileOps {
