@@ -9,32 +9,13 @@
 #include <thread>
 #include <utility>
 
+#include "reconciler/parallel_for.h"
 #include "reconciler/token_id.h"
 
 namespace crtoken {
 namespace {
 
 using Phase = OwnershipRecord::Phase;
-
-// Runs f(0..n-1) on up to `parallelism` threads. f must be thread-safe.
-template <typename F>
-void ParallelFor(size_t n, int parallelism, F&& f) {
-  if (n == 0) return;
-  size_t workers = std::min<size_t>(n, static_cast<size_t>(std::max(1, parallelism)));
-  if (workers == 1) {
-    for (size_t i = 0; i < n; ++i) f(i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> threads;
-  threads.reserve(workers);
-  for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      for (size_t i = next++; i < n; i = next++) f(i);
-    });
-  }
-  for (auto& t : threads) t.join();
-}
 
 int TypeOrder(ActionType type) {
   switch (type) {
