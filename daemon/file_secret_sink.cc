@@ -100,7 +100,12 @@ Result<ScopedFd> FileSecretSink::OpenParent(const std::string& relative, bool cr
   *leaf = parts.back();
   parts.pop_back();
 
-  if (create) {
+  auto open_root = [&] {
+    return ScopedFd(
+        ops_, ops_->OpenAt(AT_FDCWD, secret_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+  };
+  ScopedFd dir = open_root();
+  if (!dir.valid() && errno == ENOENT && create) {
     // mkdir -p the secret dir itself: it is the operator's configured location, not confined.
     for (size_t i = 1; i <= secret_dir_.size(); ++i) {
       if (i == secret_dir_.size() || secret_dir_[i] == '/') {
@@ -110,9 +115,8 @@ Result<ScopedFd> FileSecretSink::OpenParent(const std::string& relative, bool cr
         }
       }
     }
+    dir = open_root();
   }
-  ScopedFd dir(ops_,
-               ops_->OpenAt(AT_FDCWD, secret_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
   if (!dir.valid()) {
     if (errno == ENOENT) return Error{ErrorKind::kNotFound, secret_dir_ + " does not exist"};
     return IoError("cannot open the secret dir", secret_dir_, errno);
