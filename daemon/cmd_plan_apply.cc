@@ -121,7 +121,10 @@ int ApplyCommand(const Options& options) {
   constexpr int kMaxPasses = 3;
   PassResult result;
   Tally done;
+  const auto start = std::chrono::steady_clock::now();
+  int passes = 0;
   for (int pass = 1; pass <= kMaxPasses; ++pass) {
+    passes = pass;
     result = reconciler.Reconcile(desired);
     for (const auto& action : result.plan.actions) {
       std::printf("%s\n", action.Describe().c_str());
@@ -138,11 +141,14 @@ int ApplyCommand(const Options& options) {
                  result.errors.size(), wait.count());
     std::this_thread::sleep_for(wait);
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "Apply: %d create, %d reissue, %d update, %d delete actions; %d in sync, %d unmanaged; "
-      "%s.\n",
+      "%s in %.2f s (%d pass%s).\n",
       done.create, done.reissue, done.update, done.remove, result.plan.counts.in_sync,
-      result.plan.counts.unmanaged, result.converged ? "converged" : "NOT converged");
+      result.plan.counts.unmanaged, result.converged ? "converged" : "NOT converged", seconds,
+      passes, passes == 1 ? "" : "es");
   PrintErrors("apply", result.errors);
   if (result.secrets_waiting > 0) {
     std::fprintf(stderr,
