@@ -126,14 +126,11 @@ int ApplyCommand(const Options& options) {
   for (int pass = 1; pass <= kMaxPasses; ++pass) {
     passes = pass;
     result = reconciler.Reconcile(desired);
+    // A later pass retries what is still left of the first pass's plan: marked, not counted again.
     for (const auto& action : result.plan.actions) {
-      std::printf("%s\n", action.Describe().c_str());
+      std::printf("%s%s\n", pass == 1 ? "" : "retry: ", action.Describe().c_str());
     }
-    const Tally t = Count(result.plan);
-    done.create += t.create;
-    done.reissue += t.reissue;
-    done.update += t.update;
-    done.remove += t.remove;
+    if (pass == 1) done = Count(result.plan);
     if (result.converged || !result.requeue_after || pass == kMaxPasses) break;
     const auto wait =
         std::min<std::chrono::milliseconds>(*result.requeue_after, std::chrono::seconds(2));

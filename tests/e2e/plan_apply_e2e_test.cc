@@ -534,6 +534,24 @@ TEST_F(PlanApplyE2eTest, RateLimitsAndServerErrorsDuringApplyStillConverge) {
   EXPECT_FALSE(Token("acme", "puller").has_value());
 }
 
+TEST_F(PlanApplyE2eTest, ALaterPassRetriesWhatIsLeftAndTheSummaryCountsItOnce) {
+  WriteSpec("a.yaml", {{"ci-push", "acme"}, {"puller", "acme"}});
+  // A Retry-After beyond the client's retry budget: the first pass fails one PUT (the client gives
+  // up at once), the second pass creates it.
+  emu_.AddFault({{"method", "PUT"}, {"status", 429}, {"retryAfter", "3"}, {"times", 1}});
+  CommandResult apply = Run("apply", {}, {"--retry-budget", "1s"});
+  ASSERT_EXIT_CODE(apply, 0);
+  EXPECT_NE(apply.out.find("\nretry: create acme/"), std::string::npos) << apply.out;
+  EXPECT_NE(apply.out.find("Apply: 2 create, 0 reissue, 0 update, 0 delete actions"),
+            std::string::npos)
+      << apply.out;
+  EXPECT_NE(apply.out.find("converged in "), std::string::npos) << apply.out;
+  EXPECT_NE(apply.out.find("(2 passes)"), std::string::npos) << apply.out;
+  EXPECT_EQ(TokenCount("acme"), 2u);
+  ExpectSecretWorks("acme", "ci-push");
+  ExpectSecretWorks("acme", "puller");
+}
+
 TEST_F(PlanApplyE2eTest, AnUnreachableApiIsAnErrorThatChangesNothing) {
   WriteSpec("a.yaml", {{"ci-push", "acme"}});
   ASSERT_EXIT_CODE(Run("apply"), 0);
