@@ -2,27 +2,16 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <nlohmann/json.hpp>
 #include <vector>
 
-#include "daemon/json_text.h"
+#include "daemon/docker_config.h"
 
 namespace crtoken {
 namespace {
-
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 // The real path of an open directory, through /proc (Linux).
 std::string RealPathOfFd(int fd) {
@@ -45,31 +34,6 @@ FileSecretSink::FileSecretSink(std::string secret_dir, FileOps* ops)
     : secret_dir_(std::move(secret_dir)), ops_(ops ? ops : &FileOps::Real()) {
   while (secret_dir_.size() > 1 && secret_dir_.back() == '/') secret_dir_.pop_back();
   if (secret_dir_.empty()) secret_dir_ = ".";
-}
-
-std::string FileSecretSink::DockerConfigJson(const DockerCredential& c) {
-  const std::string& password = c.password.Reveal();
-  return "{\"auths\":{" + JsonString(c.hostname) + ":{\"username\":" + JsonString(c.username) +
-         ",\"password\":" + JsonString(password) +
-         ",\"auth\":" + JsonString(Base64(c.username + ":" + password)) + "}}}";
-}
-
-SecretState FileSecretSink::ParseDockerConfigJson(const std::string& content) {
-  SecretState state;
-  state.exists = true;
-  auto doc = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return state;
-  auto auths = doc.find("auths");
-  if (auths == doc.end() || !auths->is_object() || auths->size() != 1) return state;
-  const auto& [host, entry] = *auths->items().begin();
-  if (!entry.is_object()) return state;
-  state.hostname = host;
-  auto user = entry.find("username");
-  if (user != entry.end() && user->is_string()) state.username = user->get<std::string>();
-  auto password = entry.find("password");
-  state.has_password =
-      password != entry.end() && password->is_string() && !password->get<std::string>().empty();
-  return state;
 }
 
 Result<ScopedFd> FileSecretSink::OpenParent(const std::string& relative, bool create,

@@ -1,9 +1,8 @@
-// FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (CONTRACT section 5):
-//   {"auths":{"<hostname>":{"username":"<token>","password":"<password>","auth":"<base64>"}}}
-// written with mode 0600 atomically (temp file in the same directory, rename). Parent directories
-// are created with mode 0700. Durability comes from Flush: one syncfs(2) per file system written
-// since the last Flush, instead of two fsyncs per file (a 1,000-secret batch on ext4: one sync
-// instead of 2,000).
+// FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (CONTRACT section 5,
+// daemon/docker_config.h), written with mode 0600 atomically (temp file in the same directory,
+// rename). Parent directories are created with mode 0700. Durability comes from Flush: one
+// syncfs(2) per file system written since the last Flush, instead of two fsyncs per file (a
+// 1,000-secret batch on ext4: one sync instead of 2,000).
 //
 // Confinement: a ref's path is relative to the secret dir and must stay inside it. Absolute paths,
 // `..` components and empty paths are refused; every parent directory is opened one component at a
@@ -36,12 +35,6 @@ class FileSecretSink : public SecretSink {
   Result<SecretState> Inspect(const SecretRef& ref) override;
   Status Delete(const SecretRef& ref) override;
   Status Flush() override;
-
-  // The exact file content for a credential (also used by the Kubernetes sink).
-  static std::string DockerConfigJson(const DockerCredential& credential);
-  // Parses dockerconfigjson content; nullopt-like state (exists=true, has_password=false) when it
-  // is not a single-entry dockerconfigjson.
-  static SecretState ParseDockerConfigJson(const std::string& content);
 
  private:
   // Opens the directory that holds `relative`'s final component, checking confinement; creates

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "daemon/cpprest_pool.h"
+#include "daemon/docker_config.h"
 
 namespace crtoken {
 namespace {
@@ -36,19 +37,6 @@ constexpr char kDockerConfigType[] = "kubernetes.io/dockerconfigjson";
 constexpr char kDockerConfigKey[] = ".dockerconfigjson";
 
 Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
-
-std::string Base64(const std::string& raw) {
-  return utility::conversions::to_base64(std::vector<unsigned char>(raw.begin(), raw.end()));
-}
-
-std::optional<std::string> FromBase64(const std::string& text) {
-  try {
-    auto bytes = utility::conversions::from_base64(text);
-    return std::string(bytes.begin(), bytes.end());
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
 
 Result<std::string> ReadFile(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -164,16 +152,6 @@ std::string BracketHost(const std::string& host) {
 
 }  // namespace
 
-std::string DockerConfigJson(const DockerCredential& credential) {
-  nlohmann::ordered_json entry;
-  entry["username"] = credential.username;
-  entry["password"] = credential.password.Reveal();
-  entry["auth"] = Base64(credential.username + ":" + credential.password.Reveal());
-  nlohmann::ordered_json doc;
-  doc["auths"][credential.hostname] = std::move(entry);
-  return doc.dump();
-}
-
 // --- configuration ----------------------------------------------------------------------------
 
 Result<KubernetesConfig> LoadInClusterConfig(const std::string& dir, const EnvLookup& env) {
@@ -236,7 +214,7 @@ Result<std::string> PemField(const YAML::Node& node, const char* file_key, const
                              const std::filesystem::path& base, const std::string& where) {
   const std::string data = ScalarOr(node, data_key);
   if (!data.empty()) {
-    auto decoded = FromBase64(data);
+    auto decoded = Base64Decode(data);
     if (!decoded) return Invalid(where + ": " + data_key + " is not valid base64");
     return *decoded;
   }
@@ -398,9 +376,9 @@ class KubernetesSecretSink::Impl {
     if (cred.password.empty()) return Invalid("secret " + ref.ToString() + ": empty password");
 
     const std::string config_json = DockerConfigJson(cred);
-    const std::string data = Base64(config_json);
-    const std::vector<std::string> secrets = {cred.password.Reveal(), data,
-                                              Base64(cred.username + ":" + cred.password.Reveal())};
+    const std::string data = Base64Encode(config_json);
+    const std::vector<std::string> secrets = {
+        cred.password.Reveal(), data, Base64Encode(cred.username + ":" + cred.password.Reveal())};
     const std::string item = ItemPath(ref);
     const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
     // Writers of one Secret inside this process take turns: 409 retries are then left for
@@ -511,34 +489,11 @@ class KubernetesSecretSink::Impl {
     state.exists = true;
     state.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
     const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
-    auto decoded = FromBase64(encoded);
+    auto decoded = Base64Decode(encoded);
     if (encoded.empty() || !decoded) return state;
-    try {
-      json doc = json::parse(*decoded);
-      if (!doc.is_object() || !doc.contains("auths") || !doc["auths"].is_object() ||
-          doc["auths"].size() != 1) {
-        return state;
-      }
-      const json& auths = doc["auths"];
-      const std::string hostname = auths.begin().key();
-      const json& entry = auths.begin().value();
-      state.hostname = hostname;
-      std::string username = StringAt(entry, {"username"});
-      std::string password = StringAt(entry, {"password"});
-      if ((username.empty() || password.empty()) && !StringAt(entry, {"auth"}).empty()) {
-        if (auto auth = FromBase64(StringAt(entry, {"auth"}))) {
-          const auto colon = auth->find(':');
-          if (colon != std::string::npos) {
-            if (username.empty()) username = auth->substr(0, colon);
-            if (password.empty()) password = auth->substr(colon + 1);
-          }
-        }
-      }
-      state.username = username;
-      state.has_password = !password.empty();
-    } catch (const json::exception&) {
-      // Unreadable content: exists, but no usable credential.
-    }
+    const std::string token_id = state.token_id;
+    state = ParseDockerConfigJson(*decoded);
+    state.token_id = token_id;
     return state;
   }
 

@@ -101,7 +101,4 @@ class KubernetesSecretSink : public SecretSink {
 Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
     const std::string& kubeconfig, KubernetesSinkOptions options = {});
 
-// The exact .dockerconfigjson content for one credential (key order as CONTRACT section 5).
-std::string DockerConfigJson(const DockerCredential& credential);
-
 }  // namespace crtoken

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "daemon/docker_config.h"
 #include "tests/k8s_emulator/emulator_process.h"
 
 namespace crtoken {
@@ -655,16 +656,6 @@ TEST_F(KubernetesSecretSinkTest, NeitherPasswordNorBearerTokenReachesAnyLogLine)
     EXPECT_EQ(log.find(secret), std::string::npos) << "log leaks " << secret;
     for (const auto& e : errors) EXPECT_EQ(e.find(secret), std::string::npos) << e;
   }
-}
-
-TEST(DockerConfigJson, ExactFormat) {
-  DockerCredential c;
-  c.hostname = "reg.example";
-  c.username = "u";
-  c.password = Password("p\"w");
-  EXPECT_EQ(DockerConfigJson(c),
-            R"({"auths":{"reg.example":{"username":"u","password":"p\"w","auth":")" +
-                B64("u:p\"w") + R"("}}})");
 }
 
 }  // namespace
