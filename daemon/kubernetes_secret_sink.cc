@@ -388,13 +388,14 @@ class KubernetesSecretSink::Impl {
     std::optional<Error> last;
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
       if (attempt > 1) Backoff(attempt);
-      auto got = Call("GET", item, "", "", secrets);
-      if (!got.ok()) {
-        last = got.error();
-        if (got.error().Transient()) continue;
-        return got.error();
+      Current current = GetManaged(
+          item, what, "refusing to overwrite it: delete it or choose another name", secrets);
+      if (current.error) {
+        last = current.error;
+        if (current.retry) continue;
+        return *current.error;
       }
-      if (got.value().status == 404) {
+      if (!current.obj) {
         json obj = {{"apiVersion", "v1"},
                     {"kind", "Secret"},
                     {"metadata", {{"name", ref.k8s_name}, {"namespace", ref.k8s_namespace}}},
@@ -417,24 +418,7 @@ class KubernetesSecretSink::Impl {
         if (status == 409 || last->Transient()) continue;  // created meanwhile: read it again
         return *last;
       }
-      if (got.value().status != 200) {
-        last = HttpError("GET", item, got.value(), secrets);
-        if (last->Transient()) continue;
-        return *last;
-      }
-      json obj;
-      try {
-        obj = json::parse(got.value().body);
-      } catch (const json::exception&) {
-        last = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
-        continue;
-      }
-      if (!IsManaged(obj)) {
-        return Error{ErrorKind::kConflict,
-                     what + " exists and is not managed by crtoken (no label " +
-                         std::string(kManagedByLabel) + "=" + kManagedByValue +
-                         "); refusing to overwrite it: delete it or choose another name"};
-      }
+      json obj = std::move(*current.obj);
       const std::string type = StringAt(obj, {"type"});
       if (type != kDockerConfigType) {
         return Invalid(what + " has type \"" + type + "\" but crtoken writes " + kDockerConfigType +
@@ -506,30 +490,14 @@ class KubernetesSecretSink::Impl {
     std::optional<Error> last;
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
       if (attempt > 1) Backoff(attempt);
-      auto got = Call("GET", item, "", "", {});
-      if (!got.ok()) {
-        last = got.error();
-        if (got.error().Transient()) continue;
-        return got.error();
+      Current current = GetManaged(item, what, "refusing to delete it", {});
+      if (current.error) {
+        last = current.error;
+        if (current.retry) continue;
+        return *current.error;
       }
-      if (got.value().status == 404) return Status::Ok();
-      if (got.value().status != 200) {
-        last = HttpError("GET", item, got.value(), {});
-        if (last->Transient()) continue;
-        return *last;
-      }
-      json obj;
-      try {
-        obj = json::parse(got.value().body);
-      } catch (const json::exception&) {
-        last = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
-        continue;
-      }
-      if (!IsManaged(obj)) {
-        return Error{ErrorKind::kConflict, what + " is not managed by crtoken (no label " +
-                                               std::string(kManagedByLabel) + "=" +
-                                               kManagedByValue + "); refusing to delete it"};
-      }
+      if (!current.obj) return Status::Ok();
+      const json& obj = *current.obj;
       // Preconditions: delete exactly the object just checked, not one recreated meanwhile.
       json options = {{"apiVersion", "v1"},
                       {"kind", "DeleteOptions"},
@@ -614,6 +582,42 @@ class KubernetesSecretSink::Impl {
   }
 
   // Exponential, with jitter in [0.5, 1.5) so writers that collided do not collide again.
+  // The Secret as it is now: no obj when absent; an error (to retry when `retry`) when it cannot
+  // be read or crtoken does not manage it (the error says so, then `refusal`).
+  struct Current {
+    std::optional<json> obj;
+    std::optional<Error> error;
+    bool retry = false;
+  };
+  Current GetManaged(const std::string& item, const std::string& what, const char* refusal,
+                     const std::vector<std::string>& secrets) {
+    Current out;
+    auto got = Call("GET", item, "", "", secrets);
+    if (!got.ok()) {
+      out.error = got.error();
+    } else if (got.value().status == 404) {
+      return out;
+    } else if (got.value().status != 200) {
+      out.error = HttpError("GET", item, got.value(), secrets);
+    } else {
+      json obj = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
+      if (obj.is_discarded()) {
+        out.error = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+      } else if (!IsManaged(obj)) {
+        out.error =
+            Error{ErrorKind::kConflict, what + " exists and is not managed by crtoken (no label " +
+                                            std::string(kManagedByLabel) + "=" + kManagedByValue +
+                                            "); " + refusal};
+        return out;  // never retried: a person has to act
+      } else {
+        out.obj = std::move(obj);
+        return out;
+      }
+    }
+    out.retry = out.error->Transient();
+    return out;
+  }
+
   void Backoff(int attempt) {
     const auto base = options_.backoff * (1 << std::min(attempt - 2, 6));
     double factor;
