@@ -112,6 +112,22 @@ std::string ParseSchedule(const std::string& where, const nlohmann::json& v,
   return "";
 }
 
+// The {"properties": {"name": "..."}} envelope of a create/replace body: `props` points at the
+// properties object and `name` holds the name; or the error message.
+std::string PropertiesWithName(const nlohmann::json& body, const nlohmann::json** props,
+                               std::string* name) {
+  if (!body.is_object()) return "request body: must be an object, got " + TypeName(body);
+  auto p = body.find("properties");
+  if (p == body.end()) return "properties: required";
+  if (!p->is_object()) return "properties: must be an object, got " + TypeName(*p);
+  auto n = p->find("name");
+  if (n == p->end()) return "properties.name: required";
+  if (!n->is_string()) return "properties.name: must be a string, got " + TypeName(*n);
+  *props = &*p;
+  *name = n->get<std::string>();
+  return "";
+}
+
 }  // namespace
 
 bool IsUuid(const std::string& s) {
@@ -166,14 +182,9 @@ std::optional<nlohmann::json> ParseBody(const std::string& body, std::string* er
 
 std::string ParseTokenInput(const nlohmann::json& body, int64_t now, int64_t min_expiry_seconds,
                             TokenInput* out) {
-  if (!body.is_object()) return "request body: must be an object, got " + TypeName(body);
-  if (!body.contains("properties")) return "properties: required";
-  const auto& p = body["properties"];
-  if (!p.is_object()) return "properties: must be an object, got " + TypeName(p);
-  if (!p.contains("name")) return "properties.name: required";
-  if (!p["name"].is_string())
-    return "properties.name: must be a string, got " + TypeName(p["name"]);
-  out->name = p["name"].get<std::string>();
+  const nlohmann::json* props = nullptr;
+  if (std::string err = PropertiesWithName(body, &props, &out->name); !err.empty()) return err;
+  const auto& p = *props;
   if (!IsTokenName(out->name)) {
     return "properties.name: \"" + out->name +
            "\" does not match ^[A-Za-z][-A-Za-z0-9]{0,61}[A-Za-z0-9]$";
@@ -224,14 +235,9 @@ std::string ParseTokenPatch(const nlohmann::json& body, int64_t now, int64_t min
 }
 
 std::string ParseRegistryInput(const nlohmann::json& body, RegistryInput* out) {
-  if (!body.is_object()) return "request body: must be an object, got " + TypeName(body);
-  if (!body.contains("properties")) return "properties: required";
-  const auto& p = body["properties"];
-  if (!p.is_object()) return "properties: must be an object, got " + TypeName(p);
-  if (!p.contains("name")) return "properties.name: required";
-  if (!p["name"].is_string())
-    return "properties.name: must be a string, got " + TypeName(p["name"]);
-  out->name = p["name"].get<std::string>();
+  const nlohmann::json* props = nullptr;
+  if (std::string err = PropertiesWithName(body, &props, &out->name); !err.empty()) return err;
+  const auto& p = *props;
   if (!IsRegistryName(out->name)) {
     return "properties.name: \"" + out->name + "\" does not match ^[a-z][-a-z0-9]{1,61}[a-z0-9]$";
   }
