@@ -17,6 +17,12 @@ namespace {
 
 using Phase = OwnershipRecord::Phase;
 
+std::string MetricsScope(const std::vector<std::string>& registry_refs) {
+  std::string scope = "refs:";
+  for (const auto& ref : registry_refs) scope += ref + ",";
+  return scope;
+}
+
 int TypeOrder(ActionType type) {
   switch (type) {
     case ActionType::kCreate:
@@ -265,7 +271,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     }
   }
 
-  // Plan per registry, so that the crtoken_tokens gauge is kept per registry.
+  // Plan per registry: the planner's unit.
   const Instant now = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
   std::map<std::string, Plan> plans;  // scope -> plan
   {
@@ -299,7 +305,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
       plans["ref:" + ref] = ComputePlan(d, ObservedState{}, config_.policy, now);
     }
   }
-  for (auto& [scope, plan] : plans) {
+  for (auto& [_, plan] : plans) {
     for (auto& action : plan.actions) ctx.plan.actions.push_back(std::move(action));
     for (auto& problem : plan.problems) ctx.plan.problems.push_back(std::move(problem));
     ctx.plan.counts.in_sync += plan.counts.in_sync;
@@ -309,8 +315,12 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     if (plan.next_expiry && (!ctx.plan.next_expiry || *plan.next_expiry < *ctx.plan.next_expiry)) {
       ctx.plan.next_expiry = plan.next_expiry;
     }
-    if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(scope, plan.counts);
   }
+  // The gauges are kept per pass scope (the daemon's registry key, or everything for a one-shot
+  // pass), so the next pass over the same key replaces them: a registry that failed to resolve,
+  // then resolved, or stopped being declared, leaves no stale counts behind.
+  const std::string metrics_scope = MetricsScope(registry_refs);
+  if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(metrics_scope, ctx.plan.counts);
   std::stable_sort(ctx.plan.actions.begin(), ctx.plan.actions.end(),
                    [](const Action& a, const Action& b) {
                      if (TypeOrder(a.type) != TypeOrder(b.type)) {
@@ -336,11 +346,8 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   for (const auto& [id, _] : ctx.observed) result.registry_ids.push_back(id);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    std::map<std::string, int> waiting;
-    for (const auto& [id, _] : ctx.registries) waiting[id] = 0;
     for (const auto& [key, held] : held_) {
       if (!ctx.registries.count(key.registry_id)) continue;
-      ++waiting[key.registry_id];
       ++result.secrets_waiting;
       if (!config_.dry_run) {
         ctx.errors.push_back("secret of " + KeyName(held.registry_name, key) +
@@ -348,7 +355,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
       }
     }
     if (metrics_ && !config_.dry_run) {
-      for (const auto& [id, n] : waiting) metrics_->SetSecretsWaiting(id, n);
+      metrics_->SetSecretsWaiting(metrics_scope, result.secrets_waiting);
     }
   }
   result.errors = std::move(ctx.errors);

@@ -314,6 +314,24 @@ TEST_F(ReconcilerTest, ARecordOutlivesItsDeletedSecretUntilTheDeleteIsSynced) {
   EXPECT_FALSE(sink_.Get(FileKey(removed)).has_value());
 }
 
+TEST_F(ReconcilerTest, TokenGaugesOfARegistryThatResolvesLaterAreNotLeftStale) {
+  DesiredState desired;
+  desired.specs = {Spec("gamma", "a"), Spec("gamma", "b")};
+  auto r = Make();
+  EXPECT_FALSE(r->Reconcile(desired, {"gamma"}).converged);  // no such registry yet
+  EXPECT_NE(Scrape().find("crtoken_tokens{state=\"error\"} 2"), std::string::npos) << Scrape();
+  api_.AddRegistry("gamma", "gamma.cr.de-fra.ionos.com");
+  EXPECT_TRUE(r->Reconcile(desired, {"gamma"}).converged);
+  EXPECT_TRUE(r->Reconcile(desired, {"gamma"}).converged);
+  EXPECT_NE(Scrape().find("crtoken_tokens{state=\"error\"} 0"), std::string::npos) << Scrape();
+  EXPECT_NE(Scrape().find("crtoken_tokens{state=\"in_sync\"} 2"), std::string::npos) << Scrape();
+  desired.specs.clear();  // no longer declared: the tokens go, and so do their counts
+  EXPECT_TRUE(r->Reconcile(desired, {"gamma"}).converged);
+  EXPECT_TRUE(r->Reconcile(desired, {"gamma"}).converged);
+  EXPECT_NE(Scrape().find("crtoken_tokens{state=\"in_sync\"} 0"), std::string::npos) << Scrape();
+  EXPECT_NE(Scrape().find("crtoken_tokens{state=\"pending\"} 0"), std::string::npos) << Scrape();
+}
+
 TEST_F(ReconcilerTest, ANameTakenByAForeignTokenIsReportedAndLeftAlone) {
   const std::string foreign = api_.AddForeignToken(acme_, "ci-push");
   DesiredState desired;
