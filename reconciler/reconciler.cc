@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "reconciler/log_fields.h"
 #include "reconciler/parallel_for.h"
 #include "reconciler/token_id.h"
 
@@ -16,6 +17,13 @@ namespace crtoken {
 namespace {
 
 using Phase = OwnershipRecord::Phase;
+
+// An action's log line: its description, then `text`, with the fields registry, token and action.
+std::string ActionLine(const Action& a, const std::string& text) {
+  return WithFields(
+      a.Describe() + ": " + text,
+      {{"registry", a.registry_name}, {"token", a.key.name}, {"action", ActionTypeName(a.type)}});
+}
 
 std::string MetricsScope(const std::vector<std::string>& registry_refs) {
   std::string scope = "refs:";
@@ -43,6 +51,14 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 
 std::string KeyName(const std::string& registry_name, const TokenKey& key) {
   return (registry_name.empty() ? key.registry_id : registry_name) + "/" + key.name;
+}
+
+// A token's log line: "registry/token: text", with the fields registry and token.
+std::string KeyLine(const std::string& registry_name, const TokenKey& key,
+                    const std::string& text) {
+  return WithFields(
+      KeyName(registry_name, key) + ": " + text,
+      {{"registry", registry_name.empty() ? key.registry_id : registry_name}, {"token", key.name}});
 }
 
 TokenFields FieldsOf(const TokenSpec& spec) {
@@ -90,7 +106,7 @@ struct Reconciler::PassContext {
     write_requests += n;
   }
   void ActionFailed(const Action& action, const std::string& what, const Error& error) {
-    spdlog::warn("{}: {} failed: {}", action.Describe(), what, error.ToString());
+    spdlog::warn(ActionLine(action, what + " failed: " + error.ToString()));
     std::lock_guard<std::mutex> lock(mu);
     errors.push_back(action.Describe() + ": " + what + " failed: " + error.ToString());
     transient = transient || error.Transient();
@@ -174,7 +190,8 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
   }
   for (const auto& [name, info] : by_name) {
     if (!info.ok()) {
-      spdlog::warn("registry {}: lookup failed: {}", name, info.error().ToString());
+      spdlog::warn(WithFields("registry " + name + ": lookup failed: " + info.error().ToString(),
+                              {{"registry", name}}));
       ctx.AddError("registry " + name + ": lookup failed: " + info.error().ToString(),
                    info.error().Transient());
     }
@@ -196,7 +213,8 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
   }
   for (const auto& [id, info] : by_id) {
     if (!info.ok()) {
-      spdlog::warn("registry {}: lookup failed: {}", id, info.error().ToString());
+      spdlog::warn(WithFields("registry " + id + ": lookup failed: " + info.error().ToString(),
+                              {{"registry", id}}));
       ctx.AddError("registry " + id + ": lookup failed: " + info.error().ToString(),
                    info.error().Transient());
     }
@@ -231,8 +249,9 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     for (size_t i = 0; i < infos.size(); ++i) {
       auto& list = *lists[i];
       if (!list.ok()) {
-        spdlog::warn("registry {}: listing tokens failed: {}", infos[i]->name,
-                     list.error().ToString());
+        spdlog::warn(WithFields(
+            "registry " + infos[i]->name + ": listing tokens failed: " + list.error().ToString(),
+            {{"registry", infos[i]->name}}));
         ctx.AddError(
             "registry " + infos[i]->name + ": listing tokens failed: " + list.error().ToString(),
             list.error().Transient());
@@ -373,12 +392,20 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   }
   int by_type[4] = {0, 0, 0, 0};
   for (const auto& action : result.plan.actions) ++by_type[TypeOrder(action.type)];
-  spdlog::info(
-      "reconcile{}: {} registries read, {} actions ({} create, {} reissue, {} update, {} delete), "
-      "{} failed, {} errors, {} secrets waiting, {} write requests, {:.3f}s",
-      config_.dry_run ? " (dry run)" : "", result.registry_ids.size(), result.plan.actions.size(),
-      by_type[0], by_type[1], by_type[2], by_type[3], result.actions_failed, result.errors.size(),
-      result.secrets_waiting, result.write_requests, seconds);
+  char took[32];
+  std::snprintf(took, sizeof took, "%.3f", seconds);
+  spdlog::info(WithFields(config_.dry_run ? "reconcile pass done (dry run)" : "reconcile pass done",
+                          {{"registries", std::to_string(result.registry_ids.size())},
+                           {"actions", std::to_string(result.plan.actions.size())},
+                           {"create", std::to_string(by_type[0])},
+                           {"reissue", std::to_string(by_type[1])},
+                           {"update", std::to_string(by_type[2])},
+                           {"delete", std::to_string(by_type[3])},
+                           {"failed", std::to_string(result.actions_failed)},
+                           {"errors", std::to_string(result.errors.size())},
+                           {"secrets_waiting", std::to_string(result.secrets_waiting)},
+                           {"write_requests", std::to_string(result.write_requests)},
+                           {"seconds", took}}));
   return result;
 }
 
@@ -408,14 +435,16 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       });
       auto spec = spec_by_key.find(key);
       if (!token_there || spec == spec_by_key.end()) {
-        spdlog::info("{}: dropping the held password: {}", KeyName(it->second.registry_name, key),
-                     token_there ? "no longer declared" : "its token is gone");
+        spdlog::info(KeyLine(it->second.registry_name, key,
+                             std::string("dropping the held password: ") +
+                                 (token_there ? "no longer declared" : "its token is gone")));
         it = held_.erase(it);
         continue;
       }
       if (obs->second.info.hostname.empty()) {
-        spdlog::info("{}: secret still waiting for the registry hostname (state {})",
-                     KeyName(it->second.registry_name, key), obs->second.info.state);
+        spdlog::info(KeyLine(it->second.registry_name, key,
+                             "secret still waiting for the registry hostname (state " +
+                                 obs->second.info.state + ")"));
         ++it;
         continue;
       }
@@ -436,16 +465,19 @@ void Reconciler::FlushHeld(PassContext& ctx) {
     Status status =
         sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, password, token_id});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
-    const std::string name = KeyName(ctx.registries.at(p.key.registry_id).name, p.key);
+    const std::string& registry_name = ctx.registries.at(p.key.registry_id).name;
+    const std::string name = KeyName(registry_name, p.key);
     if (!status.ok()) {
-      spdlog::warn("{}: writing the held secret {} failed: {}", name, p.spec->secret.ToString(),
-                   status.error().ToString());
+      spdlog::warn(KeyLine(registry_name, p.key,
+                           "writing the held secret " + p.spec->secret.ToString() +
+                               " failed: " + status.error().ToString()));
       ctx.AddError(name + ": writing secret " + p.spec->secret.ToString() +
                        " failed: " + status.error().ToString(),
                    true);
       continue;
     }
-    spdlog::info("{}: held password written to {}", name, p.spec->secret.ToString());
+    spdlog::info(
+        KeyLine(registry_name, p.key, "held password written to " + p.spec->secret.ToString()));
     OwnershipRecord record;
     if (auto it = ctx.records.find(p.key); it != ctx.records.end()) record = it->second;
     record.registry_id = p.key.registry_id;
@@ -576,7 +608,7 @@ void Reconciler::Act(PassContext& ctx) {
       if (!patched.ok()) {
         ctx.ActionFailed(a, "PATCH", patched.error());
       } else {
-        spdlog::info("{}: done", a.Describe());
+        spdlog::info(ActionLine(a, "done"));
       }
       return;
     }
@@ -592,7 +624,7 @@ void Reconciler::Act(PassContext& ctx) {
       if (tokens.ok()) {
         for (const auto& t : tokens.value()) {
           if (t.name != spec.name || t.id == intent.token_id) continue;
-          spdlog::info("{}: name taken by token {}, adopting it by re-issue", a.Describe(), t.id);
+          spdlog::info(ActionLine(a, "name taken by token " + t.id + ", adopting it by re-issue"));
           ctx.AddWrites(2);
           Status deleted = api_.DeleteToken(a.key.registry_id, t.id);
           if (deleted.ok())
@@ -619,8 +651,9 @@ void Reconciler::Act(PassContext& ctx) {
     }
     const RegistryInfo& info = ctx.registries.at(a.key.registry_id);
     if (info.hostname.empty()) {
-      spdlog::info("{}: done; secret {} waits for the registry hostname (registry state {})",
-                   a.Describe(), spec.secret.ToString(), info.state);
+      spdlog::info(ActionLine(a, "done; secret " + spec.secret.ToString() +
+                                     " waits for the registry hostname (registry state " +
+                                     info.state + ")"));
       outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
       return;
     }
@@ -628,8 +661,9 @@ void Reconciler::Act(PassContext& ctx) {
         spec.secret, DockerCredential{info.hostname, spec.name, password, intent.token_id});
     if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());
     if (!written.ok()) {
-      spdlog::warn("{}: token created, but writing secret {} failed (password held, retried): {}",
-                   a.Describe(), spec.secret.ToString(), written.error().ToString());
+      spdlog::warn(
+          ActionLine(a, "token created, but writing secret " + spec.secret.ToString() +
+                            " failed (password held, retried): " + written.error().ToString()));
       ctx.AddError(a.Describe() + ": writing secret " + spec.secret.ToString() +
                        " failed: " + written.error().ToString(),
                    true);
@@ -637,7 +671,7 @@ void Reconciler::Act(PassContext& ctx) {
       return;
     }
     hook("after-secret");
-    spdlog::info("{}: done", a.Describe());
+    spdlog::info(ActionLine(a, "done"));
     outcomes[i] = Outcome{Outcome::kReady, std::move(password)};
   });
 
@@ -731,7 +765,7 @@ void Reconciler::Act(PassContext& ctx) {
     }
     count_op(a.type, true);
     if (metrics_) metrics_->SetTokenExpiry(a.registry_name, a.key.name, std::nullopt);
-    spdlog::info("{}: done", a.Describe());
+    spdlog::info(ActionLine(a, "done"));
     if (a.record) {
       std::lock_guard<std::mutex> lock(forget_mu);
       forget.push_back(a.key);

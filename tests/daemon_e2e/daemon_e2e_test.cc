@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -459,13 +460,23 @@ TEST_F(DaemonE2ETest, JsonLogsAreOneObjectPerLineAndCarryNoPassword) {
   std::istringstream in(daemon_->Log());
   std::string line;
   int lines = 0;
+  std::set<std::string> created;  // "registry/token" of the engine's "done" lines of creates
+  int pass_lines = 0;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
     EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("message")) << line;
     lines++;
+    if (j.value("action", "") == "create" && j["message"].get<std::string>().ends_with(": done")) {
+      created.insert(j.value("registry", "") + "/" + j.value("token", ""));
+    }
+    if (j["message"] == "reconcile pass done" && j.contains("write_requests")) ++pass_lines;
   }
   EXPECT_GT(lines, 3);
+  // The engine's lines carry fields a log pipeline can select on.
+  EXPECT_EQ(created, (std::set<std::string>{"acme-prod/ci-push", "acme-prod/payments-pull",
+                                            "acme-dev/dev-pull"}));
+  EXPECT_GT(pass_lines, 0);
   const std::string log = daemon_->Log();
   for (const auto& r : State()["registries"]) {
     for (const auto& t : r["tokens"]) {
