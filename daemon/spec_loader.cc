@@ -807,6 +807,7 @@ class FileParser {
         }
       }
     }
+    CheckLifetime(fields, spec);
     const Field* scopes = Find(fields, "scopes");
     if (scopes == nullptr) {
       Report(At(spec_field.value), "spec: missing required field \"scopes\"");
@@ -831,6 +832,60 @@ class FileParser {
                "spec.adopt: expected true or false, got " + Describe(adopt->value));
       }
     }
+  }
+
+  // spec.lifetime and spec.renewBefore: durations such as 90d or 720h, whole seconds.
+  std::optional<std::chrono::seconds> DurationField(const Field& field, const std::string& path) {
+    auto v = String(field, path);
+    if (!v) return std::nullopt;
+    auto d = ParseDuration(*v);
+    if (!d || *d < std::chrono::seconds(1) || *d % std::chrono::seconds(1) != d->zero()) {
+      Report(At(field.value), path + ": " + Quote(*v) +
+                                  " is not a duration in whole seconds (such as 90d, 720h or "
+                                  "1h30m)");
+      return std::nullopt;
+    }
+    return std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+
+  void CheckLifetime(const std::vector<Field>& fields, TokenSpec* spec) {
+    const Field* lifetime = Find(fields, "lifetime");
+    const Field* renew = Find(fields, "renewBefore");
+    const Field* expiry = Find(fields, "expiryDate");
+    if (lifetime == nullptr) {
+      if (renew != nullptr) {
+        Report(At(renew->key),
+               "spec.renewBefore: needs spec.lifetime (a token with a fixed expiryDate or none "
+               "is never renewed)");
+      }
+      return;
+    }
+    if (expiry != nullptr && !expiry->value.IsNull()) {
+      const Field* later = lifetime->key.Mark().pos > expiry->key.Mark().pos ? lifetime : expiry;
+      Report(At(later->key), "spec: expiryDate and lifetime are mutually exclusive; set one");
+      return;
+    }
+    auto life = DurationField(*lifetime, "spec.lifetime");
+    if (!life) return;
+    if (*life < std::chrono::hours(1)) {
+      Report(At(lifetime->value), "spec.lifetime: " + Quote(lifetime->value.Scalar()) +
+                                      " is shorter than the minimum of 1h");
+      return;
+    }
+    std::chrono::seconds renew_before = *life / 3;  // the default: renew with a third left
+    if (renew != nullptr) {
+      auto r = DurationField(*renew, "spec.renewBefore");
+      if (!r) return;
+      if (*r >= *life) {
+        Report(At(renew->value), "spec.renewBefore: " + Quote(renew->value.Scalar()) +
+                                     " must be shorter than spec.lifetime " +
+                                     Quote(lifetime->value.Scalar()));
+        return;
+      }
+      renew_before = *r;
+    }
+    spec->lifetime = *life;
+    spec->renew_before = renew_before;
   }
 
   void CheckScopes(const Field& scopes, TokenSpec* spec) {

@@ -75,6 +75,22 @@ std::string ScopesText(const std::vector<Scope>& scopes) {
   return out + "]";
 }
 
+// "90d", "36h", "1h30m", "45s": the largest units that divide it exactly.
+std::string DurationText(std::chrono::seconds d) {
+  const long long total = d.count();
+  if (total > 0 && total % 86400 == 0) return std::to_string(total / 86400) + "d";
+  std::string out;
+  long long rest = total;
+  for (const auto& [unit, size] : {std::pair<const char*, long long>{"h", 3600}, {"m", 60}}) {
+    if (rest >= size) {
+      out += std::to_string(rest / size) + unit;
+      rest %= size;
+    }
+  }
+  if (rest > 0 || out.empty()) out += std::to_string(rest) + "s";
+  return out;
+}
+
 std::string CountText(size_t n, const char* noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
@@ -89,8 +105,10 @@ std::string Action::Describe() const {
   switch (type) {
     case ActionType::kCreate: {
       if (spec) {
-        out += std::string(" (") + TokenStatusName(spec->status) + ", " +
-               (spec->expiry ? "expires " + FormatRfc3339(*spec->expiry) : "no expiry") + ", " +
+        std::string expiry = "no expiry";
+        if (spec->expiry) expiry = "expires " + FormatRfc3339(*spec->expiry);
+        if (spec->lifetime) expiry = "lifetime " + DurationText(*spec->lifetime);
+        out += std::string(" (") + TokenStatusName(spec->status) + ", " + expiry + ", " +
                CountText(NormalizeScopes(spec->scopes).size(), "scope") + ") -> " +
                spec->secret.ToString();
       }
@@ -237,10 +255,15 @@ std::string ReissueReason(const TokenSpec& spec, const OwnershipRecord& record,
   return "";
 }
 
-TokenPatch Diff(const TokenSpec& spec, const ObservedToken& token) {
+TokenPatch Diff(const TokenSpec& spec, const ObservedToken& token, Instant now) {
   TokenPatch patch;
   if (spec.status != token.status) patch.status = spec.status;
-  if (spec.expiry != token.expiry) patch.expiry.emplace(spec.expiry);  // nullopt inside: clear
+  if (spec.lifetime) {
+    // The expiry is set once per issue; only a token that lost it gets one again.
+    if (!token.expiry) patch.expiry.emplace(now + *spec.lifetime);
+  } else if (spec.expiry != token.expiry) {
+    patch.expiry.emplace(spec.expiry);  // nullopt inside: clear
+  }
   std::vector<Scope> want = NormalizeScopes(spec.scopes);
   if (want != NormalizeScopes(token.scopes)) patch.scopes = std::move(want);
   return patch;
@@ -381,7 +404,14 @@ class Planner {
         return;
       }
     }
-    TokenPatch patch = Diff(spec, *token);
+    // Renewal: a token with a lifetime is replaced (new password, secret rewritten) once less
+    // than renewBefore is left, so that it never expires in use. Not while a password is held:
+    // the token that password belongs to is still the one consumers are waiting for.
+    if (spec.lifetime && token->expiry && now_ >= *token->expiry - spec.renew_before && !held) {
+      act(ActionType::kReissue, "renewal: expires " + FormatRfc3339(*token->expiry));
+      return;
+    }
+    TokenPatch patch = Diff(spec, *token, now_);
     if (!patch.empty()) {
       act(ActionType::kUpdate, "fields differ", std::move(patch));
       return;
@@ -479,12 +509,16 @@ class Planner {
     plan_.actions.push_back(std::move(action));
   }
 
+  // The next instant a pass has something to do without any change: an expiry, or a renewal.
   void NextExpiry() {
+    auto consider = [&](Instant at) {
+      if (at > now_ && (!plan_.next_expiry || at < *plan_.next_expiry)) plan_.next_expiry = at;
+    };
     for (const TokenSpec& spec : desired_.specs) {
-      if (spec.expiry && *spec.expiry > now_ &&
-          (!plan_.next_expiry || *spec.expiry < *plan_.next_expiry)) {
-        plan_.next_expiry = spec.expiry;
-      }
+      if (spec.expiry) consider(*spec.expiry);
+      if (!spec.lifetime) continue;
+      const ObservedToken* token = TokenFor(TokenKey{spec.registry_id, spec.name});
+      if (token != nullptr && token->expiry) consider(*token->expiry - spec.renew_before);
     }
   }
 

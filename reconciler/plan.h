@@ -121,7 +121,8 @@ struct Plan {
   std::vector<Action> actions;
   std::vector<Problem> problems;
   PlanCounts counts;
-  // The nearest future expiry among declared tokens, for scheduling the next pass.
+  // The nearest future instant a pass has work without any change: a declared expiryDate, or a
+  // lifetime token's renewal (its expiry minus renewBefore). For scheduling the next pass.
   std::optional<Instant> next_expiry;
   bool empty() const { return actions.empty(); }
 };
@@ -137,6 +138,9 @@ struct Plan {
 //   kReady), the spec's secret moved, or the inspected secret is missing, empty, or names another
 //   user or host; never while the key is in held_passwords or its secret could not be inspected.
 //   Otherwise update with only the differing fields (scopes as sets, expiry as instants).
+// - A spec with a lifetime: reissue with reason "renewal: expires DATE" once the owned token's
+//   expiry minus renew_before is at or before `now` (not while its password is held); its expiry is
+//   not compared, only set (now + lifetime) on a token that has none.
 // - Undeclared: owned tokens are deleted under kOwned and kAll unless their record's source file
 //   fails to load; unowned ones only under kAll and only while no spec file fails. A record whose
 //   token is gone is deleted (token_id "") except under kNone. A create and a delete in one

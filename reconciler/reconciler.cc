@@ -61,11 +61,16 @@ std::string KeyLine(const std::string& registry_name, const TokenKey& key,
       {{"registry", registry_name.empty() ? key.registry_id : registry_name}, {"token", key.name}});
 }
 
-TokenFields FieldsOf(const TokenSpec& spec) {
+Instant Now(const Clock& clock) {
+  return std::chrono::time_point_cast<std::chrono::seconds>(clock.Now());
+}
+
+// What a token issued `now` for `spec` is created with.
+TokenFields FieldsOf(const TokenSpec& spec, Instant now) {
   TokenFields fields;
   fields.name = spec.name;
   fields.status = spec.status;
-  fields.expiry = spec.expiry;
+  fields.expiry = spec.lifetime ? std::optional<Instant>(now + *spec.lifetime) : spec.expiry;
   fields.scopes = spec.scopes;
   return fields;
 }
@@ -95,6 +100,12 @@ struct Reconciler::PassContext {
   bool transient = false;
   int write_requests = 0;
   int actions_failed = 0;
+  std::map<TokenKey, std::optional<Instant>> issued_expiry;  // of lifetime tokens issued this pass
+
+  void SetIssuedExpiry(const TokenKey& key, std::optional<Instant> expiry) {
+    std::lock_guard<std::mutex> lock(mu);
+    issued_expiry[key] = expiry;
+  }
 
   void AddError(const std::string& message, bool is_transient) {
     std::lock_guard<std::mutex> lock(mu);
@@ -291,7 +302,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   }
 
   // Plan per registry: the planner's unit.
-  const Instant now = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
+  const Instant now = Now(clock_);
   std::map<std::string, Plan> plans;  // scope -> plan
   {
     std::map<std::string, DesiredState> desired_by_registry;
@@ -616,7 +627,8 @@ void Reconciler::Act(PassContext& ctx) {
     const OwnershipRecord& intent = intents[i];
     const TokenSpec& spec = *a.spec;
     ctx.AddWrites(1);
-    auto created = api_.CreateToken(a.key.registry_id, intent.token_id, FieldsOf(spec));
+    const TokenFields fields = FieldsOf(spec, Now(clock_));
+    auto created = api_.CreateToken(a.key.registry_id, intent.token_id, fields);
     if (!created.ok() && created.error().kind == ErrorKind::kConflict &&
         (spec.adopt || config_.policy.adopt_all)) {
       // The name was taken after our list (or the list was stale): adopt it by re-issue.
@@ -627,8 +639,7 @@ void Reconciler::Act(PassContext& ctx) {
           spdlog::info(ActionLine(a, "name taken by token " + t.id + ", adopting it by re-issue"));
           ctx.AddWrites(2);
           Status deleted = api_.DeleteToken(a.key.registry_id, t.id);
-          if (deleted.ok())
-            created = api_.CreateToken(a.key.registry_id, intent.token_id, FieldsOf(spec));
+          if (deleted.ok()) created = api_.CreateToken(a.key.registry_id, intent.token_id, fields);
           break;
         }
       }
@@ -643,6 +654,7 @@ void Reconciler::Act(PassContext& ctx) {
     }
     hook("after-put");
     count_op(a.type, true);
+    if (spec.lifetime) ctx.SetIssuedExpiry(a.key, fields.expiry);
     Password password = std::move(created.value().password);
     if (password.empty()) {
       ctx.ActionFailed(a, "PUT", Error{ErrorKind::kUnavailable, "the API returned no password"});
@@ -785,7 +797,20 @@ void Reconciler::Act(PassContext& ctx) {
   if (metrics_) {
     for (const auto& spec : ctx.specs) {
       if (!ctx.observed.count(spec.registry_id)) continue;
-      metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, spec.expiry);
+      std::optional<Instant> expiry = spec.expiry;
+      if (spec.lifetime) {
+        // The token's own expiry: the one it was just issued with, else the one the list showed.
+        const TokenKey key{spec.registry_id, spec.name};
+        expiry.reset();
+        if (auto it = ctx.issued_expiry.find(key); it != ctx.issued_expiry.end()) {
+          expiry = it->second;
+        } else {
+          for (const auto& t : ctx.observed.at(spec.registry_id).tokens) {
+            if (t.name == spec.name) expiry = t.expiry;
+          }
+        }
+      }
+      metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, expiry);
     }
   }
 }

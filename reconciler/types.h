@@ -52,6 +52,11 @@ struct TokenSpec {
   std::string registry_id;  // spec.registryId, or filled in once the name is resolved
   TokenStatus status = TokenStatus::kEnabled;
   std::optional<Instant> expiry;  // absent = never expires
+  // spec.lifetime: each token issued for this spec expires `lifetime` after it was issued, and is
+  // re-issued (new password, secret rewritten) once less than `renew_before` is left. Excludes
+  // `expiry`; `renew_before` is set (0 < renew_before < lifetime) whenever `lifetime` is.
+  std::optional<std::chrono::seconds> lifetime;
+  std::chrono::seconds renew_before{0};
   std::vector<Scope> scopes;
   SecretRef secret;
   bool adopt = false;     // take over an existing token of this name that crtoken does not own

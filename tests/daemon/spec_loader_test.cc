@@ -176,13 +176,12 @@ TEST(GoodSpecs, AllPassWithTheirValues) {
   std::vector<std::string> files;
   for (const FileSpecs& f : set.files) files.push_back(f.file);
   const std::vector<std::string> want_files = {
-      root + "/anchors.yaml",           root + "/bom-crlf.yaml",
-      root + "/flow-json.yaml",         root + "/full-options.yaml",
-      root + "/kubernetes-secret.yaml", root + "/kustomization.yaml",
-      root + "/minimal.yaml",           root + "/multi-document.yaml",
-      root + "/registry-id.yaml",       root + "/sub/deeper/nested.yml"};
+      root + "/anchors.yaml",      root + "/bom-crlf.yaml",          root + "/flow-json.yaml",
+      root + "/full-options.yaml", root + "/kubernetes-secret.yaml", root + "/kustomization.yaml",
+      root + "/lifetime.yaml",     root + "/minimal.yaml",           root + "/multi-document.yaml",
+      root + "/registry-id.yaml",  root + "/sub/deeper/nested.yml"};
   EXPECT_EQ(files, want_files);  // byte order, recursive, .yml too; .hidden and notes.txt unread
-  ASSERT_EQ(set.specs.size(), 10u);
+  ASSERT_EQ(set.specs.size(), 12u);
   int skipped = 0;
   for (const FileSpecs& f : set.files) skipped += f.skipped_documents;
   EXPECT_EQ(skipped, 4);  // ConfigMap, empty document, Kustomization, kustomization.yaml
@@ -193,6 +192,7 @@ TEST(GoodSpecs, AllPassWithTheirValues) {
   EXPECT_EQ(minimal->registry_id, "");
   EXPECT_EQ(minimal->status, TokenStatus::kEnabled);
   EXPECT_FALSE(minimal->expiry.has_value());
+  EXPECT_FALSE(minimal->lifetime.has_value());
   EXPECT_FALSE(minimal->adopt);
   EXPECT_EQ(minimal->secret.kind, SecretRef::Kind::kFile);
   EXPECT_EQ(minimal->secret.file, "minimal.json");
@@ -210,6 +210,16 @@ TEST(GoodSpecs, AllPassWithTheirValues) {
             (std::vector<Scope>{{"app/backend", "repository", {"delete", "push", "pull"}},
                                 {"*", "registry", {"pull"}}}));
   EXPECT_EQ(full->source.ToString(), root + "/full-options.yaml:20:9");
+
+  const TokenSpec* rotating = FindSpec(set, "rotating");
+  ASSERT_NE(rotating, nullptr);
+  EXPECT_FALSE(rotating->expiry.has_value());
+  EXPECT_EQ(rotating->lifetime, std::chrono::hours(24 * 90));
+  EXPECT_EQ(rotating->renew_before, std::chrono::hours(24 * 30));
+  const TokenSpec* short_lived = FindSpec(set, "short-lived");
+  ASSERT_NE(short_lived, nullptr);
+  EXPECT_EQ(short_lived->lifetime, std::chrono::hours(36));
+  EXPECT_EQ(short_lived->renew_before, std::chrono::hours(12));  // a third, by default
 
   const TokenSpec* by_id = FindSpec(set, "by-id");
   ASSERT_NE(by_id, nullptr);

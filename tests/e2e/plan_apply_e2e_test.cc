@@ -7,14 +7,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "reconciler/time_util.h"
 #include "tests/e2e/crtoken_process.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken::test_support {
@@ -28,7 +31,9 @@ struct SpecText {
   std::string name;
   std::string registry;
   std::string status = "enabled";
-  std::string expiry;  // "" = none
+  std::string expiry;        // "" = none
+  std::string lifetime;      // "" = none
+  std::string renew_before;  // "" = the default
   std::string scopes =
       "    - name: \"app/*\"\n      type: repository\n      actions: [pull, push]\n";
   std::string secret;  // "" = <name>.json
@@ -39,6 +44,8 @@ struct SpecText {
         "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " + name +
         "\nspec:\n  registry: " + registry + "\n  status: " + status + "\n";
     if (!expiry.empty()) y += "  expiryDate: " + expiry + "\n";
+    if (!lifetime.empty()) y += "  lifetime: " + lifetime + "\n";
+    if (!renew_before.empty()) y += "  renewBefore: " + renew_before + "\n";
     if (adopt) y += "  adopt: true\n";
     y += "  scopes:\n" + scopes;
     y += "  secret:\n    file: " + (secret.empty() ? name + ".json" : secret) + "\n";
@@ -550,6 +557,64 @@ TEST_F(PlanApplyE2eTest, ALaterPassRetriesWhatIsLeftAndTheSummaryCountsItOnce) {
   EXPECT_EQ(TokenCount("acme"), 2u);
   ExpectSecretWorks("acme", "ci-push");
   ExpectSecretWorks("acme", "puller");
+}
+
+// Seconds from now to an RFC 3339 instant the emulator wrote.
+long long SecondsUntil(const std::string& rfc3339) {
+  auto at = ParseRfc3339(rfc3339);
+  EXPECT_TRUE(at.has_value()) << rfc3339;
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  return at ? (*at - now).count() : 0;
+}
+
+TEST_F(PlanApplyE2eTest, ALifetimeTokenIsIssuedWithItsExpiryAndRenewedBeforeIt) {
+  SpecText spec("ci-push", "acme");
+  spec.lifetime = "48h";
+  spec.renew_before = "16h";
+  WriteSpec("a.yaml", {spec});
+  ASSERT_EXIT_CODE(Run("apply"), 0);
+  auto first = Token("acme", "ci-push");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_NEAR(SecondsUntil((*first)["expiryDate"]), 48 * 3600, 120);
+  ExpectSecretWorks("acme", "ci-push");
+  emu_.ClearRequests();
+  ASSERT_EXIT_CODE(Run("apply"), 0);
+  EXPECT_EQ(WriteRequests(), 0) << Log();  // not due: nothing to do, no PATCH towards a date
+
+  // Time passes: 10 hours are left, less than renewBefore.
+  std::string registry_id;
+  for (const auto& r : State()["registries"]) {
+    if (r["name"] == "acme") registry_id = r["id"];
+  }
+  const std::string soon = FormatRfc3339(
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
+      std::chrono::hours(10));
+  HttpResult patched =
+      HttpCall("PATCH",
+               emu_.base_url() + "/registries/" + registry_id + "/tokens/" +
+                   (*first)["id"].get<std::string>(),
+               {{"Authorization", "Bearer t"}, {"Content-Type", "application/json"}},
+               json{{"expiryDate", soon}}.dump());
+  ASSERT_EQ(patched.status, 200) << patched.body;
+
+  CommandResult plan = Run("plan");
+  ASSERT_EXIT_CODE(plan, 2);
+  EXPECT_NE(plan.out.find("reissue acme/ci-push: renewal: expires " + soon), std::string::npos)
+      << plan.out;
+  CommandResult apply = Run("apply");
+  ASSERT_EXIT_CODE(apply, 0);
+  ExpectNoPasswordIn(apply);
+  auto renewed = Token("acme", "ci-push");
+  ASSERT_TRUE(renewed.has_value());
+  EXPECT_NE((*renewed)["id"], (*first)["id"]);
+  EXPECT_NE((*renewed)["password"], (*first)["password"]);
+  EXPECT_NEAR(SecondsUntil((*renewed)["expiryDate"]), 48 * 3600, 120);
+  EXPECT_EQ(TokenCount("acme"), 1u);
+  ExpectSecretWorks("acme", "ci-push");
+  emu_.ClearRequests();
+  ASSERT_EXIT_CODE(Run("apply"), 0);
+  EXPECT_EQ(WriteRequests(), 0) << Log();
 }
 
 TEST_F(PlanApplyE2eTest, AnUnreachableApiIsAnErrorThatChangesNothing) {

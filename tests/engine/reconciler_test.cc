@@ -332,6 +332,36 @@ TEST_F(ReconcilerTest, TokenGaugesOfARegistryThatResolvesLaterAreNotLeftStale) {
   EXPECT_NE(Scrape().find("crtoken_tokens{state=\"pending\"} 0"), std::string::npos) << Scrape();
 }
 
+TEST_F(ReconcilerTest, ALifetimeTokenIsIssuedWithNowPlusLifetimeAndRenewedInTime) {
+  DesiredState desired;
+  desired.specs = {Spec("acme", "ci-push")};
+  desired.specs[0].lifetime = std::chrono::hours(48);
+  desired.specs[0].renew_before = std::chrono::hours(16);
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile(desired).converged);
+  const auto issued = std::chrono::time_point_cast<std::chrono::seconds>(clock_.now);
+  auto first = api_.Find(acme_, "ci-push");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->token.expiry, issued + std::chrono::hours(48));
+  const std::string gauge =
+      "crtoken_token_expiry_timestamp_seconds{registry=\"acme\",token=\"ci-push\"} " +
+      std::to_string((issued + std::chrono::hours(48)).time_since_epoch().count());
+  EXPECT_NE(Scrape().find(gauge), std::string::npos) << Scrape();
+  // The next pass is due at the renewal, 32 hours on; then the token is replaced.
+  PassResult quiet = r->Reconcile(desired);
+  EXPECT_EQ(quiet.write_requests, 0);
+  EXPECT_EQ(quiet.next_expiry, issued + std::chrono::hours(32));
+  clock_.now += std::chrono::hours(32);
+  PassResult renewal = r->Reconcile(desired);
+  EXPECT_TRUE(renewal.converged) << ::testing::PrintToString(renewal.errors);
+  auto second = api_.Find(acme_, "ci-push");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_NE(second->token.id, first->token.id);
+  EXPECT_EQ(second->token.expiry, issued + std::chrono::hours(32 + 48));
+  EXPECT_EQ(api_.TokenCount(acme_), 1u);
+  ExpectSecretMatches(desired.specs[0], acme_, "acme.cr.de-fra.ionos.com");
+}
+
 TEST_F(ReconcilerTest, ANameTakenByAForeignTokenIsReportedAndLeftAlone) {
   const std::string foreign = api_.AddForeignToken(acme_, "ci-push");
   DesiredState desired;

@@ -86,7 +86,7 @@ OwnershipRecord Record(const std::string& name, const std::string& id = "",
 }
 
 SecretState GoodSecret(const std::string& name, const std::string& host = kProdHost) {
-  return SecretState{true, true, host, name};
+  return SecretState{true, true, host, name, ""};
 }
 
 // A declared world and an observed one. acme-prod and acme-dev are readable; acme-stage never is.
@@ -127,6 +127,19 @@ struct World {
     Exists(Token(name), registry_id);
     Owns(Record(name, "", OwnershipRecord::Phase::kReady, registry_id));
     return Secret(name, GoodSecret(name, registry_id == kDev ? kDevHost : kProdHost), registry_id);
+  }
+  // Gives spec and token `i` (in declaration order) a lifetime instead of an expiryDate, and the
+  // token the expiry `token_expiry`.
+  World& Lifetime(size_t i, std::chrono::hours lifetime, std::chrono::hours renew_before,
+                  std::optional<Instant> token_expiry, const std::string& registry_id = kProd) {
+    TokenSpec& spec = desired.specs.at(i);
+    spec.expiry.reset();
+    spec.lifetime = lifetime;
+    spec.renew_before = renew_before;
+    for (ObservedToken& token : observed.registries[registry_id].tokens) {
+      if (token.name == spec.name) token.expiry = token_expiry;
+    }
+    return *this;
   }
   World& Prune(PruneMode mode) {
     policy.prune = mode;
@@ -289,6 +302,37 @@ std::vector<Case> Cases() {
        },
        {{Type::kCreate, "ci-push", "disappeared from the registry (deleted by hand or expired)"}},
        {.pending = 1}},
+      {"LifetimeTokenIsRenewedOnceLessThanRenewBeforeIsLeft",
+       [] {
+         // ci-push expires in 29 days (inside the 30-day window), fresh in 31 days.
+         const std::chrono::hours days(24);
+         return std::move(World()
+                              .Managed("ci-push")
+                              .Managed("fresh")
+                              .Lifetime(0, 90 * days, 30 * days, kNow + 29 * days)
+                              .Lifetime(1, 90 * days, 30 * days, kNow + 31 * days));
+       },
+       {{Type::kReissue, "ci-push", "renewal: expires 2026-12-27T12:00:00Z", "id-ci-push"}},
+       {.in_sync = 1, .pending = 1}},
+      {"LifetimeTokenIsNotPatchedTowardsAFixedDateButGetsAnExpiryIfItHasNone",
+       [] {
+         using std::chrono::hours;
+         return std::move(World()
+                              .Managed("dated")
+                              .Managed("undated")
+                              .Lifetime(0, hours(48), hours(16), kNow + hours(40))
+                              .Lifetime(1, hours(48), hours(16), std::nullopt));
+       },
+       {{Type::kUpdate, "undated", "fields differ", "id-undated", "expiry=2026-11-30T12:00:00Z "}},
+       {.in_sync = 1, .pending = 1}},
+      {"LifetimeRenewalWaitsForAHeldPassword",
+       [] {
+         using std::chrono::hours;
+         return std::move(World().Managed("ci-push").Hold("ci-push").Lifetime(
+             0, hours(48), hours(16), kNow + hours(1)));
+       },
+       {},
+       {.pending = 1}},
       {"PastExpiryIsNotCreated",
        [] {
          TokenSpec spec = Spec("ci-push");
@@ -414,7 +458,7 @@ std::vector<Case> Cases() {
       {"ReissueWhenTheSecretHasNoPassword",
        [] {
          World w;
-         w.Managed("ci-push").Secret("ci-push", SecretState{true, false, kProdHost, "ci-push"});
+         w.Managed("ci-push").Secret("ci-push", SecretState{true, false, kProdHost, "ci-push", ""});
          return w;
        },
        {{Type::kReissue, "ci-push", "secret has no password", "id-ci-push"}},
@@ -911,6 +955,25 @@ TEST(ComputePlan, NextExpiryIsTheNearestDeclaredExpiryAfterNow) {
   World none;
   none.Declare(past).Declare(never);
   EXPECT_FALSE(PlanOf(none).next_expiry.has_value());
+}
+
+TEST(ComputePlan, NextExpiryIncludesTheRenewalOfLifetimeTokens) {
+  using std::chrono::hours;
+  World w;
+  w.Managed("ci-push").Managed("dated").Lifetime(0, hours(48), hours(16), kNow + hours(40));
+  // Renewal at expiry - renewBefore = now + 24h, before dated's kExpiry.
+  EXPECT_EQ(PlanOf(w).next_expiry, kNow + std::chrono::hours(24));
+}
+
+TEST(ComputePlan, ACreateOfALifetimeTokenSaysSo) {
+  TokenSpec spec = Spec("ci-push");
+  spec.expiry.reset();
+  spec.lifetime = std::chrono::hours(24 * 90);
+  spec.renew_before = std::chrono::hours(24 * 30);
+  const Plan plan = PlanOf(World().Declare(spec));
+  ASSERT_EQ(plan.actions.size(), 1u);
+  EXPECT_EQ(plan.actions[0].Describe(),
+            "create acme-prod/ci-push (enabled, lifetime 90d, 1 scope) -> file:ci-push.json");
 }
 
 TEST(ComputePlan, CreateCarriesTheRecordOfADisappearedToken) {
