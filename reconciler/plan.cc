@@ -259,8 +259,13 @@ TokenPatch Diff(const TokenSpec& spec, const ObservedToken& token, Instant now) 
   TokenPatch patch;
   if (spec.status != token.status) patch.status = spec.status;
   if (spec.lifetime) {
-    // The expiry is set once per issue; only a token that lost it gets one again.
-    if (!token.expiry) patch.expiry.emplace(now + *spec.lifetime);
+    // The expiry is set once per issue, and renewal replaces the token. Only a token with no
+    // expiry, or one further off than the lifetime allows (the spec had an expiryDate before, or a
+    // longer lifetime), is given now + lifetime; a minute of slack absorbs clock steps.
+    const Instant latest = now + *spec.lifetime;
+    if (!token.expiry || *token.expiry > latest + std::chrono::minutes(1)) {
+      patch.expiry.emplace(latest);
+    }
   } else if (spec.expiry != token.expiry) {
     patch.expiry.emplace(spec.expiry);  // nullopt inside: clear
   }

@@ -140,7 +140,7 @@ struct Plan {
 //   Otherwise update with only the differing fields (scopes as sets, expiry as instants).
 // - A spec with a lifetime: reissue with reason "renewal: expires DATE" once the owned token's
 //   expiry minus renew_before is at or before `now` (not while its password is held); its expiry is
-//   not compared, only set (now + lifetime) on a token that has none.
+//   only set (to now + lifetime) on a token that has none or one more than lifetime (+1 min) away.
 // - Undeclared: owned tokens are deleted under kOwned and kAll unless their record's source file
 //   fails to load; unowned ones only under kAll and only while no spec file fails. A record whose
 //   token is gone is deleted (token_id "") except under kNone. A create and a delete in one

@@ -314,17 +314,22 @@ std::vector<Case> Cases() {
        },
        {{Type::kReissue, "ci-push", "renewal: expires 2026-12-27T12:00:00Z", "id-ci-push"}},
        {.in_sync = 1, .pending = 1}},
-      {"LifetimeTokenIsNotPatchedTowardsAFixedDateButGetsAnExpiryIfItHasNone",
+      {"LifetimeTokenExpiryIsSetOnlyWhenMissingOrBeyondTheLifetime",
        [] {
          using std::chrono::hours;
          return std::move(World()
                               .Managed("dated")
                               .Managed("undated")
+                              .Managed("too-far")
+                              .Managed("at-limit")
                               .Lifetime(0, hours(48), hours(16), kNow + hours(40))
-                              .Lifetime(1, hours(48), hours(16), std::nullopt));
+                              .Lifetime(1, hours(48), hours(16), std::nullopt)
+                              .Lifetime(2, hours(48), hours(16), kNow + hours(49))
+                              .Lifetime(3, hours(48), hours(16), kNow + hours(48)));
        },
-       {{Type::kUpdate, "undated", "fields differ", "id-undated", "expiry=2026-11-30T12:00:00Z "}},
-       {.in_sync = 1, .pending = 1}},
+       {{Type::kUpdate, "too-far", "fields differ", "id-too-far", "expiry=2026-11-30T12:00:00Z "},
+        {Type::kUpdate, "undated", "fields differ", "id-undated", "expiry=2026-11-30T12:00:00Z "}},
+       {.in_sync = 2, .pending = 2}},
       {"LifetimeRenewalWaitsForAHeldPassword",
        [] {
          using std::chrono::hours;
