@@ -263,6 +263,8 @@ TEST(Examples, AreValidAndDeclareTheDocumentedTokens) {
   EXPECT_EQ(ci->registry, "acme-prod");
   EXPECT_EQ(ci->scopes, (std::vector<Scope>{{"app/*", "repository", {"pull", "push"}}}));
   EXPECT_EQ(ci->secret.file, "ci-push.json");
+  EXPECT_EQ(ci->lifetime, std::chrono::hours(24 * 90));
+  EXPECT_EQ(ci->renew_before, std::chrono::hours(24 * 30));
 
   ASSERT_NE(FindSpec(set, "payments-pull", "acme-prod"), nullptr);
   ASSERT_NE(FindSpec(set, "search-pull", "acme-prod"), nullptr);

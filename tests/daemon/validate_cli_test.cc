@@ -108,9 +108,9 @@ TEST(ValidateCli, WithoutPathsChecksTheDefaultManifestsDirectory) {
                 "CRTOKEN_SPECS='" + kSource + "/manifests/examples:manifests'");
   // Both lists were read: the copy in ./manifests clashes with the example it was copied from.
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find(kSource + "/manifests/examples/ci-push.yaml:8:9: token \"ci-push\" of "
+  EXPECT_NE(run.err.find(kSource + "/manifests/examples/ci-push.yaml:9:9: token \"ci-push\" of "
                                    "registry \"acme-prod\" is declared more than once (also at "
-                                   "manifests/ci.yaml:8:9)\n"),
+                                   "manifests/ci.yaml:9:9)\n"),
             std::string::npos)
       << run.err;
   run = Crtoken("validate manifests", cwd.string(),
