@@ -795,20 +795,22 @@ void Reconciler::Act(PassContext& ctx) {
   }
 
   if (metrics_) {
+    // A lifetime token's expiry is its own: the one it was just issued with, else the one the
+    // list showed.
+    std::map<TokenKey, std::optional<Instant>> token_expiry;
+    if (std::any_of(ctx.specs.begin(), ctx.specs.end(),
+                    [](const TokenSpec& spec) { return spec.lifetime.has_value(); })) {
+      for (const auto& [id, registry] : ctx.observed) {
+        for (const auto& t : registry.tokens) token_expiry[TokenKey{id, t.name}] = t.expiry;
+      }
+      for (const auto& [key, expiry] : ctx.issued_expiry) token_expiry[key] = expiry;
+    }
     for (const auto& spec : ctx.specs) {
       if (!ctx.observed.count(spec.registry_id)) continue;
       std::optional<Instant> expiry = spec.expiry;
       if (spec.lifetime) {
-        // The token's own expiry: the one it was just issued with, else the one the list showed.
-        const TokenKey key{spec.registry_id, spec.name};
-        expiry.reset();
-        if (auto it = ctx.issued_expiry.find(key); it != ctx.issued_expiry.end()) {
-          expiry = it->second;
-        } else {
-          for (const auto& t : ctx.observed.at(spec.registry_id).tokens) {
-            if (t.name == spec.name) expiry = t.expiry;
-          }
-        }
+        auto it = token_expiry.find(TokenKey{spec.registry_id, spec.name});
+        expiry = it != token_expiry.end() ? it->second : std::nullopt;
       }
       metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, expiry);
     }
