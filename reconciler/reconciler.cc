@@ -201,10 +201,10 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
   }
   for (const auto& [name, info] : by_name) {
     if (!info.ok()) {
-      spdlog::warn(WithFields("registry " + name + ": lookup failed: " + info.error().ToString(),
-                              {{"registry", name}}));
-      ctx.AddError("registry " + name + ": lookup failed: " + info.error().ToString(),
-                   info.error().Transient());
+      const std::string message =
+          "registry " + name + ": lookup failed: " + info.error().ToString();
+      spdlog::warn(WithFields(message, {{"registry", name}}));
+      ctx.AddError(message, info.error().Transient());
     }
   }
 
@@ -224,10 +224,9 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
   }
   for (const auto& [id, info] : by_id) {
     if (!info.ok()) {
-      spdlog::warn(WithFields("registry " + id + ": lookup failed: " + info.error().ToString(),
-                              {{"registry", id}}));
-      ctx.AddError("registry " + id + ": lookup failed: " + info.error().ToString(),
-                   info.error().Transient());
+      const std::string message = "registry " + id + ": lookup failed: " + info.error().ToString();
+      spdlog::warn(WithFields(message, {{"registry", id}}));
+      ctx.AddError(message, info.error().Transient());
     }
   }
   for (const auto& record : records.value()) {
@@ -260,12 +259,10 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     for (size_t i = 0; i < infos.size(); ++i) {
       auto& list = *lists[i];
       if (!list.ok()) {
-        spdlog::warn(WithFields(
-            "registry " + infos[i]->name + ": listing tokens failed: " + list.error().ToString(),
-            {{"registry", infos[i]->name}}));
-        ctx.AddError(
-            "registry " + infos[i]->name + ": listing tokens failed: " + list.error().ToString(),
-            list.error().Transient());
+        const std::string message =
+            "registry " + infos[i]->name + ": listing tokens failed: " + list.error().ToString();
+        spdlog::warn(WithFields(message, {{"registry", infos[i]->name}}));
+        ctx.AddError(message, list.error().Transient());
         continue;
       }
       ctx.observed[infos[i]->id] = ObservedRegistry{*infos[i], std::move(list.value())};
