@@ -402,8 +402,11 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   for (const auto& action : result.plan.actions) ++by_type[TypeOrder(action.type)];
   char took[32];
   std::snprintf(took, sizeof took, "%.3f", seconds);
+  std::string selected;  // the daemon's registry key; "*" for a pass over every registry
+  for (const auto& ref : registry_refs) selected += (selected.empty() ? "" : ",") + ref;
   spdlog::info(WithFields(config_.dry_run ? "reconcile pass done (dry run)" : "reconcile pass done",
-                          {{"registries", std::to_string(result.registry_ids.size())},
+                          {{"registry", selected.empty() ? "*" : selected},
+                           {"registries", std::to_string(result.registry_ids.size())},
                            {"actions", std::to_string(result.plan.actions.size())},
                            {"create", std::to_string(by_type[0])},
                            {"reissue", std::to_string(by_type[1])},

@@ -462,6 +462,7 @@ TEST_F(DaemonE2ETest, JsonLogsAreOneObjectPerLineAndCarryNoPassword) {
   int lines = 0;
   std::set<std::string> created;  // "registry/token" of the engine's "done" lines of creates
   int pass_lines = 0;
+  std::set<std::string> passed;  // the registry keys of the daemon's passes
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
@@ -470,13 +471,17 @@ TEST_F(DaemonE2ETest, JsonLogsAreOneObjectPerLineAndCarryNoPassword) {
     if (j.value("action", "") == "create" && j["message"].get<std::string>().ends_with(": done")) {
       created.insert(j.value("registry", "") + "/" + j.value("token", ""));
     }
-    if (j["message"] == "reconcile pass done" && j.contains("write_requests")) ++pass_lines;
+    if (j["message"] == "reconcile pass done" && j.contains("write_requests")) {
+      ++pass_lines;
+      passed.insert(j.value("registry", ""));
+    }
   }
   EXPECT_GT(lines, 3);
   // The engine's lines carry fields a log pipeline can select on.
   EXPECT_EQ(created, (std::set<std::string>{"acme-prod/ci-push", "acme-prod/payments-pull",
                                             "acme-dev/dev-pull"}));
   EXPECT_GT(pass_lines, 0);
+  EXPECT_EQ(passed, (std::set<std::string>{"acme-prod", "acme-dev"}));
   const std::string log = daemon_->Log();
   for (const auto& r : State()["registries"]) {
     for (const auto& t : r["tokens"]) {
