@@ -25,10 +25,12 @@ std::string ActionLine(const Action& a, const std::string& text) {
       {{"registry", a.registry_name}, {"token", a.key.name}, {"action", ActionTypeName(a.type)}});
 }
 
-std::string MetricsScope(const std::vector<std::string>& registry_refs) {
-  std::string scope = "refs:";
-  for (const auto& ref : registry_refs) scope += ref + ",";
-  return scope;
+// What a pass covers, for its gauges and its summary line: the daemon's registry key(s), or "*"
+// for a pass over every registry.
+std::string PassScope(const std::vector<std::string>& registry_refs) {
+  std::string scope;
+  for (const auto& ref : registry_refs) scope += (scope.empty() ? "" : ",") + ref;
+  return scope.empty() ? "*" : scope;
 }
 
 int TypeOrder(ActionType type) {
@@ -346,8 +348,8 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   // The gauges are kept per pass scope (the daemon's registry key, or everything for a one-shot
   // pass), so the next pass over the same key replaces them: a registry that failed to resolve,
   // then resolved, or stopped being declared, leaves no stale counts behind.
-  const std::string metrics_scope = MetricsScope(registry_refs);
-  if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(metrics_scope, ctx.plan.counts);
+  const std::string scope = PassScope(registry_refs);
+  if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(scope, ctx.plan.counts);
   std::stable_sort(ctx.plan.actions.begin(), ctx.plan.actions.end(),
                    [](const Action& a, const Action& b) {
                      if (TypeOrder(a.type) != TypeOrder(b.type)) {
@@ -382,7 +384,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
       }
     }
     if (metrics_ && !config_.dry_run) {
-      metrics_->SetSecretsWaiting(metrics_scope, result.secrets_waiting);
+      metrics_->SetSecretsWaiting(scope, result.secrets_waiting);
     }
   }
   result.errors = std::move(ctx.errors);
@@ -402,10 +404,8 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   for (const auto& action : result.plan.actions) ++by_type[TypeOrder(action.type)];
   char took[32];
   std::snprintf(took, sizeof took, "%.3f", seconds);
-  std::string selected;  // the daemon's registry key; "*" for a pass over every registry
-  for (const auto& ref : registry_refs) selected += (selected.empty() ? "" : ",") + ref;
   spdlog::info(WithFields(config_.dry_run ? "reconcile pass done (dry run)" : "reconcile pass done",
-                          {{"registry", selected.empty() ? "*" : selected},
+                          {{"registry", scope},
                            {"registries", std::to_string(result.registry_ids.size())},
                            {"actions", std::to_string(result.plan.actions.size())},
                            {"create", std::to_string(by_type[0])},
