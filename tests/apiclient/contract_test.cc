@@ -1,6 +1,7 @@
 // Contract: every request HttpRegistryApi makes goes through Stoplight Prism's validating proxy
-// (`prism proxy <contract spec> <emulator> --errors`). Prism refuses a request that violates the
-// spec (422) and logs violations; the scenario must succeed and Prism's log must hold no violation.
+// (`prism proxy docs/api/container-registry.openapi.yaml <emulator> --errors`). Prism refuses a
+// request that violates the spec (422) and logs violations; the scenario must succeed and Prism's
+// log must hold no violation.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -27,6 +28,9 @@ using test_support::FreePort;
 using test_support::TempDir;
 
 const std::string kContractDir = std::string(CRTOKEN_SOURCE_DIR) + "/tests/contract";
+// The API contract: the repository's own OpenAPI document.
+const std::string kContractSpec =
+    std::string(CRTOKEN_SOURCE_DIR) + "/docs/api/container-registry.openapi.yaml";
 
 std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -84,16 +88,12 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   if (!std::filesystem::exists(kContractDir + "/node_modules/.bin/prism")) {
     GTEST_SKIP() << "prism is not installed: run `npm ci` in tests/contract (make deps does)";
   }
+  ASSERT_TRUE(std::filesystem::exists(kContractSpec)) << kContractSpec;
   TempDir dir("crtoken-apiclient-contract");
-  const std::string spec = (dir / "contract.yaml").string();
-  const std::string shared = CRTOKEN_SHARED_DIR;
-  const std::string cmd = "python3 " + shared + "/api/make-contract-spec.py " + shared +
-                          "/api/container-registry-openapi.yaml " + spec;
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 
   EmulatorProcess emu({"--registry", "acme", "--registry", "acme-prod", "--token", "t"});
   // The contract spec carries the /containerregistries prefix in its paths: upstream is the root.
-  Prism prism(spec, emu.root_url(), dir / "prism.log");
+  Prism prism(kContractSpec, emu.root_url(), dir / "prism.log");
   ASSERT_TRUE(prism.WaitReady()) << prism.Log();
 
   HttpRegistryApiConfig c;

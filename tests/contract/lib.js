@@ -2,10 +2,8 @@
 // loopback ports, stop them by pid, and small assertions.
 'use strict';
 
-const { spawn, execFileSync } = require('child_process');
-const fs = require('fs');
+const { spawn } = require('child_process');
 const net = require('net');
-const os = require('os');
 const path = require('path');
 
 function freePort() {
@@ -54,14 +52,9 @@ async function startEmulator(binary, args) {
   }
 }
 
-// Writes the contract spec (shared/api/make-contract-spec.py) into a temp dir; returns its path.
-function writeContractSpec(sharedDir) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crtoken-contract-'));
-  const out = path.join(dir, 'contract.yaml');
-  execFileSync('python3', [path.join(sharedDir, 'api', 'make-contract-spec.py'),
-    path.join(sharedDir, 'api', 'container-registry-openapi.yaml'), out], { stdio: 'inherit' });
-  return out;
-}
+// The API contract Prism enforces: the repository's own OpenAPI document.
+const CONTRACT_SPEC = path.resolve(__dirname, '..', '..', 'docs', 'api',
+  'container-registry.openapi.yaml');
 
 // Starts `prism proxy SPEC UPSTREAM --errors`; returns {port, base, proc, log()}.
 async function startPrism(spec, upstream) {
@@ -104,5 +97,5 @@ function summary() {
   return { checks, failures };
 }
 
-module.exports = { freePort, sleep, startEmulator, startPrism, writeContractSpec, stop, check, eq,
+module.exports = { freePort, sleep, startEmulator, startPrism, CONTRACT_SPEC, stop, check, eq,
   summary };

@@ -3,7 +3,7 @@
 // crtoken-emulator and asserts what it gets back: list registries, create a token via POST and
 // via PUT, read it, patch it, page through 250 tokens, delete.
 //
-// Usage: sdk_test.js EMULATOR_BINARY [SHARED_DIR]
+// Usage: sdk_test.js EMULATOR_BINARY
 'use strict';
 
 const sdk = require('@ionos-cloud/sdk-nodejs-container-registry');
