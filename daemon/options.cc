@@ -207,6 +207,10 @@ const std::vector<Flag>& Flags() {
          o.kubeconfig = v;
          return std::string();
        }},
+      {"allow-core-dumps", nullptr, "run plan apply validate",
+       "debugging only: allow core dumps and ptrace (by default the process is non-dumpable: "
+       "its memory holds credentials and passwords)",
+       [](Options& o, const std::string& v) { return SetBool(&o.allow_core_dumps, v); }},
   };
   return flags;
 }

@@ -1,5 +1,5 @@
-// Options that keep secrets out of logs: an API URL with credentials in it is refused without
-// being echoed.
+// Options that keep secrets out of logs and core dumps: an API URL with credentials in it is
+// refused without being echoed, and --allow-core-dumps is the only way to keep core dumps.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -56,6 +56,25 @@ TEST(LocalSafetyOptionsTest, AnAtSignOutsideTheAuthorityIsFine) {
     ASSERT_TRUE(o.ok()) << url << ": " << o.error().message;
     EXPECT_EQ(o.value().api_url, url);
   }
+}
+
+TEST(LocalSafetyOptionsTest, CoreDumpsStayOffUnlessAskedFor) {
+  auto off = ParseOptions("run", {}, Env({}));
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.value().allow_core_dumps);
+  for (const std::string command : {"run", "plan", "apply", "validate"}) {
+    auto flag = ParseOptions(command, {"--allow-core-dumps"}, Env({}));
+    ASSERT_TRUE(flag.ok()) << command << ": " << flag.error().message;
+    EXPECT_TRUE(flag.value().allow_core_dumps) << command;
+  }
+  auto env = ParseOptions("apply", {}, Env({{"CRTOKEN_ALLOW_CORE_DUMPS", "1"}}));
+  ASSERT_TRUE(env.ok());
+  EXPECT_TRUE(env.value().allow_core_dumps);
+  auto no = ParseOptions("apply", {"--allow-core-dumps=false"},
+                         Env({{"CRTOKEN_ALLOW_CORE_DUMPS", "true"}}));
+  ASSERT_TRUE(no.ok());
+  EXPECT_FALSE(no.value().allow_core_dumps);
+  EXPECT_NE(OptionsHelp("run").find("--allow-core-dumps"), std::string::npos);
 }
 
 }  // namespace
