@@ -40,8 +40,8 @@ int FirstPort(const std::vector<int>& ports) { return ports.empty() ? 0 : ports.
 
 // civetweb serves each connection on one worker thread from the moment it is accepted, so a client
 // that trickles a request (a header every few seconds) holds a thread for as long as civetweb waits
-// for the request to end: 30 s by default. With the 2 threads of before, two such clients kept
-// /healthz from answering the kubelet's probes (which then restarted the pod). Each server gets
+// for the request to end, 30 s by default: with few threads, a couple of such clients keep
+// /healthz from answering the kubelet's probes, which then restart the pod. Each server gets
 // enough threads for several slow clients plus the probes and a scrape, a deadline for a whole
 // request (headers included), and no keep-alive, so a thread is free again within
 // kRequestTimeoutMs whatever a client does.
