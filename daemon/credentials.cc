@@ -1,12 +1,12 @@
 #include "daemon/credentials.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <sstream>
+
+#include "daemon/file_ops.h"
 
 namespace crtoken {
 namespace {
@@ -32,6 +32,20 @@ bool HasControl(const std::string& s) {
 }
 
 Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
+
+// Whether an unknown key may be shown in an error: only when it looks like a variable name (upper
+// case letters, digits and '_', at most 32 characters). Anything else may be a raw token (base64
+// ends in '=') or a password behind a mistyped separator, and is never echoed.
+bool ShowableKey(const std::string& key) {
+  if (key.empty() || key.size() > 32 || !(key[0] >= 'A' && key[0] <= 'Z')) return false;
+  for (char c : key) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// A credentials file holds a few short lines.
+constexpr size_t kMaxCredentialsFileBytes = 64 * 1024;
 
 }  // namespace
 
@@ -94,16 +108,19 @@ Result<Credentials> LoadCredentials(const std::string& credentials_file, const E
 
   if (!credentials_file.empty()) {
     source = credentials_file;
-    std::ifstream in(credentials_file, std::ios::binary);
-    if (!in) {
-      return Invalid(credentials_file + ": cannot read credentials file: " + std::strerror(errno));
-    }
+    // Following symlinks (a Kubernetes Secret volume mounts its files through them), but never
+    // blocking on a FIFO nor reading a huge file.
     struct stat st {};
-    if (warnings != nullptr && ::stat(credentials_file.c_str(), &st) == 0 &&
-        (st.st_mode & S_IROTH) != 0) {
+    auto content = ReadFileAt(FileOps::Real(), AT_FDCWD, credentials_file, credentials_file,
+                              kMaxCredentialsFileBytes, Follow::kSymlinks, &st);
+    if (!content.ok()) {
+      return Invalid("cannot read the credentials file: " + content.error().message);
+    }
+    if (warnings != nullptr && (st.st_mode & S_IROTH) != 0) {
       warnings->push_back(credentials_file +
                           ": credentials file is readable by every user; chmod 600 it");
     }
+    std::istringstream in(content.value());
     std::string line;
     int line_no = 0;
     while (std::getline(in, line)) {
@@ -123,8 +140,9 @@ Result<Credentials> LoadCredentials(const std::string& credentials_file, const E
         value = value.substr(1, value.size() - 2);
       }
       if (key != "IONOS_TOKEN" && key != "IONOS_USERNAME" && key != "IONOS_PASSWORD") {
-        return Invalid(at + ": unknown key '" + key +
-                       "' (want IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD)");
+        return Invalid(at + ": unknown key" + (ShowableKey(key) ? " '" + key + "'" : "") +
+                       " (want IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD; the line is not "
+                       "shown, it may hold a secret)");
       }
       if (values.count(key) != 0) return Invalid(at + ": " + key + " given twice");
       if (value.empty()) return Invalid(at + ": " + key + " is empty");

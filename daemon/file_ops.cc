@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace crtoken {
@@ -50,16 +51,25 @@ Error IoError(const std::string& what, const std::string& path, int err) {
   return Error{ErrorKind::kIo, what + " " + path + ": " + std::strerror(err)};
 }
 
+std::string FileTypeName(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symlink";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "an unknown kind of file";
+}
+
 Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const std::string& content,
                        mode_t mode, const std::string& display_path, Durability durability) {
+  // Only a regular file is replaced: anything else there was not written by us (the rename would
+  // silently swap a FIFO or a socket that something else is using for a file).
   struct stat st;
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (S_ISLNK(st.st_mode)) {
-      return Error{ErrorKind::kIo, "refusing to write " + display_path + ": it is a symlink"};
-    }
-    if (S_ISDIR(st.st_mode)) {
-      return Error{ErrorKind::kIo, "cannot write " + display_path + ": it is a directory"};
-    }
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+    return Error{ErrorKind::kIo, "refusing to write " + display_path + ": it is " +
+                                     FileTypeName(st.st_mode) + ", not a regular file"};
   }
   // A name unique within the process and across processes: pid plus a counter.
   static std::atomic<unsigned long> counter{0};
@@ -96,16 +106,39 @@ Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const s
 }
 
 Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,
-                               const std::string& display_path) {
-  ScopedFd fd(&ops, ops.OpenAt(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0));
+                               const std::string& display_path, size_t max_bytes, Follow follow,
+                               struct stat* stat_out) {
+  auto not_regular = [&](mode_t mode) {
+    return Error{ErrorKind::kIo, "refusing to read " + display_path + ": it is " +
+                                     FileTypeName(mode) + ", not a regular file"};
+  };
+  // Anything but a regular file is refused before it is opened (opening a device can have effects
+  // of its own, and a socket cannot be opened at all), and again after (it may have been swapped).
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, follow == Follow::kNoSymlink ? AT_SYMLINK_NOFOLLOW : 0) ==
+          0 &&
+      !S_ISREG(st.st_mode)) {
+    return not_regular(st.st_mode);
+  }
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+  int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  if (follow == Follow::kNoSymlink) flags |= O_NOFOLLOW;
+  ScopedFd fd(&ops, ops.OpenAt(dirfd, name.c_str(), flags, 0));
   if (!fd.valid()) {
     if (errno == ENOENT) return Error{ErrorKind::kNotFound, display_path + " does not exist"};
-    if (errno == ELOOP) {
-      return Error{ErrorKind::kIo, "refusing to read " + display_path + ": it is a symlink"};
-    }
+    if (errno == ELOOP && follow == Follow::kNoSymlink) return not_regular(S_IFLNK);
     return IoError("cannot open", display_path, errno);
   }
+  if (::fstat(fd.get(), &st) != 0) return IoError("cannot stat", display_path, errno);
+  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+  const std::string limit = "the limit of " + std::to_string(max_bytes) + " bytes";
+  if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return Error{ErrorKind::kIo, "refusing to read " + display_path + ": it is " +
+                                     std::to_string(st.st_size) + " bytes, over " + limit};
+  }
+  if (stat_out != nullptr) *stat_out = st;
   std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
   char buf[8192];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof(buf));
@@ -114,6 +147,11 @@ Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,
       return IoError("cannot read", display_path, errno);
     }
     if (n == 0) break;
+    // The file may grow after the fstat: the limit holds for what is read too.
+    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+      return Error{ErrorKind::kIo,
+                   "refusing to read " + display_path + ": it grew over " + limit + " while read"};
+    }
     out.append(buf, static_cast<size_t>(n));
   }
   return out;

@@ -5,6 +5,7 @@
 // Thread-safe: the real implementation is stateless; fault-injecting test doubles must be too.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <string>
@@ -57,14 +58,26 @@ enum class Durability { kNow, kLater };
 // Writes `content` to `name` inside the open directory `dirfd` atomically: a temp file in the same
 // directory (O_EXCL, `mode`), write, rename over `name` (with `durability` kNow: fsync before the
 // rename, and of the directory after it). A reader sees the old content or the new one, never a
-// mix; the temp file never outlives a failure. `display_path` names the file in errors. Refuses to
-// replace a symlink.
+// mix; the temp file never outlives a failure. `display_path` names the file in errors. Replaces
+// only a regular file: a symlink, directory, FIFO, socket or device at `name` is refused (kIo).
+// The new file is always a fresh inode with `mode`, owned by this process, whatever was there.
 Status WriteFileAtomic(FileOps& ops, int dirfd, const std::string& name, const std::string& content,
                        mode_t mode, const std::string& display_path,
                        Durability durability = Durability::kNow);
 
-// Reads a whole file; kNotFound when it does not exist. O_NOFOLLOW: a symlink is an error.
+enum class Follow { kNoSymlink, kSymlinks };
+
+// Reads a whole regular file of at most `max_bytes`, in bounded time: the open never blocks
+// (O_NONBLOCK, so a FIFO without a writer cannot hang it) and nothing is read before fstat shows a
+// regular file no larger than `max_bytes` (a huge or sparse file is refused unread). kNotFound
+// when it does not exist; kIo, naming `display_path`, for a FIFO, socket, device or directory, a
+// file over the limit, a symlink with Follow::kNoSymlink (O_NOFOLLOW), or a failed call. `stat_out`
+// (may be null) receives the open file's fstat.
 Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,
-                               const std::string& display_path);
+                               const std::string& display_path, size_t max_bytes,
+                               Follow follow = Follow::kNoSymlink, struct stat* stat_out = nullptr);
+
+// "a directory", "a FIFO", "a socket", "a symlink", ... for the file type in `mode` (st_mode).
+std::string FileTypeName(mode_t mode);
 
 }  // namespace crtoken

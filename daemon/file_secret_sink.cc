@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,10 +168,26 @@ Result<SecretState> FileSecretSink::Inspect(const SecretRef& ref) {
     if (dir.error().kind == ErrorKind::kNotFound) return SecretState{};
     return dir.error();
   }
-  auto content = ReadFileAt(*ops_, dir.value().get(), leaf, secret_dir_ + "/" + ref.file);
+  const std::string display = secret_dir_ + "/" + ref.file;
+  struct stat st;
+  auto content = ReadFileAt(*ops_, dir.value().get(), leaf, display, kMaxSecretFileBytes,
+                            Follow::kNoSymlink, &st);
   if (!content.ok()) {
     if (content.error().kind == ErrorKind::kNotFound) return SecretState{};
     return content.error();
+  }
+  const bool loose = (st.st_mode & 077) != 0 || st.st_uid != ::geteuid();
+  {
+    std::lock_guard<std::mutex> lock(warned_mu_);
+    if (!loose) {
+      warned_.erase(display);
+    } else if (warned_.insert(display).second) {
+      spdlog::warn(
+          "secret file {} has mode {:04o} and owner uid {} (crtoken runs as uid {}): other users "
+          "may read or replace it; crtoken writes its secrets 0600 as its own user, so chown "
+          "and chmod 600 it",
+          display, st.st_mode & 07777, st.st_uid, ::geteuid());
+    }
   }
   return ParseDockerConfigJson(content.value());
 }

@@ -10,6 +10,14 @@
 // points inside is fine, one that points outside is refused); a symlink as the final component is
 // never written through, read or followed.
 //
+// Only regular files: Inspect opens without blocking (a FIFO at the path cannot hang a pass) and
+// reads nothing that fstat does not show to be a regular file of at most kMaxSecretFileBytes; Write
+// replaces only a regular file (a FIFO, socket, device or directory there is refused, never
+// replaced). Each refusal is a kIo error naming the path and what is there. A write always makes a
+// fresh 0600 file owned by this process (temp file and rename), so a secret file left readable by
+// others, or planted by another user, is replaced rather than written into; Inspect logs a warning
+// (once per path) for a secret that is readable by group or others or owned by another user.
+//
 // Errors: kInvalid for a path that is not allowed (or a kubernetes ref); kIo naming the path and
 // the system's reason (EROFS, ENOSPC, EACCES, ...). Thread-safe; never throws.
 #pragma once
@@ -18,6 +26,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "daemon/file_ops.h"
@@ -27,6 +36,9 @@ namespace crtoken {
 
 class FileSecretSink : public SecretSink {
  public:
+  // A dockerconfigjson with one entry is a few hundred bytes.
+  static constexpr size_t kMaxSecretFileBytes = size_t{1} << 20;
+
   // `secret_dir` need not exist yet: it is created (0700) on the first write. `ops` defaults to the
   // real file system.
   explicit FileSecretSink(std::string secret_dir, FileOps* ops = nullptr);
@@ -48,6 +60,8 @@ class FileSecretSink : public SecretSink {
   FileOps* ops_;
   std::mutex unsynced_mu_;
   std::map<dev_t, ScopedFd> unsynced_;  // a directory on each file system written since Flush
+  std::mutex warned_mu_;
+  std::set<std::string> warned_;  // secret files already warned about (loose mode or owner)
 };
 
 }  // namespace crtoken

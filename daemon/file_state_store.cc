@@ -30,6 +30,10 @@ const char* PhaseName(Phase phase) {
 
 constexpr int kFormatVersion = 1;
 
+// A record takes ~200 bytes: this is over a million records, and a bound on what a misplaced
+// file (a FIFO, a device, a huge sparse file) can make the startup read.
+constexpr size_t kMaxStateFileBytes = size_t{256} << 20;
+
 }  // namespace
 
 // One record per line, written by hand: building a json document of 1,000 records first took
@@ -154,7 +158,7 @@ Result<std::unique_ptr<FileStateStore>> FileStateStore::Open(const std::string& 
     if (errno == ENOENT) return store;  // nothing recorded yet
     return IoError("cannot open the state dir", state_dir, errno);
   }
-  auto content = ReadFileAt(*ops, dir.get(), kFileName, path);
+  auto content = ReadFileAt(*ops, dir.get(), kFileName, path, kMaxStateFileBytes);
   if (!content.ok()) {
     if (content.error().kind == ErrorKind::kNotFound) return store;
     return content.error();

@@ -38,6 +38,23 @@ class FunctionHandler : public CivetHandler {
 
 int FirstPort(const std::vector<int>& ports) { return ports.empty() ? 0 : ports.front(); }
 
+// civetweb serves each connection on one worker thread from the moment it is accepted, so a client
+// that trickles a request (a header every few seconds) holds a thread for as long as civetweb waits
+// for the request to end, 30 s by default: with few threads, a couple of such clients keep
+// /healthz from answering the kubelet's probes, which then restart the pod. Each server gets
+// enough threads for several slow clients plus the probes and a scrape, a deadline for a whole
+// request (headers included), and no keep-alive, so a thread is free again within
+// kRequestTimeoutMs whatever a client does.
+constexpr char kNumThreads[] = "8";
+constexpr char kRequestTimeoutMs[] = "3000";
+
+std::vector<std::string> CivetOptions(const std::string& addr) {
+  return {"listening_ports",    HttpServer::CivetAddress(addr),
+          "num_threads",        kNumThreads,
+          "request_timeout_ms", kRequestTimeoutMs,
+          "enable_keep_alive",  "no"};
+}
+
 }  // namespace
 
 std::string HttpServer::CivetAddress(const std::string& host_port) {
@@ -59,8 +76,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(
   const bool shared = metrics_addr == health_addr;
   if (!shared) {
     try {
-      server->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
-          "listening_ports", CivetAddress(metrics_addr), "num_threads", "2"});
+      server->exposer_ = std::make_unique<prometheus::Exposer>(CivetOptions(metrics_addr));
       server->exposer_->RegisterCollectable(registry);
       server->metrics_port_ = FirstPort(server->exposer_->GetListeningPorts());
     } catch (const std::exception& e) {
@@ -70,8 +86,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(
   }
   HttpServer* self = server.get();
   try {
-    server->health_ = std::make_unique<CivetServer>(
-        std::vector<std::string>{"listening_ports", CivetAddress(health_addr), "num_threads", "2"});
+    server->health_ = std::make_unique<CivetServer>(CivetOptions(health_addr));
   } catch (const std::exception& e) {
     return Error{ErrorKind::kInvalid,
                  "cannot serve health on --health-addr " + health_addr + ": " + e.what()};

@@ -48,6 +48,34 @@ std::string SetHostPort(std::string* out, const std::string& v) {
   return "";
 }
 
+// Where the authority of a URL starts: after "://", or at 0 when there is no scheme.
+size_t AuthorityStart(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  return scheme_end == std::string::npos ? 0 : scheme_end + 3;
+}
+
+// The position of the '@' that ends a URL's userinfo (user:password@), or npos when it has none.
+size_t UserinfoEnd(const std::string& url) {
+  const size_t start = AuthorityStart(url);
+  const size_t end = url.find_first_of("/?#", start);
+  const size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+  return at != std::string::npos && at >= start ? at : std::string::npos;
+}
+
+// `url` with its userinfo replaced by "***", so that an error can quote the rest.
+std::string WithoutUserinfo(const std::string& url) {
+  const size_t at = UserinfoEnd(url);
+  if (at == std::string::npos) return url;
+  return url.substr(0, AuthorityStart(url)) + "***" + url.substr(at);
+}
+
+// Credentials in the API URL would be logged and shown with it: they are refused.
+std::string CheckUrlHasNoUserinfo(const std::string& url) {
+  if (UserinfoEnd(url) == std::string::npos) return "";
+  return "credentials in the URL (user:password@host) are not accepted: they would be logged; "
+         "use IONOS_TOKEN, IONOS_USERNAME and IONOS_PASSWORD, or --credentials-file";
+}
+
 const std::vector<Flag>& Flags() {
   static const std::vector<Flag> flags = {
       {"specs", "PATH", "run plan apply validate",
@@ -63,6 +91,7 @@ const std::vector<Flag>& Flags() {
          if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
            return std::string("want an http:// or https:// URL");
          }
+         if (std::string why = CheckUrlHasNoUserinfo(v); !why.empty()) return why;
          o.api_url = v;
          return std::string();
        }},
@@ -178,6 +207,10 @@ const std::vector<Flag>& Flags() {
          o.kubeconfig = v;
          return std::string();
        }},
+      {"allow-core-dumps", nullptr, "run plan apply validate",
+       "debugging only: allow core dumps and ptrace (by default the process is non-dumpable: "
+       "its memory holds credentials and passwords)",
+       [](Options& o, const std::string& v) { return SetBool(&o.allow_core_dumps, v); }},
   };
   return flags;
 }
@@ -227,7 +260,7 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
       continue;
     }
     if (std::string why = f.set(o, *v); !why.empty()) {
-      return Invalid("bad value in $" + EnvName(f.name) + "=" + *v + ": " + why);
+      return Invalid("bad value in $" + EnvName(f.name) + "=" + WithoutUserinfo(*v) + ": " + why);
     }
   }
   bool specs_from_flags = false;
@@ -275,13 +308,16 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
       specs_from_flags = true;
     }
     if (std::string why = flag->set(o, *value); !why.empty()) {
-      return Invalid("bad value for --" + name + " \"" + *value + "\": " + why);
+      return Invalid("bad value for --" + name + " \"" + WithoutUserinfo(*value) + "\": " + why);
     }
   }
   if (o.specs.empty()) o.specs.push_back("./manifests");
   if (o.api_url.empty()) {
     auto url = env("IONOS_API_URL");
     o.api_url = url && !url->empty() ? *url : kDefaultApiUrl;
+    if (std::string why = CheckUrlHasNoUserinfo(o.api_url); !why.empty()) {
+      return Invalid("bad value in $IONOS_API_URL=" + WithoutUserinfo(o.api_url) + ": " + why);
+    }
   }
   if (o.kubeconfig.empty()) {
     if (auto k = env("KUBECONFIG")) o.kubeconfig = *k;

@@ -47,6 +47,11 @@ struct Options {
   // Kubernetes sink: in-cluster credentials, or this kubeconfig ($KUBECONFIG).
   std::string kubeconfig;
 
+  // Debugging only: leave core dumps and ptrace as the system has them. By default main makes the
+  // process non-dumpable (no core file, no ptrace by other processes of the same user), since
+  // its memory holds the API credentials and token passwords.
+  bool allow_core_dumps = false;
+
   // Positional arguments (validate's paths).
   std::vector<std::string> args;
   bool help = false;

@@ -470,11 +470,11 @@ void Reconciler::FlushHeld(PassContext& ctx) {
     std::string token_id;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      password = held_.at(p.key).password;
+      password = held_.at(p.key).password.Clone();
       token_id = held_.at(p.key).token_id;
     }
-    Status status =
-        sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, password, token_id});
+    Status status = sink_.Write(
+        p.spec->secret, DockerCredential{p.hostname, p.spec->name, std::move(password), token_id});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
     const std::string& registry_name = ctx.registries.at(p.key.registry_id).name;
     const std::string name = KeyName(registry_name, p.key);
@@ -669,8 +669,9 @@ void Reconciler::Act(PassContext& ctx) {
       outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
       return;
     }
-    Status written = sink_.Write(
-        spec.secret, DockerCredential{info.hostname, spec.name, password, intent.token_id});
+    DockerCredential credential{info.hostname, spec.name, std::move(password), intent.token_id};
+    Status written = sink_.Write(spec.secret, credential);
+    password = std::move(credential.password);
     if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());
     if (!written.ok()) {
       spdlog::warn(
@@ -742,12 +743,15 @@ void Reconciler::Act(PassContext& ctx) {
       if (held) {
         // The token exists and this process is the only holder of its password: keep it until
         // the sink has it and the record says so.
-        held_[key] = Held{intents[i].token_id, outcomes[i].password, creates[i]->registry_name};
+        held_[key] =
+            Held{intents[i].token_id, std::move(outcomes[i].password), creates[i]->registry_name};
       } else {
         held_.erase(key);  // the token the held password belonged to is gone or replaced
       }
     }
   }
+
+  outcomes.clear();  // wipes the passwords already written and synced (held ones moved to held_)
 
   // 5. Deletes last, so a renamed token's new name exists before the old one goes.
   std::set<SecretRef> declared_secrets;

@@ -2,15 +2,20 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace crtoken::test_support {
@@ -19,6 +24,8 @@ struct CommandResult {
   int exit_code = -1;  // the exit status, or 128 + signal
   std::string out;
   std::string err;
+  bool timed_out = false;  // killed (SIGKILL) because it ran past the caller's deadline
+  long max_rss_kb = 0;     // the child's peak resident set size
 };
 
 inline std::string CrtokenBinaryPath() {
@@ -34,10 +41,12 @@ inline std::string Slurp(const std::string& path) {
 }
 
 // Runs crtoken ARGS with a clean environment plus `env`; stdout and stderr go to files in
-// `scratch` (an existing directory) and are read back.
+// `scratch` (an existing directory) and are read back. With a `deadline` (> 0), a run still going
+// after it is killed and reported as timed_out, so that a hang fails a test instead of stalling it.
 inline CommandResult RunCrtoken(const std::vector<std::string>& args,
                                 const std::map<std::string, std::string>& env,
-                                const std::string& scratch) {
+                                const std::string& scratch,
+                                std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
   static int run = 0;
   const std::string out_path = scratch + "/run" + std::to_string(++run) + ".out";
   const std::string err_path = scratch + "/run" + std::to_string(run) + ".err";
@@ -63,9 +72,22 @@ inline CommandResult RunCrtoken(const std::vector<std::string>& args,
     ::execve(bin.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
   CommandResult result;
+  int status = 0;
+  struct rusage usage {};
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (true) {
+    const pid_t r = ::wait4(pid, &status, deadline.count() > 0 ? WNOHANG : 0, &usage);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (r == 0 && std::chrono::steady_clock::now() >= end) {
+      ::kill(pid, SIGKILL);
+      ::wait4(pid, &status, 0, &usage);
+      result.timed_out = true;
+      break;
+    }
+    if (r == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  result.max_rss_kb = usage.ru_maxrss;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.out = Slurp(out_path);
   result.err = Slurp(err_path);

@@ -210,7 +210,7 @@ class MemorySecretSink : public SecretSink {
     ++writes;
     if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
     std::lock_guard<std::mutex> lock(mu_);
-    secrets_[ref.ToString()] = c;
+    secrets_[ref.ToString()] = Stored{c.hostname, c.username, c.password.Reveal(), c.token_id};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
@@ -240,7 +240,8 @@ class MemorySecretSink : public SecretSink {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = secrets_.find(ref);
     if (it == secrets_.end()) return std::nullopt;
-    return it->second;
+    const Stored& s = it->second;
+    return DockerCredential{s.hostname, s.username, Password(s.password), s.token_id};
   }
   void EraseByHand(const std::string& ref) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -252,9 +253,16 @@ class MemorySecretSink : public SecretSink {
   }
 
  private:
+  // A DockerCredential cannot be copied (its Password cannot): the fake keeps plain copies.
+  struct Stored {
+    std::string hostname;
+    std::string username;
+    std::string password;
+    std::string token_id;
+  };
   mutable std::mutex mu_;
-  std::map<std::string, DockerCredential> secrets_;
-  std::map<std::string, DockerCredential> durable_;
+  std::map<std::string, Stored> secrets_;
+  std::map<std::string, Stored> durable_;
 };
 
 // Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.
