@@ -50,7 +50,9 @@ struct ObservedRegistry {
 // The observed state, as read by one pass.
 struct ObservedState {
   // Registries whose token list was read completely, by id. Nothing is created in or deleted from a
-  // registry missing here: a failed read is never taken as "empty".
+  // registry missing here: a failed read is never taken as "empty". A record whose token is not
+  // here is taken as gone (its record and secret are deleted when undeclared): the caller confirms
+  // that by looking the token up by id first, and adds it here when it exists after all.
   std::map<std::string, ObservedRegistry> registries;
   std::vector<OwnershipRecord> owned;
   // The sink's view of each declared token's secret. A key missing here could not be inspected:

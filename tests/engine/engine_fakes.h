@@ -77,9 +77,12 @@ class FakeRegistryApi : public RegistryApi {
   }
 
   // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
-  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET") in order;
-  // `put_then_fail` makes the next PUT create the token but report an error (a lost response).
+  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN") in
+  // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
+  // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
+  // gap).
   std::map<std::string, Error> fail_list;
+  std::set<std::string> hide_from_list;
   void FailNext(const std::string& method, Error error) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_next_[method].push_back(std::move(error));
@@ -87,7 +90,7 @@ class FakeRegistryApi : public RegistryApi {
   std::atomic<int> put_then_fail{0};
 
   int Writes() const { return puts + patches + deletes; }
-  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0};
+  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0}, gets{0};
   std::vector<TokenPatch> patch_log;  // every PATCH body, in order
 
   Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
@@ -115,12 +118,16 @@ class FakeRegistryApi : public RegistryApi {
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     std::vector<ObservedToken> out;
-    for (const auto& [_, t] : r->second.tokens) out.push_back(t.token);
+    for (const auto& [id, t] : r->second.tokens) {
+      if (!hide_from_list.count(id)) out.push_back(t.token);
+    }
     return out;
   }
   Result<ObservedToken> GetToken(const std::string& registry_id,
                                  const std::string& token_id) override {
+    ++gets;
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("GET_TOKEN")) return *e;
     auto& tokens = registries_.at(registry_id).tokens;
     auto it = tokens.find(token_id);
     if (it == tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
