@@ -355,6 +355,15 @@ class Planner {
       ++plan_.counts.error;
       return;
     }
+    if (auto secret = observed_.secrets.find(key);
+        secret != observed_.secrets.end() && !secret->second.conflict.empty()) {
+      // Whatever is planned here would end in a password the sink refuses to take.
+      AddProblem(spec, "token " + spec.name + ": secret " + spec.secret.ToString() +
+                           " cannot be written: " + secret->second.conflict +
+                           "; the token is not created or re-issued until then");
+      ++plan_.counts.error;
+      return;
+    }
     const OwnershipRecord* record = RecordFor(key);
     const ObservedToken* token = TokenFor(key);
     const bool held = observed_.held_passwords.count(key) > 0;

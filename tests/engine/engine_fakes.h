@@ -205,7 +205,9 @@ class FakeRegistryApi : public RegistryApi {
 
 // Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
 // Writes and deletes are visible at once and durable after Flush, as in the file sink;
-// PowerLoss() brings back the last flushed content.
+// PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
+// must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
+// conflict and Write refuses it, until SetForeign(ref, "").
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
@@ -217,15 +219,28 @@ class MemorySecretSink : public SecretSink {
     ++writes;
     if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
+    }
     secrets_[ref.ToString()] = c;
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      SecretState state;
+      state.exists = true;
+      state.conflict = it->second;
+      return state;
+    }
     auto it = secrets_.find(ref.ToString());
     if (it == secrets_.end()) return SecretState{};
-    return SecretState{true, !it->second.password.empty(), it->second.hostname, it->second.username,
-                       it->second.token_id};
+    return SecretState{true,
+                       !it->second.password.empty(),
+                       it->second.hostname,
+                       it->second.username,
+                       it->second.token_id,
+                       ""};
   }
   Status Delete(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -253,6 +268,14 @@ class MemorySecretSink : public SecretSink {
     std::lock_guard<std::mutex> lock(mu_);
     secrets_.erase(ref);
   }
+  void SetForeign(const std::string& ref, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (why.empty()) {
+      foreign_.erase(ref);
+    } else {
+      foreign_[ref] = why;
+    }
+  }
   size_t size() const {
     std::lock_guard<std::mutex> lock(mu_);
     return secrets_.size();
@@ -262,6 +285,7 @@ class MemorySecretSink : public SecretSink {
   mutable std::mutex mu_;
   std::map<std::string, DockerCredential> secrets_;
   std::map<std::string, DockerCredential> durable_;
+  std::map<std::string, std::string> foreign_;  // ref -> what occupies it
 };
 
 // Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.

@@ -1,6 +1,7 @@
-// The reconcile pass never forgets what it has not confirmed: an owned token missing from a token
-// list is looked up by id before its record, secret or held password is dropped. Against the
-// in-memory fakes; end states, not call sequences.
+// The reconcile pass never forgets what it has not confirmed, and never creates what it cannot
+// deliver: an owned token missing from a token list is looked up by id before its record, secret
+// or held password is dropped; a secret place that is not crtoken's to write stops the token
+// before any create. Against the in-memory fakes; end states, not call sequences.
 #include <gtest/gtest.h>
 
 #include "reconciler/reconciler.h"
@@ -243,6 +244,56 @@ TEST_F(ReconcilerSafetyTest, ADeclaredTokenMissingFromTheListIsNeverDuplicated) 
   PassResult next = r->Reconcile(desired);
   EXPECT_TRUE(next.converged) << Joined(next.errors);
   EXPECT_TRUE(next.plan.empty());
+}
+
+// --- A secret place that is not crtoken's ------------------------------------------------------
+
+TEST_F(ReconcilerSafetyTest, AForeignSecretStopsTheCreateUntilItIsFreed) {
+  DesiredState desired;
+  desired.specs = {Spec("ci-push"), Spec("other")};
+  sink_.SetForeign("file:ci-push.json", "Secret team-a/pull exists and is not managed by crtoken");
+  auto r = Make();
+  for (int pass_no = 0; pass_no < 2; ++pass_no) {
+    SCOPED_TRACE(pass_no);
+    PassResult pass = r->Reconcile(desired);
+    EXPECT_FALSE(pass.converged);
+    EXPECT_NE(Joined(pass.errors)
+                  .find("/specs/ci-push.yaml:4:9: token ci-push: secret file:ci-push.json cannot "
+                        "be written: Secret team-a/pull exists and is not managed by crtoken"),
+              std::string::npos)
+        << Joined(pass.errors);
+    EXPECT_FALSE(api_.Find(acme_, "ci-push").has_value());
+    EXPECT_FALSE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());
+    EXPECT_EQ(r->HeldPasswords(), 0);
+    ExpectSecretMatches("other");  // the rest of the pass goes on
+  }
+  EXPECT_EQ(api_.puts, 1);  // "other" only
+
+  sink_.SetForeign("file:ci-push.json", "");
+  PassResult freed = r->Reconcile(desired);
+  EXPECT_TRUE(freed.converged) << Joined(freed.errors);
+  ExpectSecretMatches("ci-push");
+}
+
+TEST_F(ReconcilerSafetyTest, AnOwnedTokenWhoseSecretBecameForeignIsLeftAsItIs) {
+  DesiredState desired;
+  desired.specs = {Spec("ci-push")};
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile(desired).converged);
+  const std::string id = IdOf("ci-push");
+  const std::string password = api_.Find(acme_, "ci-push")->password;
+  // Someone replaced the secret with one crtoken must not touch, and the spec changed.
+  sink_.SetForeign("file:ci-push.json", "taken by hand");
+  desired.specs[0].status = TokenStatus::kDisabled;
+  const int writes_before = api_.Writes();
+
+  PassResult pass = r->Reconcile(desired);
+  EXPECT_FALSE(pass.converged);
+  EXPECT_EQ(api_.Writes(), writes_before);  // no re-issue, no update, no delete
+  EXPECT_EQ(api_.Find(acme_, "ci-push")->token.id, id);
+  EXPECT_EQ(api_.Find(acme_, "ci-push")->password, password);
+  EXPECT_EQ(api_.Find(acme_, "ci-push")->token.status, TokenStatus::kEnabled);
+  EXPECT_EQ(state_.Get(TokenKey{acme_, "ci-push"})->token_id, id);
 }
 
 }  // namespace
