@@ -28,6 +28,15 @@ bool Under(const std::string& path, const std::string& root) {
                           path[root.size()] == '/');
 }
 
+// "a directory", "a symlink", ...: what occupies a secret file's place.
+const char* FileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symlink";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "a device file";
+}
+
 }  // namespace
 
 FileSecretSink::FileSecretSink(std::string secret_dir, FileOps* ops)
@@ -166,6 +175,16 @@ Result<SecretState> FileSecretSink::Inspect(const SecretRef& ref) {
   if (!dir.ok()) {
     if (dir.error().kind == ErrorKind::kNotFound) return SecretState{};
     return dir.error();
+  }
+  // Something other than a regular file holds the place: crtoken must not replace it.
+  struct stat st;
+  if (::fstatat(dir.value().get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      !S_ISREG(st.st_mode)) {
+    SecretState state;
+    state.exists = true;
+    state.conflict = secret_dir_ + "/" + ref.file + " is " + FileKind(st.st_mode) +
+                     ", not a secret file: remove it, or point secret.file elsewhere";
+    return state;
   }
   auto content = ReadFileAt(*ops_, dir.value().get(), leaf, secret_dir_ + "/" + ref.file);
   if (!content.ok()) {
