@@ -169,7 +169,16 @@ Result<SecretState> FileSecretSink::Inspect(const SecretRef& ref) {
     return dir.error();
   }
   const std::string display = secret_dir_ + "/" + ref.file;
+  // Something other than a regular file holds the place: crtoken must not replace it.
   struct stat st;
+  if (::fstatat(dir.value().get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      !S_ISREG(st.st_mode)) {
+    SecretState state;
+    state.exists = true;
+    state.conflict = display + " is " + FileTypeName(st.st_mode) +
+                     ", not a secret file: remove it, or point secret.file elsewhere";
+    return state;
+  }
   auto content = ReadFileAt(*ops_, dir.value().get(), leaf, display, kMaxSecretFileBytes,
                             Follow::kNoSymlink, &st);
   if (!content.ok()) {

@@ -8,7 +8,10 @@
 // `..` components and empty paths are refused; every parent directory is opened one component at a
 // time and its real path must lie under the secret dir's real path (a symlinked directory that
 // points inside is fine, one that points outside is refused); a symlink as the final component is
-// never written through, read or followed.
+// never written through, read or followed. Inspect reports a final component that is not a
+// regular file (a directory, a symlink, a FIFO...) as SecretState::conflict, without opening it, so
+// that no token is created for a place crtoken must not take (Write refuses directories and
+// symlinks itself).
 //
 // Only regular files: Inspect opens without blocking (a FIFO at the path cannot hang a pass) and
 // reads nothing that fstat does not show to be a regular file of at most kMaxSecretFileBytes; Write

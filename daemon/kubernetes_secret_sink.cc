@@ -137,6 +137,12 @@ bool IsManaged(const json& obj) {
          (*labels)[kManagedByLabel] == kManagedByValue;
 }
 
+// "Secret NS/NAME exists and is not managed by crtoken (no label ...)".
+std::string NotManaged(const std::string& what) {
+  return what + " exists and is not managed by crtoken (no label " + kManagedByLabel + "=" +
+         kManagedByValue + ")";
+}
+
 std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
   const json* node = &obj;
   for (const char* key : path) {
@@ -144,6 +150,12 @@ std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
     node = &(*node)[key];
   }
   return node->is_string() ? node->get<std::string>() : "";
+}
+
+// A managed Secret of another type: its type cannot be changed, so it cannot be written.
+std::string WrongType(const std::string& what, const std::string& type) {
+  return what + " has type \"" + type + "\" but crtoken writes " + kDockerConfigType +
+         " (a Secret's type is immutable): delete it so crtoken can recreate it";
 }
 
 std::string BracketHost(const std::string& host) {
@@ -420,11 +432,7 @@ class KubernetesSecretSink::Impl {
       }
       json obj = std::move(*current.obj);
       const std::string type = StringAt(obj, {"type"});
-      if (type != kDockerConfigType) {
-        return Invalid(what + " has type \"" + type + "\" but crtoken writes " + kDockerConfigType +
-                       " (a Secret's type is immutable): delete it so "
-                       "crtoken can recreate it");
-      }
+      if (type != kDockerConfigType) return Invalid(WrongType(what, type));
       const json before = obj;
       ApplyOurs(obj, cred, data);
       if (obj == before) {
@@ -471,6 +479,17 @@ class KubernetesSecretSink::Impl {
       return Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
     }
     state.exists = true;
+    // What Write would refuse is reported now, before a token is created for it.
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    if (!IsManaged(obj)) {
+      state.conflict = NotManaged(what) + ": delete or rename it, or label it " + kManagedByLabel +
+                       "=" + kManagedByValue + " to let crtoken take it over";
+      return state;
+    }
+    if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
+      state.conflict = WrongType(what, type);
+      return state;
+    }
     state.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
     const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
     auto decoded = Base64Decode(encoded);
@@ -604,10 +623,7 @@ class KubernetesSecretSink::Impl {
       if (obj.is_discarded()) {
         out.error = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
       } else if (!IsManaged(obj)) {
-        out.error =
-            Error{ErrorKind::kConflict, what + " exists and is not managed by crtoken (no label " +
-                                            std::string(kManagedByLabel) + "=" + kManagedByValue +
-                                            "); " + refusal};
+        out.error = Error{ErrorKind::kConflict, NotManaged(what) + "; " + refusal};
         return out;  // never retried: a person has to act
       } else {
         out.obj = std::move(obj);

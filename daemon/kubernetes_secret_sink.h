@@ -14,7 +14,9 @@
 //   (optimistic concurrency); 409 and transient failures are retried up to max_attempts times.
 //   An existing Secret without the managed-by label is never overwritten (kConflict naming it).
 //   Writing the content a managed Secret already holds sends no write at all.
-// - Inspect: GET; a missing Secret is exists == false.
+// - Inspect: GET; a missing Secret is exists == false. One that Write would refuse (no managed-by
+//   label, or a type other than dockerconfigjson) has SecretState::conflict set, naming it and
+//   what to do, and nothing else is read from it.
 // - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret; absent is ok.
 // - Errors: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
 //   429 kRateLimited, 5xx, timeouts, TLS and connection errors kUnavailable.

@@ -355,6 +355,15 @@ class Planner {
       ++plan_.counts.error;
       return;
     }
+    if (auto secret = observed_.secrets.find(key);
+        secret != observed_.secrets.end() && !secret->second.conflict.empty()) {
+      // Whatever is planned here would end in a password the sink refuses to take.
+      AddProblem(spec, "token " + spec.name + ": secret " + spec.secret.ToString() +
+                           " cannot be written: " + secret->second.conflict +
+                           "; the token is not created or re-issued until then");
+      ++plan_.counts.error;
+      return;
+    }
     const OwnershipRecord* record = RecordFor(key);
     const ObservedToken* token = TokenFor(key);
     const bool held = observed_.held_passwords.count(key) > 0;
@@ -378,6 +387,9 @@ class Planner {
     };
 
     if (token == nullptr) {
+      // With a record, the caller did not look the token up by id: a create is safe even when the
+      // list missed a live token. Its PUT goes to a new id and the API refuses a second token
+      // with the name (409), and the secret is written only after a PUT that succeeded.
       if (record == nullptr) {
         act(ActionType::kCreate, kNotInRegistry);
       } else if (record->phase == OwnershipRecord::Phase::kCreating) {
@@ -486,7 +498,8 @@ class Planner {
   }
 
   // Records whose token no longer exists (or whose name now belongs to another id) and that are
-  // not declared: forget them and remove their secrets.
+  // not declared: forget them and remove their secrets. The caller has confirmed the absence by a
+  // lookup by id (a paged list can miss a live token; such a token is in the observed list).
   void PlanGoneRecords() {
     if (policy_.prune == PruneMode::kNone) return;
     for (const auto& [key, record] : index_.records) {

@@ -50,11 +50,14 @@ struct ObservedRegistry {
 // The observed state, as read by one pass.
 struct ObservedState {
   // Registries whose token list was read completely, by id. Nothing is created in or deleted from a
-  // registry missing here: a failed read is never taken as "empty".
+  // registry missing here: a failed read is never taken as "empty". A record whose token is not
+  // here is taken as gone (its record and secret are deleted when undeclared): the caller confirms
+  // that by looking the token up by id first, and adds it here when it exists after all.
   std::map<std::string, ObservedRegistry> registries;
   std::vector<OwnershipRecord> owned;
   // The sink's view of each declared token's secret. A key missing here could not be inspected:
-  // no re-issue is decided on it.
+  // no re-issue is decided on it. A secret whose place is not crtoken's to write (conflict set)
+  // is a Problem, and nothing is planned for its key.
   std::map<TokenKey, SecretState> secrets;
   // Tokens whose password is held in memory, waiting for the sink (registry hostname not yet known,
   // or a failed write). They are never re-issued: the reconciler retries the write.
@@ -131,6 +134,9 @@ struct Plan {
 // - A spec is acted on only when its registry is resolved and in observed.registries; otherwise it
 //   is a Problem. Nothing is created in, changed in or deleted from an unobserved registry.
 // - A spec whose expiryDate is at or before `now` is a Problem: no create, no update, no reissue.
+// - A spec whose inspected secret has a conflict (a Kubernetes Secret crtoken does not manage, a
+//   directory where the secret file goes) is a Problem naming the secret and what to do: no
+//   create, no update, no reissue; an existing token is left as it is.
 // - Ownership: a record with the key whose token_id is the observed token's id. A token with the
 //   declared name and another id is not owned: reissued with reason "adopt" when spec.adopt or
 //   policy.adopt_all, else a Problem.

@@ -95,6 +95,9 @@ struct Reconciler::PassContext {
   std::map<TokenKey, OwnershipRecord> records;  // of the resolved registries
   std::map<TokenKey, SecretState> secrets;
   std::set<TokenKey> held_keys;
+  // Owned tokens missing from their list whose lookup by id failed: nothing of theirs (record,
+  // secret, held password) is dropped or acted on in this pass.
+  std::set<TokenKey> unconfirmed;
   Plan plan;
 
   std::mutex mu;  // guards what follows while actions run in parallel
@@ -271,6 +274,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     }
   }
 
+  ConfirmUnlisted(ctx);
   if (!config_.dry_run) FlushHeld(ctx);
 
   // Inspect the secret of each declared token of a readable registry.
@@ -310,6 +314,10 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
       d.failed_files = desired.failed_files;
       d.protected_keys = desired.protected_keys;
       desired_by_registry[id] = std::move(d);
+    }
+    // Their error is already reported; the planner leaves them alone.
+    for (const auto& key : ctx.unconfirmed) {
+      desired_by_registry[key.registry_id].protected_keys.insert(key);
     }
     for (const auto& spec : ctx.specs) desired_by_registry[spec.registry_id].specs.push_back(spec);
     for (auto& [id, d] : desired_by_registry) {
@@ -420,6 +428,82 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   return result;
 }
 
+// A token list is read page by page, by offset: when another client deletes a token of an earlier
+// page meanwhile, the later pages shift and one live token is never seen. So an owned token that is
+// missing from its registry's list is looked up by id (GetToken) before the pass acts on its
+// absence by dropping something:
+// - the record and secret of an undeclared token (its token gone, or its name now held by another
+//   id): found, it is added to the observed tokens as if listed, and the planner deletes it
+//   (DELETE, then secret and record) instead of orphaning it;
+// - a held password (FlushHeld drops the password of a token that is gone).
+// Not found (kNotFound): gone, as the list said. Any other error: its key is protected for this
+// pass (record, secret and held password kept, nothing planned for it) and the pass fails.
+//
+// A declared token without a held password is not looked up. Its absence plans a create, which is
+// safe on a missed token: the PUT goes to a new id and the API refuses a second token with the
+// name (409), after which the old record is put back; the secret is only written after a PUT that
+// succeeded. Re-issues and updates act only on tokens the list showed, by their id; an adopting
+// re-issue replaces a record whose name another id holds, and a token with the record's id cannot
+// hold that name at the same time.
+void Reconciler::ConfirmUnlisted(PassContext& ctx) {
+  struct Unlisted {
+    TokenKey key;
+    std::string token_id;
+  };
+  std::vector<Unlisted> candidates;
+  {
+    std::set<TokenKey> declared;
+    for (const auto& spec : ctx.specs) declared.insert(TokenKey{spec.registry_id, spec.name});
+    // Under prune none no record is dropped: looking them up would only cost a request per pass.
+    for (const auto& [key, record] : ctx.records) {
+      if (!declared.count(key) && ctx.observed.count(key.registry_id) &&
+          config_.policy.prune != PruneMode::kNone) {
+        candidates.push_back(Unlisted{key, record.token_id});
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, held] : held_) {
+      // An undeclared key's password is dropped anyway; its record is a candidate above.
+      if (declared.count(key) && ctx.observed.count(key.registry_id)) {
+        candidates.push_back(Unlisted{key, held.token_id});
+      }
+    }
+  }
+  if (candidates.empty()) return;  // the steady state: every record is declared
+  std::set<std::pair<std::string, std::string>> listed;  // (registry id, token id)
+  for (const auto& [id, registry] : ctx.observed) {
+    for (const auto& token : registry.tokens) listed.emplace(id, token.id);
+  }
+  std::vector<Unlisted> unlisted;
+  for (auto& c : candidates) {
+    if (!listed.count({c.key.registry_id, c.token_id})) unlisted.push_back(std::move(c));
+  }
+  std::vector<std::optional<Result<ObservedToken>>> found(unlisted.size());
+  ParallelFor(unlisted.size(), config_.parallelism, [&](size_t i) {
+    found[i].emplace(api_.GetToken(unlisted[i].key.registry_id, unlisted[i].token_id));
+  });
+  for (size_t i = 0; i < unlisted.size(); ++i) {
+    const TokenKey& key = unlisted[i].key;
+    const std::string& token_id = unlisted[i].token_id;
+    const std::string& registry_name = ctx.registries.at(key.registry_id).name;
+    const Result<ObservedToken>& got = *found[i];
+    if (got.ok()) {
+      spdlog::warn(KeyLine(
+          registry_name, key,
+          "token " + token_id + " is missing from the token list but exists: taken as listed"));
+      ctx.observed.at(key.registry_id).tokens.push_back(got.value());
+    } else if (got.error().kind != ErrorKind::kNotFound) {
+      const std::string text = "token " + token_id +
+                               " is missing from the token list and looking it up failed; its "
+                               "record and secret are kept: " +
+                               got.error().ToString();
+      spdlog::warn(KeyLine(registry_name, key, text));
+      ctx.AddError(KeyName(registry_name, key) + ": " + text, got.error().Transient());
+      ctx.unconfirmed.insert(key);
+    }
+  }
+}
+
 // Writes the secrets of held passwords whose registry hostname is now known, and records them
 // kReady. A held password whose spec or token went away is dropped: it can never be used.
 void Reconciler::FlushHeld(PassContext& ctx) {
@@ -438,6 +522,10 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       auto obs = ctx.observed.find(key.registry_id);
       if (!ctx.registries.count(key.registry_id) || obs == ctx.observed.end()) {
         ++it;
+        continue;
+      }
+      if (ctx.unconfirmed.count(key)) {
+        ++it;  // its token may still exist: keep the password
         continue;
       }
       const auto& tokens = obs->second.tokens;

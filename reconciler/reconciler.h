@@ -4,6 +4,9 @@
 //          ownership records, inspect each declared token's secret. A registry whose lookup or list
 //          fails is left out of the observed state (never taken as "empty"): nothing in it is
 //          created, changed or deleted in this pass, and the failure is an error of the pass.
+//          An owned token missing from the list is looked up by id before the pass drops anything
+//          because of its absence (see ConfirmUnlisted): a list read page by page can miss a live
+//          token.
 //   plan:  ComputePlan per registry (so the crtoken_tokens gauge is kept per registry).
 //   act:   every action on its own; one failure never stops the others; errors are collected.
 //   result: converged or not, when to come back (soon on transient errors or held passwords), the
@@ -117,6 +120,7 @@ class Reconciler {
   struct PassContext;
 
   void ReadRegistries(PassContext& ctx);
+  void ConfirmUnlisted(PassContext& ctx);
   void FlushHeld(PassContext& ctx);
   void Act(PassContext& ctx);
   std::mutex& RegistryLock(const std::string& registry_id);

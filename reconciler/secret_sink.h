@@ -31,13 +31,19 @@ struct SecretState {
   std::string hostname;       // the single "auths" key ("" when missing or unreadable)
   std::string username;
   std::string token_id;  // as recorded by the sink that wrote it ("" when the sink keeps none)
+  // Set when something crtoken must not overwrite occupies the place (a Kubernetes Secret without
+  // the managed-by label, a directory or a symlink where the secret file goes): what it is and
+  // what to do, naming it, e.g. "Secret team-a/pull exists and is not managed by crtoken (...):
+  // delete or rename it, or ...". exists is true then, and nothing else is set.
+  std::string conflict;
 };
 
 class SecretSink {
  public:
   virtual ~SecretSink() = default;
   virtual Status Write(const SecretRef& ref, const DockerCredential& credential) = 0;
-  // exists == false for an absent secret; an Error only when the sink cannot be read at all.
+  // exists == false for an absent secret; conflict set for a place that is not crtoken's to write
+  // (Write would refuse it); an Error only when the sink cannot be read at all.
   virtual Result<SecretState> Inspect(const SecretRef& ref) = 0;
   // Removing an absent secret succeeds.
   virtual Status Delete(const SecretRef& ref) = 0;

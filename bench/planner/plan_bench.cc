@@ -62,8 +62,8 @@ World Build(int tokens, int kind) {
     record.phase = OwnershipRecord::Phase::kReady;
     record.secret = spec.secret;
     record.source_file = spec.source.file;
-    const SecretState secret{true, true, w.observed.registries[registry_id].info.hostname, name,
-                             ""};
+    const std::string& host = w.observed.registries[registry_id].info.hostname;
+    const SecretState secret{true, true, host, name, "", ""};
     const TokenKey key{registry_id, name};
     switch (variant) {
       case 0:  // in sync

@@ -77,9 +77,12 @@ class FakeRegistryApi : public RegistryApi {
   }
 
   // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
-  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET") in order;
-  // `put_then_fail` makes the next PUT create the token but report an error (a lost response).
+  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN") in
+  // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
+  // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
+  // gap).
   std::map<std::string, Error> fail_list;
+  std::set<std::string> hide_from_list;
   void FailNext(const std::string& method, Error error) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_next_[method].push_back(std::move(error));
@@ -87,7 +90,7 @@ class FakeRegistryApi : public RegistryApi {
   std::atomic<int> put_then_fail{0};
 
   int Writes() const { return puts + patches + deletes; }
-  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0};
+  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0}, gets{0};
   std::vector<TokenPatch> patch_log;  // every PATCH body, in order
 
   Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
@@ -115,12 +118,16 @@ class FakeRegistryApi : public RegistryApi {
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     std::vector<ObservedToken> out;
-    for (const auto& [_, t] : r->second.tokens) out.push_back(t.token);
+    for (const auto& [id, t] : r->second.tokens) {
+      if (!hide_from_list.count(id)) out.push_back(t.token);
+    }
     return out;
   }
   Result<ObservedToken> GetToken(const std::string& registry_id,
                                  const std::string& token_id) override {
+    ++gets;
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("GET_TOKEN")) return *e;
     auto& tokens = registries_.at(registry_id).tokens;
     auto it = tokens.find(token_id);
     if (it == tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
@@ -198,7 +205,9 @@ class FakeRegistryApi : public RegistryApi {
 
 // Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
 // Writes and deletes are visible at once and durable after Flush, as in the file sink;
-// PowerLoss() brings back the last flushed content.
+// PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
+// must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
+// conflict and Write refuses it, until SetForeign(ref, "").
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
@@ -210,15 +219,28 @@ class MemorySecretSink : public SecretSink {
     ++writes;
     if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
+    }
     secrets_[ref.ToString()] = Stored{c.hostname, c.username, c.password.Reveal(), c.token_id};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      SecretState state;
+      state.exists = true;
+      state.conflict = it->second;
+      return state;
+    }
     auto it = secrets_.find(ref.ToString());
     if (it == secrets_.end()) return SecretState{};
-    return SecretState{true, !it->second.password.empty(), it->second.hostname, it->second.username,
-                       it->second.token_id};
+    return SecretState{true,
+                       !it->second.password.empty(),
+                       it->second.hostname,
+                       it->second.username,
+                       it->second.token_id,
+                       ""};
   }
   Status Delete(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -247,6 +269,14 @@ class MemorySecretSink : public SecretSink {
     std::lock_guard<std::mutex> lock(mu_);
     secrets_.erase(ref);
   }
+  void SetForeign(const std::string& ref, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (why.empty()) {
+      foreign_.erase(ref);
+    } else {
+      foreign_[ref] = why;
+    }
+  }
   size_t size() const {
     std::lock_guard<std::mutex> lock(mu_);
     return secrets_.size();
@@ -263,6 +293,7 @@ class MemorySecretSink : public SecretSink {
   mutable std::mutex mu_;
   std::map<std::string, Stored> secrets_;
   std::map<std::string, Stored> durable_;
+  std::map<std::string, std::string> foreign_;  // ref -> what occupies it
 };
 
 // Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.

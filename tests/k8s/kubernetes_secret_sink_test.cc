@@ -213,12 +213,13 @@ TEST_F(KubernetesSecretSinkTest, InspectOfAbsentAndForeignContent) {
 
 TEST_F(KubernetesSecretSinkTest, InspectReadsAuthOnlyEntriesAndRejectsSeveralRegistries) {
   auto make = [&](const std::string& name, const std::string& config) {
-    ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets",
-                       {{"metadata", {{"name", name}}},
-                        {"type", "kubernetes.io/dockerconfigjson"},
-                        {"data", {{".dockerconfigjson", B64(config)}}}})
-                  .first,
-              201);
+    ASSERT_EQ(
+        emu_.Api("POST", "/api/v1/namespaces/team-a/secrets",
+                 {{"metadata", {{"name", name}, {"labels", {{kManagedByLabel, kManagedByValue}}}}},
+                  {"type", "kubernetes.io/dockerconfigjson"},
+                  {"data", {{".dockerconfigjson", B64(config)}}}})
+            .first,
+        201);
   };
   make("auth-only",
        R"({"auths":{"reg.example":{"auth":")" + B64("robot:pw:with:colons") + R"("}}})");
@@ -240,6 +241,47 @@ TEST_F(KubernetesSecretSinkTest, InspectReadsAuthOnlyEntriesAndRejectsSeveralReg
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none.value().username, "u");
   EXPECT_FALSE(none.value().has_password);
+}
+
+TEST_F(KubernetesSecretSinkTest, InspectReportsASecretWriteWouldRefuseAsAConflict) {
+  const std::string config = R"({"auths":{"reg.example":{"username":"u","password":"p"}}})";
+  ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets",
+                     {{"metadata", {{"name", "theirs"}}},
+                      {"type", "kubernetes.io/dockerconfigjson"},
+                      {"data", {{".dockerconfigjson", B64(config)}}}})
+                .first,
+            201);
+  ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets",
+                     {{"metadata",
+                       {{"name", "opaque"}, {"labels", {{kManagedByLabel, kManagedByValue}}}}},
+                      {"type", "Opaque"},
+                      {"data", {{"note", B64("x")}}}})
+                .first,
+            201);
+  auto sink = Sink();
+  auto theirs = sink->Inspect(Ref("theirs"));
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_TRUE(theirs.value().exists);
+  EXPECT_FALSE(theirs.value().has_password);  // nothing of it is read
+  EXPECT_EQ(theirs.value().conflict,
+            "Secret team-a/theirs exists and is not managed by crtoken (no label "
+            "app.kubernetes.io/managed-by=crtoken): delete or rename it, or label it "
+            "app.kubernetes.io/managed-by=crtoken to let crtoken take it over");
+  auto opaque = sink->Inspect(Ref("opaque"));
+  ASSERT_TRUE(opaque.ok());
+  EXPECT_EQ(opaque.value().conflict,
+            "Secret team-a/opaque has type \"Opaque\" but crtoken writes "
+            "kubernetes.io/dockerconfigjson (a Secret's type is immutable): delete it so crtoken "
+            "can recreate it");
+  // Write refuses both, as the conflict says.
+  EXPECT_FALSE(sink->Write(Ref("theirs"), Cred("pw")).ok());
+  EXPECT_FALSE(sink->Write(Ref("opaque"), Cred("pw")).ok());
+  // A Secret crtoken wrote has none.
+  ASSERT_TRUE(sink->Write(Ref("ours"), Cred("pw")).ok());
+  auto ours = sink->Inspect(Ref("ours"));
+  ASSERT_TRUE(ours.ok());
+  EXPECT_EQ(ours.value().conflict, "");
+  EXPECT_TRUE(ours.value().has_password);
 }
 
 TEST_F(KubernetesSecretSinkTest, UpdateKeepsOneSecretBumpsResourceVersionAndKeepsOtherLabels) {
