@@ -166,6 +166,134 @@ std::optional<std::pair<std::size_t, std::string>> CheckText(const std::string& 
   return std::nullopt;
 }
 
+// The first place where `text` nests deeper than kMaxYamlDepth, as a byte offset: flow collections
+// ('[' and '{') inside each other, block levels (each more-indented line, each compact "- " or "? "
+// entry such as "- - - x"), or both together. Quoted scalars, comments and block scalars ('|' and
+// '>') do not count, nor does a '[' or '{' inside a plain scalar. A linear scan that follows
+// YAML's structure only as far as needed to count levels: it may count a level too many in odd
+// corners, never one too few for the shapes that cost yaml-cpp memory.
+std::optional<std::size_t> FindTooDeep(const std::string& text) {
+  enum class Quote { kNone, kSingle, kDouble };
+  const std::size_t n = text.size();
+  std::vector<std::size_t> block;  // indentation columns of the open block levels
+  std::size_t flow = 0;            // open flow collections
+  Quote quote = Quote::kNone;
+  // Inside a block scalar: lines indented more than this column (and blank lines) are its text.
+  std::optional<std::size_t> block_scalar_parent;
+  bool node_start = true;  // the next character may begin a node (a quote or a collection)
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  auto too_deep = [&] { return block.size() + flow > kMaxYamlDepth; };
+  for (std::size_t line_start = 0; line_start < n;) {
+    std::size_t eol = text.find('\n', line_start);
+    if (eol == std::string::npos) eol = n;
+    std::size_t k = line_start;
+    if (quote == Quote::kNone && flow == 0) {
+      while (k < eol && text[k] == ' ') ++k;
+      const std::size_t column = k - line_start;
+      std::size_t first = k;
+      while (first < eol && space(text[first])) ++first;
+      const bool blank = first == eol || text[first] == '#';
+      if (block_scalar_parent) {
+        if (first == eol || column > *block_scalar_parent) {
+          line_start = eol + 1;
+          continue;
+        }
+        block_scalar_parent.reset();
+      }
+      if (blank) {
+        line_start = eol + 1;
+        continue;
+      }
+      node_start = true;
+      if (column == 0 && (text.compare(k, 3, "---") == 0 || text.compare(k, 3, "...") == 0) &&
+          (k + 3 == eol || space(text[k + 3]))) {
+        block.clear();  // a new document
+        k += 3;
+      } else {
+        while (!block.empty() && block.back() >= column) block.pop_back();
+        block.push_back(column);
+        if (too_deep()) return k;
+      }
+    }
+    bool entry_pending = false;  // after "- " or "? ": the next content on this line nests deeper
+    for (; k < eol; ++k) {
+      const char c = text[k];
+      if (quote == Quote::kSingle) {
+        if (c == '\'') {
+          if (k + 1 < eol && text[k + 1] == '\'') {
+            ++k;
+          } else {
+            quote = Quote::kNone;
+          }
+        }
+        continue;
+      }
+      if (quote == Quote::kDouble) {
+        if (c == '\\') {
+          ++k;
+        } else if (c == '"') {
+          quote = Quote::kNone;
+        }
+        continue;
+      }
+      if (space(c)) continue;
+      if (c == '#' && (k == line_start || space(text[k - 1]))) break;  // a comment
+      const bool indicator = k + 1 == eol || space(text[k + 1]);
+      if (entry_pending && flow == 0) {
+        entry_pending = false;
+        block.push_back(k - line_start);
+        if (too_deep()) return k;
+      }
+      if (node_start && (c == '\'' || c == '"')) {
+        quote = c == '\'' ? Quote::kSingle : Quote::kDouble;
+        node_start = false;
+        continue;
+      }
+      if (c == '[' || c == '{') {
+        if (flow > 0 || node_start) {
+          ++flow;
+          if (too_deep()) return k;
+          node_start = true;
+        }
+        continue;
+      }
+      if (node_start && (c == '&' || c == '!')) {  // an anchor or a tag: a node still follows
+        while (k + 1 < eol && !space(text[k + 1]) &&
+               (flow == 0 || std::strchr(",[]{}", text[k + 1]) == nullptr)) {
+          ++k;
+        }
+        continue;
+      }
+      if (flow > 0) {
+        if (c == ']' || c == '}') {
+          --flow;
+          node_start = false;
+        } else {
+          // A node may follow ',' and '?', and ':' when it is an indicator (JSON: "a":"b").
+          node_start = c == ',' || (c == '?' && indicator) ||
+                       (c == ':' && (indicator || text[k - 1] == '"' || text[k - 1] == '\''));
+        }
+        continue;
+      }
+      if (indicator && (c == '-' || c == '?') && node_start) {
+        entry_pending = true;
+        continue;
+      }
+      if (indicator && c == ':') {
+        node_start = true;
+        continue;
+      }
+      if (node_start && (c == '|' || c == '>')) {
+        block_scalar_parent = block.empty() ? 0 : block.back();
+        break;  // the header's rest is an indicator or a comment
+      }
+      node_start = false;
+    }
+    line_start = eol + 1;
+  }
+  return std::nullopt;
+}
+
 // --- A YAML tree with positions ----------------------------------------------------------------
 
 // yaml-cpp's own Node tree is slow to build and free, keeps duplicate keys only by accident, and
@@ -192,6 +320,7 @@ class YNode {
   const std::string& Tag() const;
   YAML::Mark Mark() const;
   std::size_t size() const;
+  std::size_t Weight() const;                                 // see NodeData::weight
   const std::vector<YNode>& Items() const;                    // a sequence's entries
   const std::vector<std::pair<YNode, YNode>>& Pairs() const;  // a map's entries, duplicates kept
 
@@ -206,6 +335,7 @@ struct NodeData {
   YAML::Mark mark;
   std::vector<YNode> items;
   std::vector<std::pair<YNode, YNode>> pairs;
+  std::size_t weight = 1;  // nodes in this subtree, counting every alias's target in full
 };
 
 const NodeData& Empty() {
@@ -219,6 +349,7 @@ const std::string& YNode::Scalar() const { return (data_ ? *data_ : Empty()).sca
 const std::string& YNode::Tag() const { return (data_ ? *data_ : Empty()).tag; }
 YAML::Mark YNode::Mark() const { return data_ ? data_->mark : YAML::Mark::null_mark(); }
 std::size_t YNode::size() const { return data_ ? data_->items.size() + data_->pairs.size() : 0; }
+std::size_t YNode::Weight() const { return data_ ? data_->weight : 0; }
 const std::vector<YNode>& YNode::Items() const { return (data_ ? *data_ : Empty()).items; }
 const std::vector<std::pair<YNode, YNode>>& YNode::Pairs() const {
   return (data_ ? *data_ : Empty()).pairs;
@@ -228,6 +359,17 @@ const std::vector<std::pair<YNode, YNode>>& YNode::Pairs() const {
 struct Runaway {
   YAML::Mark mark;
 };
+
+// Thrown by the builder when aliases would make the checks visit far more nodes than the text
+// holds (a "billion laughs" document: an alias of a list of aliases of lists...).
+struct AliasBomb {
+  YAML::Mark mark;
+};
+
+// Aliases may add at most this many times the nodes written out, plus kAliasSlack, to what the
+// checks visit: sharing a scopes list among every token of a file stays far below it.
+constexpr std::size_t kAliasFactor = 4;
+constexpr std::size_t kAliasSlack = 10000;
 
 class TreeBuilder : public YAML::EventHandler {
  public:
@@ -257,7 +399,16 @@ class TreeBuilder : public YAML::EventHandler {
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     auto it = anchors_.find(anchor);
-    Add(it != anchors_.end() ? it->second : YNode(&New(YAML::NodeType::Null, mark)));
+    if (it == anchors_.end()) {
+      Add(YNode(&New(YAML::NodeType::Null, mark)));
+      return;
+    }
+    // The alias shares the anchored node; what it adds is that node's whole subtree, aliases
+    // inside it included (an anchor still open, as in "&a [*a]", counts what it has so far).
+    ++aliases_;
+    aliased_ += it->second.Weight();
+    if (aliased_ > kAliasFactor * (events_ + aliases_) + kAliasSlack) throw AliasBomb{mark};
+    Add(it->second);
   }
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
@@ -319,6 +470,7 @@ class TreeBuilder : public YAML::EventHandler {
       return;
     }
     OpenCollection& top = stack_.back();
+    top.node->weight += node.Weight();
     if (top.node->type == YAML::NodeType::Sequence) {
       top.node->items.push_back(node);
     } else if (!top.has_key) {
@@ -334,6 +486,8 @@ class TreeBuilder : public YAML::EventHandler {
   std::size_t max_events_;
   std::size_t started_ = 0;
   std::size_t events_ = 0;
+  std::size_t aliases_ = 0;  // aliases read
+  std::size_t aliased_ = 0;  // nodes they add (see OnAlias)
   int last_start_ = -1;
   YAML::Mark document_mark_;
   std::deque<NodeData> arena_;  // stable addresses
@@ -386,6 +540,11 @@ class FileParser {
       const auto pos = static_cast<std::size_t>(std::max(r.mark.pos, 0));
       const std::string what = pos < text_.size() ? Quote(std::string(1, text_[pos])) : "input";
       Report(AtMark(r.mark), "YAML syntax error: unexpected " + what);
+    } catch (const AliasBomb& b) {
+      Report(AtMark(b.mark),
+             "YAML aliases expand too much: they may add at most " + std::to_string(kAliasFactor) +
+                 " times the nodes written out (plus " + std::to_string(kAliasSlack) +
+                 "); write the shared values out, or share fewer");
     } catch (const YAML::DeepRecursion& e) {
       Report(AtMark(e.mark), "YAML syntax error: nesting too deep");
     } catch (const YAML::Exception& e) {
@@ -1167,7 +1326,16 @@ FileSpecs ParseSpecText(const std::string& raw_text, const std::string& file) {
   // A UTF-8 byte-order mark is allowed; yaml-cpp counts positions after it, and so do we.
   const bool bom = raw_text.rfind("\xef\xbb\xbf", 0) == 0;
   const std::string text = bom ? raw_text.substr(3) : raw_text;
-  if (auto problem = CheckText(text)) {
+  // Checked before yaml-cpp sees the text: it costs yaml-cpp's scanner about 250 bytes of memory
+  // per byte of an unclosed "[[[[..." before its own depth guard triggers.
+  std::optional<std::pair<std::size_t, std::string>> problem = CheckText(text);
+  if (!problem) {
+    if (auto deep = FindTooDeep(text)) {
+      problem.emplace(*deep, "YAML nesting too deep: more than " + std::to_string(kMaxYamlDepth) +
+                                 " levels (collections inside collections)");
+    }
+  }
+  if (problem) {
     FileSpecs out;
     out.file = file;
     const std::size_t offset = problem->first;

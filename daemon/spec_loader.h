@@ -48,6 +48,9 @@ inline constexpr std::array<const char*, 2> kSpecSecretFields = {"file", "kubern
 inline constexpr std::array<const char*, 2> kSpecKubernetesFields = {"namespace", "name"};
 // Larger files are refused unread (a spec file is a few hundred bytes per token).
 inline constexpr std::size_t kMaxSpecFileBytes = 8 << 20;
+// Deeper YAML is refused before it is parsed (a RegistryToken document nests 5 levels deep): the
+// parser's memory grows with the depth of unclosed collections, ~250 bytes per level.
+inline constexpr std::size_t kMaxYamlDepth = 64;
 
 struct SpecError {
   SourceLocation where;  // line 0: the problem concerns the whole file or path
