@@ -1439,16 +1439,18 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
   }
   std::vector<std::pair<std::size_t, SpecError>> errors;  // (file index, error)
   std::set<std::size_t> failed;
-  // Where the other declarations are: "LINE:COL" in the same file, else "FILE:LINE:COL".
-  auto others = [](const std::vector<Declaration>& all, std::size_t self) {
+  // Where `other` is, seen from `self`: "LINE:COL" in the same file, else "FILE:LINE:COL".
+  auto where = [](const Declaration& other, const Declaration& self) {
+    const SourceLocation& at = other.spec->source;
+    return at.file == self.spec->source.file
+               ? std::to_string(at.line) + ":" + std::to_string(at.column)
+               : at.ToString();
+  };
+  // Where the other declarations are.
+  auto others = [&where](const std::vector<Declaration>& all, std::size_t self) {
     std::string out;
     for (std::size_t k = 0; k < all.size(); ++k) {
-      if (k == self) continue;
-      const SourceLocation& where = all[k].spec->source;
-      out += (out.empty() ? "" : ", ") +
-             (where.file == all[self].spec->source.file
-                  ? std::to_string(where.line) + ":" + std::to_string(where.column)
-                  : where.ToString());
+      if (k != self) out += (out.empty() ? "" : ", ") + where(all[k], all[self]);
     }
     return out;
   };
@@ -1499,3 +1501,37 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
 }
 
 }  // namespace crtoken
+  // A secret file whose path is a directory of another's ("a" and "a/b.json"): the two can never
+  // both be written. Paths are normalized by the parser, so each proper prefix ending before a
+  // '/' is a directory of the path.
+  std::map<std::string, std::vector<Declaration>> by_file;
+  for (const auto& [secret, declarations] : by_secret) {
+    for (const Declaration& d : declarations) {
+      if (d.spec->secret.kind == SecretRef::Kind::kFile) by_file[d.spec->secret.file].push_back(d);
+    }
+  }
+  for (const auto& [path, inner] : by_file) {
+    for (std::size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      auto outer = by_file.find(path.substr(0, slash));
+      if (outer == by_file.end()) continue;
+      for (const Declaration& file : outer->second) {
+        for (const Declaration& dir : inner) {
+          errors.emplace_back(
+              file.file,
+              SpecError{file.spec->source,
+                        "token " + Quote(file.spec->name) + " writes the secret file " +
+                            Quote(outer->first) + ", which is a directory of the secret file " +
+                            Quote(path) + " of the token at " + where(dir, file)});
+          errors.emplace_back(
+              dir.file,
+              SpecError{dir.spec->source,
+                        "token " + Quote(dir.spec->name) + " writes the secret file " +
+                            Quote(path) + " inside " + Quote(outer->first) +
+                            ", which the token at " + where(file, dir) + " writes as a file"});
+          failed.insert(file.file);
+          failed.insert(dir.file);
+        }
+      }
+    }
+  }

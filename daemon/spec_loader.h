@@ -107,8 +107,9 @@ std::vector<std::string> FindSpecFiles(const std::vector<std::string>& paths,
 SpecSet LoadSpecs(const std::vector<std::string>& paths);
 
 // The cross-file checks over files already parsed: a (registry or registryId, name) pair declared
-// twice, or two tokens writing the same secret, is an error at both documents, and both files
-// fail. registry and registryId are not compared with each other (that needs the API).
+// twice, two tokens writing the same secret, or a secret file whose path is a directory of another
+// token's secret file ("a" and "a/b.json"), is an error at both documents, and both files fail.
+// registry and registryId are not compared with each other (that needs the API).
 SpecSet MergeFiles(std::vector<FileSpecs> files);
 
 }  // namespace crtoken

@@ -1,5 +1,6 @@
 // Limits of the spec loader that keep bad input cheap: nesting depth (checked before yaml-cpp
-// sees the text) and alias expansion.
+// sees the text), alias expansion, and secret files that would need one path as both a file and
+// a directory.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -175,6 +176,57 @@ TEST(AliasLimit, SharingValuesInADocumentStillWorks) {
   ASSERT_EQ(out.specs.size(), 1u);
   ASSERT_EQ(out.specs[0].scopes.size(), 2u);
   EXPECT_EQ(out.specs[0].scopes[1].actions, (std::vector<std::string>{"pull", "push"}));
+}
+
+// --- Secret paths that need the same name as a file and as a directory --------------------------
+
+TEST(SecretPaths, AFileThatIsADirectoryOfAnotherIsAnErrorAtBoth) {
+  ScratchDir tmp;
+  WriteFile(tmp / "a.yaml", Doc("one", "team"));
+  WriteFile(tmp / "b.yaml", Doc("two", "team/pull.json"));
+  // Not a directory of either: a longer name, and a name that merely starts the same.
+  WriteFile(tmp / "c.yaml", Doc("three", "team-2.json") + "---\n" + Doc("four", "teamx/a.json"));
+  const std::string a = (tmp / "a.yaml").string();
+  const std::string b = (tmp / "b.yaml").string();
+  const SpecSet set = LoadSpecs({tmp.path().string()});
+  EXPECT_EQ(ErrorStrings(set.errors),
+            (std::vector<std::string>{
+                a +
+                    ":4:9: token \"one\" writes the secret file \"team\", which is a directory of "
+                    "the secret file \"team/pull.json\" of the token at " +
+                    b + ":4:9",
+                b +
+                    ":4:9: token \"two\" writes the secret file \"team/pull.json\" inside "
+                    "\"team\", which the token at " +
+                    a + ":4:9 writes as a file"}));
+  EXPECT_EQ(set.failed_files, (std::set<std::string>{a, b}));
+  ASSERT_EQ(set.specs.size(), 2u);  // c.yaml's tokens are fine
+}
+
+TEST(SecretPaths, DeeperPrefixesAndTheSameFileAreCaught) {
+  ScratchDir tmp;
+  WriteFile(tmp / "a.yaml", Doc("outer", "x/y") + "---\n" + Doc("inner", "x/y/z/w.json"));
+  const std::string a = (tmp / "a.yaml").string();
+  const SpecSet set = LoadSpecs({a});
+  EXPECT_EQ(ErrorStrings(set.errors),
+            (std::vector<std::string>{
+                a + ":4:9: token \"outer\" writes the secret file \"x/y\", which is a directory "
+                    "of the secret file \"x/y/z/w.json\" of the token at 14:9",
+                a + ":14:9: token \"inner\" writes the secret file \"x/y/z/w.json\" inside "
+                    "\"x/y\", which the token at 4:9 writes as a file"}));
+  EXPECT_TRUE(set.specs.empty());
+}
+
+TEST(SecretPaths, KubernetesSecretsAreNotPaths) {
+  ScratchDir tmp;
+  WriteFile(tmp / "a.yaml", Doc("one", "team"));
+  const std::string k8s =
+      "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: two\nspec:\n"
+      "  registry: acme-prod\n  scopes: [{name: \"*\", type: repository, actions: [pull]}]\n"
+      "  secret:\n    kubernetes: {namespace: team, name: pull}\n";
+  WriteFile(tmp / "b.yaml", k8s);
+  const SpecSet set = LoadSpecs({tmp.path().string()});
+  EXPECT_TRUE(set.ok()) << ::testing::PrintToString(ErrorStrings(set.errors));
 }
 
 }  // namespace
