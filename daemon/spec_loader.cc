@@ -1276,46 +1276,85 @@ FileSpecs PathProblem(const std::string& path, const std::string& message) {
   return out;
 }
 
+// A path that could not be read at all: what it declares is unknown.
+FileSpecs Unreadable(const std::string& path, const std::string& message) {
+  FileSpecs out = PathProblem(path, message);
+  out.unreadable = true;
+  return out;
+}
+
 std::string Canonical(const fs::path& p) {
   std::error_code ec;
   fs::path c = fs::canonical(p, ec);
   return ec ? p.lexically_normal().string() : c.string();
 }
 
-void Walk(const fs::path& dir, std::set<std::string>* seen, std::vector<std::string>* files,
-          std::vector<FileSpecs>* problems) {
-  if (!seen->insert("dir:" + Canonical(dir)).second) return;  // a symlink loop, or seen already
+// What a file that is neither a regular file nor a directory is, for messages.
+std::string KindOf(const fs::file_status& st) {
+  switch (st.type()) {
+    case fs::file_type::fifo:
+      return "a FIFO";
+    case fs::file_type::socket:
+      return "a socket";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::character:
+      return "a character device";
+    default:
+      return "an unknown kind of file";
+  }
+}
+
+// Walks `dir`; returns how many spec files and unreadable paths it met (files already seen
+// included), so that the caller can tell an empty root.
+std::size_t Walk(const fs::path& dir, std::set<std::string>* seen, std::vector<std::string>* files,
+                 std::vector<FileSpecs>* problems) {
+  if (!seen->insert("dir:" + Canonical(dir)).second) return 0;  // a symlink loop, or seen already
   std::error_code ec;
   std::vector<std::string> names;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     names.push_back(it->path().filename().string());
   }
   if (ec) {
-    problems->push_back(PathProblem(dir.string(), "cannot read directory: " + ec.message()));
-    return;
+    problems->push_back(Unreadable(dir.string(), "cannot read directory: " + ec.message()));
+    return 1;
   }
   std::sort(names.begin(), names.end());
+  std::size_t met = 0;
   for (const std::string& name : names) {
     if (name.empty() || name[0] == '.') continue;  // hidden, `..data`, `.git`, editor lock files
     const fs::path child = dir / name;
     std::error_code sec;
     const fs::file_status st = fs::status(child, sec);
     if (sec || !fs::exists(st)) {
+      // Whatever its name, a dangling symlink or an entry that cannot be examined may be (or lead
+      // to) a directory of specs: it is an error, and nothing is pruned while it lasts. An entry
+      // that vanished since the listing (an editor's temp file) is simply gone.
       std::error_code lec;
-      if (IsSpecFileName(name)) {
-        const bool dangling = fs::is_symlink(fs::symlink_status(child, lec));
-        problems->push_back(PathProblem(
-            child.string(),
-            "cannot read: " + (dangling || !sec ? std::string("broken symlink") : sec.message())));
-      }
+      const bool link = fs::is_symlink(fs::symlink_status(child, lec));
+      const bool vanished = !link && (!sec || sec == std::errc::no_such_file_or_directory);
+      if (vanished) continue;
+      ++met;
+      problems->push_back(Unreadable(
+          child.string(), "cannot read: " + (!sec || sec == std::errc::no_such_file_or_directory
+                                                 ? std::string("broken symlink")
+                                                 : sec.message())));
       continue;
     }
     if (fs::is_directory(st)) {
-      Walk(child, seen, files, problems);
-    } else if (fs::is_regular_file(st) && IsSpecFileName(name)) {
-      if (seen->insert("file:" + Canonical(child)).second) files->push_back(child.string());
+      met += Walk(child, seen, files, problems);
+    } else if (IsSpecFileName(name)) {
+      ++met;
+      if (!fs::is_regular_file(st)) {
+        // A spec file replaced by a FIFO or a socket: its tokens must not look undeclared.
+        problems->push_back(
+            Unreadable(child.string(), "cannot read: not a regular file (" + KindOf(st) + ")"));
+      } else if (seen->insert("file:" + Canonical(child)).second) {
+        files->push_back(child.string());
+      }
     }
   }
+  return met;
 }
 
 }  // namespace
@@ -1359,27 +1398,28 @@ FileSpecs LoadSpecFile(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) {
-    return PathProblem(path, "cannot read: " + (ec ? ec.message() : std::string("no such file")));
+    return Unreadable(path, "cannot read: " + (ec ? ec.message() : std::string("no such file")));
   }
-  if (!fs::is_regular_file(st)) return PathProblem(path, "not a regular file");
+  if (!fs::is_regular_file(st)) return Unreadable(path, "not a regular file");
   const auto size = fs::file_size(path, ec);
-  if (ec) return PathProblem(path, "cannot read: " + ec.message());
+  if (ec) return Unreadable(path, "cannot read: " + ec.message());
   if (size > kMaxSpecFileBytes) {
     return PathProblem(path, "file too large (" + std::to_string(size) + " bytes; at most " +
                                  std::to_string(kMaxSpecFileBytes) + ")");
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return PathProblem(path, std::string("cannot read: ") + std::strerror(errno));
+  if (!in) return Unreadable(path, std::string("cannot read: ") + std::strerror(errno));
   std::string text;
   text.reserve(size);
   text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) return PathProblem(path, std::string("cannot read: ") + std::strerror(errno));
+  if (in.bad()) return Unreadable(path, std::string("cannot read: ") + std::strerror(errno));
   if (text.size() > kMaxSpecFileBytes) return PathProblem(path, "file too large");
   return ParseSpecText(text, path);
 }
 
 std::vector<std::string> FindSpecFiles(const std::vector<std::string>& paths,
-                                       std::vector<FileSpecs>* problems) {
+                                       std::vector<FileSpecs>* problems,
+                                       std::vector<std::string>* empty_roots) {
   std::vector<std::string> files;
   std::set<std::string> seen;
   for (const std::string& path : paths) {
@@ -1387,28 +1427,43 @@ std::vector<std::string> FindSpecFiles(const std::vector<std::string>& paths,
     const fs::file_status st = fs::status(path, ec);
     if (ec || !fs::exists(st)) {
       std::error_code lec;
-      const bool dangling = fs::is_symlink(fs::symlink_status(path, lec));
-      problems->push_back(
-          PathProblem(path, dangling ? "broken symlink"
-                                     : (ec && ec != std::errc::no_such_file_or_directory
-                                            ? "cannot read: " + ec.message()
-                                            : std::string("no such file or directory"))));
+      const bool missing = !ec || ec == std::errc::no_such_file_or_directory;
+      const bool dangling = missing && fs::is_symlink(fs::symlink_status(path, lec));
+      problems->push_back(Unreadable(path, dangling  ? "broken symlink"
+                                           : missing ? "no such file or directory"
+                                                     : "cannot read: " + ec.message()));
       continue;
     }
     if (fs::is_directory(st)) {
-      Walk(fs::path(path), &seen, &files, problems);
+      const bool again = seen.count("dir:" + Canonical(path)) > 0;
+      if (Walk(fs::path(path), &seen, &files, problems) == 0 && !again && empty_roots) {
+        empty_roots->push_back(path);
+      }
     } else if (fs::is_regular_file(st)) {
       if (seen.insert("file:" + Canonical(path)).second) files.push_back(path);
     } else {
-      problems->push_back(PathProblem(path, "not a regular file or directory"));
+      problems->push_back(Unreadable(path, "not a regular file or directory (" + KindOf(st) + ")"));
     }
   }
   return files;
 }
 
+std::vector<std::string> UnreadPaths(const std::vector<FileSpecs>& files,
+                                     const std::vector<std::string>& empty_roots) {
+  std::vector<std::string> out;
+  for (const FileSpecs& f : files) {
+    if (f.unreadable && !f.errors.empty()) out.push_back(f.errors.front().ToString());
+  }
+  for (const std::string& root : empty_roots) {
+    out.push_back(root + ": holds no spec file (*.yaml, *.yml)");
+  }
+  return out;
+}
+
 SpecSet LoadSpecs(const std::vector<std::string>& paths) {
   std::vector<FileSpecs> problems;
-  std::vector<std::string> names = FindSpecFiles(paths, &problems);
+  std::vector<std::string> empty_roots;
+  std::vector<std::string> names = FindSpecFiles(paths, &problems, &empty_roots);
   std::vector<FileSpecs> files;
   files.reserve(names.size() + problems.size());
   // Files parse independently: spread them over the cores (yaml-cpp keeps no shared state).
@@ -1417,7 +1472,9 @@ SpecSet LoadSpecs(const std::vector<std::string>& paths) {
   ParallelFor(names.size(), std::min(cores, 4),
               [&](size_t i) { files[i] = LoadSpecFile(names[i]); });
   for (FileSpecs& p : problems) files.push_back(std::move(p));
-  return MergeFiles(std::move(files));
+  SpecSet set = MergeFiles(std::move(files));
+  set.unread = UnreadPaths(set.files, empty_roots);
+  return set;
 }
 
 SpecSet MergeFiles(std::vector<FileSpecs> files) {
@@ -1481,26 +1538,6 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
       failed.insert(d.file);
     }
   }
-  for (std::size_t i = 0; i < set.files.size(); ++i) {
-    for (const SpecError& e : set.files[i].errors) errors.emplace_back(i, e);
-    if (!set.files[i].errors.empty()) failed.insert(i);
-  }
-  std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first, a.second.where.line, a.second.where.column) <
-           std::tie(b.first, b.second.where.line, b.second.where.column);
-  });
-  for (auto& [file, error] : errors) set.errors.push_back(std::move(error));
-  for (std::size_t i = 0; i < set.files.size(); ++i) {
-    if (failed.count(i) != 0) {
-      set.failed_files.insert(set.files[i].file);
-      continue;
-    }
-    set.specs.insert(set.specs.end(), set.files[i].specs.begin(), set.files[i].specs.end());
-  }
-  return set;
-}
-
-}  // namespace crtoken
   // A secret file whose path is a directory of another's ("a" and "a/b.json"): the two can never
   // both be written. Paths are normalized by the parser, so each proper prefix ending before a
   // '/' is a directory of the path.
@@ -1535,3 +1572,23 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
       }
     }
   }
+  for (std::size_t i = 0; i < set.files.size(); ++i) {
+    for (const SpecError& e : set.files[i].errors) errors.emplace_back(i, e);
+    if (!set.files[i].errors.empty()) failed.insert(i);
+  }
+  std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first, a.second.where.line, a.second.where.column) <
+           std::tie(b.first, b.second.where.line, b.second.where.column);
+  });
+  for (auto& [file, error] : errors) set.errors.push_back(std::move(error));
+  for (std::size_t i = 0; i < set.files.size(); ++i) {
+    if (failed.count(i) != 0) {
+      set.failed_files.insert(set.files[i].file);
+      continue;
+    }
+    set.specs.insert(set.specs.end(), set.files[i].specs.begin(), set.files[i].specs.end());
+  }
+  return set;
+}
+
+}  // namespace crtoken

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -19,6 +21,7 @@ struct CommandResult {
   int exit_code = -1;  // the exit status, or 128 + signal
   std::string out;
   std::string err;
+  long max_rss_kb = 0;  // the child's peak resident set size
 };
 
 inline std::string CrtokenBinaryPath() {
@@ -34,10 +37,12 @@ inline std::string Slurp(const std::string& path) {
 }
 
 // Runs crtoken ARGS with a clean environment plus `env`; stdout and stderr go to files in
-// `scratch` (an existing directory) and are read back.
+// `scratch` (an existing directory) and are read back. `in_child`, when given, runs in the child
+// just before exec (it must only make system calls); it may _exit(126) to say it could not.
 inline CommandResult RunCrtoken(const std::vector<std::string>& args,
                                 const std::map<std::string, std::string>& env,
-                                const std::string& scratch) {
+                                const std::string& scratch,
+                                const std::function<void()>& in_child = {}) {
   static int run = 0;
   const std::string out_path = scratch + "/run" + std::to_string(++run) + ".out";
   const std::string err_path = scratch + "/run" + std::to_string(run) + ".err";
@@ -60,12 +65,15 @@ inline CommandResult RunCrtoken(const std::vector<std::string>& args,
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    if (in_child) in_child();
     ::execve(bin.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
   CommandResult result;
+  result.max_rss_kb = usage.ru_maxrss;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.out = Slurp(out_path);
   result.err = Slurp(err_path);
