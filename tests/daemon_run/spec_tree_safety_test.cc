@@ -1,5 +1,6 @@
 // Parts of the spec tree that cannot be read, with real files: each is an error and holds pruning
-// back (SpecSet::unread, DesiredState::prune.unread).
+// back (SpecSet::unread, DesiredState::prune.unread); and what the watcher tells the daemon about
+// a tree that is still being written (storms coalesce, open writes are known).
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <sys/socket.h>
@@ -8,17 +9,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
 
 #include "daemon/spec_loader.h"
 #include "daemon/spec_tracker.h"
+#include "daemon/spec_watcher.h"
 #include "tests/daemon_run/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
 namespace fs = std::filesystem;
+using std::chrono::milliseconds;
 using testing::ScratchDir;
 using testing::WriteFile;
 
@@ -33,6 +41,15 @@ std::vector<std::string> ErrorStrings(const std::vector<SpecError>& errors) {
   std::vector<std::string> out;
   for (const SpecError& e : errors) out.push_back(e.ToString());
   return out;
+}
+
+bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout = milliseconds(10000)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
 }
 
 // A Unix socket bound at `path` (closed with the object; the file stays).
@@ -243,6 +260,65 @@ TEST(SpecTree, TheTrackerReportsAFileThatBecameAFifo) {
             std::vector<std::string>{(specs / "b.yaml").string() +
                                      ": cannot read: not a regular file (a FIFO)"});
   EXPECT_EQ(snap.desired.failed_files.count((specs / "b.yaml").string()), 1u);
+}
+
+// --- The watcher -------------------------------------------------------------------------------
+
+TEST(SpecTreeWatcher, AStormOfSavesIsReadAboutOnceASecond) {
+  ScratchDir dir;
+  const fs::path file = dir / "specs/a.yaml";
+  WriteFile(file, Token("a-token"));
+  std::atomic<int> changes{0};
+  SpecWatcherOptions o;
+  o.paths = {(dir / "specs").string()};
+  o.mode = SpecWatcherOptions::Mode::kInotify;
+  SpecWatcher watcher(o, [&] { ++changes; });
+  ASSERT_TRUE(watcher.Start().ok());
+  // An editor saving 100 times a second: truncate, write, close, each time a new comment.
+  constexpr int kSaves = 150;
+  for (int i = 0; i < kSaves; ++i) {
+    {
+      std::ofstream out(file, std::ios::trunc);
+      out << "# save " << i << "\n" << Token("a-token");
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  // The end of the storm is read once it is quiet.
+  ASSERT_TRUE(WaitUntil([&] { return changes.load() >= 1; }));
+  const uint64_t final_fp = SpecFingerprint(o.paths);
+  ASSERT_TRUE(
+      WaitUntil([&] { return watcher.changes() > 0 && SpecFingerprint(o.paths) == final_fp; }));
+  std::this_thread::sleep_for(milliseconds(300));
+  watcher.Stop();
+  // Each save completes with a close, which alone used to trigger a read 10 ms later: one read
+  // per save. In a storm every save waits the full debounce, and a burst is cut every second.
+  EXPECT_LE(changes.load(), kSaves / 10) << changes.load() << " reads for " << kSaves << " saves";
+}
+
+TEST(SpecTreeWatcher, KnowsWhichFilesAreOpenForWritingAndWhenTheTreeLastChanged) {
+  ScratchDir dir;
+  const fs::path file = dir / "specs/a.yaml";
+  WriteFile(file, Token("a-token"));
+  SpecWatcherOptions o;
+  o.paths = {(dir / "specs").string()};
+  o.mode = SpecWatcherOptions::Mode::kInotify;
+  SpecWatcher watcher(o, [] {});
+  ASSERT_TRUE(watcher.Start().ok());
+  EXPECT_EQ(watcher.last_activity(), std::chrono::steady_clock::time_point{});
+  const auto before = std::chrono::steady_clock::now();
+  {
+    std::ofstream out(file, std::ios::app);
+    out << "# one more line\n" << std::flush;
+    ASSERT_TRUE(WaitUntil([&] { return !watcher.FilesBeingWritten(milliseconds(60000)).empty(); }));
+    EXPECT_EQ(watcher.FilesBeingWritten(milliseconds(60000)),
+              std::vector<std::string>{file.string()});
+    EXPECT_GE(watcher.last_activity(), before);
+    // A writer that went quiet long enough no longer counts.
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_TRUE(watcher.FilesBeingWritten(milliseconds(20)).empty());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return watcher.FilesBeingWritten(milliseconds(60000)).empty(); }));
+  watcher.Stop();
 }
 
 }  // namespace
