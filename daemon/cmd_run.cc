@@ -108,8 +108,7 @@ class Daemon {
       }
       if (!settled_) {
         snap.desired.prune.settling =
-            "the spec files changed; deletes wait until they have been "
-            "unchanged for " +
+            std::string("the spec files changed; deletes wait until they are unchanged for ") +
             Seconds(options_.prune_settle);
       }
       desired = std::make_shared<const DesiredState>(std::move(snap.desired));
@@ -217,15 +216,20 @@ class Daemon {
     // A key the specs no longer call for is dropped unpassed: a registry id queued while the
     // specs declared none of its tokens (a file caught half-written), whose tokens are declared
     // by the registry's name again, would see them owned and undeclared in a pass of its own.
-    if (auto refs = reconciler_.RegistryRefs(*desired);
-        refs.ok() &&
-        std::find(refs.value().begin(), refs.value().end(), key) == refs.value().end()) {
-      spdlog::info(WithFields("registry no longer needs a pass of its own", {{"registry", key}}));
-      std::lock_guard<std::mutex> l(mu_);
-      known_.erase(key);
-      prune_waiting_.erase(key);
-      if (awaiting_first_pass_.erase(key) > 0 && awaiting_first_pass_.empty()) MarkReadyLocked();
-      return {};
+    // (A key a spec declares is wanted; only the others need the ownership records.)
+    const bool declared = std::any_of(desired->specs.begin(), desired->specs.end(),
+                                      [&](const TokenSpec& s) { return RegistryRefOf(s) == key; });
+    if (!declared) {
+      auto refs = reconciler_.RegistryRefs(*desired);
+      if (refs.ok() &&
+          std::find(refs.value().begin(), refs.value().end(), key) == refs.value().end()) {
+        spdlog::info(WithFields("registry no longer needs a pass of its own", {{"registry", key}}));
+        std::lock_guard<std::mutex> l(mu_);
+        known_.erase(key);
+        prune_waiting_.erase(key);
+        if (awaiting_first_pass_.erase(key) > 0 && awaiting_first_pass_.empty()) MarkReadyLocked();
+        return {};
+      }
     }
     const auto start = clock_.Monotonic();
     PassResult result = reconciler_.Reconcile(*desired, {key});
