@@ -35,7 +35,8 @@
 // every `poll_interval`.
 //
 // Thread-safety: Start and Stop from one thread. The callback runs on the watcher's own thread,
-// never twice at once.
+// never twice at once. last_activity, FilesBeingWritten and the counters may be read from any
+// thread.
 #pragma once
 
 #include <atomic>
