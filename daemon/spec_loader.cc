@@ -367,7 +367,8 @@ struct AliasBomb {
 };
 
 // Aliases may add at most this many times the nodes written out, plus kAliasSlack, to what the
-// checks visit: sharing a scopes list among every token of a file stays far below it.
+// checks visit: sharing values within a document (anchors do not reach across documents) stays
+// far below it.
 constexpr std::size_t kAliasFactor = 4;
 constexpr std::size_t kAliasSlack = 10000;
 
