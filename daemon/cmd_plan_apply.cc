@@ -36,7 +36,8 @@ bool InitLogging(const char* command, const Options& options) {
 }
 
 // Loads the specs; prints every spec error. The specs of failed files are left out and their
-// tokens protected (DesiredState.failed_files).
+// tokens protected (DesiredState.failed_files); while any spec path cannot be read, nothing at all
+// is deleted (DesiredState.prune), but creates and updates of the files that were read go ahead.
 DesiredState LoadDesired(const Options& options, int* spec_errors) {
   SpecSet set = LoadSpecs(options.specs);
   for (const auto& error : set.errors) std::fprintf(stderr, "%s\n", error.ToString().c_str());
@@ -44,6 +45,7 @@ DesiredState LoadDesired(const Options& options, int* spec_errors) {
   DesiredState desired;
   desired.specs = std::move(set.specs);
   desired.failed_files = std::move(set.failed_files);
+  desired.prune.unread = std::move(set.unread);
   return desired;
 }
 
@@ -156,8 +158,11 @@ int ApplyCommand(const Options& options) {
   if (spec_errors > 0) {
     std::fprintf(stderr,
                  "crtoken apply: %d spec errors; the tokens of failing files were left as "
-                 "they are\n",
-                 spec_errors);
+                 "they are%s\n",
+                 spec_errors,
+                 desired.prune.unread.empty()
+                     ? ""
+                     : ", and nothing was deleted: part of the specs cannot be read");
   }
   return result.converged && spec_errors == 0 ? 0 : 1;
 }

@@ -6,6 +6,12 @@
 //       failed:    per-registry exponential backoff (1s .. 5m, jittered)
 //   HttpServer: /metrics, /healthz, /readyz (ready once every registry finished its first pass)
 //
+// Pruning waits for the spec files to settle: after every change (and at start) the desired state
+// carries a `settling` prune verdict, so passes create and update at once but delete nothing. A
+// settle check, scheduled on the work queue, runs once the files have been unchanged for
+// --prune-settle (no watcher event, no file open for writing) and reads them again; when that read
+// declares the same, pruning is allowed and the registries whose deletes waited are queued.
+//
 // Signals are blocked in every thread and taken by the main thread with sigwaitinfo: SIGHUP
 // reloads the specs; the first SIGTERM or SIGINT stops taking work and waits up to
 // --shutdown-timeout for passes in flight (API calls and secret writes) to finish, then exits 0;
@@ -41,6 +47,11 @@ namespace {
 using Ms = std::chrono::milliseconds;
 
 constexpr Ms kVerifyAfterWrites(2000);
+// The work queue key of the settle check (no registry name or id looks like it).
+constexpr char kSettleKey[] = "<settle check>";
+// A file written to and then left open without a write for this many settle times no longer holds
+// pruning back: a writer that never closes must not stop it forever.
+constexpr int kOpenWriteStaleFactor = 10;
 
 std::string Seconds(Ms d) {
   char buf[32];
@@ -59,22 +70,48 @@ class Daemon {
         queue_(clock) {}
 
   void set_http(HttpServer* http) { http_ = http; }
+  void set_watcher(const SpecWatcher* watcher) { watcher_ = watcher; }
 
   // Reads the specs and enqueues the registries whose declarations changed (all, the first time).
-  void Reload(const char* why) {
+  // `tree_changed`: the files changed (the watcher saw it, or this is the start), so pruning waits
+  // for them to settle again even if the declarations read the same.
+  void Reload(const char* why, bool tree_changed) {
     std::lock_guard<std::mutex> lock(reload_mu_);
-    SpecSnapshot snap = tracker_.Load();
+    Apply(tracker_.Load(), why, tree_changed);
+  }
+
+ private:
+  // Puts a snapshot in force; reload_mu_ is held.
+  void Apply(SpecSnapshot snap, const char* why, bool tree_changed) {
     metrics_.SetSpecErrors(static_cast<int>(snap.errors.size()));
     for (const SpecError& e : snap.errors) spdlog::error("spec error: {}", e.ToString());
     for (const std::string& f : snap.stale_files) {
       spdlog::warn(
           WithFields("spec file has errors; its last good version stays in force", {{"file", f}}));
     }
-    auto desired = std::make_shared<const DesiredState>(std::move(snap.desired));
+    if (!snap.desired.prune.unread.empty()) {
+      std::string unread;
+      for (const std::string& u : snap.desired.prune.unread)
+        unread += (unread.empty() ? "" : "; ") + u;
+      spdlog::warn(WithFields("nothing is pruned while part of the specs cannot be read",
+                              {{"reason", unread}}));
+    }
     std::shared_ptr<const DesiredState> before;
+    std::shared_ptr<const DesiredState> desired;
     {
       std::lock_guard<std::mutex> l(mu_);
       before = desired_;
+      if (!before || tree_changed || !SameDeclarations(*before, snap.desired)) {
+        settled_ = false;
+        settle_at_ = clock_.Monotonic() + options_.prune_settle;
+        queue_.AddAfter(kSettleKey, options_.prune_settle);
+      }
+      if (!settled_) {
+        snap.desired.prune.settling =
+            std::string("the spec files changed; deletes wait until they are unchanged for ") +
+            Seconds(options_.prune_settle);
+      }
+      desired = std::make_shared<const DesiredState>(std::move(snap.desired));
       desired_ = desired;
     }
     std::set<std::string> changed;
@@ -111,6 +148,58 @@ class Daemon {
     for (const std::string& key : changed) queue_.Add(key);
   }
 
+  // The settle check (see the top of the file). Runs on a worker, as the queue's kSettleKey.
+  WorkOutcome SettleCheck() {
+    const auto now = clock_.Monotonic();
+    Ms wait(0);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (settled_) return {};
+      if (settle_at_ > now) wait = std::chrono::ceil<Ms>(settle_at_ - now);
+    }
+    if (watcher_ != nullptr) {
+      // An event the last reload has not seen yet (a write still going on) counts as a change.
+      const auto quiet_at = watcher_->last_activity() + options_.prune_settle;
+      if (quiet_at > now) wait = std::max(wait, std::chrono::ceil<Ms>(quiet_at - now));
+      if (wait == Ms::zero()) {
+        const auto open =
+            watcher_->FilesBeingWritten(options_.prune_settle * kOpenWriteStaleFactor);
+        if (!open.empty()) {
+          spdlog::debug(WithFields("pruning waits: a spec file is open for writing",
+                                   {{"file", open.front()}}));
+          wait = options_.prune_settle;
+        }
+      }
+    }
+    if (wait > Ms::zero()) return WorkOutcome{true, wait};
+    // The second read: the files as they are now must declare what is in force.
+    std::lock_guard<std::mutex> lock(reload_mu_);
+    SpecSnapshot snap = tracker_.Load();
+    std::set<std::string> waiting;
+    bool same = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (settle_at_ > clock_.Monotonic()) return WorkOutcome{true, Ms(1)};  // a reload came in
+      same = SameDeclarations(*desired_, snap.desired);
+      if (same) {
+        settled_ = true;
+        auto settled = std::make_shared<DesiredState>(*desired_);
+        settled->prune.settling.clear();
+        desired_ = std::move(settled);
+        waiting.swap(prune_waiting_);
+      }
+    }
+    if (!same) {
+      Apply(std::move(snap), "files changed", true);  // what the watcher has not reported yet
+      return {};
+    }
+    spdlog::info(WithFields("spec files settled; pruning is allowed",
+                            {{"registries_waiting", std::to_string(waiting.size())}}));
+    for (const std::string& key : waiting) queue_.Add(key);
+    return {};
+  }
+
+ public:
   // Re-checks every known registry now (SIGHUP).
   void EnqueueAll() {
     std::lock_guard<std::mutex> l(mu_);
@@ -118,10 +207,29 @@ class Daemon {
   }
 
   WorkOutcome Pass(const std::string& key) {
+    if (key == kSettleKey) return SettleCheck();
     std::shared_ptr<const DesiredState> desired;
     {
       std::lock_guard<std::mutex> l(mu_);
       desired = desired_;
+    }
+    // A key the specs no longer call for is dropped unpassed: a registry id queued while the
+    // specs declared none of its tokens (a file caught half-written), whose tokens are declared
+    // by the registry's name again, would see them owned and undeclared in a pass of its own.
+    // (A key a spec declares is wanted; only the others need the ownership records.)
+    const bool declared = std::any_of(desired->specs.begin(), desired->specs.end(),
+                                      [&](const TokenSpec& s) { return RegistryRefOf(s) == key; });
+    if (!declared) {
+      auto refs = reconciler_.RegistryRefs(*desired);
+      if (refs.ok() &&
+          std::find(refs.value().begin(), refs.value().end(), key) == refs.value().end()) {
+        spdlog::info(WithFields("registry no longer needs a pass of its own", {{"registry", key}}));
+        std::lock_guard<std::mutex> l(mu_);
+        known_.erase(key);
+        prune_waiting_.erase(key);
+        if (awaiting_first_pass_.erase(key) > 0 && awaiting_first_pass_.empty()) MarkReadyLocked();
+        return {};
+      }
     }
     const auto start = clock_.Monotonic();
     PassResult result = reconciler_.Reconcile(*desired, {key});
@@ -155,6 +263,19 @@ class Daemon {
       std::lock_guard<std::mutex> l(mu_);
       known_.erase(key);
       outcome.requeue_after.reset();
+    }
+
+    if (result.plan.deletes_held > 0 && !desired->prune.settling.empty()) {
+      spdlog::info(WithFields("deletes wait for the spec files to settle",
+                              {{"registry", key},
+                               {"deletes", std::to_string(result.plan.deletes_held)},
+                               {"reason", desired->prune.settling}}));
+      std::lock_guard<std::mutex> l(mu_);
+      if (settled_) {
+        queue_.Add(key);  // settled during the pass: run it again (after this one)
+      } else {
+        prune_waiting_.insert(key);
+      }
     }
 
     const std::string errors = std::to_string(result.errors.size());
@@ -196,6 +317,7 @@ class Daemon {
   Metrics& metrics_;
   const Clock& clock_;
   HttpServer* http_ = nullptr;
+  const SpecWatcher* watcher_ = nullptr;
   SpecTracker tracker_;
   WorkQueue queue_;
 
@@ -206,6 +328,10 @@ class Daemon {
   bool first_load_done_ = false;
   std::set<std::string> awaiting_first_pass_;
   bool ready_ = false;
+  // Pruning: allowed once the files settled (see the top of the file); not before settle_at_.
+  bool settled_ = false;
+  std::chrono::steady_clock::time_point settle_at_{};
+  std::set<std::string> prune_waiting_;  // registries whose deletes waited for the settle
 };
 
 SpecWatcherOptions::Mode WatchMode(const std::string& watch) {
@@ -261,7 +387,8 @@ int RunCommand(const Options& options) {
   wo.mode = WatchMode(options.watch);
   wo.poll_interval = options.poll_interval;
   // The watcher starts before the first load, so that no change can fall between the two.
-  SpecWatcher watcher(wo, [&daemon] { daemon.Reload("files changed"); });
+  SpecWatcher watcher(wo, [&daemon] { daemon.Reload("files changed", true); });
+  daemon.set_watcher(&watcher);
   if (Status s = watcher.Start(); !s.ok()) {
     spdlog::critical("crtoken run: {}", s.error().message);
     return 1;
@@ -273,8 +400,9 @@ int RunCommand(const Options& options) {
                                          {"watch", watcher.polling() ? "poll" : "inotify"},
                                          {"resync", Seconds(options.resync)},
                                          {"concurrency", std::to_string(options.concurrency)},
+                                         {"prune_settle", Seconds(options.prune_settle)},
                                          {"dry_run", options.dry_run ? "true" : "false"}}));
-  daemon.Reload("start");
+  daemon.Reload("start", true);
 
   WorkerPool pool(daemon.queue(), options.concurrency,
                   [&daemon](const std::string& key) { return daemon.Pass(key); });
@@ -285,7 +413,7 @@ int RunCommand(const Options& options) {
     if (sig < 0) continue;  // EINTR
     if (sig == SIGHUP) {
       spdlog::info("SIGHUP: reloading the specs");
-      daemon.Reload("SIGHUP");
+      daemon.Reload("SIGHUP", false);
       daemon.EnqueueAll();
       continue;
     }

@@ -41,6 +41,9 @@ struct Options {
   std::chrono::milliseconds debounce = std::chrono::milliseconds(100);
   std::string watch = "auto";  // auto | inotify | poll
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  // A token that a spec change un-declares is pruned only once the spec files have been unchanged
+  // (no write, every file closed, a re-read that agrees) for this long.
+  std::chrono::milliseconds prune_settle = std::chrono::seconds(3);
   // SIGTERM/SIGINT: how long in-flight passes may take to finish before the process exits anyway.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(25);
 

@@ -166,6 +166,134 @@ std::optional<std::pair<std::size_t, std::string>> CheckText(const std::string& 
   return std::nullopt;
 }
 
+// The first place where `text` nests deeper than kMaxYamlDepth, as a byte offset: flow collections
+// ('[' and '{') inside each other, block levels (each more-indented line, each compact "- " or "? "
+// entry such as "- - - x"), or both together. Quoted scalars, comments and block scalars ('|' and
+// '>') do not count, nor does a '[' or '{' inside a plain scalar. A linear scan that follows
+// YAML's structure only as far as needed to count levels: it may count a level too many in odd
+// corners, never one too few for the shapes that cost yaml-cpp memory.
+std::optional<std::size_t> FindTooDeep(const std::string& text) {
+  enum class Quote { kNone, kSingle, kDouble };
+  const std::size_t n = text.size();
+  std::vector<std::size_t> block;  // indentation columns of the open block levels
+  std::size_t flow = 0;            // open flow collections
+  Quote quote = Quote::kNone;
+  // Inside a block scalar: lines indented more than this column (and blank lines) are its text.
+  std::optional<std::size_t> block_scalar_parent;
+  bool node_start = true;  // the next character may begin a node (a quote or a collection)
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  auto too_deep = [&] { return block.size() + flow > kMaxYamlDepth; };
+  for (std::size_t line_start = 0; line_start < n;) {
+    std::size_t eol = text.find('\n', line_start);
+    if (eol == std::string::npos) eol = n;
+    std::size_t k = line_start;
+    if (quote == Quote::kNone && flow == 0) {
+      while (k < eol && text[k] == ' ') ++k;
+      const std::size_t column = k - line_start;
+      std::size_t first = k;
+      while (first < eol && space(text[first])) ++first;
+      const bool blank = first == eol || text[first] == '#';
+      if (block_scalar_parent) {
+        if (first == eol || column > *block_scalar_parent) {
+          line_start = eol + 1;
+          continue;
+        }
+        block_scalar_parent.reset();
+      }
+      if (blank) {
+        line_start = eol + 1;
+        continue;
+      }
+      node_start = true;
+      if (column == 0 && (text.compare(k, 3, "---") == 0 || text.compare(k, 3, "...") == 0) &&
+          (k + 3 == eol || space(text[k + 3]))) {
+        block.clear();  // a new document
+        k += 3;
+      } else {
+        while (!block.empty() && block.back() >= column) block.pop_back();
+        block.push_back(column);
+        if (too_deep()) return k;
+      }
+    }
+    bool entry_pending = false;  // after "- " or "? ": the next content on this line nests deeper
+    for (; k < eol; ++k) {
+      const char c = text[k];
+      if (quote == Quote::kSingle) {
+        if (c == '\'') {
+          if (k + 1 < eol && text[k + 1] == '\'') {
+            ++k;
+          } else {
+            quote = Quote::kNone;
+          }
+        }
+        continue;
+      }
+      if (quote == Quote::kDouble) {
+        if (c == '\\') {
+          ++k;
+        } else if (c == '"') {
+          quote = Quote::kNone;
+        }
+        continue;
+      }
+      if (space(c)) continue;
+      if (c == '#' && (k == line_start || space(text[k - 1]))) break;  // a comment
+      const bool indicator = k + 1 == eol || space(text[k + 1]);
+      if (entry_pending && flow == 0) {
+        entry_pending = false;
+        block.push_back(k - line_start);
+        if (too_deep()) return k;
+      }
+      if (node_start && (c == '\'' || c == '"')) {
+        quote = c == '\'' ? Quote::kSingle : Quote::kDouble;
+        node_start = false;
+        continue;
+      }
+      if (c == '[' || c == '{') {
+        if (flow > 0 || node_start) {
+          ++flow;
+          if (too_deep()) return k;
+          node_start = true;
+        }
+        continue;
+      }
+      if (node_start && (c == '&' || c == '!')) {  // an anchor or a tag: a node still follows
+        while (k + 1 < eol && !space(text[k + 1]) &&
+               (flow == 0 || std::strchr(",[]{}", text[k + 1]) == nullptr)) {
+          ++k;
+        }
+        continue;
+      }
+      if (flow > 0) {
+        if (c == ']' || c == '}') {
+          --flow;
+          node_start = false;
+        } else {
+          // A node may follow ',' and '?', and ':' when it is an indicator (JSON: "a":"b").
+          node_start = c == ',' || (c == '?' && indicator) ||
+                       (c == ':' && (indicator || text[k - 1] == '"' || text[k - 1] == '\''));
+        }
+        continue;
+      }
+      if (indicator && (c == '-' || c == '?') && node_start) {
+        entry_pending = true;
+        continue;
+      }
+      if (indicator && c == ':') {
+        node_start = true;
+        continue;
+      }
+      if (node_start && (c == '|' || c == '>')) {
+        block_scalar_parent = block.empty() ? 0 : block.back();
+        break;  // the header's rest is an indicator or a comment
+      }
+      node_start = false;
+    }
+    line_start = eol + 1;
+  }
+  return std::nullopt;
+}
+
 // --- A YAML tree with positions ----------------------------------------------------------------
 
 // yaml-cpp's own Node tree is slow to build and free, keeps duplicate keys only by accident, and
@@ -192,6 +320,7 @@ class YNode {
   const std::string& Tag() const;
   YAML::Mark Mark() const;
   std::size_t size() const;
+  std::size_t Weight() const;                                 // see NodeData::weight
   const std::vector<YNode>& Items() const;                    // a sequence's entries
   const std::vector<std::pair<YNode, YNode>>& Pairs() const;  // a map's entries, duplicates kept
 
@@ -206,6 +335,7 @@ struct NodeData {
   YAML::Mark mark;
   std::vector<YNode> items;
   std::vector<std::pair<YNode, YNode>> pairs;
+  std::size_t weight = 1;  // nodes in this subtree, counting every alias's target in full
 };
 
 const NodeData& Empty() {
@@ -219,6 +349,7 @@ const std::string& YNode::Scalar() const { return (data_ ? *data_ : Empty()).sca
 const std::string& YNode::Tag() const { return (data_ ? *data_ : Empty()).tag; }
 YAML::Mark YNode::Mark() const { return data_ ? data_->mark : YAML::Mark::null_mark(); }
 std::size_t YNode::size() const { return data_ ? data_->items.size() + data_->pairs.size() : 0; }
+std::size_t YNode::Weight() const { return data_ ? data_->weight : 0; }
 const std::vector<YNode>& YNode::Items() const { return (data_ ? *data_ : Empty()).items; }
 const std::vector<std::pair<YNode, YNode>>& YNode::Pairs() const {
   return (data_ ? *data_ : Empty()).pairs;
@@ -228,6 +359,18 @@ const std::vector<std::pair<YNode, YNode>>& YNode::Pairs() const {
 struct Runaway {
   YAML::Mark mark;
 };
+
+// Thrown by the builder when aliases would make the checks visit far more nodes than the text
+// holds (a "billion laughs" document: an alias of a list of aliases of lists...).
+struct AliasBomb {
+  YAML::Mark mark;
+};
+
+// Aliases may add at most this many times the nodes written out, plus kAliasSlack, to what the
+// checks visit: sharing values within a document (anchors do not reach across documents) stays
+// far below it.
+constexpr std::size_t kAliasFactor = 4;
+constexpr std::size_t kAliasSlack = 10000;
 
 class TreeBuilder : public YAML::EventHandler {
  public:
@@ -257,7 +400,16 @@ class TreeBuilder : public YAML::EventHandler {
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     auto it = anchors_.find(anchor);
-    Add(it != anchors_.end() ? it->second : YNode(&New(YAML::NodeType::Null, mark)));
+    if (it == anchors_.end()) {
+      Add(YNode(&New(YAML::NodeType::Null, mark)));
+      return;
+    }
+    // The alias shares the anchored node; what it adds is that node's whole subtree, aliases
+    // inside it included (an anchor still open, as in "&a [*a]", counts what it has so far).
+    ++aliases_;
+    aliased_ += it->second.Weight();
+    if (aliased_ > kAliasFactor * (events_ + aliases_) + kAliasSlack) throw AliasBomb{mark};
+    Add(it->second);
   }
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
@@ -319,6 +471,7 @@ class TreeBuilder : public YAML::EventHandler {
       return;
     }
     OpenCollection& top = stack_.back();
+    top.node->weight += node.Weight();
     if (top.node->type == YAML::NodeType::Sequence) {
       top.node->items.push_back(node);
     } else if (!top.has_key) {
@@ -334,6 +487,8 @@ class TreeBuilder : public YAML::EventHandler {
   std::size_t max_events_;
   std::size_t started_ = 0;
   std::size_t events_ = 0;
+  std::size_t aliases_ = 0;  // aliases read
+  std::size_t aliased_ = 0;  // nodes they add (see OnAlias)
   int last_start_ = -1;
   YAML::Mark document_mark_;
   std::deque<NodeData> arena_;  // stable addresses
@@ -386,6 +541,11 @@ class FileParser {
       const auto pos = static_cast<std::size_t>(std::max(r.mark.pos, 0));
       const std::string what = pos < text_.size() ? Quote(std::string(1, text_[pos])) : "input";
       Report(AtMark(r.mark), "YAML syntax error: unexpected " + what);
+    } catch (const AliasBomb& b) {
+      Report(AtMark(b.mark),
+             "YAML aliases expand too much: they may add at most " + std::to_string(kAliasFactor) +
+                 " times the nodes written out (plus " + std::to_string(kAliasSlack) +
+                 "); write the shared values out, or share fewer");
     } catch (const YAML::DeepRecursion& e) {
       Report(AtMark(e.mark), "YAML syntax error: nesting too deep");
     } catch (const YAML::Exception& e) {
@@ -1117,46 +1277,85 @@ FileSpecs PathProblem(const std::string& path, const std::string& message) {
   return out;
 }
 
+// A path that could not be read at all: what it declares is unknown.
+FileSpecs Unreadable(const std::string& path, const std::string& message) {
+  FileSpecs out = PathProblem(path, message);
+  out.unreadable = true;
+  return out;
+}
+
 std::string Canonical(const fs::path& p) {
   std::error_code ec;
   fs::path c = fs::canonical(p, ec);
   return ec ? p.lexically_normal().string() : c.string();
 }
 
-void Walk(const fs::path& dir, std::set<std::string>* seen, std::vector<std::string>* files,
-          std::vector<FileSpecs>* problems) {
-  if (!seen->insert("dir:" + Canonical(dir)).second) return;  // a symlink loop, or seen already
+// What a file that is neither a regular file nor a directory is, for messages.
+std::string KindOf(const fs::file_status& st) {
+  switch (st.type()) {
+    case fs::file_type::fifo:
+      return "a FIFO";
+    case fs::file_type::socket:
+      return "a socket";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::character:
+      return "a character device";
+    default:
+      return "an unknown kind of file";
+  }
+}
+
+// Walks `dir`; returns how many spec files and unreadable paths it met (files already seen
+// included), so that the caller can tell an empty root.
+std::size_t Walk(const fs::path& dir, std::set<std::string>* seen, std::vector<std::string>* files,
+                 std::vector<FileSpecs>* problems) {
+  if (!seen->insert("dir:" + Canonical(dir)).second) return 0;  // a symlink loop, or seen already
   std::error_code ec;
   std::vector<std::string> names;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     names.push_back(it->path().filename().string());
   }
   if (ec) {
-    problems->push_back(PathProblem(dir.string(), "cannot read directory: " + ec.message()));
-    return;
+    problems->push_back(Unreadable(dir.string(), "cannot read directory: " + ec.message()));
+    return 1;
   }
   std::sort(names.begin(), names.end());
+  std::size_t met = 0;
   for (const std::string& name : names) {
     if (name.empty() || name[0] == '.') continue;  // hidden, `..data`, `.git`, editor lock files
     const fs::path child = dir / name;
     std::error_code sec;
     const fs::file_status st = fs::status(child, sec);
     if (sec || !fs::exists(st)) {
+      // Whatever its name, a dangling symlink or an entry that cannot be examined may be (or lead
+      // to) a directory of specs: it is an error, and nothing is pruned while it lasts. An entry
+      // that vanished since the listing (an editor's temp file) is simply gone.
       std::error_code lec;
-      if (IsSpecFileName(name)) {
-        const bool dangling = fs::is_symlink(fs::symlink_status(child, lec));
-        problems->push_back(PathProblem(
-            child.string(),
-            "cannot read: " + (dangling || !sec ? std::string("broken symlink") : sec.message())));
-      }
+      const bool link = fs::is_symlink(fs::symlink_status(child, lec));
+      const bool vanished = !link && (!sec || sec == std::errc::no_such_file_or_directory);
+      if (vanished) continue;
+      ++met;
+      problems->push_back(Unreadable(
+          child.string(), "cannot read: " + (!sec || sec == std::errc::no_such_file_or_directory
+                                                 ? std::string("broken symlink")
+                                                 : sec.message())));
       continue;
     }
     if (fs::is_directory(st)) {
-      Walk(child, seen, files, problems);
-    } else if (fs::is_regular_file(st) && IsSpecFileName(name)) {
-      if (seen->insert("file:" + Canonical(child)).second) files->push_back(child.string());
+      met += Walk(child, seen, files, problems);
+    } else if (IsSpecFileName(name)) {
+      ++met;
+      if (!fs::is_regular_file(st)) {
+        // A spec file replaced by a FIFO or a socket: its tokens must not look undeclared.
+        problems->push_back(
+            Unreadable(child.string(), "cannot read: not a regular file (" + KindOf(st) + ")"));
+      } else if (seen->insert("file:" + Canonical(child)).second) {
+        files->push_back(child.string());
+      }
     }
   }
+  return met;
 }
 
 }  // namespace
@@ -1167,7 +1366,16 @@ FileSpecs ParseSpecText(const std::string& raw_text, const std::string& file) {
   // A UTF-8 byte-order mark is allowed; yaml-cpp counts positions after it, and so do we.
   const bool bom = raw_text.rfind("\xef\xbb\xbf", 0) == 0;
   const std::string text = bom ? raw_text.substr(3) : raw_text;
-  if (auto problem = CheckText(text)) {
+  // Checked before yaml-cpp sees the text: it costs yaml-cpp's scanner about 250 bytes of memory
+  // per byte of an unclosed "[[[[..." before its own depth guard triggers.
+  std::optional<std::pair<std::size_t, std::string>> problem = CheckText(text);
+  if (!problem) {
+    if (auto deep = FindTooDeep(text)) {
+      problem.emplace(*deep, "YAML nesting too deep: more than " + std::to_string(kMaxYamlDepth) +
+                                 " levels (collections inside collections)");
+    }
+  }
+  if (problem) {
     FileSpecs out;
     out.file = file;
     const std::size_t offset = problem->first;
@@ -1191,27 +1399,28 @@ FileSpecs LoadSpecFile(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) {
-    return PathProblem(path, "cannot read: " + (ec ? ec.message() : std::string("no such file")));
+    return Unreadable(path, "cannot read: " + (ec ? ec.message() : std::string("no such file")));
   }
-  if (!fs::is_regular_file(st)) return PathProblem(path, "not a regular file");
+  if (!fs::is_regular_file(st)) return Unreadable(path, "not a regular file");
   const auto size = fs::file_size(path, ec);
-  if (ec) return PathProblem(path, "cannot read: " + ec.message());
+  if (ec) return Unreadable(path, "cannot read: " + ec.message());
   if (size > kMaxSpecFileBytes) {
     return PathProblem(path, "file too large (" + std::to_string(size) + " bytes; at most " +
                                  std::to_string(kMaxSpecFileBytes) + ")");
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return PathProblem(path, std::string("cannot read: ") + std::strerror(errno));
+  if (!in) return Unreadable(path, std::string("cannot read: ") + std::strerror(errno));
   std::string text;
   text.reserve(size);
   text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) return PathProblem(path, std::string("cannot read: ") + std::strerror(errno));
+  if (in.bad()) return Unreadable(path, std::string("cannot read: ") + std::strerror(errno));
   if (text.size() > kMaxSpecFileBytes) return PathProblem(path, "file too large");
   return ParseSpecText(text, path);
 }
 
 std::vector<std::string> FindSpecFiles(const std::vector<std::string>& paths,
-                                       std::vector<FileSpecs>* problems) {
+                                       std::vector<FileSpecs>* problems,
+                                       std::vector<std::string>* empty_roots) {
   std::vector<std::string> files;
   std::set<std::string> seen;
   for (const std::string& path : paths) {
@@ -1219,28 +1428,43 @@ std::vector<std::string> FindSpecFiles(const std::vector<std::string>& paths,
     const fs::file_status st = fs::status(path, ec);
     if (ec || !fs::exists(st)) {
       std::error_code lec;
-      const bool dangling = fs::is_symlink(fs::symlink_status(path, lec));
-      problems->push_back(
-          PathProblem(path, dangling ? "broken symlink"
-                                     : (ec && ec != std::errc::no_such_file_or_directory
-                                            ? "cannot read: " + ec.message()
-                                            : std::string("no such file or directory"))));
+      const bool missing = !ec || ec == std::errc::no_such_file_or_directory;
+      const bool dangling = missing && fs::is_symlink(fs::symlink_status(path, lec));
+      problems->push_back(Unreadable(path, dangling  ? "broken symlink"
+                                           : missing ? "no such file or directory"
+                                                     : "cannot read: " + ec.message()));
       continue;
     }
     if (fs::is_directory(st)) {
-      Walk(fs::path(path), &seen, &files, problems);
+      const bool again = seen.count("dir:" + Canonical(path)) > 0;
+      if (Walk(fs::path(path), &seen, &files, problems) == 0 && !again && empty_roots) {
+        empty_roots->push_back(path);
+      }
     } else if (fs::is_regular_file(st)) {
       if (seen.insert("file:" + Canonical(path)).second) files.push_back(path);
     } else {
-      problems->push_back(PathProblem(path, "not a regular file or directory"));
+      problems->push_back(Unreadable(path, "not a regular file or directory (" + KindOf(st) + ")"));
     }
   }
   return files;
 }
 
+std::vector<std::string> UnreadPaths(const std::vector<FileSpecs>& files,
+                                     const std::vector<std::string>& empty_roots) {
+  std::vector<std::string> out;
+  for (const FileSpecs& f : files) {
+    if (f.unreadable && !f.errors.empty()) out.push_back(f.errors.front().ToString());
+  }
+  for (const std::string& root : empty_roots) {
+    out.push_back(root + ": holds no spec file (*.yaml, *.yml)");
+  }
+  return out;
+}
+
 SpecSet LoadSpecs(const std::vector<std::string>& paths) {
   std::vector<FileSpecs> problems;
-  std::vector<std::string> names = FindSpecFiles(paths, &problems);
+  std::vector<std::string> empty_roots;
+  std::vector<std::string> names = FindSpecFiles(paths, &problems, &empty_roots);
   std::vector<FileSpecs> files;
   files.reserve(names.size() + problems.size());
   // Files parse independently: spread them over the cores (yaml-cpp keeps no shared state).
@@ -1249,7 +1473,9 @@ SpecSet LoadSpecs(const std::vector<std::string>& paths) {
   ParallelFor(names.size(), std::min(cores, 4),
               [&](size_t i) { files[i] = LoadSpecFile(names[i]); });
   for (FileSpecs& p : problems) files.push_back(std::move(p));
-  return MergeFiles(std::move(files));
+  SpecSet set = MergeFiles(std::move(files));
+  set.unread = UnreadPaths(set.files, empty_roots);
+  return set;
 }
 
 SpecSet MergeFiles(std::vector<FileSpecs> files) {
@@ -1271,16 +1497,18 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
   }
   std::vector<std::pair<std::size_t, SpecError>> errors;  // (file index, error)
   std::set<std::size_t> failed;
-  // Where the other declarations are: "LINE:COL" in the same file, else "FILE:LINE:COL".
-  auto others = [](const std::vector<Declaration>& all, std::size_t self) {
+  // Where `other` is, seen from `self`: "LINE:COL" in the same file, else "FILE:LINE:COL".
+  auto where = [](const Declaration& other, const Declaration& self) {
+    const SourceLocation& at = other.spec->source;
+    return at.file == self.spec->source.file
+               ? std::to_string(at.line) + ":" + std::to_string(at.column)
+               : at.ToString();
+  };
+  // Where the other declarations are.
+  auto others = [&where](const std::vector<Declaration>& all, std::size_t self) {
     std::string out;
     for (std::size_t k = 0; k < all.size(); ++k) {
-      if (k == self) continue;
-      const SourceLocation& where = all[k].spec->source;
-      out += (out.empty() ? "" : ", ") +
-             (where.file == all[self].spec->source.file
-                  ? std::to_string(where.line) + ":" + std::to_string(where.column)
-                  : where.ToString());
+      if (k != self) out += (out.empty() ? "" : ", ") + where(all[k], all[self]);
     }
     return out;
   };
@@ -1309,6 +1537,40 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
           SpecError{d.spec->source, "token " + Quote(d.spec->name) + " writes the " + what +
                                         ", as does the token at " + others(declarations, k)});
       failed.insert(d.file);
+    }
+  }
+  // A secret file whose path is a directory of another's ("a" and "a/b.json"): the two can never
+  // both be written. Paths are normalized by the parser, so each proper prefix ending before a
+  // '/' is a directory of the path.
+  std::map<std::string, std::vector<Declaration>> by_file;
+  for (const auto& [secret, declarations] : by_secret) {
+    for (const Declaration& d : declarations) {
+      if (d.spec->secret.kind == SecretRef::Kind::kFile) by_file[d.spec->secret.file].push_back(d);
+    }
+  }
+  for (const auto& [path, inner] : by_file) {
+    for (std::size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      auto outer = by_file.find(path.substr(0, slash));
+      if (outer == by_file.end()) continue;
+      for (const Declaration& file : outer->second) {
+        for (const Declaration& dir : inner) {
+          errors.emplace_back(
+              file.file,
+              SpecError{file.spec->source,
+                        "token " + Quote(file.spec->name) + " writes the secret file " +
+                            Quote(outer->first) + ", which is a directory of the secret file " +
+                            Quote(path) + " of the token at " + where(dir, file)});
+          errors.emplace_back(
+              dir.file,
+              SpecError{dir.spec->source,
+                        "token " + Quote(dir.spec->name) + " writes the secret file " +
+                            Quote(path) + " inside " + Quote(outer->first) +
+                            ", which the token at " + where(file, dir) + " writes as a file"});
+          failed.insert(file.file);
+          failed.insert(dir.file);
+        }
+      }
     }
   }
   for (std::size_t i = 0; i < set.files.size(); ++i) {

@@ -48,6 +48,9 @@ inline constexpr std::array<const char*, 2> kSpecSecretFields = {"file", "kubern
 inline constexpr std::array<const char*, 2> kSpecKubernetesFields = {"namespace", "name"};
 // Larger files are refused unread (a spec file is a few hundred bytes per token).
 inline constexpr std::size_t kMaxSpecFileBytes = 8 << 20;
+// Deeper YAML is refused before it is parsed (a RegistryToken document nests 5 levels deep): the
+// parser's memory grows with the depth of unclosed collections, ~250 bytes per level.
+inline constexpr std::size_t kMaxYamlDepth = 64;
 
 struct SpecError {
   SourceLocation where;  // line 0: the problem concerns the whole file or path
@@ -63,6 +66,10 @@ struct FileSpecs {
   std::vector<TokenSpec> specs;   // the valid RegistryToken documents, in document order
   std::vector<SpecError> errors;  // sorted by line and column
   int skipped_documents = 0;      // documents of other API groups (and empty documents)
+  // The path could not be read at all (missing, a broken symlink, an unreadable directory, a FIFO
+  // or socket named like a spec file, a read error): what it declares is unknown, so nothing may
+  // be pruned while it lasts. Not set for files that were read and are invalid.
+  bool unreadable = false;
   bool ok() const { return errors.empty(); }
 };
 
@@ -74,6 +81,9 @@ struct SpecSet {
   std::vector<TokenSpec> specs;        // the specs of every file without errors, in file order
   std::vector<SpecError> errors;       // per-file and cross-file errors, by file, line, column
   std::set<std::string> failed_files;  // files (or missing paths) with at least one error
+  // Why nothing may be pruned on the strength of this set (UnreadPaths): empty when every path
+  // was read. Filled in by LoadSpecs, not by MergeFiles.
+  std::vector<std::string> unread;
   bool ok() const { return errors.empty(); }
 };
 
@@ -88,7 +98,8 @@ struct SpecSet {
 FileSpecs ParseSpecText(const std::string& text, const std::string& file);
 
 // Reads and parses one file (any extension). An unreadable, irregular or oversized file is an
-// error at FILE.
+// error at FILE (the first two marked `unreadable`). Text nested deeper than kMaxYamlDepth is an
+// error at the place it gets too deep, found before the YAML parser runs.
 FileSpecs LoadSpecFile(const std::string& path);
 
 // The spec files under `paths`, in reading order: a file path is taken as given (any extension);
@@ -96,16 +107,29 @@ FileSpecs LoadSpecFile(const std::string& path);
 // following symlinks (each file and directory is visited once), and skipping entries whose names
 // start with "." (hidden files, editor lock files, `.git`, and the kubelet's `..data` and
 // `..<timestamp>` directories: the ConfigMap's visible symlinks into them are read instead).
-// A path that does not exist or cannot be read becomes a FileSpecs with an error in `problems`.
+// Every path of the tree that cannot be read becomes a FileSpecs marked `unreadable` with an error
+// in `problems`: a path given that does not exist (or is a broken symlink, a symlink loop, a
+// FIFO), a directory that cannot be listed, an entry of any name that is a broken symlink or
+// cannot be examined, and a `*.yaml`/`*.yml` entry that is not a regular file. `empty_roots`
+// (when given) receives each directory of `paths` that holds no spec file at all.
 std::vector<std::string> FindSpecFiles(const std::vector<std::string>& paths,
-                                       std::vector<FileSpecs>* problems);
+                                       std::vector<FileSpecs>* problems,
+                                       std::vector<std::string>* empty_roots = nullptr);
 
-// FindSpecFiles + LoadSpecFile + MergeFiles.
+// Why nothing may be pruned, one line per reason: "PATH: why" for every `unreadable` entry of
+// `files`, and "ROOT: holds no spec file (*.yaml, *.yml)" for each empty root. An empty root
+// directory looks exactly like a volume that failed to mount or a checkout that is not there
+// yet; a root that should declare nothing holds a spec file that declares nothing.
+std::vector<std::string> UnreadPaths(const std::vector<FileSpecs>& files,
+                                     const std::vector<std::string>& empty_roots);
+
+// FindSpecFiles + LoadSpecFile + MergeFiles, and `unread` from UnreadPaths.
 SpecSet LoadSpecs(const std::vector<std::string>& paths);
 
 // The cross-file checks over files already parsed: a (registry or registryId, name) pair declared
-// twice, or two tokens writing the same secret, is an error at both documents, and both files
-// fail. registry and registryId are not compared with each other (that needs the API).
+// twice, two tokens writing the same secret, or a secret file whose path is a directory of another
+// token's secret file ("a" and "a/b.json"), is an error at both documents, and both files fail.
+// registry and registryId are not compared with each other (that needs the API).
 SpecSet MergeFiles(std::vector<FileSpecs> files);
 
 }  // namespace crtoken

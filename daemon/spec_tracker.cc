@@ -10,8 +10,10 @@ namespace crtoken {
 SpecSnapshot SpecTracker::Load() {
   SpecSnapshot snap;
   std::vector<FileSpecs> problems;
-  const std::vector<std::string> found = FindSpecFiles(paths_, &problems);
+  std::vector<std::string> empty_roots;
+  const std::vector<std::string> found = FindSpecFiles(paths_, &problems, &empty_roots);
   std::vector<FileSpecs> chosen;
+  std::vector<FileSpecs> unreadable;  // paths whose content is unknown: they hold back pruning
   std::set<std::string> broken;
   std::map<std::string, FileSpecs> next_good;
   for (const std::string& file : found) {
@@ -23,6 +25,7 @@ SpecSnapshot SpecTracker::Load() {
     }
     broken.insert(file);
     snap.errors.insert(snap.errors.end(), fs.errors.begin(), fs.errors.end());
+    if (fs.unreadable) unreadable.push_back(fs);
     if (auto it = last_good_.find(file); it != last_good_.end()) {
       // Keep the last good version in force until the file is fixed.
       snap.stale_files.insert(file);
@@ -34,6 +37,7 @@ SpecSnapshot SpecTracker::Load() {
   for (FileSpecs& p : problems) {
     snap.errors.insert(snap.errors.end(), p.errors.begin(), p.errors.end());
     broken.insert(p.file);
+    unreadable.push_back(std::move(p));
   }
   last_good_ = std::move(next_good);
   snap.files = static_cast<int>(found.size());
@@ -47,6 +51,7 @@ SpecSnapshot SpecTracker::Load() {
   snap.desired.specs = std::move(merged.specs);
   snap.desired.failed_files = std::move(merged.failed_files);
   snap.desired.failed_files.insert(broken.begin(), broken.end());
+  snap.desired.prune.unread = UnreadPaths(unreadable, empty_roots);
   return snap;
 }
 
@@ -92,6 +97,11 @@ std::set<std::string> ChangedRegistryRefs(const DesiredState& before, const Desi
     if (all || a.count(ref) == 0) changed.insert(ref);
   }
   return changed;
+}
+
+bool SameDeclarations(const DesiredState& a, const DesiredState& b) {
+  return a.failed_files == b.failed_files && a.prune.unread == b.prune.unread &&
+         ChangedRegistryRefs(a, b).empty();
 }
 
 }  // namespace crtoken

@@ -2,7 +2,8 @@
 // specs in force (CONTRACT section 4: a file with an error changes nothing) and is listed in
 // DesiredState::failed_files, so that the planner never deletes what it declared; its errors are
 // reported until it is fixed. A file that is deleted is forgotten: its tokens are no longer
-// declared.
+// declared. Paths that cannot be read (a missing root, an unreadable directory, a FIFO) and empty
+// roots are listed in DesiredState::prune.unread: nothing is pruned while they last.
 //
 // Thread-compatible: the caller serialises Load().
 #pragma once
@@ -41,5 +42,9 @@ std::string RegistryRefOf(const TokenSpec& spec);
 // changed in any field, including the file that declares them). A change in the set of failed
 // files affects every ref of both.
 std::set<std::string> ChangedRegistryRefs(const DesiredState& before, const DesiredState& after);
+
+// True when two desired states declare the same: no changed registry ref, the same failed files
+// and the same unread paths (the prune verdict's `settling` is not compared).
+bool SameDeclarations(const DesiredState& a, const DesiredState& b);
 
 }  // namespace crtoken

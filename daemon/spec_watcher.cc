@@ -39,6 +39,10 @@ struct Walk {
   // (parent directory, name) pairs whose change matters: spec paths, symlinks along them, and
   // targets of symlinked files.
   std::vector<std::pair<fs::path, std::string>> parents;
+  // What else the loader reports, so that a change in it is a change: each spec path that exists
+  // and its kind, and every entry the loader cannot read (a dangling symlink, a directory that
+  // cannot be listed, a spec name that is not a regular file).
+  std::vector<std::string> states;
 };
 
 // Adds (parent, name) for every symlink met while resolving `path`: the symlinks along it, and
@@ -73,6 +77,7 @@ void WalkTree(const fs::path& dir, int depth, std::set<std::pair<dev_t, ino_t>>&
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     entries.push_back(it->path());
   }
+  if (ec) out.states.push_back("unlisted " + dir.string());
   std::sort(entries.begin(), entries.end());
   for (const fs::path& p : entries) {
     const std::string name = p.filename().string();
@@ -80,13 +85,18 @@ void WalkTree(const fs::path& dir, int depth, std::set<std::pair<dev_t, ino_t>>&
     // kubelet's `..data` and `..<timestamp>` directories, read through the symlinks into them.
     if (name.empty() || name[0] == '.') continue;
     struct stat est {};
-    if (::stat(p.c_str(), &est) != 0) continue;  // a dangling symlink
+    if (::stat(p.c_str(), &est) != 0) {
+      out.states.push_back("broken " + p.string());  // a dangling symlink, a loop
+      continue;
+    }
     if (S_ISDIR(est.st_mode)) {
       WalkTree(p, depth + 1, seen, out);
     } else if (S_ISREG(est.st_mode) && IsYamlName(name)) {
       out.files.push_back(p);
       struct stat lst {};
       if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) AddSymlinkChain(p, out);
+    } else if (IsYamlName(name)) {
+      out.states.push_back("irregular " + p.string());  // a FIFO, a socket, a device
     }
   }
 }
@@ -116,9 +126,12 @@ Walk WalkSpecs(const std::vector<std::string>& paths) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
+      out.states.push_back("directory " + p.string());  // an empty one differs from none
       WalkTree(p, 0, seen, out);
     } else if (S_ISREG(st.st_mode)) {
       out.files.push_back(p);  // named explicitly: read whatever its extension
+    } else {
+      out.states.push_back("irregular " + p.string());
     }
   }
   return out;
@@ -138,8 +151,9 @@ void Mix(uint64_t& h, const char* data, size_t n) {
 
 uint64_t SpecFingerprint(const std::vector<std::string>& paths) {
   Walk walk = WalkSpecs(paths);
-  if (walk.files.empty()) return 0;
+  if (walk.files.empty() && walk.states.empty()) return 0;
   uint64_t h = kFnvOffset;
+  for (const std::string& state : walk.states) Mix(h, state.data(), state.size() + 1);
   std::vector<char> buf(64 * 1024);
   for (const fs::path& f : walk.files) {
     const std::string name = f.string();
@@ -162,6 +176,41 @@ SpecWatcher::SpecWatcher(SpecWatcherOptions options, Callback on_change)
     : options_(std::move(options)), on_change_(std::move(on_change)) {}
 
 SpecWatcher::~SpecWatcher() { Stop(); }
+
+std::chrono::steady_clock::time_point SpecWatcher::last_activity() const {
+  return SteadyClock::time_point(SteadyClock::duration(last_activity_.load()));
+}
+
+std::vector<std::string> SpecWatcher::FilesBeingWritten(std::chrono::milliseconds stale) const {
+  const auto now = SteadyClock::now();
+  std::vector<std::string> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [path, at] : writing_) {
+    if (now - at < stale) out.push_back(path);
+  }
+  return out;
+}
+
+void SpecWatcher::Track(int wd, uint32_t mask, const std::string& name) {
+  const auto now = SteadyClock::now();
+  last_activity_ = now.time_since_epoch().count();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mask & IN_Q_OVERFLOW) {
+    writing_.clear();  // events were lost: what is open is unknown; the next writes say
+    return;
+  }
+  auto it = watches_.find(wd);
+  if (name.empty() || it == watches_.end()) return;
+  const std::string path = it->second.path + "/" + name;
+  if (mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) {
+    writing_.erase(path);
+  } else if ((mask & IN_MODIFY) || ((mask & IN_CREATE) && !(mask & IN_ISDIR))) {
+    struct stat lst {};
+    if ((mask & IN_MODIFY) || (::lstat(path.c_str(), &lst) == 0 && S_ISREG(lst.st_mode))) {
+      writing_[path] = now;
+    }
+  }
+}
 
 size_t SpecWatcher::watch_count() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -282,12 +331,15 @@ void SpecWatcher::CheckAndNotify() {
   fingerprint_ = fp;
   changes_++;
   on_change_();
+  last_notify_ = SteadyClock::now();
 }
 
 void SpecWatcher::RunInotify() {
   alignas(inotify_event) char buf[64 * 1024];
   // A burst is armed from its first relevant event until its check.
   bool armed = false;
+  bool storm = false;
+  SteadyClock::time_point last_event{};
   SteadyClock::time_point deadline{};
   SteadyClock::time_point burst_start{};
   // A directory written to without pause must not postpone the check forever.
@@ -317,7 +369,14 @@ void SpecWatcher::RunInotify() {
           const std::string name = ev->len > 0 ? std::string(ev->name) : std::string();
           Ms delay = DelayFor(ev->wd, ev->mask, name);
           if (delay == Ms::zero()) continue;
+          Track(ev->wd, ev->mask, name);
           const auto now = SteadyClock::now();
+          // A change soon after the last callback starts a storm: until the tree has been quiet
+          // for a full debounce, every event waits the full debounce (and a long burst is cut at
+          // max_burst), so that saves in quick succession are read about once a second.
+          if (now - last_notify_ < options_.debounce) storm = true;
+          if (storm) delay = options_.debounce;
+          last_event = now;
           if (!armed) burst_start = now;
           armed = true;
           // The last event decides: a completing event shortens the wait, an incomplete one
@@ -330,6 +389,7 @@ void SpecWatcher::RunInotify() {
     }
     if (armed && SteadyClock::now() >= deadline) {
       armed = false;
+      if (SteadyClock::now() - last_event >= options_.debounce) storm = false;
       if (!RebuildWatches() && options_.mode == SpecWatcherOptions::Mode::kAuto) {
         spdlog::warn("spec watcher: the inotify watch limit is reached; polling every {} ms",
                      options_.poll_interval.count());
@@ -352,6 +412,7 @@ void SpecWatcher::RunPolling() {
     ::poll(&fd, 1, static_cast<int>(options_.poll_interval.count()));
     if (stop_) break;
     const uint64_t fp = SpecFingerprint(options_.paths);
+    if (fp != previous) last_activity_ = SteadyClock::now().time_since_epoch().count();
     if (fp != fingerprint_ && fp == previous) {
       fingerprint_ = fp;
       changes_++;

@@ -16,17 +16,27 @@
 // or deleted) the watcher waits `debounce` of quiet; after an event that completes a change (a
 // close after writing, a rename into place, a symlink swap) it waits only a short settle time, so
 // an atomic edit is seen within milliseconds while a multi-step one is seen once, at its end.
+// Storms coalesce: a change within `debounce` after a callback starts a storm, in which every
+// event, completing or not, waits `debounce` of quiet, until the tree has been quiet that long; a
+// burst is cut at max(1s, 10 x debounce). A file saved 100 times a second is read about once a
+// second, not once per save; an edit after a quiet moment is still seen within milliseconds.
+//
+// For callers that must wait until the tree is stable (the daemon prunes only then), the watcher
+// tells when it last saw the tree change (last_activity) and which spec files were written to and
+// not closed since (FilesBeingWritten; inotify only).
 //
 // Every burst ends with a content fingerprint (paths and contents of every *.yaml / *.yml reached,
-// skipping hidden entries, `..data` included, as the loader does); the callback runs only when it
-// differs from the previous one, so noise in watched parent directories costs a hash, never a
-// reload.
+// skipping hidden entries, `..data` included, as the loader does; the kind of each spec path, so
+// that an empty directory differs from a missing one; every entry the loader cannot read); the
+// callback runs only when it differs from the previous one, so noise in watched parent
+// directories costs a hash, never a reload.
 //
 // Where inotify is unavailable (or when forced, e.g. for tests) the watcher polls the fingerprint
 // every `poll_interval`.
 //
 // Thread-safety: Start and Stop from one thread. The callback runs on the watcher's own thread,
-// never twice at once.
+// never twice at once. last_activity, FilesBeingWritten and the counters may be read from any
+// thread.
 #pragma once
 
 #include <atomic>
@@ -54,7 +64,8 @@ struct SpecWatcherOptions {
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
 };
 
-// The fingerprint of everything the spec loader would read under `paths` (0 for nothing).
+// The fingerprint of everything the spec loader would read under `paths`, and of what it would
+// report as unreadable (0 when no path exists).
 uint64_t SpecFingerprint(const std::vector<std::string>& paths);
 
 class SpecWatcher {
@@ -72,6 +83,13 @@ class SpecWatcher {
   void Stop();
 
   bool polling() const { return polling_; }
+  // When the watcher last saw the tree change: an event that matters (inotify), or a poll that
+  // found a new fingerprint. The clock's epoch before any.
+  std::chrono::steady_clock::time_point last_activity() const;
+  // Spec files (and spec paths' ancestors) written to and not closed, renamed or deleted since,
+  // inotify only. A file with no event for `stale` no longer counts: a writer that keeps a file
+  // open without writing must not hold the caller back forever.
+  std::vector<std::string> FilesBeingWritten(std::chrono::milliseconds stale) const;
   // How many times the callback ran; how many inotify watches are held (tests, logs).
   uint64_t changes() const { return changes_.load(); }
   size_t watch_count() const;
@@ -89,6 +107,8 @@ class SpecWatcher {
   bool RebuildWatches();
   // How long to wait after this event before checking; 0 = the event does not matter.
   std::chrono::milliseconds DelayFor(int wd, uint32_t mask, const std::string& name);
+  // Keeps writing_ and last_activity_ up to date for an event that matters.
+  void Track(int wd, uint32_t mask, const std::string& name);
   void CheckAndNotify();
 
   SpecWatcherOptions options_;
@@ -100,8 +120,11 @@ class SpecWatcher {
   std::atomic<bool> polling_{false};
   std::atomic<uint64_t> changes_{0};
   uint64_t fingerprint_ = 0;
-  mutable std::mutex mu_;  // guards watches_
+  std::chrono::steady_clock::time_point last_notify_{};  // the watcher thread's own
+  std::atomic<std::chrono::steady_clock::rep> last_activity_{0};
+  mutable std::mutex mu_;  // guards watches_ and writing_
   std::map<int, WatchInfo> watches_;
+  std::map<std::string, std::chrono::steady_clock::time_point> writing_;  // path -> last write
 };
 
 }  // namespace crtoken

@@ -147,6 +147,14 @@ std::string Action::Describe() const {
   return out;
 }
 
+DesiredState DesiredState::WithoutSpecs() const {
+  DesiredState out;
+  out.failed_files = failed_files;
+  out.protected_keys = protected_keys;
+  out.prune = prune;
+  return out;
+}
+
 std::string Problem::ToString() const {
   if (where.file.empty()) return message;
   return where.ToString() + ": " + message;
@@ -293,6 +301,7 @@ class Planner {
     for (const auto& [key, specs] : index_.specs) PlanDeclared(key, specs);
     for (const auto& [registry_id, registry] : observed_.registries) PlanUndeclared(registry);
     PlanGoneRecords();
+    ReportHeldDeletes();
     plan_.counts.error += static_cast<int>(protected_seen_.size());
     plan_.counts.unmanaged += static_cast<int>(index_.extra_tokens.size());
     NextExpiry();
@@ -463,6 +472,9 @@ class Planner {
           ++plan_.counts.unmanaged;
         } else if (desired_.failed_files.count(record->source_file) > 0) {
           ++plan_.counts.in_sync;  // its declaration is in a file that fails: left as it was
+        } else if (!desired_.prune.allowed()) {
+          ++plan_.counts.in_sync;  // pruning is held back: left as it was
+          Hold(info);
         } else {
           action.reason = "not declared";
           Add(std::move(action));
@@ -471,6 +483,11 @@ class Planner {
       }
       if (policy_.prune != PruneMode::kAll) {
         ++plan_.counts.unmanaged;
+        continue;
+      }
+      if (!desired_.prune.allowed()) {
+        ++plan_.counts.unmanaged;
+        Hold(info);
         continue;
       }
       if (!desired_.failed_files.empty()) {
@@ -511,6 +528,10 @@ class Planner {
       if (token != nullptr && token->id == record->token_id) continue;  // handled as a token
       if (desired_.failed_files.count(record->source_file) > 0) continue;
       if (desired_.protected_keys.count(key) > 0) continue;  // a record alone is not counted
+      if (!desired_.prune.allowed()) {
+        Hold(info);
+        continue;
+      }
       Action action;
       action.type = ActionType::kDelete;
       action.key = key;
@@ -519,6 +540,33 @@ class Planner {
       action.record = *record;
       action.reason = "already gone; removing its secret and record";
       Add(std::move(action));
+    }
+  }
+
+  // A delete in `info`'s registry that the prune verdict holds back.
+  void Hold(const RegistryInfo& info) {
+    ++plan_.deletes_held;
+    ++held_by_registry_[info.id];
+  }
+
+  // One Problem per registry whose deletes were held back because spec paths cannot be read. (A
+  // settling tree is no failure: the held deletes are only counted.)
+  void ReportHeldDeletes() {
+    const std::vector<std::string>& unread = desired_.prune.unread;
+    if (unread.empty()) return;
+    std::string paths;
+    for (size_t i = 0; i < unread.size() && i < 3; ++i) paths += (i == 0 ? "" : "; ") + unread[i];
+    if (unread.size() > 3) paths += "; and " + std::to_string(unread.size() - 3) + " more";
+    for (const auto& [registry_id, held] : held_by_registry_) {
+      auto it = observed_.registries.find(registry_id);  // always there: Hold() saw it
+      const std::string name = it != observed_.registries.end() && !it->second.info.name.empty()
+                                   ? it->second.info.name
+                                   : registry_id;
+      plan_.problems.push_back(Problem{TokenKey{registry_id, ""}, SourceLocation{},
+                                       "registry " + name + ": nothing pruned, " +
+                                           CountText(held, "delete") +
+                                           " held back while spec paths cannot be read (" + paths +
+                                           "); restore them or correct --specs"});
     }
   }
 
@@ -610,6 +658,7 @@ class Planner {
   const Index index_;
   std::set<TokenKey> protected_seen_;
   std::set<TokenKey> consumed_records_;
+  std::map<std::string, int> held_by_registry_;  // registry id -> deletes held back
   Plan plan_;
 };
 

@@ -30,6 +30,22 @@ struct PlanPolicy {
   bool adopt_all = false;  // --adopt: as if every spec said `adopt: true`
 };
 
+// Whether a pass may delete anything: prune undeclared tokens (owned ones, and unowned ones under
+// kAll) or forget records whose token is gone. Deletes are held back while part of the spec tree
+// could not be read (that part may declare any token: a mistyped --specs must never delete a
+// token) and, in the daemon, until the spec tree has settled after a change (a half-written file
+// must not un-declare what its writer is about to declare). Creates, re-issues and updates are
+// never held back.
+struct PruneVerdict {
+  // Spec paths that could not be read, "PATH: why" each. A failure: a plan that holds a delete
+  // back for it reports a Problem naming them.
+  std::vector<std::string> unread;
+  // Not empty while the spec tree settles, saying what is awaited. Not a failure: held deletes are
+  // only counted (Plan::deletes_held); the caller plans again once the tree has settled.
+  std::string settling;
+  bool allowed() const { return unread.empty() && settling.empty(); }
+};
+
 // The declared state.
 struct DesiredState {
   // Valid specs. registry_id is filled in where the registry was resolved; a spec whose registry
@@ -40,6 +56,11 @@ struct DesiredState {
   std::set<std::string> failed_files;
   // Keys that must not be touched at all (e.g. declared twice).
   std::set<TokenKey> protected_keys;
+  // Whether anything may be deleted in this pass.
+  PruneVerdict prune;
+
+  // Everything but the specs: for splitting one desired state into per-registry ones.
+  DesiredState WithoutSpecs() const;
 };
 
 struct ObservedRegistry {
@@ -107,8 +128,9 @@ struct Problem {
 // How many tokens are in each state; the crtoken_tokens gauge. Every declared spec and every token
 // in a readable registry is counted once:
 // - a protected key (desired.protected_keys) counts as `error` (whoever protected it reports why);
-// - an owned, undeclared token kept because its spec file fails to load counts as `in_sync` (it is
-//   left as it was; the file's error is reported by the loader);
+// - an owned, undeclared token kept because its spec file fails to load, or because pruning is held
+//   back (desired.prune), counts as `in_sync` (it is left as it was); an unowned one kept under
+//   kAll counts as `unmanaged`;
 // - under kNone an owned, undeclared token counts as `unmanaged`;
 // - a delete of a record whose token is already gone counts as `pending`.
 struct PlanCounts {
@@ -127,6 +149,8 @@ struct Plan {
   // The nearest future instant a pass has work without any change: a declared expiryDate, or a
   // lifetime token's renewal (its expiry minus renewBefore). For scheduling the next pass.
   std::optional<Instant> next_expiry;
+  // Deletes not planned because desired.prune held them back; their tokens count as kept.
+  int deletes_held = 0;
   bool empty() const { return actions.empty(); }
 };
 
@@ -151,6 +175,9 @@ struct Plan {
 //   fails to load; unowned ones only under kAll and only while no spec file fails. A record whose
 //   token is gone is deleted (token_id "") except under kNone. A create and a delete in one
 //   registry whose spec and record share source file and secret are reported as a rename.
+// - While desired.prune is not allowed, no delete of any kind is planned (a re-issue is not a
+//   delete: its token stays declared); each one held back counts in deletes_held, and when the
+//   verdict names unread paths, each registry with held deletes gets one Problem naming them.
 // - Protected keys are never acted on. Duplicate keys among the specs are a Problem each.
 Plan ComputePlan(const DesiredState& desired, const ObservedState& observed,
                  const PlanPolicy& policy, Instant now);

@@ -310,10 +310,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   {
     std::map<std::string, DesiredState> desired_by_registry;
     for (const auto& [id, _] : ctx.registries) {
-      DesiredState d;
-      d.failed_files = desired.failed_files;
-      d.protected_keys = desired.protected_keys;
-      desired_by_registry[id] = std::move(d);
+      desired_by_registry[id] = desired.WithoutSpecs();
     }
     // Their error is already reported; the planner leaves them alone.
     for (const auto& key : ctx.unconfirmed) {
@@ -335,10 +332,8 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
       plans[id] = ComputePlan(d, o, config_.policy, now);
     }
     for (auto& [ref, specs] : ctx.unresolved) {
-      DesiredState d;
+      DesiredState d = desired.WithoutSpecs();
       d.specs = specs;
-      d.failed_files = desired.failed_files;
-      d.protected_keys = desired.protected_keys;
       plans["ref:" + ref] = ComputePlan(d, ObservedState{}, config_.policy, now);
     }
   }
@@ -349,6 +344,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     ctx.plan.counts.pending += plan.counts.pending;
     ctx.plan.counts.error += plan.counts.error;
     ctx.plan.counts.unmanaged += plan.counts.unmanaged;
+    ctx.plan.deletes_held += plan.deletes_held;
     if (plan.next_expiry && (!ctx.plan.next_expiry || *plan.next_expiry < *ctx.plan.next_expiry)) {
       ctx.plan.next_expiry = plan.next_expiry;
     }

@@ -272,7 +272,8 @@ TEST_F(DaemonE2ETest, EditorRenameIntoPlaceReachesEmulator) {
 }
 
 TEST_F(DaemonE2ETest, RenamedTokenIsDeletedAndCreated) {
-  StartWithThreeTokens();
+  // The delete waits for the spec files to settle (spec_settle_e2e_test.cc); kept short here.
+  StartWithThreeTokens({"--prune-settle", "100ms"});
   const std::string old_path = TokenPath("acme-dev", "dev-pull");
   emu_->ClearRequests();
   const auto t0 = std::chrono::steady_clock::now();
@@ -291,7 +292,7 @@ TEST_F(DaemonE2ETest, RenamedTokenIsDeletedAndCreated) {
 }
 
 TEST_F(DaemonE2ETest, DeletedSpecDeletesTheOwnedToken) {
-  StartWithThreeTokens();
+  StartWithThreeTokens({"--prune-settle", "100ms"});
   const std::string path = TokenPath("acme-dev", "dev-pull");
   emu_->ClearRequests();
   const auto t0 = std::chrono::steady_clock::now();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -43,10 +44,13 @@ inline std::string Slurp(const std::string& path) {
 // Runs crtoken ARGS with a clean environment plus `env`; stdout and stderr go to files in
 // `scratch` (an existing directory) and are read back. With a `deadline` (> 0), a run still going
 // after it is killed and reported as timed_out, so that a hang fails a test instead of stalling it.
+// `in_child`, when given, runs in the child just before exec (it must only make system calls); it
+// may _exit(126) to say it could not.
 inline CommandResult RunCrtoken(const std::vector<std::string>& args,
                                 const std::map<std::string, std::string>& env,
                                 const std::string& scratch,
-                                std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
+                                std::chrono::milliseconds deadline = std::chrono::milliseconds(0),
+                                const std::function<void()>& in_child = {}) {
   static int run = 0;
   const std::string out_path = scratch + "/run" + std::to_string(++run) + ".out";
   const std::string err_path = scratch + "/run" + std::to_string(run) + ".err";
@@ -69,6 +73,7 @@ inline CommandResult RunCrtoken(const std::vector<std::string>& args,
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    if (in_child) in_child();
     ::execve(bin.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
