@@ -25,6 +25,7 @@
 
 #include "daemon/cpprest_pool.h"
 #include "daemon/docker_config.h"
+#include "daemon/json_text.h"
 
 namespace crtoken {
 namespace {
@@ -115,16 +116,17 @@ ErrorKind KindForStatus(int status) {
   return ErrorKind::kInvalid;
 }
 
-// The message of a Kubernetes Status body, or the start of whatever else came back.
+// The message of a Kubernetes Status body, or the start of whatever else came back; made
+// printable (control characters escaped, length capped), as it ends up in logs and on stderr.
 std::string StatusMessage(const std::string& body) {
   try {
     json j = json::parse(body);
     if (j.is_object() && j.contains("message") && j["message"].is_string()) {
-      return j["message"].get<std::string>();
+      return PrintableText(j["message"].get<std::string>(), 1024);
     }
   } catch (const json::exception&) {
   }
-  return body.substr(0, 200);
+  return PrintableText(body, 200);
 }
 
 bool IsManaged(const json& obj) {

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "daemon/json_text.h"
+
 namespace crtoken {
 namespace {
 
@@ -177,7 +179,7 @@ RetryDecision RetryPolicy::Decide(HttpMethod method, const AttemptOutcome& outco
     if (outcome.retry_after) wait = ParseRetryAfter(*outcome.retry_after, now);
     if (wait) {
       decision.delay = std::min(*wait, options_.retry_after_cap);
-      decision.reason += " (Retry-After " + *outcome.retry_after + ")";
+      decision.reason += " (Retry-After " + PrintableText(*outcome.retry_after, 64) + ")";
     } else {
       decision.delay = Backoff(attempt);
     }
