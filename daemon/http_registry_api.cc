@@ -15,7 +15,9 @@
 #include <set>
 #include <thread>
 
+#include "daemon/cpprest_http.h"
 #include "daemon/cpprest_pool.h"
+#include "daemon/http_failure.h"
 #include "daemon/registry_json.h"
 #include "daemon/token_bucket.h"
 #include "reconciler/token_id.h"
@@ -33,6 +35,14 @@ constexpr int kMaxPages = 100000;  // guards against a server whose paging never
 struct Response {
   int status = 0;
   std::string body;
+  std::optional<std::string> location;    // the Location header, for a 3xx
+  std::optional<std::string> body_error;  // the body was not read: larger than the cap
+};
+
+// What one exchange yielded, on cpprest's side of the wait.
+struct Answer {
+  Response response;
+  std::optional<std::string> retry_after;
 };
 
 http::method ToCpprest(HttpMethod m) {
@@ -140,16 +150,27 @@ struct HttpRegistryApi::Impl {
       std::unique_ptr<http::client::http_client> one_shot;
       if (post) one_shot = std::make_unique<http::client::http_client>(base_uri, client_config);
       auto& http_client = post ? one_shot : client;
-      auto task = http_client->request(req, cts.get_token()).then([](http::http_response resp) {
-        return resp.extract_string(true).then([resp](std::string text) {
-          std::optional<std::string> ra;
-          auto it = resp.headers().find("Retry-After");
-          if (it != resp.headers().end()) ra = it->second;
-          return std::make_tuple(static_cast<int>(resp.status_code()), std::move(text),
-                                 std::move(ra));
-        });
-      });
-      task.then([done](pplx::task<std::tuple<int, std::string, std::optional<std::string>>>) {
+      const size_t max_body = config.max_body_bytes;
+      // The body is read in capped chunks (cpprest_http.h); beyond the cap `cts` is cancelled,
+      // which closes the connection. No continuation takes the token: the answer stays a value.
+      auto task = http_client->request(req, cts.get_token())
+                      .then(
+                          [max_body, cts](http::http_response resp) {
+                            Answer a;
+                            a.response.status = resp.status_code();
+                            a.retry_after = HeaderValue(resp, "Retry-After");
+                            a.response.location = HeaderValue(resp, "Location");
+                            return ReadBodyCapped(resp, max_body, cts)
+                                .then(
+                                    [a](CappedBody read) mutable {
+                                      a.response.body = std::move(read.body);
+                                      a.response.body_error = std::move(read.error);
+                                      return a;
+                                    },
+                                    pplx::cancellation_token::none());
+                          },
+                          pplx::cancellation_token::none());
+      task.then([done](pplx::task<Answer>) {
         std::lock_guard<std::mutex> lock(done->mu);
         done->done = true;
         done->cv.notify_all();
@@ -161,17 +182,16 @@ struct HttpRegistryApi::Impl {
       }
       if (!finished) cts.cancel();  // the deadline: abort the request (and its connection)
       try {
-        auto [status, text, ra] = task.get();
+        Answer answer = task.get();
         if (!finished) {
           // Completed in the instant between the wait and the cancel: still over the deadline.
           outcome->failure = AttemptOutcome::Failure::kTimeout;
           *error_text = "no answer within the request timeout";
           return out;
         }
-        out.status = status;
-        out.body = std::move(text);
-        outcome->status = status;
-        outcome->retry_after = std::move(ra);
+        out = std::move(answer.response);
+        outcome->status = out.status;
+        outcome->retry_after = std::move(answer.retry_after);
         return out;
       } catch (...) {
         if (!finished) {
@@ -225,6 +245,12 @@ struct HttpRegistryApi::Impl {
             outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout" : "connection error",
             seconds * 1000, attempt, error_text);
       }
+      if (resp.body_error) {
+        // Nothing to retry: the same server would send the same flood again.
+        return Error{ErrorKind::kUnavailable, std::string(method_name) + " " + path + ": HTTP " +
+                                                  std::to_string(resp.status) + ": " +
+                                                  *resp.body_error};
+      }
       const auto elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - first);
       RetryDecision d =
           retry.Decide(method, outcome, attempt, elapsed, std::chrono::system_clock::now());
@@ -265,8 +291,12 @@ struct HttpRegistryApi::Impl {
       kind = ErrorKind::kRateLimited;
     } else if (r.status >= 400 && r.status < 500) {
       kind = ErrorKind::kInvalid;
+    } else if (r.status >= 300 && r.status < 400) {
+      // Not followed: the API URL needs fixing (waiting will not help).
+      return Error{ErrorKind::kInvalid, std::string(HttpMethodName(method)) + " " + path + ": " +
+                                            DescribeRedirect(r.status, r.location)};
     } else {
-      kind = ErrorKind::kUnavailable;  // 5xx, and anything unexpected such as a redirect
+      kind = ErrorKind::kUnavailable;  // 5xx, and anything else unexpected
     }
     std::string msg =
         std::string(HttpMethodName(method)) + " " + path + ": HTTP " + std::to_string(r.status);
@@ -309,6 +339,8 @@ Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApi
     // An inactivity timeout as a backstop; the deadline proper is the cancellation in Attempt().
     cfg.set_timeout(impl->config.request_timeout + std::chrono::seconds(1));
     cfg.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
+    // The credentials go to --api-url's origin and nowhere else: a 3xx is an error, not followed.
+    ForbidRedirects(cfg);
     if (!impl->config.ca_file.empty()) {
       const std::string ca = impl->config.ca_file;
       cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
