@@ -30,7 +30,14 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 constexpr int kPageLimit = 100;
-constexpr int kMaxPages = 100000;  // guards against a server whose paging never ends
+// A list whose pages disagree is read again, whole, up to this many times in all.
+constexpr int kListReadings = 3;
+// More tokens than this in one registry is not believed (the API's limits are far lower).
+constexpr int64_t kMaxListedTokens = 100000;
+// Pages a token list may take beyond total / page size (the last, partial page and a spare).
+constexpr int64_t kPageSlack = 2;
+// A registry lookup by name that has not ended after this many pages is not believed.
+constexpr int kMaxRegistryPages = 100;
 
 struct Response {
   int status = 0;
@@ -309,6 +316,145 @@ struct HttpRegistryApi::Impl {
     return Error{e.kind, std::string(HttpMethodName(method)) + " " + path + ": " + e.message};
   }
 
+  // Runs `read_once` (one reading of a paged list) until its pages agree, at most kListReadings
+  // times, with a short backoff in between. A list read while another client deletes or creates
+  // may shift under its offsets; reading it again, whole, sees it as it is. Pages that keep
+  // disagreeing are kUnavailable, naming `what` and how they disagreed. `where` starts messages.
+  template <typename T, typename ReadOnce>
+  Result<T> ReadAgainWhileInconsistent(const std::string& where, const std::string& what,
+                                       ReadOnce read_once) {
+    for (int reading = 1;; ++reading) {
+      std::string disagreement;
+      Result<T> result = read_once(&disagreement);
+      if (disagreement.empty()) return result;
+      if (reading == kListReadings) {
+        return Error{ErrorKind::kUnavailable,
+                     where + ": the " + what + " is inconsistent, its pages disagree in " +
+                         std::to_string(kListReadings) + " readings; the last: " + disagreement};
+      }
+      spdlog::warn("api {}: the pages of the {} disagree ({}); reading it again", where, what,
+                   disagreement);
+      if (!SleepUnlessStopped(retry.Backoff(reading))) {
+        return Error{ErrorKind::kUnavailable, where + ": not read again: shutting down"};
+      }
+    }
+  }
+
+  // One reading of a registry's token list, page by page (offset/limit). The pages must agree:
+  // the same total on each, each page adding tokens not listed yet, in the end exactly `total`
+  // distinct tokens, and no more pages than the total takes. Otherwise `disagreement` says how
+  // they did not (and the caller reads the list again). A failed page fails the whole list.
+  Result<std::vector<ObservedToken>> ListTokensOnce(const std::string& registry_id,
+                                                    std::string* disagreement) {
+    std::vector<ObservedToken> tokens;
+    std::set<std::string> ids;
+    int64_t offset = 0;
+    int64_t total = -1;
+    int64_t max_pages = 1;
+    const auto disagree = [&](std::string why) {
+      *disagreement = std::move(why);
+      return std::vector<ObservedToken>();
+    };
+    for (int64_t page = 1;; ++page) {
+      const std::string path = "/registries/" + registry_id +
+                               "/tokens?offset=" + std::to_string(offset) +
+                               "&limit=" + std::to_string(kPageLimit);
+      auto resp = Send(HttpMethod::kGet, path);
+      if (!resp.ok()) return resp.error();
+      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
+      auto decoded = DecodeTokenPage(resp.value().body);
+      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
+      TokenPage& p = decoded.value();
+      const std::string at = "the page at offset " + std::to_string(offset);
+      if (page == 1) {
+        total = p.total;
+        if (total > kMaxListedTokens) {
+          return Error{ErrorKind::kUnavailable,
+                       "GET " + path + ": the API reports " + std::to_string(total) +
+                           " tokens, more than crtoken believes a registry holds (" +
+                           std::to_string(kMaxListedTokens) + ")"};
+        }
+        // The server's page size is the first page's (it may give fewer than asked for).
+        const int64_t size = std::max<int64_t>(1, p.count);
+        max_pages = (total + size - 1) / size + kPageSlack;
+      } else if (p.total != total) {
+        return disagree(at + " says total " + std::to_string(p.total) + ", the first said " +
+                        std::to_string(total) + " (the list changed while it was read)");
+      }
+      if (p.offset >= 0 && p.offset != offset) {
+        return disagree(at + " came back as offset " + std::to_string(p.offset));
+      }
+      size_t added = 0;
+      for (ObservedToken& t : p.items) {
+        if (ids.insert(t.id).second) {
+          tokens.push_back(std::move(t));
+          ++added;
+        }
+      }
+      if (p.count > 0 && added == 0) {
+        return disagree(at + " holds only tokens listed already");
+      }
+      if (static_cast<int64_t>(ids.size()) > total) {
+        return disagree(std::to_string(ids.size()) +
+                        " distinct tokens listed, more than the total " + std::to_string(total));
+      }
+      if (p.count == 0 || offset + p.count >= total) {
+        if (static_cast<int64_t>(ids.size()) < total) {
+          return disagree("only " + std::to_string(ids.size()) +
+                          " distinct tokens listed, the total says " + std::to_string(total));
+        }
+        return tokens;
+      }
+      if (page >= max_pages) {
+        return disagree("paging goes on past " + std::to_string(page) + " pages for a total of " +
+                        std::to_string(total));
+      }
+      offset += p.count;
+    }
+  }
+
+  // One reading of the registry lookup by name (cursor paging), until the name is found or the
+  // pages end. The pages must agree: each cursor new, each page adding registries not seen yet,
+  // at most kMaxRegistryPages of them; otherwise `disagreement` says how they did not.
+  Result<RegistryInfo> FindRegistryOnce(const std::string& name, std::string* disagreement) {
+    std::string cursor;
+    std::set<std::string> cursors;
+    std::set<std::string> ids;
+    const auto disagree = [&](std::string why) -> Result<RegistryInfo> {
+      *disagreement = std::move(why);
+      return Error{ErrorKind::kUnavailable, *disagreement};
+    };
+    for (int page = 1;; ++page) {
+      std::string path =
+          "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
+      if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
+      auto resp = Send(HttpMethod::kGet, path);
+      if (!resp.ok()) return resp.error();
+      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
+      auto decoded = DecodeRegistryPage(resp.value().body);
+      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
+      size_t added = 0;
+      for (const RegistryInfo& info : decoded.value().items) {
+        added += ids.insert(info.id).second;
+        if (info.name == name) {
+          Remember(info);
+          return info;
+        }
+      }
+      cursor = decoded.value().next_token;
+      if (cursor.empty()) break;
+      const std::string at = "page " + std::to_string(page);
+      if (added == 0) return disagree(at + " adds no registry not seen yet, and paging goes on");
+      if (!cursors.insert(cursor).second) {
+        return disagree(at + " repeats a pagination token given before");
+      }
+      if (page >= kMaxRegistryPages) {
+        return disagree("paging goes on past " + std::to_string(page) + " pages");
+      }
+    }
+    return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+  }
+
   void Remember(const RegistryInfo& info) {
     if (info.hostname.empty()) return;  // still provisioning: look again next time
     std::lock_guard<std::mutex> lock(cache_mu);
@@ -394,31 +540,9 @@ Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name
     auto it = impl_->by_name.find(name);
     if (it != impl_->by_name.end()) return it->second;
   }
-  std::string cursor;
-  std::set<std::string> seen_cursors;
-  for (int page = 0; page < kMaxPages; ++page) {
-    std::string path =
-        "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
-    if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
-    auto resp = impl_->Send(HttpMethod::kGet, path);
-    if (!resp.ok()) return resp.error();
-    if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
-    auto decoded = DecodeRegistryPage(resp.value().body);
-    if (!decoded.ok()) return Impl::Wrap(HttpMethod::kGet, path, decoded.error());
-    for (const RegistryInfo& info : decoded.value().items) {
-      if (info.name == name) {
-        impl_->Remember(info);
-        return info;
-      }
-    }
-    cursor = decoded.value().next_token;
-    if (cursor.empty()) break;
-    if (!seen_cursors.insert(cursor).second) {
-      return Error{ErrorKind::kUnavailable,
-                   "GET /registries: the API returned the same pagination token twice"};
-    }
-  }
-  return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+  return impl_->ReadAgainWhileInconsistent<RegistryInfo>(
+      "GET /registries?filter.name=" + Encode(name), "registry list",
+      [&](std::string* disagreement) { return impl_->FindRegistryOnce(name, disagreement); });
 }
 
 Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id) {
@@ -440,28 +564,9 @@ Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id
 
 Result<std::vector<ObservedToken>> HttpRegistryApi::ListTokens(const std::string& registry_id) {
   if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
-  std::vector<ObservedToken> tokens;
-  std::set<std::string> ids;
-  int64_t offset = 0;
-  for (int page = 0; page < kMaxPages; ++page) {
-    const std::string path = "/registries/" + registry_id +
-                             "/tokens?offset=" + std::to_string(offset) +
-                             "&limit=" + std::to_string(kPageLimit);
-    auto resp = impl_->Send(HttpMethod::kGet, path);
-    if (!resp.ok()) return resp.error();
-    if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
-    auto decoded = DecodeTokenPage(resp.value().body);
-    if (!decoded.ok()) return Impl::Wrap(HttpMethod::kGet, path, decoded.error());
-    TokenPage& p = decoded.value();
-    for (ObservedToken& t : p.items) {
-      // A token deleted between two pages shifts the offsets; ids keep the result a set.
-      if (ids.insert(t.id).second) tokens.push_back(std::move(t));
-    }
-    if (p.count == 0 || offset + p.count >= p.total) return tokens;
-    offset += p.count;
-  }
-  return Error{ErrorKind::kUnavailable,
-               "GET /registries/" + registry_id + "/tokens: paging did not end"};
+  return impl_->ReadAgainWhileInconsistent<std::vector<ObservedToken>>(
+      "GET /registries/" + registry_id + "/tokens", "token list",
+      [&](std::string* disagreement) { return impl_->ListTokensOnce(registry_id, disagreement); });
 }
 
 Result<ObservedToken> HttpRegistryApi::GetToken(const std::string& registry_id,

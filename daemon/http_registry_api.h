@@ -16,6 +16,11 @@
 //   kInvalid naming where it pointed (the API URL needs fixing).
 // - A response body is read up to max_body_bytes, in chunks; beyond that (announced or while
 //   reading) the call fails with kUnavailable, the connection is closed, nothing is retried.
+// - Lists are read whole and must be consistent (ListTokens, FindRegistryByName): pages that
+//   disagree (totals that change between pages, pages of tokens listed already, fewer or more
+//   distinct tokens than the total, paging beyond what the total takes, cursors or pages that
+//   add nothing new) make the list be read again, up to 3 times, then kUnavailable saying how
+//   they disagreed. A list is never partial.
 // - Registry lookups are cached until ClearCache(); a registry with no hostname yet (still
 //   provisioning) is not cached, so its hostname shows up as soon as the API has it.
 // - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.

@@ -1,5 +1,5 @@
 // The cpprest clients (the registry API and the Kubernetes sink) against a hostile server: one
-// that redirects elsewhere, floods, or lies about lengths. End states: what the second host received, the
+// that redirects elsewhere, floods, lies about lengths or pages inconsistently. End states: what the second host received, the
 // errors' kinds and texts, how many requests were made.
 #include <gtest/gtest.h>
 
@@ -26,6 +26,24 @@ json Token(const std::string& id, const std::string& name) {
   return {{"id", id},
           {"type", "token"},
           {"properties", {{"name", name}, {"status", "enabled"}, {"scopes", json::array()}}}};
+}
+
+// A UUID-shaped id for token number `n`.
+std::string TokenId(int n) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
+  return buf;
+}
+
+// One page of a token list: tokens [first, first + count) of a list of `total`.
+RawReply Page(int64_t offset, int first, int count, int64_t total) {
+  json items = json::array();
+  for (int i = first; i < first + count; ++i)
+    items.push_back(Token(TokenId(i), "t" + std::to_string(i)));
+  return RawHttpServer::Json(
+      200,
+      json{{"count", count}, {"offset", offset}, {"limit", 100}, {"total", total}, {"items", items}}
+          .dump());
 }
 
 RawReply Redirect(int status, const std::string& location) {
@@ -266,6 +284,133 @@ TEST(HostileServerTest, KubernetesClientCapsBodies) {
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.error().kind, ErrorKind::kUnavailable);
   EXPECT_TRUE(Contains(state.error().message, "exceeds the limit")) << state.error().message;
+}
+
+// --- token lists: pages that disagree are read again, then refused ---------------------------
+
+TEST(HostileServerTest, TotalChangingBetweenPagesRereadsTheWholeList) {
+  RawHttpServer server;
+  auto api = MakeApi(Config(server.url()));
+  // Reading 1: token 0 is deleted while page 2 is read; page 2 then starts at token 101, token
+  // 100 is never seen, yet the distinct count (249) equals the last total. Only the totals show it.
+  // Reading 2: the list as it is now, 249 tokens 1..249.
+  server.Script({Page(0, 0, 100, 250), Page(100, 101, 100, 249), Page(200, 201, 49, 249),
+                 Page(0, 1, 100, 249), Page(100, 101, 100, 249), Page(200, 201, 49, 249)});
+  auto list = api->ListTokens(kReg);
+  ASSERT_TRUE(list.ok()) << list.error().ToString();
+  ASSERT_EQ(list.value().size(), 249u);
+  bool has100 = false;
+  for (const auto& t : list.value()) has100 = has100 || t.id == TokenId(100);
+  EXPECT_TRUE(has100) << "the token at the page boundary is listed";
+  EXPECT_EQ(server.Requests().size(), 6u);
+}
+
+TEST(HostileServerTest, PagesThatKeepDisagreeingAreAnErrorNamingHow) {
+  struct Case {
+    const char* what;
+    std::vector<RawReply> one_reading;  // repeated for every reading
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"server ignores offset",
+       {Page(0, 0, 100, 250), Page(100, 0, 100, 250)},
+       "holds only tokens listed already"},
+      {"fewer distinct tokens than total",
+       {Page(0, 0, 100, 250), Page(100, 100, 100, 250), Page(200, 0, 0, 250)},
+       "only 200 distinct tokens listed, the total says 250"},
+      {"more items than total",
+       {Page(0, 0, 100, 150), Page(100, 100, 100, 150)},
+       "200 distinct tokens listed, more than the total 150"},
+      {"offset echoed wrong",
+       {Page(0, 0, 100, 250), Page(0, 100, 100, 250)},
+       "came back as offset 0"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    RawHttpServer server;
+    auto api = MakeApi(Config(server.url()));
+    std::vector<RawReply> script;
+    for (int reading = 0; reading < 3; ++reading) {
+      script.insert(script.end(), c.one_reading.begin(), c.one_reading.end());
+    }
+    server.Script(script);
+    auto list = api->ListTokens(kReg);
+    ASSERT_FALSE(list.ok());
+    EXPECT_EQ(list.error().kind, ErrorKind::kUnavailable);
+    const std::string& m = list.error().message;
+    EXPECT_TRUE(Contains(m, std::string("GET /registries/") + kReg + "/tokens")) << m;
+    EXPECT_TRUE(Contains(m, "inconsistent")) << m;
+    EXPECT_TRUE(Contains(m, c.expect)) << m;
+    EXPECT_EQ(server.Requests().size(), script.size()) << "three readings, whole";
+  }
+}
+
+TEST(HostileServerTest, PagingIsBoundedByTheTotal) {
+  // An inflated total: the first page of 100 promises 12 pages at most; later pages of one new
+  // token each would go on for 900 pages.
+  RawHttpServer server;
+  std::vector<RawReply> script;
+  for (int reading = 0; reading < 3; ++reading) {
+    script.push_back(Page(0, 0, 100, 1000));
+    for (int page = 2; page <= 12; ++page) script.push_back(Page(98 + page, 98 + page, 1, 1000));
+  }
+  server.Script(script);
+  auto api = MakeApi(Config(server.url()));
+  auto list = api->ListTokens(kReg);
+  ASSERT_FALSE(list.ok());
+  EXPECT_TRUE(Contains(list.error().message, "paging goes on past 12 pages for a total of 1000"))
+      << list.error().message;
+  EXPECT_EQ(server.Requests().size(), 36u);
+
+  // A total no registry has: refused on the first page.
+  RawHttpServer huge;
+  huge.SetDefault(Page(0, 0, 100, 5000000000));
+  auto api2 = MakeApi(Config(huge.url()));
+  list = api2->ListTokens(kReg);
+  ASSERT_FALSE(list.ok());
+  EXPECT_TRUE(Contains(list.error().message, "reports 5000000000 tokens")) << list.error().message;
+  EXPECT_EQ(huge.Requests().size(), 1u);
+}
+
+// A registry list page: registries with the given ids (named "other-N"), and the next cursor.
+RawReply RegistryPage(const std::vector<std::string>& ids, const std::string& next) {
+  json items = json::array();
+  for (const auto& id : ids) {
+    items.push_back({{"id", id}, {"properties", {{"name", "other-" + id}, {"hostname", "h"}}}});
+  }
+  return RawHttpServer::Json(200, json{{"items", items}, {"pagination", {{"token", next}}}}.dump());
+}
+
+TEST(HostileServerTest, RegistryLookupPagingIsBounded) {
+  // A new cursor on every page and nothing new on it.
+  {
+    RawHttpServer server;
+    int n = 0;
+    std::vector<RawReply> script;
+    for (int i = 0; i < 30; ++i)
+      script.push_back(RegistryPage({TokenId(0)}, "c" + std::to_string(n++)));
+    server.Script(script);
+    auto api = MakeApi(Config(server.url()));
+    auto r = api->FindRegistryByName("acme-prod");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+    EXPECT_TRUE(Contains(r.error().message, "adds no registry not seen yet")) << r.error().message;
+    EXPECT_EQ(server.Requests().size(), 6u);  // 2 pages, 3 readings
+  }
+  // A new cursor and new registries on every page, without end.
+  {
+    RawHttpServer server;
+    std::vector<RawReply> script;
+    for (int i = 0; i < 400; ++i) {
+      script.push_back(RegistryPage({TokenId(i)}, "c" + std::to_string(i)));
+    }
+    server.Script(script);
+    auto api = MakeApi(Config(server.url()));
+    auto r = api->FindRegistryByName("acme-prod");
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(Contains(r.error().message, "paging goes on past 100 pages")) << r.error().message;
+    EXPECT_EQ(server.Requests().size(), 300u);
+  }
 }
 
 }  // namespace
