@@ -26,6 +26,13 @@ namespace {
 // neither forge lines nor send terminal escapes, nor flood the output.
 std::string Printable(const std::string& text) { return PrintableText(text, 4096); }
 
+// A one-shot command gives up at once on API failures that waiting does not fix (connection
+// refused, unresolvable name, untrusted certificate), where the daemon retries them patiently.
+Options OneShot(Options options) {
+  options.one_shot = true;
+  return options;
+}
+
 bool InitLogging(const char* command, const Options& options) {
 #ifdef CRTOKEN_HAVE_LOGGING
   if (Status s = SetupLogging(options.log_format, options.log_level); !s.ok()) {
@@ -91,7 +98,7 @@ int PlanCommand(const Options& options) {
   if (!InitLogging("plan", options)) return 1;
   int spec_errors = 0;
   DesiredState desired = LoadDesired(options, &spec_errors);
-  auto runtime = MakeRuntime(options, /*dry_run=*/true);
+  auto runtime = MakeRuntime(OneShot(options), /*dry_run=*/true);
   if (!runtime.ok()) {
     std::fprintf(stderr, "crtoken plan: %s\n", Printable(runtime.error().message).c_str());
     return 1;
@@ -119,7 +126,7 @@ int ApplyCommand(const Options& options) {
   if (!InitLogging("apply", options)) return 1;
   int spec_errors = 0;
   DesiredState desired = LoadDesired(options, &spec_errors);
-  auto runtime = MakeRuntime(options);
+  auto runtime = MakeRuntime(OneShot(options));
   if (!runtime.ok()) {
     std::fprintf(stderr, "crtoken apply: %s\n", Printable(runtime.error().message).c_str());
     return 1;

@@ -1,5 +1,7 @@
 #include "daemon/cpprest_http.h"
 
+#include <openssl/ssl.h>
+
 #include <vector>
 
 namespace crtoken {
@@ -44,6 +46,29 @@ pplx::task<void> ReadChunks(std::shared_ptr<BodyState> s) {
 }
 
 }  // namespace
+
+void TlsVerifyNotes::Install(boost::asio::ssl::context& ctx) {
+  SSL_CTX_set_cert_verify_callback(ctx.native_handle(), &TlsVerifyNotes::Verify, this);
+}
+
+std::string TlsVerifyNotes::Last() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_;
+}
+
+int TlsVerifyNotes::Verify(X509_STORE_CTX* store, void* self) {
+  const int ok = X509_verify_cert(store);  // what OpenSSL does without this callback
+  if (ok <= 0) {
+    const int error = X509_STORE_CTX_get_error(store);
+    std::string why = error == X509_V_OK || error == X509_V_ERR_UNSPECIFIED
+                          ? "the certificate does not name this host"
+                          : X509_verify_cert_error_string(error);
+    auto* notes = static_cast<TlsVerifyNotes*>(self);
+    std::lock_guard<std::mutex> lock(notes->mu_);
+    notes->last_ = std::move(why);
+  }
+  return ok;
+}
 
 void ForbidRedirects(web::http::client::http_client_config& config) {
   config.set_max_redirects(0);

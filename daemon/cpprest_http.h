@@ -8,18 +8,38 @@
 // - A response body is read in chunks up to a cap, never whole: a Content-Length above the cap is
 //   refused before a byte of the body is read, and a body that grows past it (an endless chunked
 //   answer) is abandoned there; both close the connection, so the rest is never read.
+// - Why a server certificate was rejected is recorded for the error message (cpprest itself says
+//   only "certificate verify failed").
 #pragma once
 
 #include <cpprest/http_client.h>
+#include <openssl/x509.h>
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "daemon/http_failure.h"  // kMaxResponseBodyBytes
 
 namespace crtoken {
+
+// Why the last server certificate was rejected, as OpenSSL put it ("self-signed certificate",
+// "certificate has expired"). Thread-safe.
+class TlsVerifyNotes {
+ public:
+  // Makes `ctx` verify through this object (the checks themselves are OpenSSL's, unchanged). The
+  // object must outlive every connection made with `ctx`: keep it in a shared_ptr captured by the
+  // client config's ssl_context_callback.
+  void Install(boost::asio::ssl::context& ctx);
+  std::string Last() const;
+
+ private:
+  static int Verify(X509_STORE_CTX* store, void* self);
+  mutable std::mutex mu_;
+  std::string last_;
+};
 
 // `config` made to follow no redirects. Every client of crtoken is configured through this.
 void ForbidRedirects(web::http::client::http_client_config& config);

@@ -18,6 +18,7 @@
 #include "daemon/cpprest_http.h"
 #include "daemon/cpprest_pool.h"
 #include "daemon/http_failure.h"
+#include "daemon/json_text.h"
 #include "daemon/registry_json.h"
 #include "daemon/token_bucket.h"
 #include "reconciler/token_id.h"
@@ -103,6 +104,9 @@ struct HttpRegistryApi::Impl {
   // turns out to be dead, which is right for the idempotent methods but would repeat a POST
   // blindly. (cpprest overrides a Connection: close request header, so that is no way out.)
   web::uri base_uri;
+  std::string endpoint;  // "host:port" of base_uri, for messages
+  // Why the last server certificate was rejected; filled by OpenSSL during handshakes.
+  std::shared_ptr<TlsVerifyNotes> tls_notes = std::make_shared<TlsVerifyNotes>();
   http::client::http_client_config client_config;
   TokenBucket bucket;
   RetryPolicy retry;
@@ -193,7 +197,7 @@ struct HttpRegistryApi::Impl {
         if (!finished) {
           // Completed in the instant between the wait and the cancel: still over the deadline.
           outcome->failure = AttemptOutcome::Failure::kTimeout;
-          *error_text = "no answer within the request timeout";
+          *error_text = "timeout: no answer within the request timeout";
           return out;
         }
         out = std::move(answer.response);
@@ -203,23 +207,26 @@ struct HttpRegistryApi::Impl {
       } catch (...) {
         if (!finished) {
           outcome->failure = AttemptOutcome::Failure::kTimeout;
-          *error_text = "no answer within the request timeout (" +
+          *error_text = "timeout: no answer from " + endpoint + " within the request timeout (" +
                         std::to_string(config.request_timeout.count()) + " ms)";
           return out;
         }
         throw;
       }
     } catch (const http::http_exception& e) {
-      const bool timed_out = e.error_code() == std::errc::timed_out;
-      outcome->failure =
-          timed_out ? AttemptOutcome::Failure::kTimeout : AttemptOutcome::Failure::kConnection;
-      *error_text = e.what();
+      const ConnectionFailure f =
+          ClassifyConnectionFailure(e.error_code().value(), e.what(), endpoint, tls_notes->Last());
+      outcome->failure = f.cause == ConnectionFailure::Cause::kTimeout
+                             ? AttemptOutcome::Failure::kTimeout
+                             : AttemptOutcome::Failure::kConnection;
+      outcome->permanent = f.permanent;
+      *error_text = f.reason;
     } catch (const pplx::task_canceled&) {
       outcome->failure = AttemptOutcome::Failure::kTimeout;
-      *error_text = "request cancelled";
+      *error_text = "timeout: request cancelled";
     } catch (const std::exception& e) {
       outcome->failure = AttemptOutcome::Failure::kConnection;
-      *error_text = e.what();
+      *error_text = "connection error with " + endpoint + ": " + PrintableText(e.what(), 200);
     }
     return out;
   }
@@ -247,10 +254,8 @@ struct HttpRegistryApi::Impl {
         spdlog::debug("api {} {} -> {} in {:.1f} ms (attempt {})", method_name, path, resp.status,
                       seconds * 1000, attempt);
       } else {
-        spdlog::debug(
-            "api {} {} -> {} after {:.1f} ms (attempt {}): {}", method_name, path,
-            outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout" : "connection error",
-            seconds * 1000, attempt, error_text);
+        spdlog::debug("api {} {} -> no answer after {:.1f} ms (attempt {}): {}", method_name, path,
+                      seconds * 1000, attempt, error_text);
       }
       if (resp.body_error) {
         // Nothing to retry: the same server would send the same flood again.
@@ -269,13 +274,13 @@ struct HttpRegistryApi::Impl {
         // Falls through: the last answer (or failure) is final.
       }
       if (outcome.failure != AttemptOutcome::Failure::kNone) {
-        std::string msg =
-            std::string(method_name) + " " + path + ": " +
-            (outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout"
-                                                                  : "connection error") +
-            ": " + error_text + " (after " + std::to_string(attempt) + " attempt" +
-            (attempt == 1 ? "" : "s") + ")";
-        return Error{ErrorKind::kUnavailable, msg};
+        // The reason first, so that the first line a person reads says why.
+        std::string msg = std::string(method_name) + " " + path + ": " + error_text + " (after " +
+                          std::to_string(attempt) + " attempt" + (attempt == 1 ? "" : "s");
+        if (outcome.permanent && !config.retry.retry_permanent_failures) {
+          msg += "; not retried: waiting does not fix this";
+        }
+        return Error{ErrorKind::kUnavailable, msg + ")"};
       }
       if (attempt > 1 && d.reason.find(';') != std::string::npos) {
         spdlog::warn("api {} {}: giving up: {}", method_name, path, d.reason);
@@ -487,15 +492,19 @@ Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApi
     cfg.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
     // The credentials go to --api-url's origin and nowhere else: a 3xx is an error, not followed.
     ForbidRedirects(cfg);
-    if (!impl->config.ca_file.empty()) {
-      const std::string ca = impl->config.ca_file;
-      cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
-        boost::system::error_code ec;
-        ctx.load_verify_file(ca, ec);
-        if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
-      });
-    }
+    const std::string ca = impl->config.ca_file;
+    cfg.set_ssl_context_callback([ca, notes = impl->tls_notes](boost::asio::ssl::context& ctx) {
+      notes->Install(ctx);
+      if (ca.empty()) return;
+      boost::system::error_code ec;
+      ctx.load_verify_file(ca, ec);
+      if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
+    });
     impl->base_uri = web::uri(base);
+    const bool https = impl->base_uri.scheme() == "https";
+    impl->endpoint = impl->base_uri.host() + ":" +
+                     std::to_string(impl->base_uri.is_port_default() ? (https ? 443 : 80)
+                                                                     : impl->base_uri.port());
     impl->client_config = cfg;
     impl->client = std::make_unique<http::client::http_client>(impl->base_uri, cfg);
   } catch (const std::exception& e) {
@@ -648,6 +657,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   config.request_timeout = options.request_timeout;
   config.retry.retry_budget = options.retry_budget;
   config.retry.retry_after_cap = options.retry_after_cap;
+  config.retry.retry_permanent_failures = !options.one_shot;
   config.ca_file = options.ca_file;
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
   config.metrics = metrics;

@@ -11,7 +11,8 @@
 // - Status mapping: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
 //   429 kRateLimited, 5xx/timeouts/connection errors/malformed bodies kUnavailable. Messages name
 //   the method and path and carry the API's messages[].message text (made printable and capped:
-//   DescribeErrorBody).
+//   DescribeErrorBody); a connection failure says why (refused, name not resolved, certificate
+//   not trusted, timeout: http_failure.h).
 // - No redirect is followed: the credentials go to base_url's origin and nowhere else. A 3xx is
 //   kInvalid naming where it pointed (the API URL needs fixing).
 // - A response body is read up to max_body_bytes, in chunks; beyond that (announced or while

@@ -183,6 +183,10 @@ RetryDecision RetryPolicy::Decide(HttpMethod method, const AttemptOutcome& outco
     } else {
       decision.delay = Backoff(attempt);
     }
+  } else if (outcome.failure == Failure::kConnection && outcome.permanent &&
+             !options_.retry_permanent_failures) {
+    decision.reason += " (not retried: waiting does not fix it)";
+    return decision;
   } else if (IsIdempotent(method) && (outcome.failure != Failure::kNone || outcome.status == 502 ||
                                       outcome.status == 503 || outcome.status == 504)) {
     retryable = true;

@@ -1,5 +1,6 @@
 // The cpprest clients (the registry API and the Kubernetes sink) against a hostile server: one
-// that redirects elsewhere, floods, lies about lengths or pages inconsistently. End states: what the second host received, the
+// that redirects elsewhere, floods, lies about lengths, pages inconsistently, or cannot be
+// reached, and what a one-shot command then says. End states: what the second host received, the
 // errors' kinds and texts, how many requests were made.
 #include <gtest/gtest.h>
 
@@ -411,6 +412,80 @@ TEST(HostileServerTest, RegistryLookupPagingIsBounded) {
     EXPECT_TRUE(Contains(r.error().message, "paging goes on past 100 pages")) << r.error().message;
     EXPECT_EQ(server.Requests().size(), 300u);
   }
+}
+
+// --- unreachable servers: why, at once for a one-shot command --------------------------------
+
+uint16_t ClosedPort() {
+  RawHttpServer s;  // bound, then closed when it goes away
+  return static_cast<uint16_t>(s.port());
+}
+
+TEST(HostileServerTest, ConnectionRefusedSaysSoAndOneShotDoesNotRetry) {
+  const uint16_t port = ClosedPort();
+  HttpRegistryApiConfig c = Config("http://127.0.0.1:" + std::to_string(port));
+  c.retry.retry_permanent_failures = false;  // plan, apply
+  Metrics metrics;
+  c.metrics = &metrics;
+  auto api = MakeApi(c);
+  auto r = api->FindRegistryByName("acme-prod");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+  const std::string& m = r.error().message;
+  EXPECT_TRUE(Contains(m, "connection refused by 127.0.0.1:" + std::to_string(port))) << m;
+  EXPECT_TRUE(Contains(m, "after 1 attempt; not retried")) << m;
+
+  // The daemon keeps retrying (here up to max_attempts).
+  c.retry.retry_permanent_failures = true;
+  auto daemon_api = MakeApi(c);
+  r = daemon_api->FindRegistryByName("acme-prod");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.error().message, "after 4 attempts")) << r.error().message;
+}
+
+class UntrustedTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/crtoken-untrusted-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    server_ = std::make_unique<RawHttpServer>(crtoken::testing::MakeSelfSignedCert(dir_));
+    server_->SetDefault(RawHttpServer::Json(200, Token(kTok, "over-tls").dump()));
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+  std::unique_ptr<RawHttpServer> server_;
+};
+
+TEST_F(UntrustedTlsTest, UntrustedCertificateSaysWhyAndOneShotDoesNotRetry) {
+  HttpRegistryApiConfig c = Config(server_->url());
+  c.retry.retry_permanent_failures = false;
+  auto api = MakeApi(c);
+  auto t = api->GetToken(kReg, kTok);
+  ASSERT_FALSE(t.ok());
+  const std::string& m = t.error().message;
+  EXPECT_TRUE(Contains(m, "TLS certificate of 127.0.0.1:" + std::to_string(server_->port()) +
+                              " not trusted: self-signed certificate"))
+      << m;
+  EXPECT_TRUE(Contains(m, "after 1 attempt; not retried")) << m;
+  EXPECT_EQ(server_->Connections(), 1);
+  EXPECT_TRUE(server_->Requests().empty());
+}
+
+TEST_F(UntrustedTlsTest, CertificateForAnotherNameSaysSo) {
+  // The certificate names 127.0.0.1; the client asks for "localhost".
+  HttpRegistryApiConfig c = Config("https://localhost:" + std::to_string(server_->port()));
+  c.ca_file = dir_ + "/cert.pem";
+  c.retry.retry_permanent_failures = false;
+  auto api = MakeApi(c);
+  auto t = api->GetToken(kReg, kTok);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(Contains(t.error().message, "not trusted: the certificate does not name this host"))
+      << t.error().message;
+  EXPECT_TRUE(server_->Requests().empty());
 }
 
 }  // namespace
