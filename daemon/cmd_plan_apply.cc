@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "daemon/commands.h"
+#include "daemon/json_text.h"
 #include "daemon/runtime.h"
 #include "daemon/spec_loader.h"
 #if __has_include("daemon/logging.h")
@@ -21,10 +22,21 @@
 namespace crtoken {
 namespace {
 
+// Every error line goes to stderr through this: an error can carry a server's text, which must
+// neither forge lines nor send terminal escapes, nor flood the output.
+std::string Printable(const std::string& text) { return PrintableText(text, 4096); }
+
+// A one-shot command gives up at once on API failures that waiting does not fix (connection
+// refused, unresolvable name, untrusted certificate), where the daemon retries them patiently.
+Options OneShot(Options options) {
+  options.one_shot = true;
+  return options;
+}
+
 bool InitLogging(const char* command, const Options& options) {
 #ifdef CRTOKEN_HAVE_LOGGING
   if (Status s = SetupLogging(options.log_format, options.log_level); !s.ok()) {
-    std::fprintf(stderr, "crtoken %s: %s\n", command, s.error().message.c_str());
+    std::fprintf(stderr, "crtoken %s: %s\n", command, Printable(s.error().message).c_str());
     return false;
   }
 #else
@@ -40,7 +52,9 @@ bool InitLogging(const char* command, const Options& options) {
 // is deleted (DesiredState.prune), but creates and updates of the files that were read go ahead.
 DesiredState LoadDesired(const Options& options, int* spec_errors) {
   SpecSet set = LoadSpecs(options.specs);
-  for (const auto& error : set.errors) std::fprintf(stderr, "%s\n", error.ToString().c_str());
+  for (const auto& error : set.errors) {
+    std::fprintf(stderr, "%s\n", Printable(error.ToString()).c_str());
+  }
   *spec_errors = static_cast<int>(set.errors.size());
   DesiredState desired;
   desired.specs = std::move(set.specs);
@@ -75,7 +89,9 @@ Tally Count(const Plan& plan) {
 }
 
 void PrintErrors(const char* command, const std::vector<std::string>& errors) {
-  for (const auto& e : errors) std::fprintf(stderr, "crtoken %s: error: %s\n", command, e.c_str());
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "crtoken %s: error: %s\n", command, Printable(e).c_str());
+  }
 }
 
 }  // namespace
@@ -84,9 +100,9 @@ int PlanCommand(const Options& options) {
   if (!InitLogging("plan", options)) return 1;
   int spec_errors = 0;
   DesiredState desired = LoadDesired(options, &spec_errors);
-  auto runtime = MakeRuntime(options, /*dry_run=*/true);
+  auto runtime = MakeRuntime(OneShot(options), /*dry_run=*/true);
   if (!runtime.ok()) {
-    std::fprintf(stderr, "crtoken plan: %s\n", runtime.error().message.c_str());
+    std::fprintf(stderr, "crtoken plan: %s\n", Printable(runtime.error().message).c_str());
     return 1;
   }
   PassResult result = runtime.value()->reconciler->Reconcile(desired);
@@ -112,9 +128,9 @@ int ApplyCommand(const Options& options) {
   if (!InitLogging("apply", options)) return 1;
   int spec_errors = 0;
   DesiredState desired = LoadDesired(options, &spec_errors);
-  auto runtime = MakeRuntime(options);
+  auto runtime = MakeRuntime(OneShot(options));
   if (!runtime.ok()) {
-    std::fprintf(stderr, "crtoken apply: %s\n", runtime.error().message.c_str());
+    std::fprintf(stderr, "crtoken apply: %s\n", Printable(runtime.error().message).c_str());
     return 1;
   }
   Reconciler& reconciler = *runtime.value()->reconciler;

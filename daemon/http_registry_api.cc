@@ -15,7 +15,10 @@
 #include <set>
 #include <thread>
 
+#include "daemon/cpprest_http.h"
 #include "daemon/cpprest_pool.h"
+#include "daemon/http_failure.h"
+#include "daemon/json_text.h"
 #include "daemon/registry_json.h"
 #include "daemon/token_bucket.h"
 #include "reconciler/token_id.h"
@@ -28,11 +31,26 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 constexpr int kPageLimit = 100;
-constexpr int kMaxPages = 100000;  // guards against a server whose paging never ends
+// A list whose pages disagree is read again, whole, up to this many times in all.
+constexpr int kListReadings = 3;
+// More tokens than this in one registry is not believed (the API's limits are far lower).
+constexpr int64_t kMaxListedTokens = 100000;
+// Pages a token list may take beyond total / page size (the last, partial page and a spare).
+constexpr int64_t kPageSlack = 2;
+// A registry lookup by name that has not ended after this many pages is not believed.
+constexpr int kMaxRegistryPages = 100;
 
 struct Response {
   int status = 0;
   std::string body;
+  std::optional<std::string> location;    // the Location header, for a 3xx
+  std::optional<std::string> body_error;  // the body was not read: larger than the cap
+};
+
+// What one exchange yielded, on cpprest's side of the wait.
+struct Answer {
+  Response response;
+  std::optional<std::string> retry_after;
 };
 
 http::method ToCpprest(HttpMethod m) {
@@ -86,6 +104,9 @@ struct HttpRegistryApi::Impl {
   // turns out to be dead, which is right for the idempotent methods but would repeat a POST
   // blindly. (cpprest overrides a Connection: close request header, so that is no way out.)
   web::uri base_uri;
+  std::string endpoint;  // "host:port" of base_uri, for messages
+  // Why the last server certificate was rejected; filled by OpenSSL during handshakes.
+  std::shared_ptr<TlsVerifyNotes> tls_notes = std::make_shared<TlsVerifyNotes>();
   http::client::http_client_config client_config;
   TokenBucket bucket;
   RetryPolicy retry;
@@ -140,16 +161,27 @@ struct HttpRegistryApi::Impl {
       std::unique_ptr<http::client::http_client> one_shot;
       if (post) one_shot = std::make_unique<http::client::http_client>(base_uri, client_config);
       auto& http_client = post ? one_shot : client;
-      auto task = http_client->request(req, cts.get_token()).then([](http::http_response resp) {
-        return resp.extract_string(true).then([resp](std::string text) {
-          std::optional<std::string> ra;
-          auto it = resp.headers().find("Retry-After");
-          if (it != resp.headers().end()) ra = it->second;
-          return std::make_tuple(static_cast<int>(resp.status_code()), std::move(text),
-                                 std::move(ra));
-        });
-      });
-      task.then([done](pplx::task<std::tuple<int, std::string, std::optional<std::string>>>) {
+      const size_t max_body = config.max_body_bytes;
+      // The body is read in capped chunks (cpprest_http.h); beyond the cap `cts` is cancelled,
+      // which closes the connection. No continuation takes the token: the answer stays a value.
+      auto task = http_client->request(req, cts.get_token())
+                      .then(
+                          [max_body, cts](http::http_response resp) {
+                            Answer a;
+                            a.response.status = resp.status_code();
+                            a.retry_after = HeaderValue(resp, "Retry-After");
+                            a.response.location = HeaderValue(resp, "Location");
+                            return ReadBodyCapped(resp, max_body, cts)
+                                .then(
+                                    [a](CappedBody read) mutable {
+                                      a.response.body = std::move(read.body);
+                                      a.response.body_error = std::move(read.error);
+                                      return a;
+                                    },
+                                    pplx::cancellation_token::none());
+                          },
+                          pplx::cancellation_token::none());
+      task.then([done](pplx::task<Answer>) {
         std::lock_guard<std::mutex> lock(done->mu);
         done->done = true;
         done->cv.notify_all();
@@ -161,38 +193,40 @@ struct HttpRegistryApi::Impl {
       }
       if (!finished) cts.cancel();  // the deadline: abort the request (and its connection)
       try {
-        auto [status, text, ra] = task.get();
+        Answer answer = task.get();
         if (!finished) {
           // Completed in the instant between the wait and the cancel: still over the deadline.
           outcome->failure = AttemptOutcome::Failure::kTimeout;
-          *error_text = "no answer within the request timeout";
+          *error_text = "timeout: no answer within the request timeout";
           return out;
         }
-        out.status = status;
-        out.body = std::move(text);
-        outcome->status = status;
-        outcome->retry_after = std::move(ra);
+        out = std::move(answer.response);
+        outcome->status = out.status;
+        outcome->retry_after = std::move(answer.retry_after);
         return out;
       } catch (...) {
         if (!finished) {
           outcome->failure = AttemptOutcome::Failure::kTimeout;
-          *error_text = "no answer within the request timeout (" +
+          *error_text = "timeout: no answer from " + endpoint + " within the request timeout (" +
                         std::to_string(config.request_timeout.count()) + " ms)";
           return out;
         }
         throw;
       }
     } catch (const http::http_exception& e) {
-      const bool timed_out = e.error_code() == std::errc::timed_out;
-      outcome->failure =
-          timed_out ? AttemptOutcome::Failure::kTimeout : AttemptOutcome::Failure::kConnection;
-      *error_text = e.what();
+      const ConnectionFailure f =
+          ClassifyConnectionFailure(e.error_code().value(), e.what(), endpoint, tls_notes->Last());
+      outcome->failure = f.cause == ConnectionFailure::Cause::kTimeout
+                             ? AttemptOutcome::Failure::kTimeout
+                             : AttemptOutcome::Failure::kConnection;
+      outcome->permanent = f.permanent;
+      *error_text = f.reason;
     } catch (const pplx::task_canceled&) {
       outcome->failure = AttemptOutcome::Failure::kTimeout;
-      *error_text = "request cancelled";
+      *error_text = "timeout: request cancelled";
     } catch (const std::exception& e) {
       outcome->failure = AttemptOutcome::Failure::kConnection;
-      *error_text = e.what();
+      *error_text = "connection error with " + endpoint + ": " + PrintableText(e.what(), 200);
     }
     return out;
   }
@@ -220,10 +254,14 @@ struct HttpRegistryApi::Impl {
         spdlog::debug("api {} {} -> {} in {:.1f} ms (attempt {})", method_name, path, resp.status,
                       seconds * 1000, attempt);
       } else {
-        spdlog::debug(
-            "api {} {} -> {} after {:.1f} ms (attempt {}): {}", method_name, path,
-            outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout" : "connection error",
-            seconds * 1000, attempt, error_text);
+        spdlog::debug("api {} {} -> no answer after {:.1f} ms (attempt {}): {}", method_name, path,
+                      seconds * 1000, attempt, error_text);
+      }
+      if (resp.body_error) {
+        // Nothing to retry: the same server would send the same flood again.
+        return Error{ErrorKind::kUnavailable, std::string(method_name) + " " + path + ": HTTP " +
+                                                  std::to_string(resp.status) + ": " +
+                                                  *resp.body_error};
       }
       const auto elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - first);
       RetryDecision d =
@@ -236,13 +274,13 @@ struct HttpRegistryApi::Impl {
         // Falls through: the last answer (or failure) is final.
       }
       if (outcome.failure != AttemptOutcome::Failure::kNone) {
-        std::string msg =
-            std::string(method_name) + " " + path + ": " +
-            (outcome.failure == AttemptOutcome::Failure::kTimeout ? "timeout"
-                                                                  : "connection error") +
-            ": " + error_text + " (after " + std::to_string(attempt) + " attempt" +
-            (attempt == 1 ? "" : "s") + ")";
-        return Error{ErrorKind::kUnavailable, msg};
+        // The reason first, so that the first line a person reads says why.
+        std::string msg = std::string(method_name) + " " + path + ": " + error_text + " (after " +
+                          std::to_string(attempt) + " attempt" + (attempt == 1 ? "" : "s");
+        if (outcome.permanent && !config.retry.retry_permanent_failures) {
+          msg += "; not retried: waiting does not fix this";
+        }
+        return Error{ErrorKind::kUnavailable, msg + ")"};
       }
       if (attempt > 1 && d.reason.find(';') != std::string::npos) {
         spdlog::warn("api {} {}: giving up: {}", method_name, path, d.reason);
@@ -265,8 +303,12 @@ struct HttpRegistryApi::Impl {
       kind = ErrorKind::kRateLimited;
     } else if (r.status >= 400 && r.status < 500) {
       kind = ErrorKind::kInvalid;
+    } else if (r.status >= 300 && r.status < 400) {
+      // Not followed: the API URL needs fixing (waiting will not help).
+      return Error{ErrorKind::kInvalid, std::string(HttpMethodName(method)) + " " + path + ": " +
+                                            DescribeRedirect(r.status, r.location)};
     } else {
-      kind = ErrorKind::kUnavailable;  // 5xx, and anything unexpected such as a redirect
+      kind = ErrorKind::kUnavailable;  // 5xx, and anything else unexpected
     }
     std::string msg =
         std::string(HttpMethodName(method)) + " " + path + ": HTTP " + std::to_string(r.status);
@@ -277,6 +319,145 @@ struct HttpRegistryApi::Impl {
 
   static Error Wrap(HttpMethod method, const std::string& path, const Error& e) {
     return Error{e.kind, std::string(HttpMethodName(method)) + " " + path + ": " + e.message};
+  }
+
+  // Runs `read_once` (one reading of a paged list) until its pages agree, at most kListReadings
+  // times, with a short backoff in between. A list read while another client deletes or creates
+  // may shift under its offsets; reading it again, whole, sees it as it is. Pages that keep
+  // disagreeing are kUnavailable, naming `what` and how they disagreed. `where` starts messages.
+  template <typename T, typename ReadOnce>
+  Result<T> ReadAgainWhileInconsistent(const std::string& where, const std::string& what,
+                                       ReadOnce read_once) {
+    for (int reading = 1;; ++reading) {
+      std::string disagreement;
+      Result<T> result = read_once(&disagreement);
+      if (disagreement.empty()) return result;
+      if (reading == kListReadings) {
+        return Error{ErrorKind::kUnavailable,
+                     where + ": the " + what + " is inconsistent, its pages disagree in " +
+                         std::to_string(kListReadings) + " readings; the last: " + disagreement};
+      }
+      spdlog::warn("api {}: the pages of the {} disagree ({}); reading it again", where, what,
+                   disagreement);
+      if (!SleepUnlessStopped(retry.Backoff(reading))) {
+        return Error{ErrorKind::kUnavailable, where + ": not read again: shutting down"};
+      }
+    }
+  }
+
+  // One reading of a registry's token list, page by page (offset/limit). The pages must agree:
+  // the same total on each, each page adding tokens not listed yet, in the end exactly `total`
+  // distinct tokens, and no more pages than the total takes. Otherwise `disagreement` says how
+  // they did not (and the caller reads the list again). A failed page fails the whole list.
+  Result<std::vector<ObservedToken>> ListTokensOnce(const std::string& registry_id,
+                                                    std::string* disagreement) {
+    std::vector<ObservedToken> tokens;
+    std::set<std::string> ids;
+    int64_t offset = 0;
+    int64_t total = -1;
+    int64_t max_pages = 1;
+    const auto disagree = [&](std::string why) {
+      *disagreement = std::move(why);
+      return std::vector<ObservedToken>();
+    };
+    for (int64_t page = 1;; ++page) {
+      const std::string path = "/registries/" + registry_id +
+                               "/tokens?offset=" + std::to_string(offset) +
+                               "&limit=" + std::to_string(kPageLimit);
+      auto resp = Send(HttpMethod::kGet, path);
+      if (!resp.ok()) return resp.error();
+      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
+      auto decoded = DecodeTokenPage(resp.value().body);
+      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
+      TokenPage& p = decoded.value();
+      const std::string at = "the page at offset " + std::to_string(offset);
+      if (page == 1) {
+        total = p.total;
+        if (total > kMaxListedTokens) {
+          return Error{ErrorKind::kUnavailable,
+                       "GET " + path + ": the API reports " + std::to_string(total) +
+                           " tokens, more than crtoken believes a registry holds (" +
+                           std::to_string(kMaxListedTokens) + ")"};
+        }
+        // The server's page size is the first page's (it may give fewer than asked for).
+        const int64_t size = std::max<int64_t>(1, p.count);
+        max_pages = (total + size - 1) / size + kPageSlack;
+      } else if (p.total != total) {
+        return disagree(at + " says total " + std::to_string(p.total) + ", the first said " +
+                        std::to_string(total) + " (the list changed while it was read)");
+      }
+      if (p.offset >= 0 && p.offset != offset) {
+        return disagree(at + " came back as offset " + std::to_string(p.offset));
+      }
+      size_t added = 0;
+      for (ObservedToken& t : p.items) {
+        if (ids.insert(t.id).second) {
+          tokens.push_back(std::move(t));
+          ++added;
+        }
+      }
+      if (p.count > 0 && added == 0) {
+        return disagree(at + " holds only tokens listed already");
+      }
+      if (static_cast<int64_t>(ids.size()) > total) {
+        return disagree(std::to_string(ids.size()) +
+                        " distinct tokens listed, more than the total " + std::to_string(total));
+      }
+      if (p.count == 0 || offset + p.count >= total) {
+        if (static_cast<int64_t>(ids.size()) < total) {
+          return disagree("only " + std::to_string(ids.size()) +
+                          " distinct tokens listed, the total says " + std::to_string(total));
+        }
+        return tokens;
+      }
+      if (page >= max_pages) {
+        return disagree("paging goes on past " + std::to_string(page) + " pages for a total of " +
+                        std::to_string(total));
+      }
+      offset += p.count;
+    }
+  }
+
+  // One reading of the registry lookup by name (cursor paging), until the name is found or the
+  // pages end. The pages must agree: each cursor new, each page adding registries not seen yet,
+  // at most kMaxRegistryPages of them; otherwise `disagreement` says how they did not.
+  Result<RegistryInfo> FindRegistryOnce(const std::string& name, std::string* disagreement) {
+    std::string cursor;
+    std::set<std::string> cursors;
+    std::set<std::string> ids;
+    const auto disagree = [&](std::string why) -> Result<RegistryInfo> {
+      *disagreement = std::move(why);
+      return Error{ErrorKind::kUnavailable, *disagreement};
+    };
+    for (int page = 1;; ++page) {
+      std::string path =
+          "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
+      if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
+      auto resp = Send(HttpMethod::kGet, path);
+      if (!resp.ok()) return resp.error();
+      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
+      auto decoded = DecodeRegistryPage(resp.value().body);
+      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
+      size_t added = 0;
+      for (const RegistryInfo& info : decoded.value().items) {
+        added += ids.insert(info.id).second;
+        if (info.name == name) {
+          Remember(info);
+          return info;
+        }
+      }
+      cursor = decoded.value().next_token;
+      if (cursor.empty()) break;
+      const std::string at = "page " + std::to_string(page);
+      if (added == 0) return disagree(at + " adds no registry not seen yet, and paging goes on");
+      if (!cursors.insert(cursor).second) {
+        return disagree(at + " repeats a pagination token given before");
+      }
+      if (page >= kMaxRegistryPages) {
+        return disagree("paging goes on past " + std::to_string(page) + " pages");
+      }
+    }
+    return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
   }
 
   void Remember(const RegistryInfo& info) {
@@ -309,15 +490,21 @@ Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApi
     // An inactivity timeout as a backstop; the deadline proper is the cancellation in Attempt().
     cfg.set_timeout(impl->config.request_timeout + std::chrono::seconds(1));
     cfg.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
-    if (!impl->config.ca_file.empty()) {
-      const std::string ca = impl->config.ca_file;
-      cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
-        boost::system::error_code ec;
-        ctx.load_verify_file(ca, ec);
-        if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
-      });
-    }
+    // The credentials go to --api-url's origin and nowhere else: a 3xx is an error, not followed.
+    ForbidRedirects(cfg);
+    const std::string ca = impl->config.ca_file;
+    cfg.set_ssl_context_callback([ca, notes = impl->tls_notes](boost::asio::ssl::context& ctx) {
+      notes->Install(ctx);
+      if (ca.empty()) return;
+      boost::system::error_code ec;
+      ctx.load_verify_file(ca, ec);
+      if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
+    });
     impl->base_uri = web::uri(base);
+    const bool https = impl->base_uri.scheme() == "https";
+    impl->endpoint = impl->base_uri.host() + ":" +
+                     std::to_string(impl->base_uri.is_port_default() ? (https ? 443 : 80)
+                                                                     : impl->base_uri.port());
     impl->client_config = cfg;
     impl->client = std::make_unique<http::client::http_client>(impl->base_uri, cfg);
   } catch (const std::exception& e) {
@@ -362,31 +549,9 @@ Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name
     auto it = impl_->by_name.find(name);
     if (it != impl_->by_name.end()) return it->second;
   }
-  std::string cursor;
-  std::set<std::string> seen_cursors;
-  for (int page = 0; page < kMaxPages; ++page) {
-    std::string path =
-        "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
-    if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
-    auto resp = impl_->Send(HttpMethod::kGet, path);
-    if (!resp.ok()) return resp.error();
-    if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
-    auto decoded = DecodeRegistryPage(resp.value().body);
-    if (!decoded.ok()) return Impl::Wrap(HttpMethod::kGet, path, decoded.error());
-    for (const RegistryInfo& info : decoded.value().items) {
-      if (info.name == name) {
-        impl_->Remember(info);
-        return info;
-      }
-    }
-    cursor = decoded.value().next_token;
-    if (cursor.empty()) break;
-    if (!seen_cursors.insert(cursor).second) {
-      return Error{ErrorKind::kUnavailable,
-                   "GET /registries: the API returned the same pagination token twice"};
-    }
-  }
-  return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+  return impl_->ReadAgainWhileInconsistent<RegistryInfo>(
+      "GET /registries?filter.name=" + Encode(name), "registry list",
+      [&](std::string* disagreement) { return impl_->FindRegistryOnce(name, disagreement); });
 }
 
 Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id) {
@@ -408,28 +573,9 @@ Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id
 
 Result<std::vector<ObservedToken>> HttpRegistryApi::ListTokens(const std::string& registry_id) {
   if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
-  std::vector<ObservedToken> tokens;
-  std::set<std::string> ids;
-  int64_t offset = 0;
-  for (int page = 0; page < kMaxPages; ++page) {
-    const std::string path = "/registries/" + registry_id +
-                             "/tokens?offset=" + std::to_string(offset) +
-                             "&limit=" + std::to_string(kPageLimit);
-    auto resp = impl_->Send(HttpMethod::kGet, path);
-    if (!resp.ok()) return resp.error();
-    if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
-    auto decoded = DecodeTokenPage(resp.value().body);
-    if (!decoded.ok()) return Impl::Wrap(HttpMethod::kGet, path, decoded.error());
-    TokenPage& p = decoded.value();
-    for (ObservedToken& t : p.items) {
-      // A token deleted between two pages shifts the offsets; ids keep the result a set.
-      if (ids.insert(t.id).second) tokens.push_back(std::move(t));
-    }
-    if (p.count == 0 || offset + p.count >= p.total) return tokens;
-    offset += p.count;
-  }
-  return Error{ErrorKind::kUnavailable,
-               "GET /registries/" + registry_id + "/tokens: paging did not end"};
+  return impl_->ReadAgainWhileInconsistent<std::vector<ObservedToken>>(
+      "GET /registries/" + registry_id + "/tokens", "token list",
+      [&](std::string* disagreement) { return impl_->ListTokensOnce(registry_id, disagreement); });
 }
 
 Result<ObservedToken> HttpRegistryApi::GetToken(const std::string& registry_id,
@@ -511,6 +657,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   config.request_timeout = options.request_timeout;
   config.retry.retry_budget = options.retry_budget;
   config.retry.retry_after_cap = options.retry_after_cap;
+  config.retry.retry_permanent_failures = !options.one_shot;
   config.ca_file = options.ca_file;
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
   config.metrics = metrics;

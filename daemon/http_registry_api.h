@@ -2,7 +2,7 @@
 // Container Registry API. Nothing here exposes a cpprest type: the client lives behind a pimpl in
 // http_registry_api.cc, the one file that includes cpprest.
 //
-// Behaviour (issue 4, REFERENCE sections 1-8):
+// Behaviour:
 // - Base URL used as given (e.g. https://api.ionos.com/containerregistries); paths are appended.
 // - Every attempt passes the shared token bucket (qps, burst), carries a per-request deadline
 //   (request_timeout, enforced by cancelling the request), and is counted in Metrics.
@@ -10,7 +10,18 @@
 //   504, timeouts and connection errors only for GET, PUT, PATCH, DELETE; all within retry_budget.
 // - Status mapping: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
 //   429 kRateLimited, 5xx/timeouts/connection errors/malformed bodies kUnavailable. Messages name
-//   the method and path and carry the API's messages[].message text.
+//   the method and path and carry the API's messages[].message text (made printable and capped:
+//   DescribeErrorBody); a connection failure says why (refused, name not resolved, certificate
+//   not trusted, timeout: http_failure.h).
+// - No redirect is followed: the credentials go to base_url's origin and nowhere else. A 3xx is
+//   kInvalid naming where it pointed (the API URL needs fixing).
+// - A response body is read up to max_body_bytes, in chunks; beyond that (announced or while
+//   reading) the call fails with kUnavailable, the connection is closed, nothing is retried.
+// - Lists are read whole and must be consistent (ListTokens, FindRegistryByName): pages that
+//   disagree (totals that change between pages, pages of tokens listed already, fewer or more
+//   distinct tokens than the total, paging beyond what the total takes, cursors or pages that
+//   add nothing new) make the list be read again, up to 3 times, then kUnavailable saying how
+//   they disagreed. A list is never partial.
 // - Registry lookups are cached until ClearCache(); a registry with no hostname yet (still
 //   provisioning) is not cached, so its hostname shows up as soon as the API has it.
 // - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.
@@ -24,6 +35,7 @@
 #include <string>
 
 #include "daemon/credentials.h"
+#include "daemon/http_failure.h"
 #include "daemon/options.h"
 #include "daemon/retry_policy.h"
 #include "reconciler/metrics.h"
@@ -41,6 +53,8 @@ struct HttpRegistryApiConfig {
   uint64_t jitter_seed = 0;  // 0: random
   std::string ca_file;       // PEM bundle added to the trust store
   bool insecure_skip_tls_verify = false;
+  // The largest response body read; a larger one is an error and its connection is closed.
+  size_t max_body_bytes = kMaxResponseBodyBytes;
   std::string user_agent = std::string("crtoken/") + CRTOKEN_VERSION;
   Metrics* metrics = nullptr;  // may be null
 };
@@ -66,8 +80,8 @@ class HttpRegistryApi : public RegistryApi {
 
   // A raw call through the same machinery (rate limit, deadline, retries, metrics, logging), for
   // tools and tests that need an operation the interface does not offer (e.g. a POST). `path` is
-  // relative to the base URL and starts with '/'. Any HTTP status is a value; only the lack of an
-  // answer is an Error.
+  // relative to the base URL and starts with '/'. Any HTTP status is a value (a 3xx too: it is
+  // not followed); only the lack of an answer, or a body over max_body_bytes, is an Error.
   struct Reply {
     int status = 0;
     std::string body;

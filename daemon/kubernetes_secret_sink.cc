@@ -23,8 +23,10 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/cpprest_http.h"
 #include "daemon/cpprest_pool.h"
 #include "daemon/docker_config.h"
+#include "daemon/json_text.h"
 
 namespace crtoken {
 namespace {
@@ -103,6 +105,7 @@ std::string Redact(std::string text, const std::vector<std::string>& secrets) {
 struct HttpResult {
   int status = 0;
   std::string body;
+  std::optional<std::string> location;  // the Location header, for a 3xx
 };
 
 ErrorKind KindForStatus(int status) {
@@ -115,16 +118,17 @@ ErrorKind KindForStatus(int status) {
   return ErrorKind::kInvalid;
 }
 
-// The message of a Kubernetes Status body, or the start of whatever else came back.
+// The message of a Kubernetes Status body, or the start of whatever else came back; made
+// printable (control characters escaped, length capped), as it ends up in logs and on stderr.
 std::string StatusMessage(const std::string& body) {
   try {
     json j = json::parse(body);
     if (j.is_object() && j.contains("message") && j["message"].is_string()) {
-      return j["message"].get<std::string>();
+      return PrintableText(j["message"].get<std::string>(), 1024);
     }
   } catch (const json::exception&) {
   }
-  return body.substr(0, 200);
+  return PrintableText(body, 200);
 }
 
 bool IsManaged(const json& obj) {
@@ -341,6 +345,8 @@ class KubernetesSecretSink::Impl {
     http::client::http_client_config cfg;
     cfg.set_timeout(
         std::chrono::duration_cast<std::chrono::microseconds>(options_.request_timeout));
+    // The bearer token goes to the configured server only: a 3xx is an error, never followed.
+    ForbidRedirects(cfg);
     if (config_.insecure_skip_tls_verify) {
       cfg.set_validate_certificates(false);
       spdlog::warn("kubernetes: TLS verification of {} is OFF (insecure-skip-tls-verify)",
@@ -680,10 +686,12 @@ class KubernetesSecretSink::Impl {
   Error HttpError(const std::string& method, const std::string& path, const HttpResult& r,
                   std::vector<std::string> secrets) {
     for (auto& t : KnownTokens()) secrets.push_back(std::move(t));
+    const std::string what =
+        r.status >= 300 && r.status < 400
+            ? DescribeRedirect(r.status, r.location)
+            : "HTTP " + std::to_string(r.status) + ": " + StatusMessage(r.body);
     return Error{KindForStatus(r.status),
-                 Redact("kubernetes " + method + " " + path + ": HTTP " + std::to_string(r.status) +
-                            ": " + StatusMessage(r.body),
-                        secrets)};
+                 Redact("kubernetes " + method + " " + path + ": " + what, secrets)};
   }
 
   // One HTTP exchange. A 401 re-reads the token file and tries once more (the kubelet may have
@@ -703,9 +711,19 @@ class KubernetesSecretSink::Impl {
         request.headers().add("User-Agent", std::string("crtoken/") + CRTOKEN_VERSION);
         if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
         if (!body.empty()) request.set_body(body, content_type);
-        http::http_response response = client_->request(request).get();
+        // Cancelling `abort` closes the connection: how an oversized body is left unread.
+        pplx::cancellation_token_source abort;
+        http::http_response response = client_->request(request, abort.get_token()).get();
         result.status = response.status_code();
-        result.body = response.extract_utf8string(true).get();
+        result.location = HeaderValue(response, "Location");
+        CappedBody read = ReadBodyCapped(response, options_.max_body_bytes, abort).get();
+        if (read.error) {
+          spdlog::debug("kubernetes {} {} -> {}: body not read", method, path, result.status);
+          return Error{ErrorKind::kUnavailable, "kubernetes " + method + " " + path + ": HTTP " +
+                                                    std::to_string(result.status) + ": " +
+                                                    *read.error};
+        }
+        result.body = std::move(read.body);
       } catch (const std::exception& e) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
         std::string message =

@@ -20,6 +20,9 @@
 // - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret; absent is ok.
 // - Errors: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
 //   429 kRateLimited, 5xx, timeouts, TLS and connection errors kUnavailable.
+// - No redirect is followed (a 3xx is a kInvalid error naming where it pointed), so the bearer
+//   token never reaches another server; a response body over max_body_bytes is not read
+//   (kUnavailable, its connection closed); the server's messages are made printable and capped.
 // - The bearer token and the password never reach a log line or an error message.
 #pragma once
 
@@ -27,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/http_failure.h"
 #include "daemon/options.h"
 #include "reconciler/secret_sink.h"
 
@@ -76,6 +80,8 @@ struct KubernetesSinkOptions {
   std::chrono::milliseconds token_refresh = std::chrono::seconds(60);
   int max_attempts = 5;  // per Write/Delete, over 409 conflicts and transient failures
   std::chrono::milliseconds backoff = std::chrono::milliseconds(100);  // doubled per retry
+  // The largest response body read; a larger one is an error and its connection is closed.
+  size_t max_body_bytes = kMaxResponseBodyBytes;
 };
 
 class KubernetesSecretSink : public SecretSink {

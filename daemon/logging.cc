@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "daemon/json_text.h"
 #include "reconciler/log_fields.h"
 
 namespace crtoken {
@@ -43,21 +44,9 @@ const char* LevelName(spdlog::level::level_enum level) {
   }
 }
 
-// Length of the valid UTF-8 sequence at s[0], or 0.
-size_t Utf8Length(std::string_view s) {
-  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = b(0);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (n == 0 || n > s.size()) return 0;
-  for (size_t i = 1; i < n; ++i) {
-    if ((b(i) & 0xc0) != 0x80) return 0;
-  }
-  if (n == 2 && c < 0xc2) return 0;                   // overlong
-  if (n == 3 && c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
-  if (n == 3 && c == 0xed && b(1) >= 0xa0) return 0;  // surrogates
-  if (n == 4 && (c > 0xf4 || (c == 0xf0 && b(1) < 0x90) || (c == 0xf4 && b(1) >= 0x90))) return 0;
-  return n;
-}
+// The most of one message or field value a line carries: a log line can be read in a terminal and
+// shipped by a collector; a runaway text (a server's 20 MB error message) must not flood either.
+constexpr size_t kMaxLogTextBytes = 16 * 1024;
 
 bool NeedsQuotes(std::string_view v) {
   if (v.empty()) return true;
@@ -81,17 +70,18 @@ class TextFormatter : public spdlog::formatter {
     line += ' ';
     auto [message, fields] =
         SplitLogFields(std::string_view(msg.payload.data(), msg.payload.size()));
-    line.append(message);
+    // Control characters escaped: a message cannot start a forged line of its own.
+    line += PrintableText(message, kMaxLogTextBytes);
     for (const auto& [key, value] : fields) {
       line += ' ';
-      line.append(key);
+      line += PrintableText(key, kMaxLogTextBytes);
       line += '=';
-      if (NeedsQuotes(value)) {
+      if (NeedsQuotes(value) || value.size() > kMaxLogTextBytes) {
         line += '"';
-        AppendJsonEscaped(value, line);
+        AppendJsonEscaped(value, line, kMaxLogTextBytes);
         line += '"';
       } else {
-        line.append(value);
+        line += PrintableText(value, kMaxLogTextBytes);
       }
     }
     line += '\n';
@@ -112,7 +102,7 @@ class JsonFormatter : public spdlog::formatter {
     line += "\",\"message\":\"";
     auto [message, fields] =
         SplitLogFields(std::string_view(msg.payload.data(), msg.payload.size()));
-    AppendJsonEscaped(message, line);
+    AppendJsonEscaped(message, line, kMaxLogTextBytes);
     line += '"';
     if (msg.logger_name.size() != 0) {
       line += ",\"logger\":\"";
@@ -124,9 +114,9 @@ class JsonFormatter : public spdlog::formatter {
       const bool reserved = key == "time" || key == "level" || key == "message" || key == "logger";
       line += ",\"";
       if (reserved) line += "field.";
-      AppendJsonEscaped(key, line);
+      AppendJsonEscaped(key, line, kMaxLogTextBytes);
       line += "\":\"";
-      AppendJsonEscaped(value, line);
+      AppendJsonEscaped(value, line, kMaxLogTextBytes);
       line += '"';
     }
     line += "}\n";
@@ -138,60 +128,6 @@ class JsonFormatter : public spdlog::formatter {
 };
 
 }  // namespace
-
-void AppendJsonEscaped(std::string_view text, std::string& out) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        ++i;
-        continue;
-      case '\\':
-        out += "\\\\";
-        ++i;
-        continue;
-      case '\n':
-        out += "\\n";
-        ++i;
-        continue;
-      case '\r':
-        out += "\\r";
-        ++i;
-        continue;
-      case '\t':
-        out += "\\t";
-        ++i;
-        continue;
-      case '\b':
-        out += "\\b";
-        ++i;
-        continue;
-      case '\f':
-        out += "\\f";
-        ++i;
-        continue;
-      default:
-        break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      ++i;
-      continue;
-    }
-    const size_t n = Utf8Length(text.substr(i));
-    if (n == 0) {
-      out += "\\ufffd";
-      ++i;
-      continue;
-    }
-    out.append(text.substr(i, n));
-    i += n;
-  }
-}
 
 std::unique_ptr<spdlog::formatter> MakeLogFormatter(const std::string& format) {
   if (format == "json") return std::make_unique<JsonFormatter>();

@@ -6,7 +6,9 @@
 //
 // Fields come from WithFields (reconciler/log_fields.h). Every string is JSON-escaped (quotes,
 // backslashes, control characters; invalid UTF-8 becomes U+FFFD), so a line is always one valid
-// JSON object whatever a message contains.
+// JSON object whatever a message contains. In text mode control characters are escaped the same
+// way (PrintableText, daemon/json_text.h), so no message can forge a line or send a terminal
+// escape sequence. In both, a message or field value is cut after 16 KiB.
 #pragma once
 
 #include <spdlog/formatter.h>
@@ -23,8 +25,5 @@ std::unique_ptr<spdlog::formatter> MakeLogFormatter(const std::string& format);
 
 // Installs the default logger (stderr) with the format and level ("trace" ... "error", "off").
 Status SetupLogging(const std::string& format, const std::string& level);
-
-// Appends `text` to `out` as the inside of a JSON string.
-void AppendJsonEscaped(std::string_view text, std::string& out);
 
 }  // namespace crtoken

@@ -35,6 +35,10 @@ struct Options {
   std::chrono::milliseconds retry_after_cap = std::chrono::seconds(60);
   std::string ca_file;
   bool insecure_skip_tls_verify = false;
+  // Not a flag: set by the one-shot commands (plan, apply). API connection failures that waiting
+  // does not fix (refused, unresolvable name, untrusted certificate) then end a call at once
+  // instead of being retried for --retry-budget; `crtoken run` keeps retrying them.
+  bool one_shot = false;
 
   // The daemon (issue 6).
   int concurrency = 4;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/json_text.h"
 #include "reconciler/time_util.h"
 
 namespace crtoken {
@@ -269,12 +270,13 @@ std::string EncodeTokenPatch(const TokenPatch& patch) {
 
 std::string DescribeErrorBody(const std::string& body) {
   if (body.empty()) return "";
+  std::string out;
   try {
     const json j = json::parse(body);
-    std::string out;
     auto messages = j.is_object() ? j.find("messages") : j.end();
     if (j.is_object() && messages != j.end() && messages->is_array()) {
       for (const json& m : *messages) {
+        if (out.size() > kMaxApiMessageBytes) break;  // the rest would be cut anyway
         if (!m.is_object()) continue;
         auto text = m.find("message");
         if (text == m.end() || !text->is_string()) continue;
@@ -286,14 +288,10 @@ std::string DescribeErrorBody(const std::string& body) {
         }
       }
     }
-    if (!out.empty()) return out;
   } catch (const json::exception&) {
   }
-  std::string excerpt = body.substr(0, 200);
-  for (char& c : excerpt) {
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  }
-  return excerpt + (body.size() > 200 ? "..." : "");
+  if (!out.empty()) return PrintableText(out, kMaxApiMessageBytes);
+  return PrintableText(body, 200);
 }
 
 }  // namespace crtoken

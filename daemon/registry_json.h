@@ -1,4 +1,4 @@
-// The Container Registry API's JSON, to and from domain values (REFERENCE section 4). Pure: no
+// The Container Registry API's JSON, to and from domain values. Pure: no
 // HTTP, no cpprest (nlohmann-json inside the .cc only), so the mapping is unit-tested directly.
 //
 // Decoders return kUnavailable ("malformed response: ...") for a body that is not the documented
@@ -42,8 +42,13 @@ std::string EncodeTokenCreate(const TokenFields& fields);
 // "expiryDate":null.
 std::string EncodeTokenPatch(const TokenPatch& patch);
 
-// The messages[].message texts of an ApiErrorResponse joined with "; ", or a short excerpt of a
-// body that is not one (control characters replaced). Empty for an empty body.
+// The most of a server's error text that an error message carries.
+inline constexpr size_t kMaxApiMessageBytes = 1024;
+
+// The messages[].message texts of an ApiErrorResponse joined with "; ", or a 200-byte excerpt of
+// a body that is not one; empty for an empty body. This is where a server's text enters an Error,
+// so it is made printable here (PrintableText: control characters escaped, cut after
+// kMaxApiMessageBytes): a message can neither forge a log line nor flood stderr.
 std::string DescribeErrorBody(const std::string& body);
 
 }  // namespace crtoken

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "daemon/json_text.h"
+
 namespace crtoken {
 namespace {
 
@@ -177,10 +179,14 @@ RetryDecision RetryPolicy::Decide(HttpMethod method, const AttemptOutcome& outco
     if (outcome.retry_after) wait = ParseRetryAfter(*outcome.retry_after, now);
     if (wait) {
       decision.delay = std::min(*wait, options_.retry_after_cap);
-      decision.reason += " (Retry-After " + *outcome.retry_after + ")";
+      decision.reason += " (Retry-After " + PrintableText(*outcome.retry_after, 64) + ")";
     } else {
       decision.delay = Backoff(attempt);
     }
+  } else if (outcome.failure == Failure::kConnection && outcome.permanent &&
+             !options_.retry_permanent_failures) {
+    decision.reason += " (not retried: waiting does not fix it)";
+    return decision;
   } else if (IsIdempotent(method) && (outcome.failure != Failure::kNone || outcome.status == 502 ||
                                       outcome.status == 503 || outcome.status == 504)) {
     retryable = true;

@@ -1,14 +1,16 @@
 // When and how long the API client waits before it repeats a request. Pure (no I/O, no clock of
 // its own, no cpprest): every input is an argument, so the rules are unit-tested directly.
 //
-// The rules (issue 4, REFERENCE section 8):
+// The rules:
 // - 429: retried for every method, POST included (the server refused it without acting). The wait
 //   is Retry-After (delay-seconds or an HTTP-date), capped at retry_after_cap; without a usable
 //   header, the jittered exponential backoff.
 // - 502, 503, 504, a timeout (the per-request deadline) and a connection error: retried only for
 //   the idempotent methods GET, PUT, PATCH and DELETE, with jittered exponential backoff. A POST is
 //   never repeated blindly: it may have been carried out.
-// - Anything else (2xx, 4xx other than 429, 500, a malformed body) is final.
+// - Anything else (2xx, 3xx, 4xx other than 429, 500, a malformed body) is final; so is a
+//   permanent connection failure (refused, unresolvable, untrusted certificate) when
+//   retry_permanent_failures is off, as it is for the one-shot commands.
 // - No retry once the attempts or the total retry budget (time since the first attempt, including
 //   the coming wait) would be exceeded.
 #pragma once
@@ -41,6 +43,10 @@ struct RetryOptions {
   std::chrono::milliseconds initial_backoff = std::chrono::milliseconds(200);
   std::chrono::milliseconds max_backoff = std::chrono::seconds(10);
   int max_attempts = 10;  // including the first
+  // False for one-shot commands (plan, apply): a connection failure that no retry fixes
+  // (AttemptOutcome::permanent) is final at once instead of being retried for the whole budget.
+  // The daemon keeps true: it waits out a misconfigured or absent server patiently.
+  bool retry_permanent_failures = true;
 };
 
 // How one attempt ended.
@@ -53,6 +59,8 @@ struct AttemptOutcome {
   int status = 0;  // the HTTP status, 0 without a response
   Failure failure = Failure::kNone;
   std::optional<std::string> retry_after;  // the Retry-After header, when present
+  // For kConnection: waiting will not fix it (refused, unresolvable name, untrusted certificate).
+  bool permanent = false;
 };
 
 struct RetryDecision {

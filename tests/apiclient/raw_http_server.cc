@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
 
 namespace crtoken::testing {
@@ -104,6 +105,8 @@ RawReply RawHttpServer::Json(int status, std::string body) {
 
 RawHttpServer::RawHttpServer() { Start(); }
 
+RawHttpServer::RawHttpServer(const std::string& address) : address_(address) { Start(); }
+
 RawHttpServer::RawHttpServer(const TestCert& tls) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (SSL_CTX_use_certificate_file(ctx, tls.cert_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
@@ -125,7 +128,9 @@ void RawHttpServer::Start() {
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, address_.c_str(), &addr.sin_addr) != 1) {
+    throw std::runtime_error("RawHttpServer: bad address " + address_);
+  }
   addr.sin_port = 0;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::listen(listen_fd_, 64) != 0) {
@@ -291,9 +296,33 @@ void RawHttpServer::ServeConnection(int fd, void* ssl_handle, int connection) {
       Close(fd);
       return;
     }
+    if (reply.endless) {
+      std::string head = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
+                         "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+      ++endless_active_;
+      bool ok = SendAll(fd, ssl, head);
+      const std::string piece(64 * 1024, ' ');
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+      const std::string chunk = size + piece + "\r\n";
+      while (ok && !stopping_) {
+        ok = SendAll(fd, ssl, chunk);
+        if (ok) endless_bytes_ += static_cast<int64_t>(piece.size());
+      }
+      --endless_active_;
+      Close(fd);
+      return;
+    }
     std::string out;
     if (!reply.raw.empty()) {
       out = reply.raw;
+    } else if (reply.close_delimited) {
+      out = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) + "\r\n";
+      for (const auto& [k, v] : reply.headers) out += k + ": " + v + "\r\n";
+      out += "Connection: close\r\n\r\n" + reply.body;
+      SendAll(fd, ssl, out);
+      Close(fd);
+      return;
     } else {
       out = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) + "\r\n";
       for (const auto& [k, v] : reply.headers) out += k + ": " + v + "\r\n";

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -22,6 +23,11 @@ struct RawReply {
   bool reset = false;  // close the connection without answering (RST)
   int delay_ms = 0;    // wait before answering
   std::string raw;     // when set, sent verbatim instead of a formatted response
+  // After the status line and headers (Transfer-Encoding: chunked), body chunks without end
+  // until the client hangs up or the server stops: a flood.
+  bool endless = false;
+  // The body without a Content-Length, ended by closing the connection.
+  bool close_delimited = false;
 };
 
 struct RawRequest {
@@ -44,17 +50,22 @@ class RawHttpServer {
  public:
   RawHttpServer();  // binds 127.0.0.1 on a port the kernel picks and starts serving
   explicit RawHttpServer(const TestCert& tls);  // the same over TLS (https://)
+  // Binds another loopback address (e.g. "127.0.0.2": a second host for redirect tests).
+  explicit RawHttpServer(const std::string& address);
   ~RawHttpServer();
   int port() const { return port_; }
   std::string url() const {
-    return std::string(ssl_ctx_ != nullptr ? "https" : "http") +
-           "://127.0.0.1:" + std::to_string(port_);
+    return std::string(ssl_ctx_ != nullptr ? "https" : "http") + "://" + address_ + ":" +
+           std::to_string(port_);
   }
 
   void Script(std::vector<RawReply> replies);
   void SetDefault(RawReply reply);
   std::vector<RawRequest> Requests();
   int Connections() const { return connections_.load(); }
+  // Body bytes sent by `endless` replies so far, and how many of them are still sending.
+  int64_t EndlessBytesSent() const { return endless_bytes_.load(); }
+  int EndlessActive() const { return endless_active_.load(); }
 
   static RawReply Json(int status, std::string body);
 
@@ -67,6 +78,9 @@ class RawHttpServer {
   RawReply Next();
 
   void* ssl_ctx_ = nullptr;  // SSL_CTX* when serving TLS
+  std::string address_ = "127.0.0.1";
+  std::atomic<int64_t> endless_bytes_{0};
+  std::atomic<int> endless_active_{0};
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

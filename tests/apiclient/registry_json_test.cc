@@ -147,9 +147,43 @@ TEST(RegistryJsonTest, DescribeErrorBody) {
                     {"errorCode":"","message":"second"}]})"),
             "name taken (errorCode 409); second");
   EXPECT_EQ(DescribeErrorBody(R"({"msg":"Not Found"})"), R"({"msg":"Not Found"})");
-  EXPECT_EQ(DescribeErrorBody("line1\nline2"), "line1 line2");
+  EXPECT_EQ(DescribeErrorBody("line1\nline2"), "line1\\nline2");
   EXPECT_EQ(DescribeErrorBody(""), "");
-  EXPECT_EQ(DescribeErrorBody(std::string(300, 'x')).size(), 203u);
+  EXPECT_EQ(DescribeErrorBody(std::string(300, 'x')),
+            std::string(200, 'x') + "... (100 more bytes)");
+}
+
+// A server's message is the one text from outside that reaches error messages, logs and stderr:
+// it arrives there on one line, without terminal escapes, and bounded.
+TEST(RegistryJsonTest, DescribeErrorBodyEscapesAndCapsTheServersText) {
+  const auto body = [](const std::string& message) {
+    return json{{"httpStatus", 400}, {"messages", {{{"errorCode", "E"}, {"message", message}}}}}
+        .dump();
+  };
+  // A forged log line, in colour.
+  const std::string forged = DescribeErrorBody(
+      body("bad\n2026-01-01T00:00:00.000Z info  \x1b[32mall tokens deleted\x1b[0m\r\x7f\xc2\x9b"));
+  EXPECT_EQ(forged,
+            "bad\\n2026-01-01T00:00:00.000Z info  \\u001b[32mall tokens deleted\\u001b[0m\\r"
+            "\\u007f\\u009b (errorCode E)");
+  // A message of nothing but escapes.
+  const std::string escapes = DescribeErrorBody(body(std::string(64, '\x1b')));
+  EXPECT_EQ(escapes.find('\x1b'), std::string::npos);
+  EXPECT_NE(escapes.find("\\u001b\\u001b"), std::string::npos) << escapes;
+  // 20 MB of message: a bounded excerpt saying how much was left out.
+  const std::string huge = DescribeErrorBody(body(std::string(20 << 20, 'm')));
+  EXPECT_LE(huge.size(), kMaxApiMessageBytes + 40);
+  EXPECT_NE(huge.find("more bytes)"), std::string::npos);
+  // Many messages: the same bound.
+  json many = {{"messages", json::array()}};
+  for (int i = 0; i < 100000; ++i) many["messages"].push_back({{"message", "m"}});
+  EXPECT_LE(DescribeErrorBody(many.dump()).size(), kMaxApiMessageBytes + 40);
+  // Not JSON: an excerpt, escaped the same way.
+  EXPECT_EQ(DescribeErrorBody("<html>\x1b[2J"), "<html>\\u001b[2J");
+  // Cut at a character boundary: a multi-byte character is never split.
+  const std::string cut = DescribeErrorBody(std::string(199, 'x') + "\xc3\xa9" + "tail");
+  EXPECT_EQ(cut.substr(0, 199), std::string(199, 'x'));
+  EXPECT_EQ(cut.substr(199, 5), "... (");
 }
 
 }  // namespace

@@ -69,6 +69,41 @@ TEST(LoggingTest, TextLineAppendsFieldsAsKeyValue) {
       << line;
 }
 
+// Text mode is read in terminals: a message (an API error carried into a log line) must not start
+// a line of its own, move the cursor or recolour the screen, whatever it holds.
+TEST(LoggingTest, TextModeEscapesControlCharactersInMessageAndFields) {
+  const std::string forged =
+      "lookup failed\n2026-01-01T00:00:00.000Z info  \x1b[32mall good\x1b[0m\r\x7f\xc2\x9b";
+  const std::string line = LogOne("text", WithFields(forged, {{"reason", forged}, {"k\n", "v"}}));
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\x7f'), std::string::npos) << line;
+  EXPECT_EQ(line.find("\xc2\x9b"), std::string::npos) << line;
+  EXPECT_NE(line.find("lookup failed\\n2026-01-01T00:00:00.000Z info  \\u001b[32mall good"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(" reason=\"lookup failed\\n"), std::string::npos) << line;
+  // Quotes in a plain message stay readable.
+  EXPECT_NE(LogOne("text", "no registry named 'a\"b'").find("no registry named 'a\"b'"),
+            std::string::npos);
+}
+
+TEST(LoggingTest, HugeMessagesAreCutInBothFormats) {
+  const std::string huge(20 << 20, 'x');
+  for (const char* format : {"text", "json"}) {
+    SCOPED_TRACE(format);
+    const std::string line = LogOne(format, WithFields(huge, {{"reason", huge}}));
+    EXPECT_LT(line.size(), 40u * 1024) << "a 20 MB message must not become a 20 MB line";
+    EXPECT_NE(line.find("more bytes)"), std::string::npos);
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+    if (std::string(format) == "json") {
+      auto j = nlohmann::json::parse(line);
+      EXPECT_LT(j["message"].get<std::string>().size(), 17u * 1024);
+    }
+  }
+}
+
 TEST(LoggingTest, PlainMessagesPassThrough) {
   auto j = nlohmann::json::parse(LogOne("json", "no fields at all"));
   EXPECT_EQ(j["message"], "no fields at all");
