@@ -234,6 +234,27 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
       ctx.AddError(message, info.error().Transient());
     }
   }
+  // One registry may be declared by name in some specs and by id in others, and the daemon passes
+  // one ref as written: every spec of a selected registry belongs to this pass, or its token would
+  // look undeclared here and be pruned. The resolved registries carry both name and id, so this
+  // costs no request.
+  if (!refs.empty()) {
+    for (const auto& spec_in : ctx.desired->specs) {
+      if (selected(spec_in.registry, spec_in.registry_id)) continue;  // taken above
+      const RegistryInfo* info = nullptr;
+      for (const auto& [id, registry] : ctx.registries) {
+        if (spec_in.registry_id.empty() ? registry.name == spec_in.registry
+                                        : id == spec_in.registry_id) {
+          info = &registry;
+          break;
+        }
+      }
+      if (info == nullptr) continue;
+      TokenSpec spec = spec_in;
+      spec.registry_id = info->id;
+      ctx.specs.push_back(std::move(spec));
+    }
+  }
   for (const auto& record : records.value()) {
     if (ctx.registries.count(record.registry_id)) ctx.records[record.key()] = record;
   }

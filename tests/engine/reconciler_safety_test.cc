@@ -296,5 +296,34 @@ TEST_F(ReconcilerSafetyTest, AnOwnedTokenWhoseSecretBecameForeignIsLeftAsItIs) {
   EXPECT_EQ(state_.Get(TokenKey{acme_, "ci-push"})->token_id, id);
 }
 
+// --- One registry, declared by name in one spec and by id in another ---------------------------
+
+// The daemon runs one pass per registry ref as written in the specs, so a registry declared by
+// name in one file and by id in another gets two passes. Each must see every spec of the registry,
+// or it takes the other spec's token for an owned, undeclared one and deletes it.
+TEST_F(ReconcilerSafetyTest, APassByOneRefSeesTheSpecsOfTheSameRegistryByTheOther) {
+  DesiredState desired;
+  TokenSpec by_id = Spec("by-id");
+  by_id.registry.clear();
+  by_id.registry_id = acme_;
+  desired.specs = {Spec("by-name"), by_id};
+  auto r = Make();
+  ASSERT_TRUE(r->Reconcile(desired).converged);
+  const std::string name_id = IdOf("by-name");
+  const std::string id_id = IdOf("by-id");
+
+  for (const std::string& ref : {std::string("acme"), acme_}) {
+    PassResult pass = r->Reconcile(desired, {ref});
+    EXPECT_TRUE(pass.converged) << ref << "\n" << Joined(pass.errors);
+    EXPECT_TRUE(pass.plan.actions.empty()) << ref << ": " << pass.plan.actions.size();
+    ASSERT_TRUE(api_.Find(acme_, "by-name").has_value()) << "deleted by the pass for " << ref;
+    ASSERT_TRUE(api_.Find(acme_, "by-id").has_value()) << "deleted by the pass for " << ref;
+    EXPECT_EQ(IdOf("by-name"), name_id);
+    EXPECT_EQ(IdOf("by-id"), id_id);
+  }
+  ExpectSecretMatches("by-name");
+  ExpectSecretMatches("by-id");
+}
+
 }  // namespace
 }  // namespace crtoken
