@@ -1,16 +1,19 @@
 // The control loop of `crtoken run`: turns spec changes, resync requests, the settle of the spec
 // files and the results of reconcile passes into work-queue operations, one key per registry ref.
 //
-//   Reload (specs changed, or start)  -> Add every registry ref whose declarations changed (all of
-//                                        them at the first load, plus every registry that still
-//                                        holds owned tokens but is no longer declared)
-//   Resync                             -> Add every known registry ref
-//   Pass(key), the work-queue handler  -> one Reconciler pass over that key; its WorkOutcome:
+//   Reload (specs changed, or start) -> Add every registry ref whose declarations changed (all of
+//                                       them at the first load), and every key the ownership
+//                                       records add (a registry no longer declared that still
+//                                       holds owned tokens) that was not known yet
+//   Resync                           -> Add every known key
+//   Pass(key), the work-queue handler -> one Reconciler pass over that key; its WorkOutcome:
 //       converged: run again after min(resync, the pass's requeue_after, just after the nearest
 //                  expiry or renewal (1s past it, at least 1s)); after a pass that wrote, after at
 //                  most 2s (verify-after-write: a no-change pass confirms what the registry holds
 //                  and refreshes the gauges)
-//       failed:    backoff per key (the queue's BackoffPolicy), at least the pass's requeue_after
+//       failed:    after the key's backoff (the queue's BackoffPolicy, per key) or after the time
+//                  above, whichever is later: a transient failure asks for its retry_soon, one
+//                  that retrying will not fix waits at least for the resync
 //       in --dry-run a pending plan without errors counts as converged.
 //   A key that is neither declared nor holds owned tokens any more is dropped: it is not passed
 //   (or, after a converged pass, not requeued) and its backoff ends with it.
