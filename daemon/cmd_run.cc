@@ -1,16 +1,9 @@
-// crtoken run: the long-running operator.
+// crtoken run: the long-running operator. This file holds the process: flags, signals, the
+// wiring and the lifecycle; the control loop itself is the Controller (daemon/controller.h).
 //
-//   specs --(SpecWatcher, SIGHUP)--> SpecTracker --(changed registries)--> WorkQueue
-//   WorkQueue --(N workers)--> Reconciler::Reconcile(desired, {registry}) --> requeue:
-//       converged: at min(--resync, nearest expiry, the pass's requeue_after)
-//       failed:    per-registry exponential backoff (1s .. 5m, jittered)
+//   specs --(SpecWatcher, SIGHUP)--> Controller::Reload --(changed registries)--> WorkQueue
+//   WorkQueue --(N workers)--> Controller::Pass --> Reconciler::Reconcile --> requeue or backoff
 //   HttpServer: /metrics, /healthz, /readyz (ready once every registry finished its first pass)
-//
-// Pruning waits for the spec files to settle: after every change (and at start) the desired state
-// carries a `settling` prune verdict, so passes create and update at once but delete nothing. A
-// settle check, scheduled on the work queue, runs once the files have been unchanged for
-// --prune-settle (no watcher event, no file open for writing) and reads them again; when that read
-// declares the same, pruning is allowed and the registries whose deletes waited are queued.
 //
 // Signals are blocked in every thread and taken by the main thread with sigwaitinfo: SIGHUP
 // reloads the specs; the first SIGTERM or SIGINT stops taking work and waits up to
@@ -21,317 +14,40 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon/commands.h"
+#include "daemon/controller.h"
 #include "daemon/http_server.h"
 #include "daemon/logging.h"
 #include "daemon/runtime.h"
 #include "daemon/spec_tracker.h"
 #include "daemon/spec_watcher.h"
 #include "reconciler/log_fields.h"
-#include "reconciler/reconciler.h"
 #include "reconciler/work_queue.h"
 
 namespace crtoken {
 namespace {
 
-using Ms = std::chrono::milliseconds;
-
-constexpr Ms kVerifyAfterWrites(2000);
-// The work queue key of the settle check (no registry name or id looks like it).
-constexpr char kSettleKey[] = "<settle check>";
-// A file written to and then left open without a write for this many settle times no longer holds
-// pruning back: a writer that never closes must not stop it forever.
-constexpr int kOpenWriteStaleFactor = 10;
-
-std::string Seconds(Ms d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(d.count()) / 1000.0);
-  return buf;
-}
-
-class Daemon {
+// The spec watcher as the controller's view of the spec files between loads.
+class WatcherActivity : public SpecActivity {
  public:
-  Daemon(const Options& options, Reconciler& reconciler, Metrics& metrics, const Clock& clock)
-      : options_(options),
-        reconciler_(reconciler),
-        metrics_(metrics),
-        clock_(clock),
-        tracker_(options.specs),
-        queue_(clock) {}
-
-  void set_http(HttpServer* http) { http_ = http; }
-  void set_watcher(const SpecWatcher* watcher) { watcher_ = watcher; }
-
-  // Reads the specs and enqueues the registries whose declarations changed (all, the first time).
-  // `tree_changed`: the files changed (the watcher saw it, or this is the start), so pruning waits
-  // for them to settle again even if the declarations read the same.
-  void Reload(const char* why, bool tree_changed) {
-    std::lock_guard<std::mutex> lock(reload_mu_);
-    Apply(tracker_.Load(), why, tree_changed);
+  explicit WatcherActivity(const SpecWatcher& watcher) : watcher_(watcher) {}
+  std::chrono::steady_clock::time_point LastActivity() const override {
+    return watcher_.last_activity();
+  }
+  std::vector<std::string> FilesBeingWritten(std::chrono::milliseconds stale) const override {
+    return watcher_.FilesBeingWritten(stale);
   }
 
  private:
-  // Puts a snapshot in force; reload_mu_ is held.
-  void Apply(SpecSnapshot snap, const char* why, bool tree_changed) {
-    metrics_.SetSpecErrors(static_cast<int>(snap.errors.size()));
-    for (const SpecError& e : snap.errors) spdlog::error("spec error: {}", e.ToString());
-    for (const std::string& f : snap.stale_files) {
-      spdlog::warn(
-          WithFields("spec file has errors; its last good version stays in force", {{"file", f}}));
-    }
-    if (!snap.desired.prune.unread.empty()) {
-      std::string unread;
-      for (const std::string& u : snap.desired.prune.unread)
-        unread += (unread.empty() ? "" : "; ") + u;
-      spdlog::warn(WithFields("nothing is pruned while part of the specs cannot be read",
-                              {{"reason", unread}}));
-    }
-    std::shared_ptr<const DesiredState> before;
-    std::shared_ptr<const DesiredState> desired;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      before = desired_;
-      if (!before || tree_changed || !SameDeclarations(*before, snap.desired)) {
-        settled_ = false;
-        settle_at_ = clock_.Monotonic() + options_.prune_settle;
-        queue_.AddAfter(kSettleKey, options_.prune_settle);
-      }
-      if (!settled_) {
-        snap.desired.prune.settling =
-            std::string("the spec files changed; deletes wait until they are unchanged for ") +
-            Seconds(options_.prune_settle);
-      }
-      desired = std::make_shared<const DesiredState>(std::move(snap.desired));
-      desired_ = desired;
-    }
-    std::set<std::string> changed;
-    if (before) {
-      changed = ChangedRegistryRefs(*before, *desired);
-    } else {
-      for (const TokenSpec& s : desired->specs) changed.insert(RegistryRefOf(s));
-    }
-    // Undeclared registries that still hold tokens crtoken owns (they must be pruned).
-    auto refs = reconciler_.RegistryRefs(*desired);
-    if (refs.ok()) {
-      std::lock_guard<std::mutex> l(mu_);
-      for (const std::string& r : refs.value()) {
-        if (!before || known_.count(r) == 0) changed.insert(r);
-      }
-      known_.insert(refs.value().begin(), refs.value().end());
-    } else {
-      spdlog::error("cannot read the ownership records: {}", refs.error().ToString());
-    }
-    spdlog::info(
-        WithFields("specs loaded", {{"reason", why},
-                                    {"files", std::to_string(snap.files)},
-                                    {"tokens", std::to_string(desired->specs.size())},
-                                    {"errors", std::to_string(snap.errors.size())},
-                                    {"registries_affected", std::to_string(changed.size())}}));
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (!first_load_done_) {
-        first_load_done_ = true;
-        awaiting_first_pass_ = changed;
-        if (awaiting_first_pass_.empty()) MarkReadyLocked();
-      }
-    }
-    for (const std::string& key : changed) queue_.Add(key);
-  }
-
-  // The settle check (see the top of the file). Runs on a worker, as the queue's kSettleKey.
-  WorkOutcome SettleCheck() {
-    const auto now = clock_.Monotonic();
-    Ms wait(0);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (settled_) return {};
-      if (settle_at_ > now) wait = std::chrono::ceil<Ms>(settle_at_ - now);
-    }
-    if (watcher_ != nullptr) {
-      // An event the last reload has not seen yet (a write still going on) counts as a change.
-      const auto quiet_at = watcher_->last_activity() + options_.prune_settle;
-      if (quiet_at > now) wait = std::max(wait, std::chrono::ceil<Ms>(quiet_at - now));
-      if (wait == Ms::zero()) {
-        const auto open =
-            watcher_->FilesBeingWritten(options_.prune_settle * kOpenWriteStaleFactor);
-        if (!open.empty()) {
-          spdlog::debug(WithFields("pruning waits: a spec file is open for writing",
-                                   {{"file", open.front()}}));
-          wait = options_.prune_settle;
-        }
-      }
-    }
-    if (wait > Ms::zero()) return WorkOutcome{true, wait};
-    // The second read: the files as they are now must declare what is in force.
-    std::lock_guard<std::mutex> lock(reload_mu_);
-    SpecSnapshot snap = tracker_.Load();
-    std::set<std::string> waiting;
-    bool same = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (settle_at_ > clock_.Monotonic()) return WorkOutcome{true, Ms(1)};  // a reload came in
-      same = SameDeclarations(*desired_, snap.desired);
-      if (same) {
-        settled_ = true;
-        auto settled = std::make_shared<DesiredState>(*desired_);
-        settled->prune.settling.clear();
-        desired_ = std::move(settled);
-        waiting.swap(prune_waiting_);
-      }
-    }
-    if (!same) {
-      Apply(std::move(snap), "files changed", true);  // what the watcher has not reported yet
-      return {};
-    }
-    spdlog::info(WithFields("spec files settled; pruning is allowed",
-                            {{"registries_waiting", std::to_string(waiting.size())}}));
-    for (const std::string& key : waiting) queue_.Add(key);
-    return {};
-  }
-
- public:
-  // Re-checks every known registry now (SIGHUP).
-  void EnqueueAll() {
-    std::lock_guard<std::mutex> l(mu_);
-    for (const std::string& key : known_) queue_.Add(key);
-  }
-
-  WorkOutcome Pass(const std::string& key) {
-    if (key == kSettleKey) return SettleCheck();
-    std::shared_ptr<const DesiredState> desired;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      desired = desired_;
-    }
-    // A key the specs no longer call for is dropped unpassed: a registry id queued while the
-    // specs declared none of its tokens (a file caught half-written), whose tokens are declared
-    // by the registry's name again, would see them owned and undeclared in a pass of its own.
-    // (A key a spec declares is wanted; only the others need the ownership records.)
-    const bool declared = std::any_of(desired->specs.begin(), desired->specs.end(),
-                                      [&](const TokenSpec& s) { return RegistryRefOf(s) == key; });
-    if (!declared) {
-      auto refs = reconciler_.RegistryRefs(*desired);
-      if (refs.ok() &&
-          std::find(refs.value().begin(), refs.value().end(), key) == refs.value().end()) {
-        spdlog::info(WithFields("registry no longer needs a pass of its own", {{"registry", key}}));
-        std::lock_guard<std::mutex> l(mu_);
-        known_.erase(key);
-        prune_waiting_.erase(key);
-        if (awaiting_first_pass_.erase(key) > 0 && awaiting_first_pass_.empty()) MarkReadyLocked();
-        return {};
-      }
-    }
-    const auto start = clock_.Monotonic();
-    PassResult result = reconciler_.Reconcile(*desired, {key});
-    const Ms took = std::chrono::duration_cast<Ms>(clock_.Monotonic() - start);
-
-    WorkOutcome outcome;
-    // In --dry-run a pending plan is the expected state, not a failure to back off from.
-    outcome.success = result.converged || (options_.dry_run && result.errors.empty());
-    Ms next = options_.resync;
-    if (result.requeue_after) next = std::min(next, *result.requeue_after);
-    if (result.next_expiry) {
-      // Come back just after the nearest expiry: the service deletes the token then.
-      auto until = std::chrono::duration_cast<Ms>(*result.next_expiry - clock_.Now()) + Ms(1000);
-      next = std::min(next, std::max(until, Ms(1000)));
-    }
-    // A pass that wrote is verified by a quick no-change pass: level-based confirmation that the
-    // registry holds what was written, and gauges (crtoken_tokens) that show the state after the
-    // writes rather than the plan before them.
-    if (result.converged && result.write_requests > 0 && !options_.dry_run) {
-      next = std::min(next, kVerifyAfterWrites);
-    }
-    outcome.requeue_after = next;
-
-    // A registry that is neither declared nor holds owned tokens any more is dropped.
-    bool still_wanted = true;
-    auto refs = reconciler_.RegistryRefs(*desired);
-    if (refs.ok()) {
-      still_wanted = std::find(refs.value().begin(), refs.value().end(), key) != refs.value().end();
-    }
-    if (!still_wanted && result.converged) {
-      std::lock_guard<std::mutex> l(mu_);
-      known_.erase(key);
-      outcome.requeue_after.reset();
-    }
-
-    if (result.plan.deletes_held > 0 && !desired->prune.settling.empty()) {
-      spdlog::info(WithFields("deletes wait for the spec files to settle",
-                              {{"registry", key},
-                               {"deletes", std::to_string(result.plan.deletes_held)},
-                               {"reason", desired->prune.settling}}));
-      std::lock_guard<std::mutex> l(mu_);
-      if (settled_) {
-        queue_.Add(key);  // settled during the pass: run it again (after this one)
-      } else {
-        prune_waiting_.insert(key);
-      }
-    }
-
-    const std::string errors = std::to_string(result.errors.size());
-    if (result.converged) {
-      spdlog::debug(WithFields(
-          "registry reconciled",
-          {{"registry", key},
-           {"actions", std::to_string(result.plan.actions.size())},
-           {"duration", Seconds(took)},
-           {"next", still_wanted ? Seconds(*outcome.requeue_after) : std::string("never")}}));
-    } else {
-      spdlog::warn(WithFields("registry not converged; retrying with backoff",
-                              {{"registry", key},
-                               {"errors", errors},
-                               {"failures", std::to_string(queue_.Failures(key) + 1)}}));
-      for (const std::string& e : result.errors) {
-        spdlog::warn(WithFields(e, {{"registry", key}}));
-      }
-    }
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (awaiting_first_pass_.erase(key) > 0 && awaiting_first_pass_.empty()) MarkReadyLocked();
-    }
-    return outcome;
-  }
-
-  WorkQueue& queue() { return queue_; }
-
- private:
-  void MarkReadyLocked() {
-    if (ready_) return;
-    ready_ = true;
-    if (http_) http_->SetReady(true);
-    spdlog::info("ready: the first full reconcile pass finished");
-  }
-
-  const Options& options_;
-  Reconciler& reconciler_;
-  Metrics& metrics_;
-  const Clock& clock_;
-  HttpServer* http_ = nullptr;
-  const SpecWatcher* watcher_ = nullptr;
-  SpecTracker tracker_;
-  WorkQueue queue_;
-
-  std::mutex reload_mu_;  // serialises Reload (watcher thread, main thread on SIGHUP)
-  std::mutex mu_;         // guards the members below
-  std::shared_ptr<const DesiredState> desired_;
-  std::set<std::string> known_;
-  bool first_load_done_ = false;
-  std::set<std::string> awaiting_first_pass_;
-  bool ready_ = false;
-  // Pruning: allowed once the files settled (see the top of the file); not before settle_at_.
-  bool settled_ = false;
-  std::chrono::steady_clock::time_point settle_at_{};
-  std::set<std::string> prune_waiting_;  // registries whose deletes waited for the settle
+  const SpecWatcher& watcher_;
 };
 
 SpecWatcherOptions::Mode WatchMode(const std::string& watch) {
@@ -378,8 +94,15 @@ int RunCommand(const Options& options) {
     return 1;
   }
 
-  Daemon daemon(options, *rt.reconciler, *rt.metrics, *rt.clock);
-  daemon.set_http(http.value().get());
+  ControllerOptions co;
+  co.resync = options.resync;
+  co.prune_settle = options.prune_settle;
+  co.dry_run = options.dry_run;
+  SpecTracker tracker(options.specs);  // loaded only by the controller, which serialises Load
+  Controller controller(
+      co, [&tracker] { return tracker.Load(); }, *rt.reconciler, *rt.metrics, *rt.clock);
+  HttpServer* server = http.value().get();
+  controller.set_on_ready([server] { server->SetReady(true); });
 
   SpecWatcherOptions wo;
   wo.paths = options.specs;
@@ -387,8 +110,9 @@ int RunCommand(const Options& options) {
   wo.mode = WatchMode(options.watch);
   wo.poll_interval = options.poll_interval;
   // The watcher starts before the first load, so that no change can fall between the two.
-  SpecWatcher watcher(wo, [&daemon] { daemon.Reload("files changed", true); });
-  daemon.set_watcher(&watcher);
+  SpecWatcher watcher(wo, [&controller] { controller.Reload("files changed", true); });
+  WatcherActivity activity(watcher);
+  controller.set_activity(&activity);
   if (Status s = watcher.Start(); !s.ok()) {
     spdlog::critical("crtoken run: {}", s.error().message);
     return 1;
@@ -398,14 +122,14 @@ int RunCommand(const Options& options) {
                                          {"metrics", "http://" + options.metrics_addr + "/metrics"},
                                          {"health", "http://" + options.health_addr + "/healthz"},
                                          {"watch", watcher.polling() ? "poll" : "inotify"},
-                                         {"resync", Seconds(options.resync)},
+                                         {"resync", FormatSeconds(options.resync)},
                                          {"concurrency", std::to_string(options.concurrency)},
-                                         {"prune_settle", Seconds(options.prune_settle)},
+                                         {"prune_settle", FormatSeconds(options.prune_settle)},
                                          {"dry_run", options.dry_run ? "true" : "false"}}));
-  daemon.Reload("start", true);
+  controller.Reload("start", true);
 
-  WorkerPool pool(daemon.queue(), options.concurrency,
-                  [&daemon](const std::string& key) { return daemon.Pass(key); });
+  WorkerPool pool(controller.queue(), options.concurrency,
+                  [&controller](const std::string& key) { return controller.Pass(key); });
 
   while (true) {
     siginfo_t info{};
@@ -413,8 +137,8 @@ int RunCommand(const Options& options) {
     if (sig < 0) continue;  // EINTR
     if (sig == SIGHUP) {
       spdlog::info("SIGHUP: reloading the specs");
-      daemon.Reload("SIGHUP", false);
-      daemon.EnqueueAll();
+      controller.Reload("SIGHUP", false);
+      controller.Resync();
       continue;
     }
     break;
@@ -422,7 +146,7 @@ int RunCommand(const Options& options) {
 
   spdlog::info(WithFields("shutting down: finishing work in flight",
                           {{"in_flight", std::to_string(pool.InFlight())},
-                           {"deadline", Seconds(options.shutdown_timeout)}}));
+                           {"deadline", FormatSeconds(options.shutdown_timeout)}}));
   watcher.Stop();
   std::atomic<int> stop_result{-1};  // -1 running, 0 missed the deadline, 1 done
   std::thread stopper([&] { stop_result = pool.Stop(options.shutdown_timeout) ? 1 : 0; });
@@ -449,7 +173,7 @@ int RunCommand(const Options& options) {
   stopper.join();
   if (stop_result.load() == 0) {
     spdlog::error("work in flight did not finish within {}; exiting",
-                  Seconds(options.shutdown_timeout));
+                  FormatSeconds(options.shutdown_timeout));
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }
