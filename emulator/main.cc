@@ -1,5 +1,5 @@
 // crtoken-emulator: the Container Registry API on loopback, for the demo, the tests and anyone
-// developing against the API without an account. See --help and README.md.
+// developing against the API without an account. See --help and docs/emulator.md.
 #include <signal.h>
 
 #include <cstdio>

@@ -65,7 +65,7 @@ Options:
   --version                  print the version
 
 Admin endpoints (no auth): GET|DELETE /_emulator/requests, GET /_emulator/state,
-GET|POST|DELETE /_emulator/faults, GET|POST /_emulator/clock. See README.md.
+GET|POST|DELETE /_emulator/faults, GET|POST /_emulator/clock. See docs/emulator.md.
 )USAGE";
 }
 
