@@ -267,7 +267,8 @@ class FakeRegistryApi : public RegistryApi {
 // Writes and deletes are visible at once and durable after Flush, as in the file sink;
 // PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
 // must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
-// conflict and Write refuses it, until SetForeign(ref, "").
+// conflict and Write and Delete refuse it, until SetForeign(ref, ""). As in the real sinks, the
+// token id is kept for Kubernetes refs only (a dockerconfigjson file has no place for it).
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
@@ -282,7 +283,9 @@ class MemorySecretSink : public SecretSink {
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
     }
-    secrets_[ref.ToString()] = Stored{c.hostname, c.username, c.password.Reveal(), c.token_id};
+    const bool keeps_token_id = ref.kind == SecretRef::Kind::kKubernetes;
+    secrets_[ref.ToString()] =
+        Stored{c.hostname, c.username, c.password.Reveal(), keeps_token_id ? c.token_id : ""};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
@@ -304,6 +307,9 @@ class MemorySecretSink : public SecretSink {
   }
   Status Delete(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to delete it"};
+    }
     secrets_.erase(ref.ToString());
     return Status::Ok();
   }
