@@ -10,8 +10,12 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "daemon/file_secret_sink.h"
 #include "daemon/kubernetes_secret_sink.h"
