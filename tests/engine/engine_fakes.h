@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cctype>
 #include <deque>
 #include <functional>
 #include <map>
@@ -16,10 +17,28 @@
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
 #include "reconciler/state_store.h"
+#include "reconciler/token_id.h"
 
 namespace crtoken::testing {
 
-// The registry API in memory. Every write method counts as a write request.
+// The API's token name pattern: ^[A-Za-z][-A-Za-z0-9]{0,61}[A-Za-z0-9]$.
+inline bool ValidTokenName(const std::string& name) {
+  if (name.size() < 2 || name.size() > 63) return false;
+  if (!std::isalpha(static_cast<unsigned char>(name.front()))) return false;
+  if (!std::isalnum(static_cast<unsigned char>(name.back()))) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+  }
+  return true;
+}
+
+// The registry API in memory. Every write method counts as a write request. It answers as
+// HttpRegistryApi does against the API (tests/contract/ports checks both with one scenario list):
+// ids must be UUIDs (kInvalid), an unknown registry or token is kNotFound, a token id is unique
+// across registries, a PUT onto an existing id keeps the token's name and password and returns
+// no password (an error), token ids compare without regard to case (and come back lower-case),
+// and deleting what is gone succeeds. Unlike the API it takes any token name, and expiry dates
+// in the past (it has no clock).
 class FakeRegistryApi : public RegistryApi {
  public:
   struct Token {
@@ -106,6 +125,7 @@ class FakeRegistryApi : public RegistryApi {
     ++lookups;
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("GET")) return *e;
+    if (auto e = CheckRegistryId(registry_id)) return *e;
     auto it = registries_.find(registry_id);
     if (it == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     return it->second.info;
@@ -115,6 +135,7 @@ class FakeRegistryApi : public RegistryApi {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("LIST")) return *e;
     if (auto it = fail_list.find(registry_id); it != fail_list.end()) return it->second;
+    if (auto e = CheckRegistryId(registry_id)) return *e;
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     std::vector<ObservedToken> out;
@@ -124,22 +145,52 @@ class FakeRegistryApi : public RegistryApi {
     return out;
   }
   Result<ObservedToken> GetToken(const std::string& registry_id,
-                                 const std::string& token_id) override {
+                                 const std::string& given_token_id) override {
+    const std::string token_id = Lower(given_token_id);
     ++gets;
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("GET_TOKEN")) return *e;
-    auto& tokens = registries_.at(registry_id).tokens;
-    auto it = tokens.find(token_id);
-    if (it == tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    auto it = r->second.tokens.find(token_id);
+    if (it == r->second.tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
     return it->second.token;
   }
-  Result<CreatedToken> CreateToken(const std::string& registry_id, const std::string& token_id,
+  Result<CreatedToken> CreateToken(const std::string& registry_id,
+                                   const std::string& given_token_id,
                                    const TokenFields& fields) override {
+    const std::string token_id = Lower(given_token_id);
     ++puts;
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("PUT")) return *e;
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    if (!ValidTokenName(fields.name)) {
+      return Error{ErrorKind::kInvalid,
+                   "properties.name: '" + fields.name + "' is not a token name"};
+    }
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    if (auto existing = r->second.tokens.find(token_id); existing != r->second.tokens.end()) {
+      // A PUT onto an existing token replaces its writable fields; its name cannot change, and
+      // its password stays: the API answers without one, which the client reports as an error.
+      ObservedToken& t = existing->second.token;
+      if (t.name != fields.name) {
+        return Error{ErrorKind::kInvalid, "token " + token_id + " is named " + t.name +
+                                              ": a token's name cannot be changed"};
+      }
+      t.status = fields.status;
+      t.expiry = fields.expiry;
+      t.scopes = fields.scopes;
+      return Error{ErrorKind::kUnavailable,
+                   "PUT onto existing token " + token_id + " answered without a password"};
+    }
+    for (const auto& [rid, other] : registries_) {
+      if (other.tokens.count(token_id)) {
+        return Error{ErrorKind::kConflict,
+                     "token id " + token_id + " is used in another registry (" + rid + ")"};
+      }
+    }
     for (const auto& [id, t] : r->second.tokens) {
       if (t.token.name == fields.name && id != token_id) {
         return Error{ErrorKind::kConflict, "name " + fields.name + " is taken"};
@@ -159,27 +210,33 @@ class FakeRegistryApi : public RegistryApi {
     }
     return CreatedToken{t, Password(password)};
   }
-  Result<ObservedToken> PatchToken(const std::string& registry_id, const std::string& token_id,
+  Result<ObservedToken> PatchToken(const std::string& registry_id,
+                                   const std::string& given_token_id,
                                    const TokenPatch& patch) override {
+    const std::string token_id = Lower(given_token_id);
     ++patches;
     std::lock_guard<std::mutex> lock(mu_);
     patch_log.push_back(patch);
     if (auto e = TakeFault("PATCH")) return *e;
-    auto& tokens = registries_.at(registry_id).tokens;
-    auto it = tokens.find(token_id);
-    if (it == tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    auto it = r->second.tokens.find(token_id);
+    if (it == r->second.tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
     if (patch.status) it->second.token.status = *patch.status;
     if (patch.expiry) it->second.token.expiry = *patch.expiry;
     if (patch.scopes) it->second.token.scopes = *patch.scopes;
     return it->second.token;
   }
-  Status DeleteToken(const std::string& registry_id, const std::string& token_id) override {
+  Status DeleteToken(const std::string& registry_id, const std::string& given_token_id) override {
+    const std::string token_id = Lower(given_token_id);
     ++deletes;
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("DELETE")) return *e;
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    // A token of an unknown registry is gone as well: that succeeds too.
     auto r = registries_.find(registry_id);
-    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
-    r->second.tokens.erase(token_id);
+    if (r != registries_.end()) r->second.tokens.erase(token_id);
     return Status::Ok();
   }
 
@@ -187,6 +244,24 @@ class FakeRegistryApi : public RegistryApi {
   static std::string Pad(size_t n) {
     std::string s = std::to_string(n);
     return std::string(12 - s.size(), '0') + s;
+  }
+  // UUIDs compare without regard to case; the API writes them lower-case.
+  static std::string Lower(std::string id) {
+    for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return id;
+  }
+  // kInvalid unless both ids are UUIDs (the client refuses others before sending anything).
+  static std::optional<Error> CheckRegistryId(const std::string& registry_id) {
+    if (IsUuid(registry_id)) return std::nullopt;
+    return Error{ErrorKind::kInvalid, "registry id '" + registry_id + "' is not a UUID"};
+  }
+  static std::optional<Error> CheckIds(const std::string& registry_id,
+                                       const std::string& token_id) {
+    if (auto e = CheckRegistryId(registry_id)) return e;
+    if (!IsUuid(token_id)) {
+      return Error{ErrorKind::kInvalid, "token id '" + token_id + "' is not a UUID"};
+    }
+    return std::nullopt;
   }
   std::optional<Error> TakeFault(const std::string& method) {
     auto it = fail_next_.find(method);
@@ -207,7 +282,8 @@ class FakeRegistryApi : public RegistryApi {
 // Writes and deletes are visible at once and durable after Flush, as in the file sink;
 // PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
 // must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
-// conflict and Write refuses it, until SetForeign(ref, "").
+// conflict and Write and Delete refuse it, until SetForeign(ref, ""). As in the real sinks, the
+// token id is kept for Kubernetes refs only (a dockerconfigjson file has no place for it).
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
@@ -222,7 +298,9 @@ class MemorySecretSink : public SecretSink {
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
     }
-    secrets_[ref.ToString()] = Stored{c.hostname, c.username, c.password.Reveal(), c.token_id};
+    const bool keeps_token_id = ref.kind == SecretRef::Kind::kKubernetes;
+    secrets_[ref.ToString()] =
+        Stored{c.hostname, c.username, c.password.Reveal(), keeps_token_id ? c.token_id : ""};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
@@ -244,6 +322,9 @@ class MemorySecretSink : public SecretSink {
   }
   Status Delete(const SecretRef& ref) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to delete it"};
+    }
     secrets_.erase(ref.ToString());
     return Status::Ok();
   }

@@ -316,7 +316,7 @@ TEST_F(ReconcilerTest, ARecordOutlivesItsDeletedSecretUntilTheDeleteIsSynced) {
 
 TEST_F(ReconcilerTest, TokenGaugesOfARegistryThatResolvesLaterAreNotLeftStale) {
   DesiredState desired;
-  desired.specs = {Spec("gamma", "a"), Spec("gamma", "b")};
+  desired.specs = {Spec("gamma", "tok-a"), Spec("gamma", "tok-b")};
   auto r = Make();
   EXPECT_FALSE(r->Reconcile(desired, {"gamma"}).converged);  // no such registry yet
   EXPECT_NE(Scrape().find("crtoken_tokens{state=\"error\"} 2"), std::string::npos) << Scrape();

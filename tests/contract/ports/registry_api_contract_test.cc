@@ -1,0 +1,527 @@
+// The RegistryApi contract (reconciler/registry_api.h) as one list of scenarios, run against the
+// in-memory FakeRegistryApi that the engine tests rely on and against HttpRegistryApi talking to a
+// real crtoken-emulator. The HTTP client on the emulator is the truth: where the two differ, the
+// fake is wrong. End states are read back through each side's own view (the fake's memory, the
+// emulator's admin state), not only through the interface under test.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "daemon/http_registry_api.h"
+#include "reconciler/registry_api.h"
+#include "reconciler/token_id.h"
+#include "tests/engine/engine_fakes.h"
+#include "tests/support/emulator_process.h"
+
+namespace crtoken {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kRegistry[] = "acme-prod";
+constexpr char kOtherRegistry[] = "acme-dev";
+// A well-formed registry id that no registry has.
+constexpr char kUnknownRegistryId[] = "0badc0de-0000-4000-8000-000000000000";
+
+// The token id `n` (a UUID, as every caller-chosen id must be).
+std::string TokenId(int n) {
+  std::string s = std::to_string(n);
+  return "5eed0000-0000-4000-8000-" + std::string(12 - s.size(), '0') + s;
+}
+
+Instant At(int y, int m, int d) { return std::chrono::sys_days{std::chrono::year{y} / m / d}; }
+
+TokenFields Fields(const std::string& name) {
+  TokenFields f;
+  f.name = name;
+  f.status = TokenStatus::kEnabled;
+  f.expiry = At(2031, 1, 15);
+  f.scopes = {Scope{"app/*", "repository", {"pull", "push"}}};
+  return f;
+}
+
+// One implementation under test, with a view of its state that does not go through it.
+class RegistryHarness {
+ public:
+  virtual ~RegistryHarness() = default;
+  virtual RegistryApi& api() = 0;
+  // The password the registry holds for the token named `name`; nullopt when there is none.
+  virtual std::optional<std::string> StoredPassword(const std::string& registry_id,
+                                                    const std::string& name) = 0;
+  // How many tokens the registry holds.
+  virtual size_t TokenCount(const std::string& registry_id) = 0;
+};
+
+class FakeHarness : public RegistryHarness {
+ public:
+  FakeHarness() {
+    fake_.AddRegistry(kRegistry, std::string(kRegistry) + ".cr.de-fra.ionos.com");
+    fake_.AddRegistry(kOtherRegistry, std::string(kOtherRegistry) + ".cr.de-fra.ionos.com");
+  }
+  RegistryApi& api() override { return fake_; }
+  std::optional<std::string> StoredPassword(const std::string& registry_id,
+                                            const std::string& name) override {
+    auto t = fake_.Find(registry_id, name);
+    if (!t) return std::nullopt;
+    return t->password;
+  }
+  size_t TokenCount(const std::string& registry_id) override {
+    return fake_.TokenCount(registry_id);
+  }
+
+ private:
+  testing::FakeRegistryApi fake_;
+};
+
+class EmulatorHarness : public RegistryHarness {
+ public:
+  EmulatorHarness()
+      : emu_({"--registry", kRegistry, "--registry", kOtherRegistry, "--token", "contract-t"}) {
+    HttpRegistryApiConfig config;
+    config.base_url = emu_.base_url();
+    config.credentials = Credentials::Bearer("contract-t");
+    config.qps = 100000;
+    config.burst = 100000;
+    config.request_timeout = 10s;
+    config.jitter_seed = 1;
+    auto api = HttpRegistryApi::Create(config);
+    if (!api.ok()) throw std::runtime_error(api.error().ToString());
+    api_ = std::move(api.value());
+  }
+  RegistryApi& api() override { return *api_; }
+  std::optional<std::string> StoredPassword(const std::string& registry_id,
+                                            const std::string& name) override {
+    const nlohmann::json state = emu_.StateJson();
+    for (const auto& r : state["registries"]) {
+      if (r["id"] != registry_id) continue;
+      for (const auto& t : r["tokens"]) {
+        if (t["name"] == name) return t["password"].get<std::string>();
+      }
+    }
+    return std::nullopt;
+  }
+  size_t TokenCount(const std::string& registry_id) override {
+    const nlohmann::json state = emu_.StateJson();
+    for (const auto& r : state["registries"]) {
+      if (r["id"] == registry_id) return r["tokens"].size();
+    }
+    return 0;
+  }
+
+ private:
+  test_support::EmulatorProcess emu_;
+  std::unique_ptr<HttpRegistryApi> api_;
+};
+
+template <typename H>
+class RegistryApiContract : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto reg = api().FindRegistryByName(kRegistry);
+    ASSERT_TRUE(reg.ok()) << reg.error().ToString();
+    rid_ = reg.value().id;
+    auto other = api().FindRegistryByName(kOtherRegistry);
+    ASSERT_TRUE(other.ok()) << other.error().ToString();
+    other_rid_ = other.value().id;
+  }
+  RegistryApi& api() { return h_.api(); }
+
+  // Creates the token `name` under TokenId(n); fails the test when that does not work.
+  ObservedToken MustCreate(int n, const std::string& name) {
+    auto created = api().CreateToken(rid_, TokenId(n), Fields(name));
+    EXPECT_TRUE(created.ok()) << created.error().ToString();
+    return created.ok() ? created.value().token : ObservedToken{};
+  }
+
+  H h_;
+  std::string rid_;
+  std::string other_rid_;
+};
+
+using Implementations = ::testing::Types<FakeHarness, EmulatorHarness>;
+class ImplementationNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, FakeHarness> ? "Fake" : "HttpOnEmulator";
+  }
+};
+TYPED_TEST_SUITE(RegistryApiContract, Implementations, ImplementationNames);
+
+// --- registries ---
+
+TYPED_TEST(RegistryApiContract, FindRegistryByNameMatchesTheWholeNameOnly) {
+  auto found = this->api().FindRegistryByName(kRegistry);
+  ASSERT_TRUE(found.ok()) << found.error().ToString();
+  EXPECT_EQ(found.value().name, kRegistry);
+  EXPECT_TRUE(IsUuid(found.value().id)) << found.value().id;
+  EXPECT_EQ(found.value().hostname, std::string(kRegistry) + ".cr.de-fra.ionos.com");
+  EXPECT_EQ(found.value().state, "Running");
+  EXPECT_NE(found.value().id, this->other_rid_);
+
+  // "acme" is part of both names, and the name of neither.
+  auto partial = this->api().FindRegistryByName("acme");
+  ASSERT_FALSE(partial.ok());
+  EXPECT_EQ(partial.error().kind, ErrorKind::kNotFound) << partial.error().ToString();
+  auto unknown = this->api().FindRegistryByName("nope");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound) << unknown.error().ToString();
+}
+
+TYPED_TEST(RegistryApiContract, GetRegistryByIdAgreesWithTheLookupByName) {
+  this->api().ClearCache();
+  auto got = this->api().GetRegistry(this->rid_);
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().id, this->rid_);
+  EXPECT_EQ(got.value().name, kRegistry);
+  EXPECT_EQ(got.value().hostname, std::string(kRegistry) + ".cr.de-fra.ionos.com");
+  EXPECT_EQ(got.value().state, "Running");
+
+  auto unknown = this->api().GetRegistry(kUnknownRegistryId);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound) << unknown.error().ToString();
+}
+
+// --- create ---
+
+TYPED_TEST(RegistryApiContract, CreateReturnsTheTokenAsSentAndItsPasswordOnce) {
+  TokenFields fields = Fields("ci-push");
+  fields.status = TokenStatus::kDisabled;
+  fields.scopes = {Scope{"app/*", "repository", {"pull", "push"}},
+                   Scope{"base/*", "repository", {"pull"}}};
+  auto created = this->api().CreateToken(this->rid_, TokenId(1), fields);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  const ObservedToken& t = created.value().token;
+  EXPECT_EQ(t.id, TokenId(1));
+  EXPECT_EQ(t.name, "ci-push");
+  EXPECT_EQ(t.status, TokenStatus::kDisabled);
+  EXPECT_EQ(t.expiry, At(2031, 1, 15));
+  EXPECT_EQ(t.scopes, fields.scopes);
+  ASSERT_FALSE(created.value().password.empty());
+  // The password returned is the one the registry holds.
+  EXPECT_EQ(this->h_.StoredPassword(this->rid_, "ci-push"), created.value().password.Reveal());
+
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().id, TokenId(1));
+  EXPECT_EQ(got.value().name, "ci-push");
+  EXPECT_EQ(got.value().status, TokenStatus::kDisabled);
+  EXPECT_EQ(got.value().expiry, At(2031, 1, 15));
+  EXPECT_EQ(got.value().scopes, fields.scopes);
+}
+
+TYPED_TEST(RegistryApiContract, CreateWithoutExpiryMakesATokenThatNeverExpires) {
+  TokenFields fields = Fields("no-expiry");
+  fields.expiry.reset();
+  auto created = this->api().CreateToken(this->rid_, TokenId(1), fields);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  EXPECT_FALSE(created.value().token.expiry.has_value());
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_FALSE(got.value().expiry.has_value());
+}
+
+// A retried create (the same PUT again, e.g. after a lost answer) never makes a second token and
+// never hands out a password: the registry keeps the one issued first, so a second one would not
+// work. It is an error, not a success without a password.
+TYPED_TEST(RegistryApiContract, RepeatedCreateWithTheSameIdMakesOneTokenAndNoSecondPassword) {
+  auto first = this->api().CreateToken(this->rid_, TokenId(1), Fields("ci-push"));
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  const std::string password = first.value().password.Reveal();
+
+  TokenFields again = Fields("ci-push");
+  again.status = TokenStatus::kDisabled;
+  auto second = this->api().CreateToken(this->rid_, TokenId(1), again);
+  ASSERT_FALSE(second.ok()) << "a repeated PUT returned a password";
+  EXPECT_EQ(second.error().kind, ErrorKind::kUnavailable) << second.error().ToString();
+
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  EXPECT_EQ(this->h_.StoredPassword(this->rid_, "ci-push"), password);
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed.value().size(), 1u);
+  EXPECT_EQ(listed.value()[0].id, TokenId(1));
+  // The PUT replaced the token's writable fields.
+  EXPECT_EQ(listed.value()[0].status, TokenStatus::kDisabled);
+}
+
+TYPED_TEST(RegistryApiContract, CreateOfANameTakenByAnotherIdIsAConflictAndChangesNothing) {
+  this->MustCreate(1, "ci-push");
+  const auto password = this->h_.StoredPassword(this->rid_, "ci-push");
+  TokenFields other = Fields("ci-push");
+  other.status = TokenStatus::kDisabled;
+  auto taken = this->api().CreateToken(this->rid_, TokenId(2), other);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().kind, ErrorKind::kConflict) << taken.error().ToString();
+
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  EXPECT_EQ(this->h_.StoredPassword(this->rid_, "ci-push"), password);
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().status, TokenStatus::kEnabled);
+  auto absent = this->api().GetToken(this->rid_, TokenId(2));
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.error().kind, ErrorKind::kNotFound);
+}
+
+// A token's name cannot change: a PUT onto an existing id with another name is refused.
+TYPED_TEST(RegistryApiContract, CreateOntoAnExistingIdWithAnotherNameIsRefused) {
+  this->MustCreate(1, "ci-push");
+  auto renamed = this->api().CreateToken(this->rid_, TokenId(1), Fields("ci-pull"));
+  ASSERT_FALSE(renamed.ok());
+  EXPECT_EQ(renamed.error().kind, ErrorKind::kInvalid) << renamed.error().ToString();
+
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().name, "ci-push");
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  EXPECT_FALSE(this->h_.StoredPassword(this->rid_, "ci-pull").has_value());
+}
+
+// Token ids are unique across registries.
+TYPED_TEST(RegistryApiContract, CreateWithAnIdUsedInAnotherRegistryIsAConflict) {
+  this->MustCreate(1, "ci-push");
+  auto elsewhere = this->api().CreateToken(this->other_rid_, TokenId(1), Fields("ci-push"));
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_EQ(elsewhere.error().kind, ErrorKind::kConflict) << elsewhere.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->other_rid_), 0u);
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+}
+
+TYPED_TEST(RegistryApiContract, CreateInAnUnknownRegistryIsNotFound) {
+  auto created = this->api().CreateToken(kUnknownRegistryId, TokenId(1), Fields("ci-push"));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().kind, ErrorKind::kNotFound) << created.error().ToString();
+}
+
+TYPED_TEST(RegistryApiContract, IdsThatAreNotUuidsAreInvalid) {
+  auto created = this->api().CreateToken(this->rid_, "not-a-uuid", Fields("ci-push"));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().kind, ErrorKind::kInvalid) << created.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 0u);
+  auto got = this->api().GetToken(this->rid_, "not-a-uuid");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().kind, ErrorKind::kInvalid) << got.error().ToString();
+  auto registry = this->api().GetRegistry("acme-prod");
+  ASSERT_FALSE(registry.ok());
+  EXPECT_EQ(registry.error().kind, ErrorKind::kInvalid) << registry.error().ToString();
+  auto list = this->api().ListTokens("acme-prod");
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.error().kind, ErrorKind::kInvalid) << list.error().ToString();
+  TokenPatch patch;
+  patch.status = TokenStatus::kDisabled;
+  auto patched = this->api().PatchToken(this->rid_, "not-a-uuid", patch);
+  ASSERT_FALSE(patched.ok());
+  EXPECT_EQ(patched.error().kind, ErrorKind::kInvalid) << patched.error().ToString();
+  Status deleted = this->api().DeleteToken(this->rid_, "not-a-uuid");
+  ASSERT_FALSE(deleted.ok());
+  EXPECT_EQ(deleted.error().kind, ErrorKind::kInvalid) << deleted.error().ToString();
+}
+
+// Names follow the API's pattern: a letter first, then letters, digits and '-', 2 to 63 long,
+// not ending in '-'.
+TYPED_TEST(RegistryApiContract, TokenNamesOutsideTheApisPatternAreInvalid) {
+  int n = 0;
+  const std::vector<std::string> bad = {
+      "", "x", "9lives", "ci_push", "ci-push-", "ci.push", "a" + std::string(63, 'b')};
+  for (const std::string& name : bad) {
+    auto created = this->api().CreateToken(this->rid_, TokenId(++n), Fields(name));
+    ASSERT_FALSE(created.ok()) << "'" << name << "' was taken";
+    EXPECT_EQ(created.error().kind, ErrorKind::kInvalid) << created.error().ToString();
+  }
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 0u);
+  auto longest =
+      this->api().CreateToken(this->rid_, TokenId(++n), Fields("A" + std::string(62, '1')));
+  EXPECT_TRUE(longest.ok()) << longest.error().ToString();
+}
+
+// Ids are UUIDs, and UUIDs are compared without regard to case; the API writes them lower-case.
+TYPED_TEST(RegistryApiContract, TokenIdsAreCaseInsensitiveAndComeBackLowerCase) {
+  const std::string upper = "5EED0000-0000-4000-8000-00000000ABCD";
+  const std::string lower = "5eed0000-0000-4000-8000-00000000abcd";
+  auto created = this->api().CreateToken(this->rid_, upper, Fields("ci-push"));
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  EXPECT_EQ(created.value().token.id, lower);
+  auto got = this->api().GetToken(this->rid_, lower);
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().id, lower);
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed.value().size(), 1u);
+  EXPECT_EQ(listed.value()[0].id, lower);
+  // The same id in the other case is the same token.
+  auto again = this->api().CreateToken(this->rid_, lower, Fields("ci-push"));
+  EXPECT_FALSE(again.ok());
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  Status deleted = this->api().DeleteToken(this->rid_, upper);
+  ASSERT_TRUE(deleted.ok()) << deleted.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 0u);
+}
+
+// --- read ---
+
+TYPED_TEST(RegistryApiContract, UnknownTokensAndRegistriesAreNotFound) {
+  auto token = this->api().GetToken(this->rid_, TokenId(9));
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().kind, ErrorKind::kNotFound) << token.error().ToString();
+  auto in_unknown = this->api().GetToken(kUnknownRegistryId, TokenId(9));
+  ASSERT_FALSE(in_unknown.ok());
+  EXPECT_EQ(in_unknown.error().kind, ErrorKind::kNotFound) << in_unknown.error().ToString();
+  auto list = this->api().ListTokens(kUnknownRegistryId);
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.error().kind, ErrorKind::kNotFound) << list.error().ToString();
+}
+
+TYPED_TEST(RegistryApiContract, TokensOfOneRegistryAreNotSeenInAnother) {
+  this->MustCreate(1, "ci-push");
+  auto other = this->api().ListTokens(this->other_rid_);
+  ASSERT_TRUE(other.ok()) << other.error().ToString();
+  EXPECT_TRUE(other.value().empty());
+  auto got = this->api().GetToken(this->other_rid_, TokenId(1));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().kind, ErrorKind::kNotFound) << got.error().ToString();
+  // The same name may live in each registry.
+  auto same_name = this->api().CreateToken(this->other_rid_, TokenId(2), Fields("ci-push"));
+  ASSERT_TRUE(same_name.ok()) << same_name.error().ToString();
+}
+
+// More tokens than one page holds (the client asks for 100 a page): the list is whole.
+TYPED_TEST(RegistryApiContract, ListReturnsEveryTokenAcrossPages) {
+  constexpr int kTokens = 230;
+  for (int i = 1; i <= kTokens; ++i) this->MustCreate(i, "t-" + std::to_string(i));
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  std::set<std::string> ids;
+  std::set<std::string> names;
+  for (const ObservedToken& t : listed.value()) {
+    ids.insert(t.id);
+    names.insert(t.name);
+    EXPECT_EQ(t.scopes, Fields("x").scopes) << t.name;
+  }
+  EXPECT_EQ(listed.value().size(), static_cast<size_t>(kTokens));
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kTokens));
+  EXPECT_EQ(names.size(), static_cast<size_t>(kTokens));
+  EXPECT_TRUE(ids.count(TokenId(1)) && ids.count(TokenId(kTokens)));
+}
+
+// --- patch ---
+
+TYPED_TEST(RegistryApiContract, PatchChangesOnlyTheFieldsItSets) {
+  this->MustCreate(1, "ci-push");
+  TokenPatch status;
+  status.status = TokenStatus::kDisabled;
+  auto patched = this->api().PatchToken(this->rid_, TokenId(1), status);
+  ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  EXPECT_EQ(patched.value().status, TokenStatus::kDisabled);
+  EXPECT_EQ(patched.value().expiry, At(2031, 1, 15));
+  EXPECT_EQ(patched.value().scopes, Fields("x").scopes);
+
+  TokenPatch expiry;
+  expiry.expiry = std::optional<Instant>(At(2032, 2, 29));
+  patched = this->api().PatchToken(this->rid_, TokenId(1), expiry);
+  ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  EXPECT_EQ(patched.value().expiry, At(2032, 2, 29));
+  EXPECT_EQ(patched.value().status, TokenStatus::kDisabled);
+
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().name, "ci-push");
+  EXPECT_EQ(got.value().status, TokenStatus::kDisabled);
+  EXPECT_EQ(got.value().expiry, At(2032, 2, 29));
+  EXPECT_EQ(got.value().scopes, Fields("x").scopes);
+}
+
+TYPED_TEST(RegistryApiContract, PatchClearsTheExpiry) {
+  this->MustCreate(1, "ci-push");
+  TokenPatch clear;
+  clear.expiry = std::optional<Instant>();
+  auto patched = this->api().PatchToken(this->rid_, TokenId(1), clear);
+  ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  EXPECT_FALSE(patched.value().expiry.has_value());
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_FALSE(got.value().expiry.has_value());
+  EXPECT_EQ(got.value().status, TokenStatus::kEnabled);
+}
+
+TYPED_TEST(RegistryApiContract, PatchReplacesTheWholeScopeList) {
+  TokenFields fields = Fields("ci-push");
+  fields.scopes = {Scope{"app/*", "repository", {"pull", "push"}},
+                   Scope{"base/*", "repository", {"pull"}}};
+  ASSERT_TRUE(this->api().CreateToken(this->rid_, TokenId(1), fields).ok());
+  TokenPatch scopes;
+  scopes.scopes = std::vector<Scope>{Scope{"*", "repository", {"delete"}}};
+  auto patched = this->api().PatchToken(this->rid_, TokenId(1), scopes);
+  ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  EXPECT_EQ(patched.value().scopes, *scopes.scopes);
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().scopes, *scopes.scopes);
+  EXPECT_EQ(got.value().expiry, At(2031, 1, 15));
+}
+
+TYPED_TEST(RegistryApiContract, PatchKeepsThePassword) {
+  this->MustCreate(1, "ci-push");
+  const auto password = this->h_.StoredPassword(this->rid_, "ci-push");
+  ASSERT_TRUE(password.has_value());
+  TokenPatch patch;
+  patch.status = TokenStatus::kDisabled;
+  patch.scopes = std::vector<Scope>{};
+  ASSERT_TRUE(this->api().PatchToken(this->rid_, TokenId(1), patch).ok());
+  EXPECT_EQ(this->h_.StoredPassword(this->rid_, "ci-push"), password);
+}
+
+TYPED_TEST(RegistryApiContract, PatchOfAnUnknownTokenOrRegistryIsNotFound) {
+  TokenPatch patch;
+  patch.status = TokenStatus::kDisabled;
+  auto token = this->api().PatchToken(this->rid_, TokenId(9), patch);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().kind, ErrorKind::kNotFound) << token.error().ToString();
+  auto registry = this->api().PatchToken(kUnknownRegistryId, TokenId(9), patch);
+  ASSERT_FALSE(registry.ok());
+  EXPECT_EQ(registry.error().kind, ErrorKind::kNotFound) << registry.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 0u);
+}
+
+// --- delete ---
+
+TYPED_TEST(RegistryApiContract, DeleteRemovesTheTokenAndIsIdempotent) {
+  this->MustCreate(1, "ci-push");
+  this->MustCreate(2, "ci-pull");
+  Status deleted = this->api().DeleteToken(this->rid_, TokenId(1));
+  ASSERT_TRUE(deleted.ok()) << deleted.error().ToString();
+
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().kind, ErrorKind::kNotFound) << got.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  EXPECT_FALSE(this->h_.StoredPassword(this->rid_, "ci-push").has_value());
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed.value().size(), 1u);
+  EXPECT_EQ(listed.value()[0].id, TokenId(2));
+
+  // Already gone: still a success.
+  Status again = this->api().DeleteToken(this->rid_, TokenId(1));
+  EXPECT_TRUE(again.ok()) << again.error().ToString();
+  // The name is free again, for a new id.
+  auto recreated = this->api().CreateToken(this->rid_, TokenId(3), Fields("ci-push"));
+  ASSERT_TRUE(recreated.ok()) << recreated.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 2u);
+}
+
+// A token in a registry that does not exist is gone too: deleting it succeeds.
+TYPED_TEST(RegistryApiContract, DeleteInAnUnknownRegistrySucceeds) {
+  Status deleted = this->api().DeleteToken(kUnknownRegistryId, TokenId(1));
+  EXPECT_TRUE(deleted.ok()) << deleted.error().ToString();
+}
+
+}  // namespace
+}  // namespace crtoken
