@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "daemon/http_registry_api.h"
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/token_id.h"
 #include "tests/support/emulator_process.h"
 

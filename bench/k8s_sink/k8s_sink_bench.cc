@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/kubernetes_secret_sink.h"
+#include "daemon/sinks/kubernetes_secret_sink.h"
 #include "tests/k8s_emulator/emulator_process.h"
 
 namespace {

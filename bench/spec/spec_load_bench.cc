@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/spec_loader.h"
+#include "daemon/specs/spec_loader.h"
 
 namespace fs = std::filesystem;
 

@@ -10,11 +10,11 @@
 #include <cstdio>
 #include <thread>
 
-#include "daemon/commands.h"
-#include "daemon/runtime.h"
-#include "daemon/spec_loader.h"
-#if __has_include("daemon/logging.h")
-#include "daemon/logging.h"
+#include "daemon/app/commands.h"
+#include "daemon/app/runtime.h"
+#include "daemon/specs/spec_loader.h"
+#if __has_include("daemon/app/logging.h")
+#include "daemon/app/logging.h"
 #define CRTOKEN_HAVE_LOGGING 1
 #endif
 

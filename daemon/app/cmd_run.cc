@@ -25,12 +25,12 @@
 #include <string>
 #include <thread>
 
-#include "daemon/commands.h"
-#include "daemon/http_server.h"
-#include "daemon/logging.h"
-#include "daemon/runtime.h"
-#include "daemon/spec_tracker.h"
-#include "daemon/spec_watcher.h"
+#include "daemon/app/commands.h"
+#include "daemon/app/http_server.h"
+#include "daemon/app/logging.h"
+#include "daemon/app/runtime.h"
+#include "daemon/specs/spec_tracker.h"
+#include "daemon/specs/spec_watcher.h"
 #include "reconciler/log_fields.h"
 #include "reconciler/reconciler.h"
 #include "reconciler/work_queue.h"

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <string>
 
-#include "daemon/commands.h"
-#include "daemon/spec_loader.h"
+#include "daemon/app/commands.h"
+#include "daemon/specs/spec_loader.h"
 
 namespace crtoken {
 namespace {

@@ -1,7 +1,7 @@
 // The subcommands of `crtoken`. Each returns the process exit code; main.cc only dispatches.
 #pragma once
 
-#include "daemon/options.h"
+#include "daemon/app/options.h"
 
 namespace crtoken {
 

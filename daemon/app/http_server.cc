@@ -1,4 +1,4 @@
-#include "daemon/http_server.h"
+#include "daemon/app/http_server.h"
 
 #include <CivetServer.h>
 #include <prometheus/exposer.h>

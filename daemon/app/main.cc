@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/commands.h"
-#include "daemon/options.h"
+#include "daemon/app/commands.h"
+#include "daemon/app/options.h"
 
 namespace {
 

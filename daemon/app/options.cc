@@ -1,4 +1,4 @@
-#include "daemon/options.h"
+#include "daemon/app/options.h"
 
 #include <cstdlib>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "daemon/runtime.h"
+#include "daemon/app/runtime.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -7,13 +7,13 @@
 #include <mutex>
 #include <optional>
 
-#include "daemon/file_state_store.h"
-#if __has_include("daemon/http_registry_api.h")
-#include "daemon/http_registry_api.h"
+#include "daemon/sinks/file_state_store.h"
+#if __has_include("daemon/registry/http_registry_api.h")
+#include "daemon/registry/http_registry_api.h"
 #define CRTOKEN_HAVE_HTTP_API 1
 #endif
-#if __has_include("daemon/kubernetes_secret_sink.h")
-#include "daemon/kubernetes_secret_sink.h"
+#if __has_include("daemon/sinks/kubernetes_secret_sink.h")
+#include "daemon/sinks/kubernetes_secret_sink.h"
 #define CRTOKEN_HAVE_K8S_SINK 1
 #endif
 

@@ -7,9 +7,9 @@
 
 #include <memory>
 
-#include "daemon/composite_secret_sink.h"
-#include "daemon/file_secret_sink.h"
-#include "daemon/options.h"
+#include "daemon/app/options.h"
+#include "daemon/sinks/composite_secret_sink.h"
+#include "daemon/sinks/file_secret_sink.h"
 #include "reconciler/clock.h"
 #include "reconciler/metrics.h"
 #include "reconciler/reconciler.h"

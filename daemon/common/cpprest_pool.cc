@@ -1,4 +1,4 @@
-#include "daemon/cpprest_pool.h"
+#include "daemon/common/cpprest_pool.h"
 
 // clang-format off
 #include <utility>  // first: boost/asio/awaitable.hpp (via pplx) uses std::exchange unincluded

@@ -1,4 +1,4 @@
-#include "daemon/file_ops.h"
+#include "daemon/common/file_ops.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "daemon/credentials.h"
+#include "daemon/registry/credentials.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,7 +6,7 @@
 #include <map>
 #include <sstream>
 
-#include "daemon/file_ops.h"
+#include "daemon/common/file_ops.h"
 
 namespace crtoken {
 namespace {

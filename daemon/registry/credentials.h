@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/options.h"
+#include "daemon/app/options.h"
 #include "reconciler/error.h"
 
 namespace crtoken {

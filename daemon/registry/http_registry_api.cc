@@ -1,5 +1,5 @@
 // The one file that includes cpprest: every cpprest (and boost/asio) exception is caught here.
-#include "daemon/http_registry_api.h"
+#include "daemon/registry/http_registry_api.h"
 
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
@@ -15,9 +15,9 @@
 #include <set>
 #include <thread>
 
-#include "daemon/cpprest_pool.h"
-#include "daemon/registry_json.h"
-#include "daemon/token_bucket.h"
+#include "daemon/common/cpprest_pool.h"
+#include "daemon/registry/registry_json.h"
+#include "daemon/registry/token_bucket.h"
 #include "reconciler/token_id.h"
 
 namespace crtoken {

@@ -23,9 +23,9 @@
 #include <memory>
 #include <string>
 
-#include "daemon/credentials.h"
-#include "daemon/options.h"
-#include "daemon/retry_policy.h"
+#include "daemon/app/options.h"
+#include "daemon/registry/credentials.h"
+#include "daemon/registry/retry_policy.h"
 #include "reconciler/metrics.h"
 #include "reconciler/registry_api.h"
 

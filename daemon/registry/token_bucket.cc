@@ -1,4 +1,4 @@
-#include "daemon/token_bucket.h"
+#include "daemon/registry/token_bucket.h"
 
 #include <algorithm>
 #include <thread>

@@ -1,8 +1,8 @@
-#include "daemon/docker_config.h"
+#include "daemon/sinks/docker_config.h"
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/json_text.h"
+#include "daemon/sinks/json_text.h"
 
 namespace crtoken {
 namespace {

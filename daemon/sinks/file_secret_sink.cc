@@ -1,4 +1,4 @@
-#include "daemon/file_secret_sink.h"
+#include "daemon/sinks/file_secret_sink.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "daemon/docker_config.h"
+#include "daemon/sinks/docker_config.h"
 
 namespace crtoken {
 namespace {

@@ -32,7 +32,7 @@
 #include <set>
 #include <string>
 
-#include "daemon/file_ops.h"
+#include "daemon/common/file_ops.h"
 #include "reconciler/secret_sink.h"
 
 namespace crtoken {

@@ -1,4 +1,4 @@
-#include "daemon/file_state_store.h"
+#include "daemon/sinks/file_state_store.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
-#include "daemon/json_text.h"
+#include "daemon/sinks/json_text.h"
 
 namespace crtoken {
 namespace {

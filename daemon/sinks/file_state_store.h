@@ -17,7 +17,7 @@
 #include <mutex>
 #include <string>
 
-#include "daemon/file_ops.h"
+#include "daemon/common/file_ops.h"
 #include "reconciler/state_store.h"
 
 namespace crtoken {

@@ -1,4 +1,4 @@
-#include "daemon/json_text.h"
+#include "daemon/sinks/json_text.h"
 
 namespace crtoken {
 

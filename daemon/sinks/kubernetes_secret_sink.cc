@@ -1,6 +1,6 @@
 // The Kubernetes REST calls behind KubernetesSecretSink. The only file of the sink that includes
 // cpprest (slow to compile) and the only one that sees its exceptions.
-#include "daemon/kubernetes_secret_sink.h"
+#include "daemon/sinks/kubernetes_secret_sink.h"
 
 #include <cpprest/http_client.h>
 #include <openssl/bio.h>
@@ -23,8 +23,8 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/cpprest_pool.h"
-#include "daemon/docker_config.h"
+#include "daemon/common/cpprest_pool.h"
+#include "daemon/sinks/docker_config.h"
 
 namespace crtoken {
 namespace {

@@ -27,7 +27,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon/options.h"
+#include "daemon/app/options.h"
 #include "reconciler/secret_sink.h"
 
 namespace crtoken {

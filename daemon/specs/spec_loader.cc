@@ -1,4 +1,4 @@
-#include "daemon/spec_loader.h"
+#include "daemon/specs/spec_loader.h"
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>

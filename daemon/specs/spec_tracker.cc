@@ -1,4 +1,4 @@
-#include "daemon/spec_tracker.h"
+#include "daemon/specs/spec_tracker.h"
 
 #include <algorithm>
 #include <sstream>

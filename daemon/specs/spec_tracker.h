@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/spec_loader.h"
+#include "daemon/specs/spec_loader.h"
 #include "reconciler/plan.h"
 
 namespace crtoken {

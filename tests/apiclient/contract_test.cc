@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/http_registry_api.h"
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/time_util.h"
 #include "reconciler/token_id.h"
 #include "tests/support/emulator_process.h"

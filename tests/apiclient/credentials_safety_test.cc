@@ -12,7 +12,7 @@
 #include <future>
 #include <map>
 
-#include "daemon/credentials.h"
+#include "daemon/registry/credentials.h"
 
 namespace crtoken {
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/credentials.h"
+#include "daemon/registry/credentials.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

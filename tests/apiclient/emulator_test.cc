@@ -5,7 +5,7 @@
 #include <ctime>
 #include <thread>
 
-#include "daemon/http_registry_api.h"
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
 #include "reconciler/token_id.h"

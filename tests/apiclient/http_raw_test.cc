@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/http_registry_api.h"
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
 #include "tests/apiclient/raw_http_server.h"

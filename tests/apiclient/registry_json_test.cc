@@ -1,4 +1,4 @@
-#include "daemon/registry_json.h"
+#include "daemon/registry/registry_json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "daemon/retry_policy.h"
+#include "daemon/registry/retry_policy.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "daemon/options.h"
+#include "daemon/app/options.h"
 
 namespace crtoken {
 namespace {

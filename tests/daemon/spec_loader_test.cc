@@ -1,7 +1,7 @@
 // The spec language: the bad corpus (tests/specs/bad, each file states its exact errors), the good
 // corpus and the examples, directory walking (kubelet ConfigMap and git-sync layouts), the
 // cross-file checks, and robustness against arbitrary bytes.
-#include "daemon/spec_loader.h"
+#include "daemon/specs/spec_loader.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "daemon/spec_loader.h"
+#include "daemon/specs/spec_loader.h"
 #include "reconciler/time_util.h"
 
 namespace crtoken {

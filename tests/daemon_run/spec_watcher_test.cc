@@ -1,4 +1,4 @@
-#include "daemon/spec_watcher.h"
+#include "daemon/specs/spec_watcher.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "daemon/docker_config.h"
+#include "daemon/sinks/docker_config.h"
 
 #include <gtest/gtest.h>
 

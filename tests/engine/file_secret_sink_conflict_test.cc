@@ -9,7 +9,7 @@
 
 #include <filesystem>
 
-#include "daemon/file_secret_sink.h"
+#include "daemon/sinks/file_secret_sink.h"
 #include "tests/engine/temp_dir.h"
 
 namespace crtoken {

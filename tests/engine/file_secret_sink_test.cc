@@ -1,4 +1,4 @@
-#include "daemon/file_secret_sink.h"
+#include "daemon/sinks/file_secret_sink.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "daemon/composite_secret_sink.h"
+#include "daemon/sinks/composite_secret_sink.h"
 #include "tests/engine/temp_dir.h"
 
 namespace crtoken {

@@ -1,4 +1,4 @@
-#include "daemon/file_state_store.h"
+#include "daemon/sinks/file_state_store.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

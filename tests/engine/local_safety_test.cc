@@ -18,8 +18,8 @@
 #include <future>
 #include <sstream>
 
-#include "daemon/file_secret_sink.h"
-#include "daemon/file_state_store.h"
+#include "daemon/sinks/file_secret_sink.h"
+#include "daemon/sinks/file_state_store.h"
 #include "tests/engine/temp_dir.h"
 
 namespace crtoken {

@@ -1,6 +1,6 @@
 // KubernetesSecretSink against the Kubernetes API emulator (tests/k8s_emulator): end states are
 // read back through the emulator's own API, not through the sink.
-#include "daemon/kubernetes_secret_sink.h"
+#include "daemon/sinks/kubernetes_secret_sink.h"
 
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/docker_config.h"
+#include "daemon/sinks/docker_config.h"
 #include "tests/k8s_emulator/emulator_process.h"
 
 namespace crtoken {
