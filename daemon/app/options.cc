@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/time_util.h"
 
 namespace crtoken {
@@ -233,14 +234,6 @@ std::string EnvName(const std::string& flag) {
 Error Invalid(const std::string& message) { return Error{ErrorKind::kInvalid, message}; }
 
 }  // namespace
-
-EnvLookup ProcessEnv() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  };
-}
 
 Result<Options> ParseOptions(const std::string& command, const std::vector<std::string>& args,
                              const EnvLookup& env) {

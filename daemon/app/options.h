@@ -3,11 +3,10 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "daemon/common/env.h"
 #include "reconciler/error.h"
 #include "reconciler/plan.h"
 
@@ -56,11 +55,6 @@ struct Options {
   std::vector<std::string> args;
   bool help = false;
 };
-
-inline constexpr char kDefaultApiUrl[] = "https://api.ionos.com/containerregistries";
-
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
-EnvLookup ProcessEnv();
 
 // Parses `args` (after the subcommand) for `command`. A bad value, an unknown flag or a missing
 // value is a kInvalid error naming the flag (or the variable) and what was wrong.

@@ -7,15 +7,10 @@
 #include <mutex>
 #include <optional>
 
-#include "daemon/sinks/file_state_store.h"
-#if __has_include("daemon/registry/http_registry_api.h")
+#include "daemon/registry/credentials.h"
 #include "daemon/registry/http_registry_api.h"
-#define CRTOKEN_HAVE_HTTP_API 1
-#endif
-#if __has_include("daemon/sinks/kubernetes_secret_sink.h")
+#include "daemon/sinks/file_state_store.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
-#define CRTOKEN_HAVE_K8S_SINK 1
-#endif
 
 namespace crtoken {
 namespace {
@@ -32,7 +27,6 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
   };
 }
 
-#ifdef CRTOKEN_HAVE_K8S_SINK
 // Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
 // need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
 // the sink, with its reason. Thread-safe.
@@ -77,27 +71,54 @@ class LazyKubernetesSink : public SecretSink {
   std::unique_ptr<SecretSink> sink_;
   std::optional<Error> error_;
 };
-#endif
 
 }  // namespace
+
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
+                                                         const EnvLookup& env) {
+  std::vector<std::string> warnings;
+  auto creds = LoadCredentials(options.credentials_file, env, &warnings);
+  if (!creds.ok()) return creds.error();
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  HttpRegistryApiConfig config;
+  config.base_url = options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url;
+  config.credentials = creds.value();
+  config.qps = options.api_qps;
+  config.burst = options.api_burst;
+  config.request_timeout = options.request_timeout;
+  config.retry.retry_budget = options.retry_budget;
+  config.retry.retry_after_cap = options.retry_after_cap;
+  config.ca_file = options.ca_file;
+  config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
+  config.metrics = metrics;
+  if (config.insecure_skip_tls_verify) {
+    spdlog::warn(
+        "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
+        "network path can read the API credentials and every token password");
+  }
+  auto api = HttpRegistryApi::Create(std::move(config));
+  if (!api.ok()) return api.error();
+  spdlog::info("API client: {} ({}), {} qps, burst {}",
+               options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url,
+               creds.value().description(), options.api_qps, options.api_burst);
+  return std::unique_ptr<RegistryApi>(std::move(api.value()));
+}
+
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics) {
+  return MakeHttpRegistryApi(options, metrics, ProcessEnv());
+}
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
   auto rt = std::make_unique<Runtime>();
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
-#ifdef CRTOKEN_HAVE_HTTP_API
   auto api = MakeHttpRegistryApi(options, rt->metrics.get());
   if (!api.ok()) return api.error();
   rt->api = std::move(api.value());
-#else
-  return Error{ErrorKind::kInternal, "this build has no API client (daemon/http_registry_api.h)"};
-#endif
 
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
-#ifdef CRTOKEN_HAVE_K8S_SINK
   rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
-#endif
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
 
   auto state = FileStateStore::Open(options.state_dir);

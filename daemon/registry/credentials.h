@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/app/options.h"
+#include "daemon/common/env.h"
 #include "reconciler/error.h"
 
 namespace crtoken {

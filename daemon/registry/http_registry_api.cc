@@ -497,38 +497,4 @@ Status HttpRegistryApi::DeleteToken(const std::string& registry_id, const std::s
   return Impl::StatusError(HttpMethod::kDelete, path, resp.value());
 }
 
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env) {
-  std::vector<std::string> warnings;
-  auto creds = LoadCredentials(options.credentials_file, env, &warnings);
-  if (!creds.ok()) return creds.error();
-  for (const std::string& w : warnings) spdlog::warn("{}", w);
-  HttpRegistryApiConfig config;
-  config.base_url = options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url;
-  config.credentials = creds.value();
-  config.qps = options.api_qps;
-  config.burst = options.api_burst;
-  config.request_timeout = options.request_timeout;
-  config.retry.retry_budget = options.retry_budget;
-  config.retry.retry_after_cap = options.retry_after_cap;
-  config.ca_file = options.ca_file;
-  config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
-  config.metrics = metrics;
-  if (config.insecure_skip_tls_verify) {
-    spdlog::warn(
-        "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
-        "network path can read the API credentials and every token password");
-  }
-  auto api = HttpRegistryApi::Create(std::move(config));
-  if (!api.ok()) return api.error();
-  spdlog::info("API client: {} ({}), {} qps, burst {}",
-               options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url,
-               creds.value().description(), options.api_qps, options.api_burst);
-  return std::unique_ptr<RegistryApi>(std::move(api.value()));
-}
-
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics) {
-  return MakeHttpRegistryApi(options, metrics, ProcessEnv());
-}
-
 }  // namespace crtoken

@@ -23,13 +23,15 @@
 #include <memory>
 #include <string>
 
-#include "daemon/app/options.h"
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/retry_policy.h"
 #include "reconciler/metrics.h"
 #include "reconciler/registry_api.h"
 
 namespace crtoken {
+
+// The production API, the default base URL.
+inline constexpr char kDefaultApiUrl[] = "https://api.ionos.com/containerregistries";
 
 struct HttpRegistryApiConfig {
   std::string base_url = kDefaultApiUrl;
@@ -80,13 +82,5 @@ class HttpRegistryApi : public RegistryApi {
   explicit HttpRegistryApi(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// The client the commands use: base URL, limits and TLS settings from `options`; credentials from
-// --credentials-file or IONOS_TOKEN / IONOS_USERNAME + IONOS_PASSWORD (see credentials.h). A
-// missing credential is one kInvalid error naming the three ways to give one. Logs a warning when
-// TLS verification is off or the credentials file is readable by others.
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics);
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env);
 
 }  // namespace crtoken

@@ -3,23 +3,16 @@
 #include "daemon/sinks/kubernetes_secret_sink.h"
 
 #include <cpprest/http_client.h>
-#include <openssl/bio.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
 #include <array>
 #include <boost/asio/ssl.hpp>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -37,46 +30,6 @@ constexpr char kDockerConfigType[] = "kubernetes.io/dockerconfigjson";
 constexpr char kDockerConfigKey[] = ".dockerconfigjson";
 
 Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
-
-Result<std::string> ReadFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Invalid(what + " " + path + ": cannot be read");
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return Invalid(what + " " + path + ": read error");
-  return out.str();
-}
-
-std::string Trim(std::string s) {
-  const char* ws = " \t\r\n";
-  s.erase(s.find_last_not_of(ws) + 1);
-  s.erase(0, s.find_first_not_of(ws));
-  return s;
-}
-
-// PEM material is checked when the config is loaded, so a broken file is a startup error
-// instead of an opaque TLS failure on the first write.
-int CountCertificates(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return 0;
-  int n = 0;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-    X509_free(cert);
-    ++n;
-  }
-  BIO_free(bio);
-  return n;
-}
-
-bool IsPrivateKey(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return false;
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (key == nullptr) return false;
-  EVP_PKEY_free(key);
-  return true;
-}
 
 // Object names as the API server validates them; checked before they go into a URL path.
 bool IsDnsLabel(const std::string& s) {
@@ -158,170 +111,7 @@ std::string WrongType(const std::string& what, const std::string& type) {
          " (a Secret's type is immutable): delete it so crtoken can recreate it";
 }
 
-std::string BracketHost(const std::string& host) {
-  return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
-}
-
 }  // namespace
-
-// --- configuration ----------------------------------------------------------------------------
-
-Result<KubernetesConfig> LoadInClusterConfig(const std::string& dir, const EnvLookup& env) {
-  auto host = env("KUBERNETES_SERVICE_HOST");
-  auto port = env("KUBERNETES_SERVICE_PORT");
-  if (!host || host->empty() || !port || port->empty()) {
-    return Invalid(
-        "in-cluster Kubernetes config: KUBERNETES_SERVICE_HOST and "
-        "KUBERNETES_SERVICE_PORT must both be set");
-  }
-  KubernetesConfig config;
-  config.server = "https://" + BracketHost(*host) + ":" + *port;
-  config.token_file = (std::filesystem::path(dir) / "token").string();
-  auto token = ReadFile(config.token_file, "in-cluster Kubernetes config: service-account token");
-  if (!token.ok()) return token.error();
-  if (Trim(token.value()).empty()) {
-    return Invalid("in-cluster Kubernetes config: service-account token " + config.token_file +
-                   " is empty");
-  }
-  const std::string ca_file = (std::filesystem::path(dir) / "ca.crt").string();
-  auto ca = ReadFile(ca_file, "in-cluster Kubernetes config: CA");
-  if (!ca.ok()) return ca.error();
-  if (CountCertificates(ca.value()) == 0) {
-    return Invalid("in-cluster Kubernetes config: CA " + ca_file + " holds no PEM certificate");
-  }
-  config.ca_pem = ca.value();
-  auto ns = ReadFile((std::filesystem::path(dir) / "namespace").string(), "namespace");
-  if (ns.ok()) config.default_namespace = Trim(ns.value());
-  config.source = "in-cluster service account (" + dir + ")";
-  return config;
-}
-
-namespace {
-
-// Finds the entry `name` in a kubeconfig list of {name, <field>: {...}}.
-Result<YAML::Node> NamedEntry(const YAML::Node& root, const char* list, const char* field,
-                              const std::string& name, const std::string& where) {
-  const YAML::Node entries = root[list];
-  if (entries && entries.IsSequence()) {
-    for (const auto& entry : entries) {
-      if (entry.IsMap() && entry["name"] && entry["name"].as<std::string>("") == name) {
-        YAML::Node inner = entry[field];
-        if (!inner || !inner.IsMap()) {
-          return Invalid(where + ": " + list + " entry \"" + name + "\" has no " + field);
-        }
-        return inner;
-      }
-    }
-  }
-  return Invalid(where + ": no " + std::string(field) + " named \"" + name + "\" in " + list);
-}
-
-std::string ScalarOr(const YAML::Node& node, const char* key) {
-  const YAML::Node v = node[key];
-  return v && v.IsScalar() ? v.as<std::string>() : "";
-}
-
-// Either the *-data field (base64) or the file field (relative to the kubeconfig's directory).
-Result<std::string> PemField(const YAML::Node& node, const char* file_key, const char* data_key,
-                             const std::filesystem::path& base, const std::string& where) {
-  const std::string data = ScalarOr(node, data_key);
-  if (!data.empty()) {
-    auto decoded = Base64Decode(data);
-    if (!decoded) return Invalid(where + ": " + data_key + " is not valid base64");
-    return *decoded;
-  }
-  std::string file = ScalarOr(node, file_key);
-  if (file.empty()) return std::string();
-  if (std::filesystem::path(file).is_relative()) file = (base / file).string();
-  return ReadFile(file, where + ": " + file_key);
-}
-
-}  // namespace
-
-Result<KubernetesConfig> LoadKubeconfig(const std::string& path) {
-  const std::string where = "kubeconfig " + path;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return Invalid(where + ": cannot be read");
-  } catch (const YAML::Exception& e) {
-    return Invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                   std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-  try {
-    if (!root.IsMap()) return Invalid(where + ": not a kubeconfig (expected a mapping)");
-    const std::string context_name = ScalarOr(root, "current-context");
-    if (context_name.empty()) return Invalid(where + ": current-context is not set");
-    auto context = NamedEntry(root, "contexts", "context", context_name, where);
-    if (!context.ok()) return context.error();
-    const std::string cluster_name = ScalarOr(context.value(), "cluster");
-    const std::string user_name = ScalarOr(context.value(), "user");
-    auto cluster = NamedEntry(root, "clusters", "cluster", cluster_name, where);
-    if (!cluster.ok()) return cluster.error();
-    const auto base = std::filesystem::path(path).parent_path();
-
-    KubernetesConfig config;
-    config.source = where + " (context " + context_name + ")";
-    config.default_namespace = ScalarOr(context.value(), "namespace");
-    config.server = ScalarOr(cluster.value(), "server");
-    if (config.server.empty())
-      return Invalid(where + ": cluster \"" + cluster_name + "\" has no server");
-    const YAML::Node insecure = cluster.value()["insecure-skip-tls-verify"];
-    config.insecure_skip_tls_verify = insecure && insecure.as<bool>(false);
-    auto ca = PemField(cluster.value(), "certificate-authority", "certificate-authority-data", base,
-                       where);
-    if (!ca.ok()) return ca.error();
-    config.ca_pem = ca.value();
-    if (!config.ca_pem.empty() && CountCertificates(config.ca_pem) == 0) {
-      return Invalid(where + ": the certificate authority of cluster \"" + cluster_name +
-                     "\" holds no PEM certificate");
-    }
-
-    if (!user_name.empty()) {
-      auto user = NamedEntry(root, "users", "user", user_name, where);
-      if (!user.ok()) return user.error();
-      if (user.value()["exec"] || user.value()["auth-provider"]) {
-        return Invalid(where + ": user \"" + user_name +
-                       "\" uses an exec or auth-provider plugin, which crtoken does not run; "
-                       "use a token, tokenFile or client certificate");
-      }
-      config.token = ScalarOr(user.value(), "token");
-      std::string token_file = ScalarOr(user.value(), "tokenFile");
-      if (!token_file.empty()) {
-        if (std::filesystem::path(token_file).is_relative()) {
-          token_file = (base / token_file).string();
-        }
-        config.token_file = token_file;
-        auto t = ReadFile(token_file, where + ": tokenFile");
-        if (!t.ok()) return t.error();
-      }
-      auto cert =
-          PemField(user.value(), "client-certificate", "client-certificate-data", base, where);
-      if (!cert.ok()) return cert.error();
-      auto key = PemField(user.value(), "client-key", "client-key-data", base, where);
-      if (!key.ok()) return key.error();
-      config.client_cert_pem = cert.value();
-      config.client_key_pem = key.value();
-      if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
-        return Invalid(where + ": user \"" + user_name +
-                       "\" needs both a client certificate and a client key");
-      }
-      if (!config.client_cert_pem.empty() && CountCertificates(config.client_cert_pem) == 0) {
-        return Invalid(where + ": user \"" + user_name +
-                       "\": the client certificate is not a PEM certificate");
-      }
-      if (!config.client_key_pem.empty() && !IsPrivateKey(config.client_key_pem)) {
-        return Invalid(where + ": user \"" + user_name +
-                       "\": the client key is not a PEM private key");
-      }
-    }
-    return config;
-  } catch (const YAML::Exception& e) {
-    return Invalid(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                   std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-}
 
 // --- the sink ---------------------------------------------------------------------------------
 
@@ -646,12 +436,11 @@ class KubernetesSecretSink::Impl {
   }
 
   Result<std::string> ReadToken() {
-    auto token = ReadFile(config_.token_file, config_.source + ": token file");
+    auto token = ReadTokenFile(config_.token_file, config_.source + ": token file");
     if (!token.ok()) return token.error();
-    std::string t = Trim(token.value());
-    if (t.empty())
+    if (token.value().empty())
       return Invalid(config_.source + ": token file " + config_.token_file + " is empty");
-    return t;
+    return token;
   }
 
   // The bearer token to send, re-reading token_file when it is older than token_refresh (or
@@ -772,31 +561,7 @@ const std::string& KubernetesSecretSink::source() const { return impl_->config()
 Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
     const std::string& kubeconfig, KubernetesSinkOptions options) {
   if (!options.env) options.env = ProcessEnv();
-  Result<KubernetesConfig> config = Invalid("unset");
-  if (!kubeconfig.empty()) {
-    std::string chosen;
-    std::stringstream list(kubeconfig);
-    for (std::string item; std::getline(list, item, ':');) {
-      std::error_code ec;
-      if (!item.empty() && std::filesystem::exists(item, ec)) {
-        chosen = item;
-        break;
-      }
-    }
-    if (chosen.empty()) {
-      return Invalid("Kubernetes secrets: kubeconfig \"" + kubeconfig + "\" does not exist");
-    }
-    config = LoadKubeconfig(chosen);
-  } else if (options.env("KUBERNETES_SERVICE_HOST")) {
-    config = LoadInClusterConfig(options.service_account_dir, options.env);
-  } else {
-    return Invalid(
-        "Kubernetes secrets need a cluster to write to: not running in a cluster "
-        "(KUBERNETES_SERVICE_HOST is unset; service-account token expected at " +
-        options.service_account_dir +
-        "/token) and no kubeconfig given (--kubeconfig or "
-        "$KUBECONFIG)");
-  }
+  auto config = LoadKubernetesConfig(kubeconfig, options.service_account_dir, options.env);
   if (!config.ok()) return config.error();
   auto sink = KubernetesSecretSink::Create(std::move(config.value()), std::move(options));
   if (sink.ok()) spdlog::info("kubernetes: Secrets are written through {}", sink.value()->source());

@@ -27,45 +27,16 @@
 #include <memory>
 #include <string>
 
-#include "daemon/app/options.h"
+#include "daemon/sinks/kubernetes_config.h"
 #include "reconciler/secret_sink.h"
 
 namespace crtoken {
 
-inline constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
 inline constexpr char kManagedByValue[] = "crtoken";
 inline constexpr char kRegistryAnnotation[] = "crtoken.io/registry";
 inline constexpr char kTokenNameAnnotation[] = "crtoken.io/token-name";
 inline constexpr char kTokenIdAnnotation[] = "crtoken.io/token-id";
-
-// How to reach and authenticate to an API server. PEM material is held in memory (files are read
-// when the config is loaded); the bearer token is either static or re-read from token_file.
-struct KubernetesConfig {
-  std::string server;  // "https://host:port", optionally with a path prefix
-  std::string ca_pem;  // trusted CA bundle (PEM); empty = the system's roots only
-  bool insecure_skip_tls_verify = false;
-  std::string token;            // static bearer token
-  std::string token_file;       // bearer token re-read periodically (bound service-account tokens
-                                // rotate); wins over token
-  std::string client_cert_pem;  // client certificate chain (PEM), with client_key_pem
-  std::string client_key_pem;
-  std::string default_namespace;  // the context's (or pod's) namespace: used for a SecretRef
-                                  // without one; empty = "default"
-  std::string source;  // where it came from, for messages: "in-cluster service account (DIR)"
-                       // or "kubeconfig FILE (context NAME)"
-};
-
-// In-cluster configuration: KUBERNETES_SERVICE_HOST/PORT from `env`, token and ca.crt (and
-// namespace, if present) from `service_account_dir`. kInvalid naming what is missing.
-Result<KubernetesConfig> LoadInClusterConfig(const std::string& service_account_dir,
-                                             const EnvLookup& env);
-
-// A kubeconfig file: its current-context's cluster (server, certificate-authority[-data],
-// insecure-skip-tls-verify) and user (token, tokenFile, client-certificate[-data] +
-// client-key[-data]). Relative paths are relative to the file's directory. exec and
-// auth-provider users are refused (kInvalid): crtoken runs no credential plugins.
-Result<KubernetesConfig> LoadKubeconfig(const std::string& path);
 
 struct KubernetesSinkOptions {
   std::string service_account_dir = kServiceAccountDir;
@@ -97,9 +68,9 @@ class KubernetesSecretSink : public SecretSink {
   std::unique_ptr<Impl> impl_;
 };
 
-// The startup path: `kubeconfig` (the --kubeconfig flag or $KUBECONFIG; a ':'-separated list
-// uses its first existing file) when given, else in-cluster. One kInvalid error saying what was
-// looked for when neither is available.
+// The startup path: the configuration LoadKubernetesConfig chooses for `kubeconfig` (the
+// --kubeconfig flag or $KUBECONFIG, else in-cluster; kubernetes_config.h), then Create. One
+// kInvalid error saying what was looked for when neither is available.
 Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
     const std::string& kubeconfig, KubernetesSinkOptions options = {});
 

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "daemon/app/runtime.h"
 #include "daemon/registry/http_registry_api.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
