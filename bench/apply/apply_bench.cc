@@ -1,4 +1,4 @@
-// engine_bench: what one `crtoken apply` costs at scale, against crtoken-emulator on loopback.
+// apply_bench: what one `crtoken apply` costs at scale, against crtoken-emulator on loopback.
 //
 //   1. apply of N new tokens (default 1,000) across R registries (default 10): wall time, requests
 //      sent (from the emulator's request log), peak RSS of the crtoken process (getrusage);
@@ -10,7 +10,7 @@
 // and the duration of the apply's passes, from its summary line (the wall time minus process start
 // and spec loading).
 //
-// Usage: engine_bench [--tokens N] [--registries R]
+// Usage: apply_bench [--tokens N] [--registries R]
 // Everything goes under $TMPDIR (default /tmp): TMPDIR=/dev/shm puts the secrets on tmpfs, as an
 // emptyDir with medium: Memory does in a pod.
 #include <cpprest/http_client.h>
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     emu_args.push_back(name);
   }
 
-  TempDir dir("crtoken-engine-bench");
+  TempDir dir("crtoken-apply-bench");
   const bool keep = std::getenv("ENGINE_BENCH_KEEP") != nullptr;
   std::filesystem::create_directories(dir / "specs");
   for (int r = 0; r < registries; ++r) {
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf(
-      "engine_bench: %d tokens across %d registries; crtoken apply against "
+      "apply_bench: %d tokens across %d registries; crtoken apply against "
       "crtoken-emulator on loopback\n\n",
       tokens, registries);
   EmulatorProcess emu(emu_args);
@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
       create.seconds / cpprest_seconds, tokens, tokens, create.seconds / raw_seconds);
   if (keep) {
     std::printf("logs: %s\n", dir.path().c_str());
-    std::filesystem::copy(dir / "create.log", "/tmp/engine_bench_create.log",
+    std::filesystem::copy(dir / "create.log", "/tmp/apply_bench_create.log",
                           std::filesystem::copy_options::overwrite_existing);
   }
   return create.exit_code == 0 && noop.exit_code == 0 ? 0 : 1;

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "daemon/sinks/kubernetes_secret_sink.h"
-#include "tests/k8s_emulator/emulator_process.h"
+#include "tests/support/k8s_emulator/k8s_emulator_process.h"
 
 namespace {
 
@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   if (n <= 0) n = 200;  // bench/run.sh may pass arguments meant for other benchmarks
   spdlog::set_level(spdlog::level::warn);
   crtoken::testing::K8sEmulatorProcess emu(
-      CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
+      CRTOKEN_PYTHON,
+      std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
       {"--token", "bench-token", "--namespace", "bench"});
   if (!emu.started()) {
     std::fprintf(stderr, "k8s_sink_bench: emulator did not start: %s\n", emu.first_line().c_str());

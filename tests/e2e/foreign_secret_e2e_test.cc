@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "tests/e2e/crtoken_process.h"
-#include "tests/k8s_emulator/emulator_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/k8s_emulator/k8s_emulator_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken::test_support {
@@ -55,7 +55,7 @@ class ForeignSecretE2eTest : public ::testing::Test {
       : emu_({"--registry", "acme", "--token", "t"}),
         dir_("crtoken-foreign-secret"),
         k8s_(CRTOKEN_PYTHON,
-             std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
+             std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
              {"--token", kKubeToken, "--namespace", "team-a", "--kubeconfig-out",
               (dir_ / "kubeconfig").string()}) {
     fs::create_directories(dir_ / "specs");

@@ -24,7 +24,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/daemon_e2e/daemon_process.h"
+#include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"

@@ -15,7 +15,7 @@
 #include <optional>
 
 #include "reconciler/time_util.h"
-#include "tests/e2e/crtoken_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -392,7 +392,7 @@ class KubernetesEmulator {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe");
     const std::string script =
-        std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py";
+        std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py";
     const std::string port = std::to_string(port_);
     const std::string tls = (dir_ / "tls").string();
     const std::string kubeconfig = (dir_ / "kubeconfig").string();

@@ -55,32 +55,35 @@ TEST(ValidateCli, ExamplesAreValid) {
 }
 
 TEST(ValidateCli, GoodCorpusSummaryCountsSkippedDocuments) {
-  const Outcome run = Crtoken("validate tests/specs/good");
+  const Outcome run = Crtoken("validate tests/daemon/specs/corpus/good");
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "12 tokens in 11 files: valid (4 other documents skipped)\n");
 }
 
 TEST(ValidateCli, BadFilePrintsFileLineColAndExitsOne) {
-  const Outcome run = Crtoken("validate tests/specs/bad/bad-enum-action.yaml");
+  const Outcome run = Crtoken("validate tests/daemon/specs/corpus/bad/bad-enum-action.yaml");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_EQ(run.out, "");
   EXPECT_EQ(run.err,
-            "tests/specs/bad/bad-enum-action.yaml:11:23: spec.scopes[0].actions[1]: \"write\" is "
-            "not one of: pull, push, delete\n"
+            "tests/daemon/specs/corpus/bad/bad-enum-action.yaml:11:23: spec.scopes[0].actions[1]: "
+            "\"write\" is not one of: pull, push, delete\n"
             "crtoken validate: 1 error in 1 of 1 file\n");
 }
 
 TEST(ValidateCli, EveryErrorOfEveryFileIsReported) {
   const Outcome run = Crtoken(
-      "validate tests/specs/bad/many-errors.yaml manifests/examples tests/specs/bad/non-utf8.yaml");
+      "validate tests/daemon/specs/corpus/bad/many-errors.yaml manifests/examples "
+      "tests/daemon/specs/corpus/bad/non-utf8.yaml");
   EXPECT_EQ(run.exit_code, 1);
   std::istringstream lines(run.err);
   std::string line;
   int many = 0, utf8 = 0, total = 0;
   while (std::getline(lines, line)) {
     ++total;
-    if (line.rfind("tests/specs/bad/many-errors.yaml:", 0) == 0) ++many;
-    if (line.rfind("tests/specs/bad/non-utf8.yaml:5:13: not a UTF-8 text file", 0) == 0) ++utf8;
+    if (line.rfind("tests/daemon/specs/corpus/bad/many-errors.yaml:", 0) == 0) ++many;
+    if (line.rfind("tests/daemon/specs/corpus/bad/non-utf8.yaml:5:13: not a UTF-8 text file", 0) ==
+        0)
+      ++utf8;
   }
   EXPECT_EQ(many, 7) << run.err;
   EXPECT_EQ(utf8, 1) << run.err;

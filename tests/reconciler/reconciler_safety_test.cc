@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "reconciler/reconciler.h"
-#include "tests/engine/engine_fakes.h"
+#include "tests/support/fakes.h"
 
 namespace crtoken {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
-#include "tests/engine/engine_fakes.h"
+#include "tests/support/fakes.h"
 
 namespace crtoken {
 namespace {

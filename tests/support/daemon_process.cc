@@ -1,4 +1,4 @@
-#include "tests/daemon_e2e/daemon_process.h"
+#include "tests/support/daemon_process.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "reconciler/metrics.h"
-#include "tests/daemon_run/http_get.h"
+#include "tests/daemon/app/http_get.h"
 
 namespace crtoken {
 namespace {

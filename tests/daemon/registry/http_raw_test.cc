@@ -13,7 +13,7 @@
 #include "daemon/registry/http_registry_api.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
-#include "tests/apiclient/raw_http_server.h"
+#include "tests/support/raw_http_server.h"
 
 namespace crtoken {
 namespace {

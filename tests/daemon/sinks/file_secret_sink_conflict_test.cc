@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "daemon/sinks/file_secret_sink.h"
-#include "tests/engine/temp_dir.h"
+#include "tests/daemon/sinks/temp_dir.h"
 
 namespace crtoken {
 namespace {

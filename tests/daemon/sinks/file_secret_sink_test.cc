@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/sinks/composite_secret_sink.h"
-#include "tests/engine/temp_dir.h"
+#include "tests/daemon/sinks/temp_dir.h"
 
 namespace crtoken {
 namespace {

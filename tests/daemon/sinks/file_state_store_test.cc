@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tests/engine/temp_dir.h"
+#include "tests/daemon/sinks/temp_dir.h"
 
 namespace crtoken {
 namespace {

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "daemon/sinks/docker_config.h"
-#include "tests/k8s_emulator/emulator_process.h"
+#include "tests/support/k8s_emulator/k8s_emulator_process.h"
 
 namespace crtoken {
 namespace {
@@ -54,7 +54,8 @@ class Emulator {
  public:
   Emulator()
       : process_(
-            CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
+            CRTOKEN_PYTHON,
+            std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
             {"--token", kToken, "--readonly-token", kReadonlyToken, "--namespace", kNamespace}) {
     if (!process_.started()) ADD_FAILURE() << "emulator did not start: " << process_.first_line();
     ca_ = ReadAll(process_.CaFile());

@@ -20,7 +20,7 @@
 
 #include "daemon/sinks/file_secret_sink.h"
 #include "daemon/sinks/file_state_store.h"
-#include "tests/engine/temp_dir.h"
+#include "tests/daemon/sinks/temp_dir.h"
 
 namespace crtoken {
 namespace {

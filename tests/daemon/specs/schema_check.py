@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Runs manifests/crtoken-spec.schema.json through a real JSON Schema validator, as an editor would.
 
-Every RegistryToken document of the examples and of tests/specs/good must pass; every file of
-tests/specs/bad must be rejected by the schema or be unreadable as YAML, except the cases listed in
-SCHEMA_CANNOT_SEE (rules the schema cannot express, documented in manifests/README.md).
+Every RegistryToken document of the examples and of tests/daemon/specs/corpus/good must pass;
+every file of tests/daemon/specs/corpus/bad must be rejected by the schema or be unreadable as
+YAML, except the cases listed in SCHEMA_CANNOT_SEE (rules the schema cannot express, documented
+in manifests/README.md).
 Usage: schema_check.py SOURCE_DIR. Exit 0 when all of that holds.
 """
 import glob
@@ -65,7 +66,8 @@ def main(root):
         cannot_see.add("expiry-impossible-date.yaml")
     failures = []
     good = glob.glob(os.path.join(root, "manifests/examples/**/*.yaml"), recursive=True)
-    good += glob.glob(os.path.join(root, "tests/specs/good/**/*.y*ml"), recursive=True)
+    good += glob.glob(
+        os.path.join(root, "tests/daemon/specs/corpus/good/**/*.y*ml"), recursive=True)
     checked = 0
     for path in sorted(good):
         for doc in token_documents(path):
@@ -74,7 +76,7 @@ def main(root):
                 failures.append(f"{path}: schema rejects a valid document: {error.message}")
     if checked < 15:
         failures.append(f"only {checked} good documents found")
-    bad_root = os.path.join(root, "tests/specs/bad")
+    bad_root = os.path.join(root, "tests/daemon/specs/corpus/bad")
     bad = sorted(glob.glob(os.path.join(bad_root, "**/*.y*ml"), recursive=True))
     if len(bad) < 30:
         failures.append(f"only {len(bad)} bad files found")

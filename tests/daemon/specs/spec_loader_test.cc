@@ -1,6 +1,6 @@
-// The spec language: the bad corpus (tests/specs/bad, each file states its exact errors), the good
-// corpus and the examples, directory walking (kubelet ConfigMap and git-sync layouts), the
-// cross-file checks, and robustness against arbitrary bytes.
+// The spec language: the bad corpus (tests/daemon/specs/corpus/bad, each file states its exact
+// errors), the good corpus and the examples, directory walking (kubelet ConfigMap and git-sync
+// layouts), the cross-file checks, and robustness against arbitrary bytes.
 #include "daemon/specs/spec_loader.h"
 
 #include <gtest/gtest.h>
@@ -78,9 +78,9 @@ std::string Doc(const std::string& name, const std::string& registry, const std:
 
 // --- The bad corpus -----------------------------------------------------------------------------
 
-// Each entry of tests/specs/bad is a case: a file, or a directory of files checked together. Each
-// file starts with its expectations, one line each: "# expect: LINE:COL: message" ({dir} stands for
-// the case's directory); the run must report exactly these errors.
+// Each entry of tests/daemon/specs/corpus/bad is a case: a file, or a directory of files checked
+// together. Each file starts with its expectations, one line each: "# expect: LINE:COL: message"
+// ({dir} stands for the case's directory); the run must report exactly these errors.
 struct BadCase {
   std::string path;                   // the file or directory given to LoadSpecs
   std::vector<std::string> expected;  // full "FILE:LINE:COL: message" lines
@@ -102,7 +102,7 @@ std::vector<std::string> Expectations(const fs::path& file, const std::string& d
 
 std::vector<BadCase> BadCases() {
   std::vector<BadCase> cases;
-  const fs::path root = fs::path(kSource) / "tests/specs/bad";
+  const fs::path root = fs::path(kSource) / "tests/daemon/specs/corpus/bad";
   std::vector<fs::path> entries;
   for (const auto& entry : fs::directory_iterator(root)) entries.push_back(entry.path());
   std::sort(entries.begin(), entries.end());
@@ -168,7 +168,7 @@ TEST(BadSpecCorpus, HasAtLeastThirtyCasesAndEachStatesItsErrors) {
 // -------------------------------------------------------------
 
 TEST(GoodSpecs, AllPassWithTheirValues) {
-  const std::string root = kSource + "/tests/specs/good";
+  const std::string root = kSource + "/tests/daemon/specs/corpus/good";
   const SpecSet set = LoadSpecs({root});
   ASSERT_TRUE(set.ok()) << testing::PrintToString(ErrorStrings(set.errors));
   EXPECT_TRUE(set.failed_files.empty());
@@ -485,7 +485,7 @@ void ExpectWellFormed(const std::string& text, const std::string& label) {
 
 std::vector<std::string> GoodTexts() {
   std::vector<std::string> texts;
-  for (const char* dir : {"/tests/specs/good", "/manifests/examples"}) {
+  for (const char* dir : {"/tests/daemon/specs/corpus/good", "/manifests/examples"}) {
     for (const auto& f : fs::recursive_directory_iterator(kSource + dir)) {
       if (f.is_regular_file() && f.path().extension() == ".yaml") {
         texts.push_back(ReadFile(f.path()));

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/daemon_run/temp_dir.h"
+#include "tests/daemon/specs/temp_dir.h"
 
 namespace crtoken {
 namespace {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "tests/daemon_run/temp_dir.h"
+#include "tests/daemon/specs/temp_dir.h"
 
 namespace crtoken {
 namespace {

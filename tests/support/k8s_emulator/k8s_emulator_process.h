@@ -1,5 +1,5 @@
-// Starts tests/k8s_emulator/k8s_emulator.py on a free loopback port with its own test CA, for
-// tests and benchmarks in C++. POSIX only; header-only so any target can use it.
+// Starts tests/support/k8s_emulator/k8s_emulator.py on a free loopback port with its own test CA,
+// for tests and benchmarks in C++. POSIX only; header-only so any target can use it.
 #pragma once
 
 #include <netinet/in.h>
