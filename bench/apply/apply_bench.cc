@@ -36,10 +36,10 @@
 
 namespace {
 
-using crtoken::test_support::EmulatorProcess;
-using crtoken::test_support::HttpConnection;
-using crtoken::test_support::RequestEntry;
-using crtoken::test_support::TempDir;
+using crtoken::test::EmulatorProcess;
+using crtoken::test::HttpConnection;
+using crtoken::test::RequestEntry;
+using crtoken::test::TempDir;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -247,9 +247,9 @@ int main(int argc, char** argv) {
     EmulatorProcess fresh(emu_args);
     const std::vector<Request> requests = requests_for(fresh);
     HttpConnection conn("127.0.0.1", fresh.port());
-    const crtoken::test_support::Headers headers = {{"Authorization", "Bearer t"},
-                                                    {"Content-Type", "application/json"},
-                                                    {"Accept", "application/json"}};
+    const crtoken::test::Headers headers = {{"Authorization", "Bearer t"},
+                                            {"Content-Type", "application/json"},
+                                            {"Accept", "application/json"}};
     int failed = 0;
     const auto start = Clock::now();
     for (const auto& r : requests) {

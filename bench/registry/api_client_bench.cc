@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   const int threads = argc > 3 ? std::atoi(argv[3]) : 8;
   spdlog::set_level(spdlog::level::warn);
 
-  test_support::EmulatorProcess emu({"--registry", "bench", "--token", "t"});
+  test::EmulatorProcess emu({"--registry", "bench", "--token", "t"});
   const std::string rid = emu.RegistryId("bench");
   HttpRegistryApiConfig config;
   config.base_url = emu.base_url();

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 200;
   if (n <= 0) n = 200;  // bench/run.sh may pass arguments meant for other benchmarks
   spdlog::set_level(spdlog::level::warn);
-  crtoken::testing::K8sEmulatorProcess emu(
+  crtoken::test::K8sEmulatorProcess emu(
       CRTOKEN_PYTHON,
       std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
       {"--token", "bench-token", "--namespace", "bench"});

@@ -23,21 +23,15 @@
 namespace crtoken {
 namespace {
 
-using test_support::EmulatorProcess;
-using test_support::FreePort;
-using test_support::TempDir;
+using test::EmulatorProcess;
+using test::FreePort;
+using test::ReadFile;
+using test::TempDir;
 
 const std::string kContractDir = std::string(CRTOKEN_SOURCE_DIR) + "/tests/contract";
 // The API contract: the repository's own OpenAPI document.
 const std::string kContractSpec =
     std::string(CRTOKEN_SOURCE_DIR) + "/docs/api/container-registry.openapi.yaml";
-
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class Prism {
  public:

@@ -19,17 +19,12 @@
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::e2e {
+namespace crtoken::test {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using test_support::EmulatorProcess;
-using test_support::FreePort;
-using test_support::HttpCall;
-using test_support::RequestEntry;
-using test_support::TempDir;
 
 // The bound for "a spec change reaches the emulator as the right request".
 constexpr milliseconds kChangeDeadline(2000);
@@ -43,19 +38,6 @@ bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= end) return false;
     std::this_thread::sleep_for(milliseconds(10));
   }
-}
-
-void WriteFile(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::trunc);
-  out << content;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 struct TokenDecl {
@@ -494,4 +476,4 @@ TEST_F(DaemonE2ETest, JsonLogsAreOneObjectPerLineAndCarryNoPassword) {
 }
 
 }  // namespace
-}  // namespace crtoken::e2e
+}  // namespace crtoken::test

@@ -24,20 +24,17 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/crtoken_process.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::e2e {
+namespace crtoken::test {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-using test_support::EmulatorProcess;
-using test_support::FreePort;
-using test_support::HttpCall;
-using test_support::TempDir;
 
 constexpr milliseconds kGenerous(30000);
 
@@ -50,20 +47,13 @@ bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout) {
   }
 }
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // `crtoken run` started as a user other than root (root may read any /proc file, dumpable or not):
 // as nobody when this test runs as root, else as this test's user. Killed and reaped on
 // destruction.
 class UnprivilegedDaemon {
  public:
   UnprivilegedDaemon(std::vector<std::string> args, const fs::path& log_file) {
-    std::vector<std::string> argv_s = {CRTOKEN_CLI_BINARY, "run"};
+    std::vector<std::string> argv_s = {CrtokenBinaryPath(), "run"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -278,4 +268,4 @@ TEST_F(LocalSafetyRunE2eTest, AllowCoreDumpsKeepsTheLimitsItWasStartedWith) {
 }
 
 }  // namespace
-}  // namespace crtoken::e2e
+}  // namespace crtoken::test

@@ -20,7 +20,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -132,7 +132,7 @@ class PlanApplyE2eTest : public ::testing::Test {
     struct stat st;
     ASSERT_EQ(::stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    json doc = json::parse(Slurp(path.string()));
+    json doc = json::parse(ReadFile(path.string()));
     const std::string host = registry + ".cr.de-fra.ionos.com";
     ASSERT_TRUE(doc["auths"].contains(host)) << doc.dump();
     EXPECT_EQ(doc["auths"][host]["username"], name);
@@ -641,4 +641,4 @@ TEST_F(PlanApplyE2eTest, ACorruptStateFileIsAnErrorNotNothingOwned) {
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

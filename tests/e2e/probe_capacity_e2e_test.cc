@@ -19,15 +19,11 @@
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::e2e {
+namespace crtoken::test {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-using test_support::EmulatorProcess;
-using test_support::FreePort;
-using test_support::HttpCall;
-using test_support::TempDir;
 
 // Connections that send a request's first line and then one more header every second, never the
 // blank line that ends it, until the object goes away.
@@ -134,4 +130,4 @@ TEST_F(ProbeCapacityE2eTest, MoreSlowClientsThanThreadsAreCutOffInTime) {
 }
 
 }  // namespace
-}  // namespace crtoken::e2e
+}  // namespace crtoken::test

@@ -9,12 +9,15 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/crtoken_process.h"
+#include "tests/support/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
 const std::string kSource = CRTOKEN_SOURCE_DIR;
-const std::string kCrtoken = std::string(CRTOKEN_BINARY_DIR) + "/daemon/crtoken";
+const std::string kCrtoken = crtoken::test::CrtokenBinaryPath();
 
 struct Outcome {
   int exit_code = -1;
@@ -22,27 +25,18 @@ struct Outcome {
   std::string err;
 };
 
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Runs `crtoken ARGS` in `cwd` (ARGS are trusted test strings, quoted by the caller).
 Outcome Crtoken(const std::string& args, const std::string& cwd = kSource,
                 const std::string& env = "") {
-  std::string tmpl = (fs::temp_directory_path() / "crtoken-cli-XXXXXX").string();
-  const fs::path dir = mkdtemp(tmpl.data());
+  const crtoken::test::TempDir dir("crtoken-cli");
   const std::string command = "cd '" + cwd + "' && env -u CRTOKEN_SPECS " + env + " '" + kCrtoken +
                               "' " + args + " >'" + (dir / "out").string() + "' 2>'" +
                               (dir / "err").string() + "'";
   Outcome run;
   const int status = std::system(command.c_str());
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.out = Slurp(dir / "out");
-  run.err = Slurp(dir / "err");
-  fs::remove_all(dir);
+  run.out = crtoken::test::ReadFile(dir / "out");
+  run.err = crtoken::test::ReadFile(dir / "err");
   return run;
 }
 
@@ -93,8 +87,8 @@ TEST(ValidateCli, EveryErrorOfEveryFileIsReported) {
 }
 
 TEST(ValidateCli, WithoutPathsChecksTheDefaultManifestsDirectory) {
-  std::string tmpl = (fs::temp_directory_path() / "crtoken-cwd-XXXXXX").string();
-  const fs::path cwd = mkdtemp(tmpl.data());
+  const crtoken::test::TempDir tmp("crtoken-cwd");
+  const fs::path& cwd = tmp.path();
   Outcome run = Crtoken("validate", cwd.string());
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_EQ(run.err,

@@ -10,10 +10,10 @@
 namespace crtoken {
 namespace {
 
-using testing::FakeClock;
-using testing::FakeRegistryApi;
-using testing::MemorySecretSink;
-using testing::MemoryStateStore;
+using test::FakeClock;
+using test::FakeRegistryApi;
+using test::MemorySecretSink;
+using test::MemoryStateStore;
 using Phase = OwnershipRecord::Phase;
 
 constexpr char kAcmeHost[] = "acme.cr.de-fra.ionos.com";

@@ -8,10 +8,10 @@
 namespace crtoken {
 namespace {
 
-using testing::FakeClock;
-using testing::FakeRegistryApi;
-using testing::MemorySecretSink;
-using testing::MemoryStateStore;
+using test::FakeClock;
+using test::FakeRegistryApi;
+using test::MemorySecretSink;
+using test::MemoryStateStore;
 using Phase = OwnershipRecord::Phase;
 
 TokenSpec Spec(const std::string& registry, const std::string& name) {
@@ -339,7 +339,7 @@ TEST_F(ReconcilerTest, ALifetimeTokenIsIssuedWithNowPlusLifetimeAndRenewedInTime
   desired.specs[0].renew_before = std::chrono::hours(16);
   auto r = Make();
   ASSERT_TRUE(r->Reconcile(desired).converged);
-  const auto issued = std::chrono::time_point_cast<std::chrono::seconds>(clock_.now);
+  const auto issued = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
   auto first = api_.Find(acme_, "ci-push");
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->token.expiry, issued + std::chrono::hours(48));
@@ -351,7 +351,7 @@ TEST_F(ReconcilerTest, ALifetimeTokenIsIssuedWithNowPlusLifetimeAndRenewedInTime
   PassResult quiet = r->Reconcile(desired);
   EXPECT_EQ(quiet.write_requests, 0);
   EXPECT_EQ(quiet.next_expiry, issued + std::chrono::hours(32));
-  clock_.now += std::chrono::hours(32);
+  clock_.Advance(std::chrono::hours(32));
   PassResult renewal = r->Reconcile(desired);
   EXPECT_TRUE(renewal.converged) << ::testing::PrintToString(renewal.errors);
   auto second = api_.Find(acme_, "ci-push");

@@ -10,15 +10,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace crtoken::test_support {
+#include "tests/support/temp_dir.h"
+
+namespace crtoken::test {
 
 struct CommandResult {
   int exit_code = -1;  // the exit status, or 128 + signal
@@ -28,16 +28,10 @@ struct CommandResult {
   long max_rss_kb = 0;     // the child's peak resident set size
 };
 
+// Where the crtoken binary is: $CRTOKEN_BINARY, else CRTOKEN_BINARY_DIR/daemon/crtoken.
 inline std::string CrtokenBinaryPath() {
   if (const char* p = std::getenv("CRTOKEN_BINARY")) return p;
   return std::string(CRTOKEN_BINARY_DIR) + "/daemon/crtoken";
-}
-
-inline std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Runs crtoken ARGS with a clean environment plus `env`; stdout and stderr go to files in
@@ -89,9 +83,9 @@ inline CommandResult RunCrtoken(const std::vector<std::string>& args,
   }
   result.max_rss_kb = usage.ru_maxrss;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = Slurp(out_path);
-  result.err = Slurp(err_path);
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
   return result;
 }
 
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -5,17 +5,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
-namespace crtoken::e2e {
+#include "tests/support/crtoken_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace crtoken::test {
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
                              std::filesystem::path log_file)
     : log_file_(std::move(log_file)) {
-  std::vector<std::string> argv_s = {CRTOKEN_CLI_BINARY, "run"};
+  std::vector<std::string> argv_s = {CrtokenBinaryPath(), "run"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -75,12 +77,7 @@ std::optional<int> DaemonProcess::Wait(std::chrono::milliseconds deadline) {
 
 bool DaemonProcess::running() { return !Wait(std::chrono::milliseconds(0)).has_value(); }
 
-std::string DaemonProcess::Log() const {
-  std::ifstream in(log_file_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string DaemonProcess::Log() const { return ReadFile(log_file_); }
 
 std::optional<double> MetricValue(const std::string& exposition, const std::string& series) {
   std::istringstream in(exposition);
@@ -94,4 +91,4 @@ std::optional<double> MetricValue(const std::string& exposition, const std::stri
   return std::nullopt;
 }
 
-}  // namespace crtoken::e2e
+}  // namespace crtoken::test

@@ -11,11 +11,12 @@
 #include <string>
 #include <vector>
 
-namespace crtoken::e2e {
+namespace crtoken::test {
 
 class DaemonProcess {
  public:
-  // Starts CRTOKEN_CLI_BINARY with `args` (after "run") and the extra environment `env`.
+  // Starts the crtoken binary (CrtokenBinaryPath(), crtoken_process.h) with `args` (after "run")
+  // and the extra environment `env`; the test's own CRTOKEN_* and IONOS_* variables are dropped.
   DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
                 std::filesystem::path log_file);
   ~DaemonProcess();  // SIGKILL if still running
@@ -39,4 +40,4 @@ class DaemonProcess {
 // MetricValue(text, "crtoken_reconcile_total{result=\"success\"}").
 std::optional<double> MetricValue(const std::string& exposition, const std::string& series);
 
-}  // namespace crtoken::e2e
+}  // namespace crtoken::test

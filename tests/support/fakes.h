@@ -1,4 +1,4 @@
-// In-memory fakes of the reconciler's interfaces, with fault hooks, for the engine's unit tests.
+// In-memory fakes of the reconciler's interfaces, with fault hooks, for the reconciler's tests.
 // Each keeps the state a test asserts on (tokens with their issued passwords, secrets, records).
 #pragma once
 
@@ -17,7 +17,7 @@
 #include "reconciler/secret_sink.h"
 #include "reconciler/state_store.h"
 
-namespace crtoken::testing {
+namespace crtoken::test {
 
 // The registry API in memory. Every write method counts as a write request.
 class FakeRegistryApi : public RegistryApi {
@@ -340,14 +340,33 @@ class MemoryStateStore : public StateStore {
   std::map<TokenKey, OwnershipRecord> records_;
 };
 
+// The one fake clock of the tests: time moves only when a test moves it. Now() starts at
+// 2026-11-28T12:00:00Z; Monotonic() moves with it (the steady epoch plus the same offset), so
+// Advance() moves both and Set() may move Now() backwards. Thread-safe.
 class FakeClock : public Clock {
  public:
-  std::chrono::system_clock::time_point now =
-      std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
-  std::chrono::system_clock::time_point Now() const override { return now; }
-  std::chrono::steady_clock::time_point Monotonic() const override {
-    return std::chrono::steady_clock::time_point{} + now.time_since_epoch();
+  std::chrono::system_clock::time_point Now() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return now_;
   }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::chrono::steady_clock::time_point{} +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(now_.time_since_epoch());
+  }
+  void Advance(std::chrono::nanoseconds d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    now_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
+  }
+  void Set(std::chrono::system_clock::time_point t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    now_ = t;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::chrono::system_clock::time_point now_ =
+      std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
 };
 
-}  // namespace crtoken::testing
+}  // namespace crtoken::test

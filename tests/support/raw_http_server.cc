@@ -17,7 +17,7 @@
 #include <chrono>
 #include <stdexcept>
 
-namespace crtoken::testing {
+namespace crtoken::test {
 namespace {
 
 const char* Reason(int status) {
@@ -306,4 +306,4 @@ void RawHttpServer::ServeConnection(int fd, void* ssl_handle, int connection) {
   }
 }
 
-}  // namespace crtoken::testing
+}  // namespace crtoken::test

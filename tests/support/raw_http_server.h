@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-namespace crtoken::testing {
+namespace crtoken::test {
 
 struct RawReply {
   int status = 200;
@@ -80,4 +80,4 @@ class RawHttpServer {
   std::vector<int> fds_;
 };
 
-}  // namespace crtoken::testing
+}  // namespace crtoken::test

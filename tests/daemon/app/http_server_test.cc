@@ -3,13 +3,18 @@
 #include <gtest/gtest.h>
 
 #include "reconciler/metrics.h"
-#include "tests/daemon/app/http_get.h"
+#include "tests/support/http_client.h"
 
 namespace crtoken {
 namespace {
 
-using testing::FreePort;
-using testing::HttpGet;
+using test::FreePort;
+using test::HttpResult;
+
+// GET http://127.0.0.1:PORT/PATH through the tests' one HTTP client.
+HttpResult HttpGet(int port, const std::string& path) {
+  return test::HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + path);
+}
 
 std::string Addr(int port) { return "127.0.0.1:" + std::to_string(port); }
 

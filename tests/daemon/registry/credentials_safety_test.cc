@@ -13,6 +13,7 @@
 #include <map>
 
 #include "daemon/registry/credentials.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
@@ -23,19 +24,13 @@ EnvLookup NoEnv() {
 
 class CredentialsSafetyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/crtoken-cred-safety-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Write(const std::string& content) {
-    const std::string path = dir_ + "/credentials";
+    const std::string path = dir_ / "credentials";
     std::ofstream(path, std::ios::trunc) << content;
     ::chmod(path.c_str(), 0600);
     return path;
   }
-  std::string dir_;
+  test::TempDir dir_{"crtoken-cred-safety"};
 };
 
 TEST_F(CredentialsSafetyTest, ARawTokenOrAMistypedSeparatorIsNeverEchoed) {
@@ -65,7 +60,7 @@ TEST_F(CredentialsSafetyTest, ARawTokenOrAMistypedSeparatorIsNeverEchoed) {
 }
 
 TEST_F(CredentialsSafetyTest, AFifoInPlaceOfTheFileIsRefusedInBoundedTime) {
-  const std::string fifo = dir_ + "/credentials";
+  const std::string fifo = (dir_ / "credentials").string();
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   auto loaded =
       std::async(std::launch::async, [&] { return LoadCredentials(fifo, NoEnv(), nullptr); });
@@ -90,10 +85,10 @@ TEST_F(CredentialsSafetyTest, AHugeFileIsRefusedUnreadAndASymlinkedFileIsRead) {
       << huge.error().message;
 
   // A Kubernetes Secret volume mounts its keys through symlinks.
-  std::filesystem::create_directories(dir_ + "/..data");
-  std::ofstream(dir_ + "/..data/IONOS_CREDENTIALS") << "IONOS_TOKEN=from-volume\n";
-  std::filesystem::create_symlink("..data/IONOS_CREDENTIALS", dir_ + "/linked");
-  auto linked = LoadCredentials(dir_ + "/linked", NoEnv(), nullptr);
+  std::filesystem::create_directories(dir_ / "..data");
+  std::ofstream(dir_ / "..data/IONOS_CREDENTIALS") << "IONOS_TOKEN=from-volume\n";
+  std::filesystem::create_symlink("..data/IONOS_CREDENTIALS", dir_ / "linked");
+  auto linked = LoadCredentials((dir_ / "linked").string(), NoEnv(), nullptr);
   ASSERT_TRUE(linked.ok()) << linked.error().ToString();
   EXPECT_EQ(linked.value().AuthorizationHeader(), "Bearer from-volume");
 }

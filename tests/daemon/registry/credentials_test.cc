@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 
+#include "tests/support/temp_dir.h"
+
 namespace crtoken {
 namespace {
 
@@ -22,19 +24,13 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
 
 class CredentialsFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/crtoken-cred-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Write(const std::string& content, mode_t mode = 0600) {
-    const std::string path = dir_ + "/credentials";
+    const std::string path = dir_ / "credentials";
     std::ofstream(path, std::ios::trunc) << content;
     ::chmod(path.c_str(), mode);
     return path;
   }
-  std::string dir_;
+  test::TempDir dir_{"crtoken-cred"};
 };
 
 TEST(Base64Test, Rfc4648Vectors) {
@@ -143,9 +139,9 @@ TEST_F(CredentialsFileTest, ErrorsNameFileAndLineButNoSecret) {
 }
 
 TEST_F(CredentialsFileTest, MissingFileIsAnError) {
-  auto c = LoadCredentials(dir_ + "/absent", Env({{"IONOS_TOKEN", "env"}}), nullptr);
+  auto c = LoadCredentials((dir_ / "absent").string(), Env({{"IONOS_TOKEN", "env"}}), nullptr);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.error().message.find(dir_ + "/absent"), std::string::npos);
+  EXPECT_NE(c.error().message.find((dir_ / "absent").string()), std::string::npos);
 }
 
 TEST_F(CredentialsFileTest, WorldReadableFileWarns) {

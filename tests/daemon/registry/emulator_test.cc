@@ -16,8 +16,8 @@ namespace crtoken {
 namespace {
 
 using nlohmann::json;
-using test_support::EmulatorProcess;
-using test_support::RequestEntry;
+using test::EmulatorProcess;
+using test::RequestEntry;
 
 HttpRegistryApiConfig Config(const EmulatorProcess& emu, Metrics* metrics = nullptr) {
   HttpRegistryApiConfig c;

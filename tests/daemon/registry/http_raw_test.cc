@@ -14,12 +14,13 @@
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
 #include "tests/support/raw_http_server.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
-using crtoken::testing::RawHttpServer;
-using crtoken::testing::RawReply;
+using crtoken::test::RawHttpServer;
+using crtoken::test::RawReply;
 using nlohmann::json;
 
 const char kReg[] = "0b7f1a4e-9f59-4c3c-8d8e-55aa44aa0c11";
@@ -297,17 +298,11 @@ TEST_F(HttpRawTest, MetricsCountEveryAttempt) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/crtoken-tls-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    cert_ = crtoken::testing::MakeSelfSignedCert(dir_);
+    cert_ = crtoken::test::MakeSelfSignedCert(dir_.path().string());
     server_ = std::make_unique<RawHttpServer>(cert_);
     server_->SetDefault(RawHttpServer::Json(200, TokenJson(kTok, "over-tls")));
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
   HttpRegistryApiConfig Config() {
     HttpRegistryApiConfig c;
     c.base_url = server_->url() + "/containerregistries";
@@ -317,8 +312,8 @@ class TlsTest : public ::testing::Test {
     c.retry.max_backoff = std::chrono::milliseconds(2);
     return c;
   }
-  std::string dir_;
-  crtoken::testing::TestCert cert_;
+  crtoken::test::TempDir dir_{"crtoken-tls"};
+  crtoken::test::TestCert cert_;
   std::unique_ptr<RawHttpServer> server_;
 };
 
@@ -358,7 +353,7 @@ TEST_F(TlsTest, BadCaFileIsAStartupError) {
   ASSERT_FALSE(api.ok());
   EXPECT_EQ(api.error().kind, ErrorKind::kInvalid);
   EXPECT_NE(api.error().message.find("no PEM certificate"), std::string::npos);
-  c.ca_file = dir_ + "/absent.pem";
+  c.ca_file = (dir_ / "absent.pem").string();
   EXPECT_FALSE(HttpRegistryApi::Create(c).ok());
 }
 

@@ -10,13 +10,13 @@
 #include <filesystem>
 
 #include "daemon/sinks/file_secret_sink.h"
-#include "tests/daemon/sinks/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
-using testing::ScratchDir;
-using testing::WriteAll;
+using test::TempDir;
+using test::WriteFile;
 
 SecretRef FileRef(const std::string& path) {
   SecretRef ref;
@@ -30,9 +30,9 @@ DockerCredential Cred() {
 }
 
 TEST(FileSecretSinkConflictTest, ADirectoryASymlinkAndAFifoAreConflictsNamingThePath) {
-  ScratchDir dir;
+  TempDir dir;
   std::filesystem::create_directories(dir / "sub/dir.json");
-  WriteAll(dir / "target.json", "{}");
+  WriteFile(dir / "target.json", "{}");
   ASSERT_EQ(::symlink((dir / "target.json").c_str(), (dir / "link.json").c_str()), 0);
   ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
   FileSecretSink sink(dir.path());
@@ -43,7 +43,7 @@ TEST(FileSecretSinkConflictTest, ADirectoryASymlinkAndAFifoAreConflictsNamingThe
     auto state = sink.Inspect(FileRef(file));
     ASSERT_TRUE(state.ok()) << state.error().ToString();
     EXPECT_TRUE(state.value().exists);
-    EXPECT_EQ(state.value().conflict, dir / file + " is " + kind +
+    EXPECT_EQ(state.value().conflict, (dir / file).string() + " is " + kind +
                                           ", not a secret file: remove it, or point "
                                           "secret.file elsewhere");
     EXPECT_FALSE(state.value().has_password);
@@ -55,7 +55,7 @@ TEST(FileSecretSinkConflictTest, ADirectoryASymlinkAndAFifoAreConflictsNamingThe
 }
 
 TEST(FileSecretSinkConflictTest, ARegularFileOrNoFileIsNoConflict) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   auto absent = sink.Inspect(FileRef("ci.json"));
   ASSERT_TRUE(absent.ok());
@@ -67,7 +67,7 @@ TEST(FileSecretSinkConflictTest, ARegularFileOrNoFileIsNoConflict) {
   EXPECT_TRUE(written.value().has_password);
   EXPECT_EQ(written.value().conflict, "");
   // Not a dockerconfigjson, but a regular file: crtoken's to rewrite (the spec names the path).
-  WriteAll(dir / "other.json", "not json");
+  WriteFile(dir / "other.json", "not json");
   auto other = sink.Inspect(FileRef("other.json"));
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other.value().conflict, "");

@@ -10,15 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/sinks/composite_secret_sink.h"
-#include "tests/daemon/sinks/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
-using testing::ModeOf;
-using testing::ReadAll;
-using testing::ScratchDir;
-using testing::WriteAll;
+using test::FileMode;
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 
 SecretRef FileRef(const std::string& path) {
   SecretRef ref;
@@ -41,47 +41,47 @@ std::vector<std::string> Entries(const std::string& dir) {
 }
 
 TEST(FileSecretSinkTest, WritesExactDockerConfigJsonWithMode0600AndNoTempFileLeft) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   ASSERT_TRUE(sink.Write(FileRef("ci-push.json"), Cred("s3cret")).ok());
   // base64("ci-push:s3cret") = Y2ktcHVzaDpzM2NyZXQ=
-  EXPECT_EQ(ReadAll(dir / "ci-push.json"),
+  EXPECT_EQ(ReadFile(dir / "ci-push.json"),
             R"({"auths":{"acme.cr.de-fra.ionos.com":{"username":"ci-push","password":"s3cret",)"
             R"("auth":"Y2ktcHVzaDpzM2NyZXQ="}}})");
-  EXPECT_EQ(ModeOf(dir / "ci-push.json"), 0600u);
+  EXPECT_EQ(FileMode(dir / "ci-push.json"), 0600u);
   EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"ci-push.json"});
 }
 
 TEST(FileSecretSinkTest, EscapesPasswordsSoTheJsonRoundTrips) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   const std::string tricky = "a\"b\\c\n\x01/é";
   ASSERT_TRUE(sink.Write(FileRef("x.json"), Cred(tricky)).ok());
-  auto doc = nlohmann::json::parse(ReadAll(dir / "x.json"));
+  auto doc = nlohmann::json::parse(ReadFile(dir / "x.json"));
   EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], tricky);
 }
 
 TEST(FileSecretSinkTest, CreatesParentDirectoriesWith0700AndCreatesTheSecretDir) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir / "secrets/root");
   ASSERT_TRUE(sink.Write(FileRef("team-a/pull/ci.json"), Cred()).ok());
-  EXPECT_EQ(ModeOf(dir / "secrets/root/team-a"), 0700u);
-  EXPECT_EQ(ModeOf(dir / "secrets/root/team-a/pull"), 0700u);
-  EXPECT_EQ(ModeOf(dir / "secrets/root/team-a/pull/ci.json"), 0600u);
+  EXPECT_EQ(FileMode(dir / "secrets/root/team-a"), 0700u);
+  EXPECT_EQ(FileMode(dir / "secrets/root/team-a/pull"), 0700u);
+  EXPECT_EQ(FileMode(dir / "secrets/root/team-a/pull/ci.json"), 0600u);
 }
 
 TEST(FileSecretSinkTest, OverwriteReplacesTheWholeContent) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred("a-very-long-first-password-value")).ok());
   ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred("short")).ok());
-  auto doc = nlohmann::json::parse(ReadAll(dir / "a.json"));
+  auto doc = nlohmann::json::parse(ReadFile(dir / "a.json"));
   EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], "short");
   EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"a.json"});
 }
 
 TEST(FileSecretSinkTest, InspectReportsMissingWrittenGarbageAndEmptyPassword) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   auto missing = sink.Inspect(FileRef("sub/none.json"));
   ASSERT_TRUE(missing.ok());
@@ -95,13 +95,13 @@ TEST(FileSecretSinkTest, InspectReportsMissingWrittenGarbageAndEmptyPassword) {
   EXPECT_EQ(ok.value().hostname, "acme.cr.de-fra.ionos.com");
   EXPECT_EQ(ok.value().username, "ci-push");
 
-  WriteAll(dir / "garbage.json", "not json {");
+  WriteFile(dir / "garbage.json", "not json {");
   auto garbage = sink.Inspect(FileRef("garbage.json"));
   ASSERT_TRUE(garbage.ok());
   EXPECT_TRUE(garbage.value().exists);
   EXPECT_FALSE(garbage.value().has_password);
 
-  WriteAll(dir / "empty.json", R"({"auths":{"h":{"username":"u","password":""}}})");
+  WriteFile(dir / "empty.json", R"({"auths":{"h":{"username":"u","password":""}}})");
   auto empty = sink.Inspect(FileRef("empty.json"));
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty.value().exists);
@@ -110,7 +110,7 @@ TEST(FileSecretSinkTest, InspectReportsMissingWrittenGarbageAndEmptyPassword) {
 }
 
 TEST(FileSecretSinkTest, InspectOfAMissingSecretDirIsAbsentNotAnError) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir / "not-yet");
   auto state = sink.Inspect(FileRef("a.json"));
   ASSERT_TRUE(state.ok());
@@ -119,7 +119,7 @@ TEST(FileSecretSinkTest, InspectOfAMissingSecretDirIsAbsentNotAnError) {
 }
 
 TEST(FileSecretSinkTest, DeleteRemovesAndAbsentIsOk) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   ASSERT_TRUE(sink.Write(FileRef("a/b.json"), Cred()).ok());
   ASSERT_TRUE(sink.Delete(FileRef("a/b.json")).ok());
@@ -129,7 +129,7 @@ TEST(FileSecretSinkTest, DeleteRemovesAndAbsentIsOk) {
 }
 
 TEST(FileSecretSinkTest, RefusesAbsoluteAndDotDotPaths) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir / "secrets");
   for (const std::string bad :
        {"/etc/evil.json", "../evil.json", "a/../../evil.json", "a/..", "", "dir/"}) {
@@ -142,7 +142,7 @@ TEST(FileSecretSinkTest, RefusesAbsoluteAndDotDotPaths) {
 }
 
 TEST(FileSecretSinkTest, RefusesADirectorySymlinkThatEscapes) {
-  ScratchDir dir;
+  TempDir dir;
   std::filesystem::create_directories(dir / "secrets");
   std::filesystem::create_directories(dir / "outside");
   std::filesystem::create_directory_symlink(dir / "outside", dir / "secrets/link");
@@ -156,7 +156,7 @@ TEST(FileSecretSinkTest, RefusesADirectorySymlinkThatEscapes) {
 }
 
 TEST(FileSecretSinkTest, AllowsADirectorySymlinkThatStaysInside) {
-  ScratchDir dir;
+  TempDir dir;
   std::filesystem::create_directories(dir / "secrets/real");
   std::filesystem::create_directory_symlink(dir / "secrets/real", dir / "secrets/alias");
   FileSecretSink sink(dir / "secrets");
@@ -165,15 +165,15 @@ TEST(FileSecretSinkTest, AllowsADirectorySymlinkThatStaysInside) {
 }
 
 TEST(FileSecretSinkTest, NeverWritesOrReadsThroughASymlinkedFile) {
-  ScratchDir dir;
+  TempDir dir;
   std::filesystem::create_directories(dir / "secrets");
-  WriteAll(dir / "target.txt", "precious");
+  WriteFile(dir / "target.txt", "precious");
   std::filesystem::create_symlink(dir / "target.txt", dir / "secrets/a.json");
   FileSecretSink sink(dir / "secrets");
   Status status = sink.Write(FileRef("a.json"), Cred());
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message.find("symlink"), std::string::npos);
-  EXPECT_EQ(ReadAll(dir / "target.txt"), "precious");
+  EXPECT_EQ(ReadFile(dir / "target.txt"), "precious");
   // Not read either: reported as a place crtoken must not write, so no token is created for it.
   auto inspected = sink.Inspect(FileRef("a.json"));
   ASSERT_TRUE(inspected.ok());
@@ -182,7 +182,7 @@ TEST(FileSecretSinkTest, NeverWritesOrReadsThroughASymlinkedFile) {
 }
 
 TEST(FileSecretSinkTest, KubernetesRefsAreNotForTheFileSink) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   SecretRef ref;
   ref.kind = SecretRef::Kind::kKubernetes;
@@ -238,10 +238,10 @@ struct FaultCase {
 class FileSecretSinkFaultTest : public ::testing::TestWithParam<FaultCase> {};
 
 TEST_P(FileSecretSinkFaultTest, AFailedWriteKeepsTheOldContentLeavesNoTempAndSaysWhy) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink good(dir.path());
   ASSERT_TRUE(good.Write(FileRef("a.json"), Cred("old-password")).ok());
-  const std::string before = ReadAll(dir / "a.json");
+  const std::string before = ReadFile(dir / "a.json");
 
   FaultyOps ops;
   ops.*(GetParam().field) = GetParam().err;
@@ -254,7 +254,7 @@ TEST_P(FileSecretSinkFaultTest, AFailedWriteKeepsTheOldContentLeavesNoTempAndSay
       << status.error().message;
   EXPECT_NE(status.error().message.find(std::strerror(GetParam().err)), std::string::npos)
       << status.error().message;
-  EXPECT_EQ(ReadAll(dir / "a.json"), before);
+  EXPECT_EQ(ReadFile(dir / "a.json"), before);
   EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"a.json"});
 }
 
@@ -269,7 +269,7 @@ INSTANTIATE_TEST_SUITE_P(
 // Durability is batched: writes and deletes do no fsync of their own, and one Flush syncs the
 // file system they are on once, however many there were.
 TEST(FileSecretSinkTest, OneFlushSyncsAllWritesAndDeletesSinceTheLast) {
-  ScratchDir dir;
+  TempDir dir;
   FaultyOps ops;
   FileSecretSink sink(dir.path(), &ops);
   for (int i = 0; i < 50; ++i) {
@@ -289,7 +289,7 @@ TEST(FileSecretSinkTest, OneFlushSyncsAllWritesAndDeletesSinceTheLast) {
 }
 
 TEST(FileSecretSinkTest, AFailedFlushSaysWhyAndTheNextFlushSyncsAgain) {
-  ScratchDir dir;
+  TempDir dir;
   FaultyOps ops;
   FileSecretSink sink(dir.path(), &ops);
   ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
@@ -308,7 +308,7 @@ TEST(FileSecretSinkTest, AFailedFlushSaysWhyAndTheNextFlushSyncsAgain) {
 TEST(FileSecretSinkTest, ADeleteOfAnAbsentSecretIsSyncedToo) {
   // An earlier unlink whose sync failed leaves nothing to unlink the second time; the sync must
   // still happen before the caller forgets the secret.
-  ScratchDir dir;
+  TempDir dir;
   FaultyOps ops;
   FileSecretSink sink(dir.path(), &ops);
   ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
@@ -320,7 +320,7 @@ TEST(FileSecretSinkTest, ADeleteOfAnAbsentSecretIsSyncedToo) {
 }
 
 TEST(CompositeSecretSinkTest, DispatchesByKindAndReportsAMissingKubernetesSink) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink file(dir.path());
   CompositeSecretSink sink(&file, nullptr);
   ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());

@@ -7,15 +7,15 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tests/daemon/sinks/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
-using testing::ModeOf;
-using testing::ReadAll;
-using testing::ScratchDir;
-using testing::WriteAll;
+using test::FileMode;
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 using Phase = OwnershipRecord::Phase;
 
 OwnershipRecord Record(const std::string& name, Phase phase = Phase::kReady) {
@@ -44,7 +44,7 @@ void ExpectSame(const OwnershipRecord& a, const OwnershipRecord& b) {
 }
 
 TEST(FileStateStoreTest, AMissingStateDirIsEmptyAndOpeningCreatesNothing) {
-  ScratchDir dir;
+  TempDir dir;
   auto store = FileStateStore::Open(dir / "state");
   ASSERT_TRUE(store.ok()) << store.error().ToString();
   EXPECT_TRUE(store.value()->Load().value().empty());
@@ -52,7 +52,7 @@ TEST(FileStateStoreTest, AMissingStateDirIsEmptyAndOpeningCreatesNothing) {
 }
 
 TEST(FileStateStoreTest, RecordsSurviveAReopenWithEveryField) {
-  ScratchDir dir;
+  TempDir dir;
   OwnershipRecord a = Record("ci-push");
   OwnershipRecord b = Record("puller", Phase::kCreating);
   b.secret.kind = SecretRef::Kind::kKubernetes;
@@ -66,8 +66,8 @@ TEST(FileStateStoreTest, RecordsSurviveAReopenWithEveryField) {
     ASSERT_TRUE(store.value()->PutAll({a, b}).ok());
     ASSERT_TRUE(store.value()->Put(c).ok());
   }
-  EXPECT_EQ(ModeOf(dir / "state"), 0700u);
-  EXPECT_EQ(ModeOf(dir / "state/ownership.json"), 0600u);
+  EXPECT_EQ(FileMode(dir / "state"), 0700u);
+  EXPECT_EQ(FileMode(dir / "state/ownership.json"), 0600u);
   auto store = FileStateStore::Open(dir / "state");
   ASSERT_TRUE(store.ok());
   auto records = store.value()->Load().value();
@@ -78,7 +78,7 @@ TEST(FileStateStoreTest, RecordsSurviveAReopenWithEveryField) {
 }
 
 TEST(FileStateStoreTest, PutReplacesAndRemoveForgetsDurably) {
-  ScratchDir dir;
+  TempDir dir;
   {
     auto store = FileStateStore::Open(dir.path()).value();
     ASSERT_TRUE(store->PutAll({Record("a"), Record("b"), Record("c")}).ok());
@@ -102,7 +102,7 @@ TEST(FileStateStoreTest, PutReplacesAndRemoveForgetsDurably) {
 }
 
 TEST(FileStateStoreTest, ACorruptFileIsAStartupErrorNamingThePath) {
-  ScratchDir dir;
+  TempDir dir;
   const std::vector<std::string> corrupt = {
       "",
       "{\"version\":1,\"records\":[",
@@ -114,7 +114,7 @@ TEST(FileStateStoreTest, ACorruptFileIsAStartupErrorNamingThePath) {
       "\"generation\":0,\"phase\":\"ready\"}]}",
   };
   for (const auto& content : corrupt) {
-    WriteAll(dir / "ownership.json", content);
+    WriteFile(dir / "ownership.json", content);
     auto store = FileStateStore::Open(dir.path());
     ASSERT_FALSE(store.ok()) << content;
     EXPECT_NE(store.error().message.find(dir / "ownership.json"), std::string::npos);
@@ -175,24 +175,24 @@ class FullDisk : public FileOps {
 };
 
 TEST(FileStateStoreTest, AFailedWriteChangesNeitherTheFileNorTheMemory) {
-  ScratchDir dir;
+  TempDir dir;
   FullDisk ops;
   auto store = FileStateStore::Open(dir.path(), &ops).value();
   ASSERT_TRUE(store->Put(Record("a")).ok());
-  const std::string before = ReadAll(dir / "ownership.json");
+  const std::string before = ReadFile(dir / "ownership.json");
   ops.full = true;
   Status status = store->Put(Record("b"));
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().kind, ErrorKind::kIo);
   EXPECT_NE(status.error().message.find("No space left on device"), std::string::npos);
   EXPECT_EQ(store->Load().value().size(), 1u);
-  EXPECT_EQ(ReadAll(dir / "ownership.json"), before);
+  EXPECT_EQ(ReadFile(dir / "ownership.json"), before);
   EXPECT_FALSE(store->Remove(Record("a").key()).ok());
   EXPECT_EQ(store->Load().value().size(), 1u);
 }
 
 TEST(FileStateStoreTest, ASecondWriterOnTheSameStateDirIsRefused) {
-  ScratchDir dir;
+  TempDir dir;
   auto first = FileStateStore::Open(dir.path()).value();
   ASSERT_TRUE(first->Put(Record("a")).ok());
   auto second = FileStateStore::Open(dir.path()).value();  // reading is fine

@@ -16,6 +16,7 @@
 
 #include "daemon/sinks/docker_config.h"
 #include "tests/support/k8s_emulator/k8s_emulator_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
@@ -23,22 +24,12 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
+using test::ReadFile;
+using test::WriteFile;
 
 constexpr char kToken[] = "emulator-token-8f3a1c2d";
 constexpr char kReadonlyToken[] = "readonly-token-77ab";
 constexpr char kNamespace[] = "team-a";
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void WriteFile(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << content;
-}
 
 std::string B64(const std::string& s) {
   return utility::conversions::to_base64(std::vector<unsigned char>(s.begin(), s.end()));
@@ -58,7 +49,7 @@ class Emulator {
             std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
             {"--token", kToken, "--readonly-token", kReadonlyToken, "--namespace", kNamespace}) {
     if (!process_.started()) ADD_FAILURE() << "emulator did not start: " << process_.first_line();
-    ca_ = ReadAll(process_.CaFile());
+    ca_ = ReadFile(process_.CaFile());
     web::http::client::http_client_config cfg;
     const std::string ca = ca_;
     cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
@@ -120,7 +111,7 @@ class Emulator {
   }
 
  private:
-  crtoken::testing::K8sEmulatorProcess process_;
+  crtoken::test::K8sEmulatorProcess process_;
   std::string ca_;
   std::unique_ptr<web::http::client::http_client> client_;
 };
@@ -156,7 +147,7 @@ class KubernetesSecretSinkTest : public ::testing::Test {
       const std::string& token, KubernetesSinkOptions options = FastOptions()) {
     KubernetesConfig config;
     config.server = emu_.Server();
-    config.ca_pem = ReadAll(emu_.CaFile());
+    config.ca_pem = ReadFile(emu_.CaFile());
     config.token = token;
     config.source = "test";
     auto sink = KubernetesSecretSink::Create(config, options);
@@ -556,7 +547,7 @@ TEST_F(KubernetesSecretSinkTest, KubeconfigVariantsAllWrite) {
   const std::string server = "    server: " + emu_.Server() + "\n";
   fs::copy_file(emu_.CaFile(), emu_.dir() / "ca-copy.crt");
   WriteFile(emu_.dir() / "token-file", std::string(kToken) + "\n");
-  const std::string ca_data = B64(ReadAll(emu_.CaFile()));
+  const std::string ca_data = B64(ReadFile(emu_.CaFile()));
   const fs::path tls = emu_.dir() / "tls";
   std::map<std::string, fs::path> configs = {
       // a relative certificate-authority path and a static token
@@ -571,7 +562,7 @@ TEST_F(KubernetesSecretSinkTest, KubeconfigVariantsAllWrite) {
        emu_.Kubeconfig("kc3",
                        server + "    certificate-authority: " + emu_.CaFile().string() + "\n",
                        "    client-certificate: " + (tls / "client.crt").string() +
-                           "\n    client-key-data: " + B64(ReadAll(tls / "client.key")) + "\n")},
+                           "\n    client-key-data: " + B64(ReadFile(tls / "client.key")) + "\n")},
       // verification off
       {"insecure", emu_.Kubeconfig("kc4", server + "    insecure-skip-tls-verify: true\n",
                                    std::string("    token: ") + kToken + "\n")},
@@ -656,7 +647,7 @@ TEST_F(KubernetesSecretSinkTest, NeitherPasswordNorBearerTokenReachesAnyLogLine)
   {
     KubernetesConfig config;
     config.server = emu_.Server();
-    config.ca_pem = ReadAll(emu_.CaFile());
+    config.ca_pem = ReadFile(emu_.CaFile());
     config.token_file = token_file.string();
     config.source = "test";
     auto options = FastOptions();

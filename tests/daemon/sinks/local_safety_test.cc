@@ -20,15 +20,15 @@
 
 #include "daemon/sinks/file_secret_sink.h"
 #include "daemon/sinks/file_state_store.h"
-#include "tests/daemon/sinks/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
-using testing::ModeOf;
-using testing::ReadAll;
-using testing::ScratchDir;
-using testing::WriteAll;
+using test::FileMode;
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 
 SecretRef FileRef(const std::string& path) {
   SecretRef ref;
@@ -58,7 +58,7 @@ std::string ErrorOf(const Result<SecretState>& r) { return r.ok() ? "" : r.error
 std::string ErrorOf(const Status& s) { return s.ok() ? "" : s.error().message; }
 
 TEST(LocalSafetyTest, AFifoAtTheSecretPathIsRefusedInBoundedTimeAndNotReplaced) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string fifo = dir / "ci-push.json";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   FileSecretSink sink(dir.path());
@@ -97,7 +97,7 @@ class SwapInFifoOps : public FileOps {
 };
 
 TEST(LocalSafetyTest, AFifoSwappedInJustBeforeTheOpenDoesNotBlockIt) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink writer(dir.path());
   ASSERT_TRUE(writer.Write(FileRef("a.json"), Cred()).ok());
   SwapInFifoOps ops(dir / "a.json");
@@ -105,11 +105,11 @@ TEST(LocalSafetyTest, AFifoSwappedInJustBeforeTheOpenDoesNotBlockIt) {
   auto inspected = WithinDeadline<Result<SecretState>>(
       dir / "a.json", [&] { return sink.Inspect(FileRef("a.json")); });
   EXPECT_EQ(ErrorOf(inspected),
-            "refusing to read " + (dir / "a.json") + ": it is a FIFO, not a regular file");
+            "refusing to read " + (dir / "a.json").string() + ": it is a FIFO, not a regular file");
 }
 
 TEST(LocalSafetyTest, ASocketOrADirectoryAtTheSecretPathIsRefusedByName) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string sock_path = dir / "sock.json";
   int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
   ASSERT_GE(sock, 0);
@@ -130,41 +130,42 @@ TEST(LocalSafetyTest, ASocketOrADirectoryAtTheSecretPathIsRefusedByName) {
             "refusing to write " + sock_path + ": it is a socket, not a regular file");
   auto dir_state = sink.Inspect(FileRef("dir.json"));
   ASSERT_TRUE(dir_state.ok()) << dir_state.error().ToString();
-  EXPECT_EQ(dir_state.value().conflict, (dir / "dir.json") +
+  EXPECT_EQ(dir_state.value().conflict, (dir / "dir.json").string() +
                                             " is a directory, not a secret file: remove it, or "
                                             "point secret.file elsewhere");
   EXPECT_EQ(ErrorOf(sink.Write(FileRef("dir.json"), Cred())),
-            "refusing to write " + (dir / "dir.json") + ": it is a directory, not a regular file");
+            "refusing to write " + (dir / "dir.json").string() +
+                ": it is a directory, not a regular file");
   ::close(sock);
   EXPECT_TRUE(std::filesystem::is_socket(sock_path));
   EXPECT_TRUE(std::filesystem::is_directory(dir / "dir.json"));
 }
 
 TEST(LocalSafetyTest, AFileOverTheSizeLimitIsRefusedUnreadAndOneAtTheLimitIsRead) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   const size_t limit = FileSecretSink::kMaxSecretFileBytes;
   EXPECT_EQ(limit, size_t{1} << 20);
 
-  WriteAll(dir / "at-limit.json", std::string(limit, ' '));
+  WriteFile(dir / "at-limit.json", std::string(limit, ' '));
   auto at_limit = sink.Inspect(FileRef("at-limit.json"));
   ASSERT_TRUE(at_limit.ok()) << at_limit.error().ToString();
   EXPECT_TRUE(at_limit.value().exists);
   EXPECT_FALSE(at_limit.value().has_password);
 
-  WriteAll(dir / "over.json", std::string(limit + 1, ' '));
+  WriteFile(dir / "over.json", std::string(limit + 1, ' '));
   EXPECT_EQ(ErrorOf(sink.Inspect(FileRef("over.json"))),
-            "refusing to read " + (dir / "over.json") +
+            "refusing to read " + (dir / "over.json").string() +
                 ": it is 1048577 bytes, over the limit of " + "1048576 bytes");
 
   // 3 GB of nothing, which read whole would take 3 GB of memory.
-  WriteAll(dir / "sparse.json", "");
+  WriteFile(dir / "sparse.json", "");
   ASSERT_EQ(::truncate((dir / "sparse.json").c_str(), off_t{3} << 30), 0);
   auto sparse = sink.Inspect(FileRef("sparse.json"));
   ASSERT_FALSE(sparse.ok());
   EXPECT_EQ(sparse.error().kind, ErrorKind::kIo);
   EXPECT_EQ(sparse.error().message,
-            "refusing to read " + (dir / "sparse.json") +
+            "refusing to read " + (dir / "sparse.json").string() +
                 ": it is 3221225472 bytes, over the limit of 1048576 bytes");
   // A write still replaces an oversized regular file with the secret.
   ASSERT_TRUE(sink.Write(FileRef("sparse.json"), Cred()).ok());
@@ -175,12 +176,12 @@ TEST(LocalSafetyTest, AFileOverTheSizeLimitIsRefusedUnreadAndOneAtTheLimitIsRead
 // line); a write replaces it with a fresh 0600 file of this process, so a hard link to the old one
 // never sees the new password.
 TEST(LocalSafetyTest, ALooseSecretFileIsReportedOnceAndAWriteReplacesItWithA0600File) {
-  ScratchDir dir;
+  TempDir dir;
   FileSecretSink sink(dir.path());
   ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
   ASSERT_EQ(::chmod((dir / "a.json").c_str(), 0644), 0);
   ASSERT_EQ(::link((dir / "a.json").c_str(), (dir / "kept-link").c_str()), 0);
-  const std::string old_content = ReadAll(dir / "kept-link");
+  const std::string old_content = ReadFile(dir / "kept-link");
 
   std::ostringstream captured;
   auto previous = spdlog::default_logger();
@@ -191,20 +192,21 @@ TEST(LocalSafetyTest, ALooseSecretFileIsReportedOnceAndAWriteReplacesItWithA0600
   EXPECT_TRUE(sink.Inspect(FileRef("a.json")).ok());
   spdlog::set_default_logger(previous);
   const std::string log = captured.str();
-  EXPECT_NE(log.find("secret file " + (dir / "a.json") + " has mode 0644"), std::string::npos)
+  EXPECT_NE(log.find("secret file " + (dir / "a.json").string() + " has mode 0644"),
+            std::string::npos)
       << log;
   EXPECT_EQ(log.find("has mode", log.find("has mode") + 1), std::string::npos) << log;
   EXPECT_EQ(log.find("s3cret"), std::string::npos) << log;
 
   DockerCredential fresh{"acme.cr.de-fra.ionos.com", "ci-push", Password("n3w-password"), ""};
   ASSERT_TRUE(sink.Write(FileRef("a.json"), fresh).ok());
-  EXPECT_EQ(ModeOf(dir / "a.json"), 0600u);
-  EXPECT_NE(ReadAll(dir / "a.json").find("n3w-password"), std::string::npos);
-  EXPECT_EQ(ReadAll(dir / "kept-link"), old_content);
+  EXPECT_EQ(FileMode(dir / "a.json"), 0600u);
+  EXPECT_NE(ReadFile(dir / "a.json").find("n3w-password"), std::string::npos);
+  EXPECT_EQ(ReadFile(dir / "kept-link"), old_content);
 }
 
 TEST(LocalSafetyTest, AFifoAsTheStateFileIsAStartupErrorNotAHang) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string fifo = dir / "ownership.json";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   auto opened = WithinDeadline<Result<std::unique_ptr<FileStateStore>>>(

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "reconciler/time_util.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
@@ -23,36 +24,9 @@ namespace fs = std::filesystem;
 
 const std::string kSource = CRTOKEN_SOURCE_DIR;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void WriteFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "crtoken-spec-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return (path_ / rel).string(); }
-
- private:
-  fs::path path_;
-};
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 
 std::vector<std::string> ErrorStrings(const std::vector<SpecError>& errors) {
   std::vector<std::string> out;
@@ -378,9 +352,10 @@ TEST(SpecFiles, UnreadableAndOversizedFilesAreErrors) {
   WriteFile(tmp / "big.yaml", std::string(kMaxSpecFileBytes + 1, '#'));
   FileSpecs big = LoadSpecFile(tmp / "big.yaml");
   ASSERT_EQ(big.errors.size(), 1u);
-  EXPECT_EQ(big.errors[0].ToString(),
-            tmp / "big.yaml" + ": file too large (" + std::to_string(kMaxSpecFileBytes + 1) +
-                " bytes; at most " + std::to_string(kMaxSpecFileBytes) + ")");
+  EXPECT_EQ(big.errors[0].ToString(), (tmp / "big.yaml").string() + ": file too large (" +
+                                          std::to_string(kMaxSpecFileBytes + 1) +
+                                          " bytes; at most " + std::to_string(kMaxSpecFileBytes) +
+                                          ")");
   if (geteuid() != 0) {  // root reads anything
     WriteFile(tmp / "locked.yaml", Doc("locked", "acme-prod", "l.json"));
     fs::permissions(tmp / "locked.yaml", fs::perms::none);
@@ -404,13 +379,16 @@ TEST(MergeFiles, DuplicatesFailBothFilesAndKeepTheOthers) {
   const SpecSet set = LoadSpecs({tmp.path().string()});
   EXPECT_EQ(ErrorStrings(set.errors),
             (std::vector<std::string>{
-                tmp / "a.yaml:4:9: token \"shared\" of registry \"acme-prod\" is declared more "
-                      "than once (also at " +
-                    tmp / "b.yaml:4:9)",
-                tmp / "b.yaml:4:9: token \"shared\" of registry \"acme-prod\" is declared more "
-                      "than once (also at " +
-                    tmp / "a.yaml:4:9)"}));
-  EXPECT_EQ(set.failed_files, (std::set<std::string>{tmp / "a.yaml", tmp / "b.yaml"}));
+                tmp.path().string() +
+                    "/a.yaml:4:9: token \"shared\" of registry \"acme-prod\" is declared more "
+                    "than once (also at " +
+                    (tmp / "b.yaml:4:9)").string(),
+                tmp.path().string() +
+                    "/b.yaml:4:9: token \"shared\" of registry \"acme-prod\" is declared more "
+                    "than once (also at " +
+                    (tmp / "a.yaml:4:9)").string()}));
+  EXPECT_EQ(set.failed_files,
+            (std::set<std::string>{(tmp / "a.yaml").string(), (tmp / "b.yaml").string()}));
   ASSERT_EQ(set.specs.size(), 1u);  // only c.yaml's: a whole failed file changes nothing
   EXPECT_EQ(set.specs[0].registry, "acme-dev");
   // registry and registryId are not compared offline: this needs the API.
@@ -459,12 +437,14 @@ TEST(MergeFiles, SameSecretFileIsAnError) {
   const SpecSet set = LoadSpecs({tmp.path().string()});
   EXPECT_EQ(ErrorStrings(set.errors),
             (std::vector<std::string>{
-                tmp / "a.yaml:4:9: token \"one\" writes the secret file \"shared.json\", as does "
-                      "the token at " +
-                    tmp / "b.yaml:4:9",
-                tmp / "b.yaml:4:9: token \"two\" writes the secret file \"shared.json\", as does "
-                      "the token at " +
-                    tmp / "a.yaml:4:9"}));
+                tmp.path().string() +
+                    "/a.yaml:4:9: token \"one\" writes the secret file \"shared.json\", as does "
+                    "the token at " +
+                    (tmp / "b.yaml:4:9").string(),
+                tmp.path().string() +
+                    "/b.yaml:4:9: token \"two\" writes the secret file \"shared.json\", as does "
+                    "the token at " +
+                    (tmp / "a.yaml:4:9").string()}));
 }
 
 // --- Robustness

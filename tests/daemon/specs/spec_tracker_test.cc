@@ -2,13 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/daemon/specs/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
-using testing::ScratchDir;
-using testing::WriteFile;
+using test::TempDir;
+using test::WriteFile;
 
 std::string Token(const std::string& name, const std::string& registry,
                   const std::string& status = "enabled") {
@@ -27,7 +27,7 @@ std::vector<std::string> Names(const DesiredState& d) {
 }
 
 TEST(SpecTrackerTest, BrokenFileKeepsLastGoodSpecsAndIsMarkedFailed) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir / "a.yaml", Token("ci-push", "acme-prod"));
   WriteFile(dir / "b.yaml", Token("dev-pull", "acme-dev"));
   SpecTracker tracker({dir.path().string()});
@@ -54,7 +54,7 @@ TEST(SpecTrackerTest, BrokenFileKeepsLastGoodSpecsAndIsMarkedFailed) {
 }
 
 TEST(SpecTrackerTest, FileBrokenFromTheStartDeclaresNothingButIsProtected) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir / "a.yaml", "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\n: :\n");
   SpecTracker tracker({dir.path().string()});
   SpecSnapshot snap = tracker.Load();
@@ -64,7 +64,7 @@ TEST(SpecTrackerTest, FileBrokenFromTheStartDeclaresNothingButIsProtected) {
 }
 
 TEST(SpecTrackerTest, DeletedFileIsForgotten) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir / "a.yaml", Token("ci-push", "acme-prod"));
   WriteFile(dir / "b.yaml", Token("dev-pull", "acme-dev"));
   SpecTracker tracker({dir.path().string()});
@@ -77,7 +77,7 @@ TEST(SpecTrackerTest, DeletedFileIsForgotten) {
 }
 
 TEST(SpecTrackerTest, ChangedRegistryRefsIgnoresOrderAndSeesMoves) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir / "a.yaml", Token("t1", "acme-prod") + "---\n" + Token("t2", "acme-prod"));
   SpecTracker tracker({dir.path().string()});
   SpecSnapshot first = tracker.Load();

@@ -8,15 +8,15 @@
 #include <filesystem>
 #include <mutex>
 
-#include "tests/daemon/specs/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-using testing::ScratchDir;
-using testing::WriteFile;
+using test::TempDir;
+using test::WriteFile;
 
 constexpr auto kGenerous = std::chrono::seconds(10);
 
@@ -71,7 +71,7 @@ class SpecWatcherTest : public ::testing::TestWithParam<SpecWatcherOptions::Mode
     if (watcher_) watcher_->Stop();
   }
 
-  ScratchDir dir_;
+  TempDir dir_;
   ChangeCounter changes_;
   std::unique_ptr<SpecWatcher> watcher_;
 };
@@ -209,7 +209,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, SpecWatcherTest,
                          });
 
 TEST(SpecFingerprintTest, TracksContentPathsAndSkipsDotDotDirs) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir / "a.yaml", "x");
   const std::vector<std::string> paths = {dir.path().string()};
   const uint64_t base = SpecFingerprint(paths);
@@ -227,7 +227,7 @@ TEST(SpecFingerprintTest, TracksContentPathsAndSkipsDotDotDirs) {
 }
 
 TEST(SpecFingerprintTest, SymlinkLoopTerminates) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir / "d/a.yaml", "x");
   Symlink("..", dir / "d/loop");
   EXPECT_NE(SpecFingerprint({(dir / "d").string()}), 0u);

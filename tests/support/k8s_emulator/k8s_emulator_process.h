@@ -1,12 +1,10 @@
 // Starts tests/support/k8s_emulator/k8s_emulator.py on a free loopback port with its own test CA,
-// for tests and benchmarks in C++. POSIX only; header-only so any target can use it.
+// for tests and benchmarks in C++. POSIX only; header-only (link crtoken_test_support for
+// FreePort and TempDir).
 #pragma once
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,30 +12,17 @@
 #include <string>
 #include <vector>
 
-namespace crtoken::testing {
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
 
-// Binds port 0, reads the port, closes: the emulator then binds it.
-inline int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+namespace crtoken::test {
 
 class K8sEmulatorProcess {
  public:
   // `python` and `script` are paths; `extra` are further flags (--token, --namespace, ...).
   K8sEmulatorProcess(const std::string& python, const std::string& script,
                      const std::vector<std::string>& extra) {
-    char tmpl[] = "/tmp/k8s-emulator-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    port_ = FreeLoopbackPort();
+    port_ = FreePort();
     std::vector<std::string> args = {
         python, script, "--port", std::to_string(port_), "--tls-dir", (dir_ / "tls").string()};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -68,8 +53,6 @@ class K8sEmulatorProcess {
       kill(pid_, SIGTERM);
       waitpid(pid_, nullptr, 0);
     }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   K8sEmulatorProcess(const K8sEmulatorProcess&) = delete;
   K8sEmulatorProcess& operator=(const K8sEmulatorProcess&) = delete;
@@ -77,15 +60,15 @@ class K8sEmulatorProcess {
   bool started() const { return first_line_.find("listening") != std::string::npos; }
   const std::string& first_line() const { return first_line_; }
   std::string Server() const { return "https://127.0.0.1:" + std::to_string(port_); }
-  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path CaFile() const { return dir_ / "tls" / "ca.crt"; }
   int port() const { return port_; }
 
  private:
-  std::filesystem::path dir_;
+  TempDir dir_{"k8s-emulator"};
   int port_ = 0;
   pid_t pid_ = -1;
   std::string first_line_;
 };
 
-}  // namespace crtoken::testing
+}  // namespace crtoken::test
