@@ -265,7 +265,7 @@ int main(int argc, char** argv) {
   {
     EmulatorProcess fresh(emu_args);
     const std::vector<Request> requests = requests_for(fresh);
-    // The pool size crtoken sets (daemon/cpprest_pool.h): cpprest's default of 40 threads is
+    // The pool size crtoken sets (daemon/common/cpprest_pool.h): cpprest's default of 40 threads is
     // slower, and the baseline should be the best the library does.
     crossplat::threadpool::initialize_with_threads(2);
     web::http::client::http_client client(fresh.root_url());
