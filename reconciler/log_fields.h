@@ -3,7 +3,7 @@
 //   spdlog::info(WithFields("created token", {{"registry", "acme-prod"}, {"token", "ci-push"}}));
 //
 // The fields ride in the payload after a unit separator (\x1f) as key=value pairs; the daemon's
-// formatters (daemon/logging.h) render them as ` registry=acme-prod token=ci-push` in text mode
+// formatters (daemon/app/logging.h) render them as ` registry=acme-prod token=ci-push` in text mode
 // and as JSON members in JSON mode. Without those formatters the line stays readable.
 //
 // Never put a password, bearer token or Authorization header in a field.

@@ -38,10 +38,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using crtoken::test_support::EmulatorProcess;
-using crtoken::test_support::FreePort;
-using crtoken::test_support::HttpCall;
-using crtoken::test_support::TempDir;
+using crtoken::test::EmulatorProcess;
+using crtoken::test::FreePort;
+using crtoken::test::HttpCall;
+using crtoken::test::TempDir;
 
 struct Flags {
   std::string crtoken = CRTOKEN_BINARY_DIR "/daemon/crtoken";

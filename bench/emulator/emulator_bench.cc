@@ -12,9 +12,9 @@
 
 #include "tests/support/emulator_process.h"
 
-using crtoken::test_support::EmulatorProcess;
-using crtoken::test_support::Headers;
-using crtoken::test_support::HttpConnection;
+using crtoken::test::EmulatorProcess;
+using crtoken::test::Headers;
+using crtoken::test::HttpConnection;
 using nlohmann::json;
 
 namespace {

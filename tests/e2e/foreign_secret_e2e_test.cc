@@ -2,7 +2,7 @@
 // directory where a secret file goes) stops its token before anything is created: `crtoken apply`
 // exits 1 naming the spec, the token, the secret and what to do, creates no token, and keeps doing
 // so on every run, until the place is freed; then it converges. The real crtoken, crtoken-emulator
-// and the Kubernetes API emulator (tests/k8s_emulator).
+// and the Kubernetes API emulator (tests/support/k8s_emulator).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -11,12 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "tests/e2e/crtoken_process.h"
-#include "tests/k8s_emulator/emulator_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/k8s_emulator/k8s_emulator_process.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -55,7 +55,7 @@ class ForeignSecretE2eTest : public ::testing::Test {
       : emu_({"--registry", "acme", "--token", "t"}),
         dir_("crtoken-foreign-secret"),
         k8s_(CRTOKEN_PYTHON,
-             std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
+             std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
              {"--token", kKubeToken, "--namespace", "team-a", "--kubeconfig-out",
               (dir_ / "kubeconfig").string()}) {
     fs::create_directories(dir_ / "specs");
@@ -104,7 +104,7 @@ class ForeignSecretE2eTest : public ::testing::Test {
       while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) status.append(buf, n);
       ::pclose(f);
     }
-    const std::string text = Slurp(response.string());
+    const std::string text = ReadFile(response.string());
     return {status.empty() ? 0 : std::stoi(status),
             json::parse(text, nullptr, /*allow_exceptions=*/false)};
   }
@@ -153,7 +153,7 @@ class ForeignSecretE2eTest : public ::testing::Test {
 
   EmulatorProcess emu_;
   TempDir dir_;
-  crtoken::testing::K8sEmulatorProcess k8s_;
+  crtoken::test::K8sEmulatorProcess k8s_;
 };
 
 #define ASSERT_EXIT_CODE(result, code) \
@@ -245,9 +245,9 @@ TEST_F(ForeignSecretE2eTest, ADirectoryWhereTheSecretFileGoesIsAProblemBeforeAny
   ASSERT_EXIT_CODE(Run("apply"), 0);
   auto token = Token("ci-push");
   ASSERT_TRUE(token.has_value());
-  json doc = json::parse(Slurp((dir_ / "secrets/ci.json").string()));
+  json doc = json::parse(ReadFile((dir_ / "secrets/ci.json").string()));
   EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], (*token)["password"]);
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

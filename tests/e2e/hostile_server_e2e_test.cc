@@ -14,17 +14,17 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/apiclient/raw_http_server.h"
-#include "tests/e2e/crtoken_process.h"
+#include "tests/support/raw_http_server.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
-using crtoken::testing::RawHttpServer;
-using crtoken::testing::RawReply;
+using crtoken::test::RawHttpServer;
+using crtoken::test::RawReply;
 using nlohmann::json;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -254,7 +254,7 @@ TEST_F(HostileServerE2eTest, UntrustedCertificateFailsFastSayingWhy) {
       "-keyout " +
       key + " -out " + cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(openssl.c_str()), 0) << openssl;
-  RawHttpServer tls_server(crtoken::testing::TestCert{cert, key});
+  RawHttpServer tls_server(crtoken::test::TestCert{cert, key});
   WriteSpecs({"ci-push"}, "acme-prod");
   const auto start = Clock::now();
   CommandResult r = Run("plan", tls_server.url() + "/containerregistries");
@@ -270,4 +270,4 @@ TEST_F(HostileServerE2eTest, UntrustedCertificateFailsFastSayingWhy) {
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -15,11 +15,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "tests/e2e/crtoken_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -88,7 +88,7 @@ class LocalSafetyE2eTest : public ::testing::Test {
     EXPECT_TRUE(S_ISREG(st.st_mode));
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     EXPECT_EQ(st.st_uid, ::geteuid());
-    json doc = json::parse(Slurp(path.string()));
+    json doc = json::parse(ReadFile(path.string()));
     EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], (*token)["password"]);
   }
 
@@ -175,7 +175,7 @@ TEST_F(LocalSafetyE2eTest, ASymlinkDirectoryOrSocketAtTheSecretPathIsRefused) {
         << file << "\n"
         << result.err;
   }
-  EXPECT_EQ(Slurp(target.string()), "precious");
+  EXPECT_EQ(ReadFile(target.string()), "precious");
   EXPECT_TRUE(fs::is_symlink(dir_ / "secrets/link.json"));
   EXPECT_TRUE(fs::is_directory(dir_ / "secrets/dir.json"));
   EXPECT_TRUE(fs::is_socket(sock_path));
@@ -211,13 +211,13 @@ TEST_F(LocalSafetyE2eTest, AFilePlantedByAnotherUserIsReplacedNotWrittenInto) {
   }
   const fs::path link = dir_ / "kept-link.json";
   fs::create_hard_link(planted, link);
-  const std::string before = Slurp(link.string());
+  const std::string before = ReadFile(link.string());
 
   CommandResult result = Apply();
   ASSERT_EXIT_CODE(result, 0);
   ExpectSecretWorks("ci-push", "ci-push.json");
-  EXPECT_EQ(Slurp(link.string()), before);
+  EXPECT_EQ(ReadFile(link.string()), before);
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -27,12 +27,12 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/e2e/crtoken_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -245,7 +245,7 @@ class PagingGapE2eTest : public ::testing::Test {
     ASSERT_TRUE(token.has_value()) << name;
     const fs::path path = dir_ / ("secrets/" + name + ".json");
     ASSERT_TRUE(fs::exists(path)) << path;
-    json doc = json::parse(Slurp(path.string()));
+    json doc = json::parse(ReadFile(path.string()));
     EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], (*token)["password"]) << name;
   }
 
@@ -337,4 +337,4 @@ TEST_F(PagingGapE2eTest, AnOwnedTokenAListOmitsIsLookedUpAndDeletedNotForgotten)
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -15,12 +15,12 @@
 #include <optional>
 
 #include "reconciler/time_util.h"
-#include "tests/e2e/crtoken_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -132,7 +132,7 @@ class PlanApplyE2eTest : public ::testing::Test {
     struct stat st;
     ASSERT_EQ(::stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    json doc = json::parse(Slurp(path.string()));
+    json doc = json::parse(ReadFile(path.string()));
     const std::string host = registry + ".cr.de-fra.ionos.com";
     ASSERT_TRUE(doc["auths"].contains(host)) << doc.dump();
     EXPECT_EQ(doc["auths"][host]["username"], name);
@@ -384,7 +384,7 @@ TEST_F(SlowProvisioningE2eTest, ARegistryStillProvisioningGetsItsSecretOnceRunni
   ExpectSecretWorks("fresh", "early");
 }
 
-// The Kubernetes API emulator (tests/k8s_emulator), with its own test CA and a kubeconfig.
+// The Kubernetes API emulator (tests/support/k8s_emulator), with its own test CA and a kubeconfig.
 class KubernetesEmulator {
  public:
   explicit KubernetesEmulator(const fs::path& dir) : dir_(dir) {
@@ -392,7 +392,7 @@ class KubernetesEmulator {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe");
     const std::string script =
-        std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py";
+        std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py";
     const std::string port = std::to_string(port_);
     const std::string tls = (dir_ / "tls").string();
     const std::string kubeconfig = (dir_ / "kubeconfig").string();
@@ -641,4 +641,4 @@ TEST_F(PlanApplyE2eTest, ACorruptStateFileIsAnErrorNotNothingOwned) {
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

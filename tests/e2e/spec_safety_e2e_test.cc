@@ -19,11 +19,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "tests/e2e/crtoken_process.h"
+#include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -90,7 +90,7 @@ class SpecSafetyE2eTest : public ::testing::Test {
     }
     if (fs::exists(dir_ / "secrets")) {
       for (const auto& f : fs::recursive_directory_iterator(dir_ / "secrets")) {
-        if (f.is_regular_file()) snap["secret " + f.path().filename().string()] = Slurp(f.path());
+        if (f.is_regular_file()) snap["secret " + f.path().filename().string()] = ReadFile(f.path());
       }
     }
     return snap;
@@ -310,4 +310,4 @@ TEST_F(SpecSafetyE2eTest, DeepNestingAndAliasBombsAreRejectedInBoundedMemory) {
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -10,7 +10,7 @@
 
 #include "tests/support/emulator_process.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -239,4 +239,4 @@ TEST_F(FaultsTest, ConcurrentClientsSeeOneWinnerPerName) {
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -10,7 +10,7 @@
 #include "tests/support/emulator_process.h"
 #include "tests/support/temp_dir.h"
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
@@ -206,4 +206,4 @@ TEST(TempDirTest, RemovedAtScopeExit) {
 }
 
 }  // namespace
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

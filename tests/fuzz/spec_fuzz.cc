@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "daemon/spec_loader.h"
+#include "daemon/specs/spec_loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/fakes.h"
+
 namespace crtoken {
 namespace {
 
@@ -17,25 +19,7 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-class ManualClock : public Clock {
- public:
-  std::chrono::system_clock::time_point Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::chrono::system_clock::time_point(mono_.time_since_epoch());
-  }
-  std::chrono::steady_clock::time_point Monotonic() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return mono_;
-  }
-  void Advance(std::chrono::milliseconds d) {
-    std::lock_guard<std::mutex> lock(mu_);
-    mono_ += d;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::chrono::steady_clock::time_point mono_{std::chrono::hours(1000)};
-};
+using test::FakeClock;
 
 WorkOutcome Failure() { return WorkOutcome{false, std::nullopt}; }
 WorkOutcome Success() { return WorkOutcome{true, std::nullopt}; }
@@ -54,7 +38,7 @@ std::vector<std::string> Drain(WorkQueue& q) {
 }
 
 TEST(WorkQueueTest, RepeatedAddsCollapse) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("a");
   q.Add("b");
@@ -64,7 +48,7 @@ TEST(WorkQueueTest, RepeatedAddsCollapse) {
 }
 
 TEST(WorkQueueTest, KeyNeverHandedOutTwiceAtOnce) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("a");
   ASSERT_EQ(q.TryGet(), "a");
@@ -79,7 +63,7 @@ TEST(WorkQueueTest, KeyNeverHandedOutTwiceAtOnce) {
 }
 
 TEST(WorkQueueTest, AddAfterFiresOnlyWhenDue) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.AddAfter("a", seconds(10));
   EXPECT_EQ(q.TryGet(), std::nullopt);
@@ -90,7 +74,7 @@ TEST(WorkQueueTest, AddAfterFiresOnlyWhenDue) {
 }
 
 TEST(WorkQueueTest, EarlierScheduleWins) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.AddAfter("a", seconds(60));
   q.AddAfter("a", seconds(5));
@@ -104,7 +88,7 @@ TEST(WorkQueueTest, EarlierScheduleWins) {
 }
 
 TEST(WorkQueueTest, AddOverridesScheduleAndBackoff) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("a");
   ASSERT_EQ(q.TryGet(), "a");
@@ -123,7 +107,7 @@ struct BackoffCase {
 };
 
 TEST(WorkQueueTest, BackoffTable) {
-  ManualClock clock;
+  FakeClock clock;
   BackoffPolicy p = NoJitter();
   p.base = seconds(1);
   p.max = minutes(5);
@@ -138,7 +122,7 @@ TEST(WorkQueueTest, BackoffTable) {
 }
 
 TEST(WorkQueueTest, JitterStaysWithinBounds) {
-  ManualClock clock;
+  FakeClock clock;
   BackoffPolicy p;
   p.base = seconds(1);
   p.max = minutes(5);
@@ -157,7 +141,7 @@ TEST(WorkQueueTest, JitterStaysWithinBounds) {
 }
 
 TEST(WorkQueueTest, FailuresBackOffExponentiallyAndSuccessResets) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("r");
   const milliseconds expected[] = {seconds(1), seconds(2), seconds(4), seconds(8)};
@@ -180,7 +164,7 @@ TEST(WorkQueueTest, FailuresBackOffExponentiallyAndSuccessResets) {
 }
 
 TEST(WorkQueueTest, FailureHonoursLongerRequeueAfter) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("r");
   ASSERT_EQ(q.TryGet(), "r");
@@ -192,7 +176,7 @@ TEST(WorkQueueTest, FailureHonoursLongerRequeueAfter) {
 }
 
 TEST(WorkQueueTest, SuccessSchedulesRequeueAfter) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("r");
   ASSERT_EQ(q.TryGet(), "r");
@@ -204,7 +188,7 @@ TEST(WorkQueueTest, SuccessSchedulesRequeueAfter) {
 }
 
 TEST(WorkQueueTest, AddWhileRunningAfterFailureRunsAtOnce) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("r");
   ASSERT_EQ(q.TryGet(), "r");
@@ -215,7 +199,7 @@ TEST(WorkQueueTest, AddWhileRunningAfterFailureRunsAtOnce) {
 }
 
 TEST(WorkQueueTest, ScheduleFiringWhileRunningRerunsOnce) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("r");
   ASSERT_EQ(q.TryGet(), "r");
@@ -227,7 +211,7 @@ TEST(WorkQueueTest, ScheduleFiringWhileRunningRerunsOnce) {
 }
 
 TEST(WorkQueueTest, ForgetDropsScheduleAndRerun) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.AddAfter("gone", seconds(1));
   q.Add("running");
@@ -242,7 +226,7 @@ TEST(WorkQueueTest, ForgetDropsScheduleAndRerun) {
 }
 
 TEST(WorkQueueTest, ShutDownStopsHandingOutWork) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   q.Add("a");
   q.ShutDown();
@@ -253,7 +237,7 @@ TEST(WorkQueueTest, ShutDownStopsHandingOutWork) {
 }
 
 TEST(WorkQueueTest, BlockedGetWakesOnAddAndOnClock) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   std::optional<std::string> got;
   std::thread t([&] { got = q.Get(); });
@@ -307,7 +291,7 @@ struct Gate {
 };
 
 TEST(WorkerPoolTest, RunsUpToConcurrencyAndNeverOneKeyTwice) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   Gate gate;
   WorkerPool pool(q, 3, [&](const std::string& k) { return gate.Handle(k); });
@@ -324,7 +308,7 @@ TEST(WorkerPoolTest, RunsUpToConcurrencyAndNeverOneKeyTwice) {
 }
 
 TEST(WorkerPoolTest, StopWaitsForInFlightAndTakesNoNewWork) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   Gate gate;
   WorkerPool pool(q, 2, [&](const std::string& k) { return gate.Handle(k); });
@@ -344,7 +328,7 @@ TEST(WorkerPoolTest, StopWaitsForInFlightAndTakesNoNewWork) {
 }
 
 TEST(WorkerPoolTest, StopReportsMissedDeadline) {
-  ManualClock clock;
+  FakeClock clock;
   WorkQueue q(clock, NoJitter());
   Gate gate;
   WorkerPool pool(q, 1, [&](const std::string& k) { return gate.Handle(k); });

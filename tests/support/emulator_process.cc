@@ -14,24 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace crtoken::test_support {
-
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("FreePort: socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    throw std::runtime_error("FreePort: bind failed");
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+namespace crtoken::test {
 
 std::string EmulatorBinaryPath() {
   if (const char* env = std::getenv("CRTOKEN_EMULATOR_BINARY"); env && *env) return env;
@@ -146,4 +129,4 @@ std::string EmulatorProcess::RegistryId(const std::string& name) const {
   throw std::runtime_error("emulator has no registry named " + name);
 }
 
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

@@ -11,10 +11,7 @@
 
 #include "tests/support/http_client.h"
 
-namespace crtoken::test_support {
-
-// A port that was free a moment ago (bind port 0 on 127.0.0.1, read it, close).
-uint16_t FreePort();
+namespace crtoken::test {
 
 // Where the emulator binary is: $CRTOKEN_EMULATOR_BINARY, else
 // CRTOKEN_BINARY_DIR/emulator/crtoken-emulator.
@@ -68,4 +65,4 @@ class EmulatorProcess {
   pid_t pid_ = -1;
 };
 
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

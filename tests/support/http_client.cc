@@ -9,8 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 namespace {
 
 std::string Lower(std::string s) {
@@ -265,4 +266,21 @@ std::string BasicAuth(const std::string& user, const std::string& password) {
   return "Basic " + out;
 }
 
-}  // namespace crtoken::test_support
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("FreePort: socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    throw std::runtime_error("FreePort: bind failed");
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace crtoken::test

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -50,7 +50,10 @@ class HttpConnection {
 // Splits http://HOST:PORT/PATH into its parts. False when `url` is not of that form.
 bool SplitUrl(const std::string& url, std::string* host, uint16_t* port, std::string* target);
 
+// A port that was free a moment ago (bind port 0 on 127.0.0.1, read it, close).
+uint16_t FreePort();
+
 // "Basic base64(user:password)".
 std::string BasicAuth(const std::string& user, const std::string& password);
 
-}  // namespace crtoken::test_support
+}  // namespace crtoken::test

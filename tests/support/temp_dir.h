@@ -1,10 +1,11 @@
-// A temporary directory removed (recursively) when the object goes away.
+// A temporary directory removed (recursively) when the object goes away, and the few file helpers
+// tests use on what they put in it. The one temp-dir helper of the tests.
 #pragma once
 
 #include <filesystem>
 #include <string>
 
-namespace crtoken::test_support {
+namespace crtoken::test {
 
 class TempDir {
  public:
@@ -22,4 +23,14 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace crtoken::test_support
+// The whole content of a file, byte for byte; "" when it cannot be read.
+std::string ReadFile(const std::filesystem::path& path);
+
+// Replaces the content of `path` (creating the file and its missing parent directories).
+void WriteFile(const std::filesystem::path& path, const std::string& content);
+
+// The permission bits (st_mode & 07777) of `path` itself, not following a symlink; 0 when it
+// does not exist.
+unsigned FileMode(const std::filesystem::path& path);
+
+}  // namespace crtoken::test

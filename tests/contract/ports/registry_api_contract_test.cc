@@ -14,10 +14,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "daemon/http_registry_api.h"
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/registry_api.h"
 #include "reconciler/token_id.h"
-#include "tests/engine/engine_fakes.h"
+#include "tests/support/fakes.h"
 #include "tests/support/emulator_process.h"
 
 namespace crtoken {
@@ -77,7 +77,7 @@ class FakeHarness : public RegistryHarness {
   }
 
  private:
-  testing::FakeRegistryApi fake_;
+  test::FakeRegistryApi fake_;
 };
 
 class EmulatorHarness : public RegistryHarness {
@@ -116,7 +116,7 @@ class EmulatorHarness : public RegistryHarness {
   }
 
  private:
-  test_support::EmulatorProcess emu_;
+  test::EmulatorProcess emu_;
   std::unique_ptr<HttpRegistryApi> api_;
 };
 

@@ -1,7 +1,7 @@
 // The SecretSink contract (reconciler/secret_sink.h) as one list of scenarios, run against the
 // MemorySecretSink that the engine tests rely on (once with file refs, once with Kubernetes refs),
 // FileSecretSink in a temp dir, and KubernetesSecretSink against the Kubernetes API emulator
-// (tests/k8s_emulator). The real sinks are the truth: where the memory sink differs, it is wrong.
+// (tests/support/k8s_emulator). The real sinks are the truth: where the memory sink differs, it is wrong.
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 
@@ -17,11 +17,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "daemon/file_secret_sink.h"
-#include "daemon/kubernetes_secret_sink.h"
+#include "daemon/sinks/file_secret_sink.h"
+#include "daemon/sinks/kubernetes_secret_sink.h"
 #include "reconciler/secret_sink.h"
-#include "tests/engine/engine_fakes.h"
-#include "tests/k8s_emulator/emulator_process.h"
+#include "tests/support/fakes.h"
+#include "tests/support/k8s_emulator/k8s_emulator_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken {
@@ -78,7 +78,7 @@ class MemoryFileHarness : public SinkHarness {
   }
 
  protected:
-  testing::MemorySecretSink sink_;
+  test::MemorySecretSink sink_;
 };
 
 class MemoryKubernetesHarness : public MemoryFileHarness {
@@ -105,7 +105,7 @@ class FileHarness : public SinkHarness {
   }
 
  private:
-  test_support::TempDir dir_{"crtoken-sink-contract"};
+  test::TempDir dir_{"crtoken-sink-contract"};
   FileSecretSink sink_;
 };
 
@@ -140,8 +140,8 @@ class KubernetesHarness : public SinkHarness {
     sink_ = std::move(sink.value());
   }
   static void StartEmulator() {
-    emulator_ = new testing::K8sEmulatorProcess(
-        CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/k8s_emulator/k8s_emulator.py",
+    emulator_ = new test::K8sEmulatorProcess(
+        CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
         {"--token", kKubeToken, "--namespace", kNamespace});
   }
   static void StopEmulator() {
@@ -176,7 +176,7 @@ class KubernetesHarness : public SinkHarness {
   }
 
  private:
-  static inline testing::K8sEmulatorProcess* emulator_ = nullptr;
+  static inline test::K8sEmulatorProcess* emulator_ = nullptr;
   static inline std::atomic<int> tests_{0};
   std::string prefix_;
   std::unique_ptr<KubernetesSecretSink> sink_;

@@ -1,0 +1,186 @@
+// crtoken plan and crtoken apply: one pass each, over the same Runtime as `crtoken run`.
+//
+// Output: the actions (Action::Describe(), never a secret) and a summary on stdout; spec errors,
+// failures and logs on stderr.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "daemon/app/commands.h"
+#include "daemon/app/runtime.h"
+#include "daemon/specs/spec_loader.h"
+#if __has_include("daemon/app/logging.h")
+#include "daemon/app/logging.h"
+#include "daemon/common/json_text.h"
+#define CRTOKEN_HAVE_LOGGING 1
+#endif
+
+namespace crtoken {
+namespace {
+
+// Every error line goes to stderr through this: an error can carry a server's text, which must
+// neither forge lines nor send terminal escapes, nor flood the output.
+std::string Printable(const std::string& text) { return PrintableText(text, 4096); }
+
+// A one-shot command gives up at once on API failures that waiting does not fix (connection
+// refused, unresolvable name, untrusted certificate), where the daemon retries them patiently.
+Options OneShot(Options options) {
+  options.one_shot = true;
+  return options;
+}
+
+bool InitLogging(const char* command, const Options& options) {
+#ifdef CRTOKEN_HAVE_LOGGING
+  if (Status s = SetupLogging(options.log_format, options.log_level); !s.ok()) {
+    std::fprintf(stderr, "crtoken %s: %s\n", command, Printable(s.error().message).c_str());
+    return false;
+  }
+#else
+  auto logger = spdlog::stderr_color_mt("crtoken");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+#endif
+  return true;
+}
+
+// Loads the specs; prints every spec error. The specs of failed files are left out and their
+// tokens protected (DesiredState.failed_files); while any spec path cannot be read, nothing at all
+// is deleted (DesiredState.prune), but creates and updates of the files that were read go ahead.
+DesiredState LoadDesired(const Options& options, int* spec_errors) {
+  SpecSet set = LoadSpecs(options.specs);
+  for (const auto& error : set.errors) {
+    std::fprintf(stderr, "%s\n", Printable(error.ToString()).c_str());
+  }
+  *spec_errors = static_cast<int>(set.errors.size());
+  DesiredState desired;
+  desired.specs = std::move(set.specs);
+  desired.failed_files = std::move(set.failed_files);
+  desired.prune.unread = std::move(set.unread);
+  return desired;
+}
+
+struct Tally {
+  int create = 0, reissue = 0, update = 0, remove = 0;
+};
+
+Tally Count(const Plan& plan) {
+  Tally t;
+  for (const auto& a : plan.actions) {
+    switch (a.type) {
+      case ActionType::kCreate:
+        ++t.create;
+        break;
+      case ActionType::kReissue:
+        ++t.reissue;
+        break;
+      case ActionType::kUpdate:
+        ++t.update;
+        break;
+      case ActionType::kDelete:
+        ++t.remove;
+        break;
+    }
+  }
+  return t;
+}
+
+void PrintErrors(const char* command, const std::vector<std::string>& errors) {
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "crtoken %s: error: %s\n", command, Printable(e).c_str());
+  }
+}
+
+}  // namespace
+
+int PlanCommand(const Options& options) {
+  if (!InitLogging("plan", options)) return 1;
+  int spec_errors = 0;
+  DesiredState desired = LoadDesired(options, &spec_errors);
+  auto runtime = MakeRuntime(OneShot(options), /*dry_run=*/true);
+  if (!runtime.ok()) {
+    std::fprintf(stderr, "crtoken plan: %s\n", Printable(runtime.error().message).c_str());
+    return 1;
+  }
+  PassResult result = runtime.value()->reconciler->Reconcile(desired);
+  for (const auto& action : result.plan.actions) {
+    std::printf("%s\n", action.Describe().c_str());
+  }
+  const Tally t = Count(result.plan);
+  std::printf(
+      "Plan: %d to create, %d to reissue, %d to update, %d to delete; %d in sync, %d "
+      "unmanaged.\n",
+      t.create, t.reissue, t.update, t.remove, result.plan.counts.in_sync,
+      result.plan.counts.unmanaged);
+  PrintErrors("plan", result.errors);
+  if (spec_errors > 0 || !result.errors.empty()) {
+    std::fprintf(stderr, "crtoken plan: %d spec errors, %zu other errors\n", spec_errors,
+                 result.errors.size());
+    return 1;
+  }
+  return result.plan.empty() ? 0 : 2;
+}
+
+int ApplyCommand(const Options& options) {
+  if (!InitLogging("apply", options)) return 1;
+  int spec_errors = 0;
+  DesiredState desired = LoadDesired(options, &spec_errors);
+  auto runtime = MakeRuntime(OneShot(options));
+  if (!runtime.ok()) {
+    std::fprintf(stderr, "crtoken apply: %s\n", Printable(runtime.error().message).c_str());
+    return 1;
+  }
+  Reconciler& reconciler = *runtime.value()->reconciler;
+  // One pass converges unless something transient got in the way (the API client has already
+  // retried each request); then a couple more passes, a moment apart, before giving up.
+  constexpr int kMaxPasses = 3;
+  PassResult result;
+  Tally done;
+  const auto start = std::chrono::steady_clock::now();
+  int passes = 0;
+  for (int pass = 1; pass <= kMaxPasses; ++pass) {
+    passes = pass;
+    result = reconciler.Reconcile(desired);
+    // A later pass retries what is still left of the first pass's plan: marked, not counted again.
+    for (const auto& action : result.plan.actions) {
+      std::printf("%s%s\n", pass == 1 ? "" : "retry: ", action.Describe().c_str());
+    }
+    if (pass == 1) done = Count(result.plan);
+    if (result.converged || !result.requeue_after || pass == kMaxPasses) break;
+    const auto wait =
+        std::min<std::chrono::milliseconds>(*result.requeue_after, std::chrono::seconds(2));
+    spdlog::info("apply: pass {} did not converge ({} errors); trying again in {} ms", pass,
+                 result.errors.size(), wait.count());
+    std::this_thread::sleep_for(wait);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "Apply: %d create, %d reissue, %d update, %d delete actions; %d in sync, %d unmanaged; "
+      "%s in %.2f s (%d pass%s).\n",
+      done.create, done.reissue, done.update, done.remove, result.plan.counts.in_sync,
+      result.plan.counts.unmanaged, result.converged ? "converged" : "NOT converged", seconds,
+      passes, passes == 1 ? "" : "es");
+  PrintErrors("apply", result.errors);
+  if (result.secrets_waiting > 0) {
+    std::fprintf(stderr,
+                 "crtoken apply: %d passwords could not be delivered (registry not running yet, "
+                 "or the sink failed); their tokens will be re-issued by the next apply\n",
+                 result.secrets_waiting);
+  }
+  if (spec_errors > 0) {
+    std::fprintf(stderr,
+                 "crtoken apply: %d spec errors; the tokens of failing files were left as "
+                 "they are%s\n",
+                 spec_errors,
+                 desired.prune.unread.empty()
+                     ? ""
+                     : ", and nothing was deleted: part of the specs cannot be read");
+  }
+  return result.converged && spec_errors == 0 ? 0 : 1;
+}
+
+}  // namespace crtoken

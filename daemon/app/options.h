@@ -1,0 +1,74 @@
+// Operator configuration: flags, each with an environment variable CRTOKEN_<FLAG_IN_UPPER_SNAKE>;
+// a flag wins over its variable. Credentials are never accepted as flag values.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "daemon/common/env.h"
+#include "reconciler/error.h"
+#include "reconciler/plan.h"
+
+namespace crtoken {
+
+struct Options {
+  std::vector<std::string> specs;  // default {"./manifests"}
+  std::string api_url;             // default $IONOS_API_URL, else the production URL
+  std::string credentials_file;
+  std::string secret_dir = "./secrets";
+  std::string state_dir = "./.crtoken";
+  std::chrono::milliseconds resync = std::chrono::seconds(60);
+  PlanPolicy policy;
+  std::string metrics_addr = "127.0.0.1:9464";
+  std::string health_addr = "127.0.0.1:8081";
+  std::string log_format = "text";  // text | json
+  std::string log_level = "info";   // trace | debug | info | warn | error
+  bool dry_run = false;
+
+  // The API client (issue 4).
+  double api_qps = 20;
+  int api_burst = 40;
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds retry_budget = std::chrono::seconds(120);
+  std::chrono::milliseconds retry_after_cap = std::chrono::seconds(60);
+  std::string ca_file;
+  bool insecure_skip_tls_verify = false;
+  // Not a flag: set by the one-shot commands (plan, apply). API connection failures that waiting
+  // does not fix (refused, unresolvable name, untrusted certificate) then end a call at once
+  // instead of being retried for --retry-budget; `crtoken run` keeps retrying them.
+  bool one_shot = false;
+
+  // The daemon (issue 6).
+  int concurrency = 4;
+  std::chrono::milliseconds debounce = std::chrono::milliseconds(100);
+  std::string watch = "auto";  // auto | inotify | poll
+  std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  // A token that a spec change un-declares is pruned only once the spec files have been unchanged
+  // (no write, every file closed, a re-read that agrees) for this long.
+  std::chrono::milliseconds prune_settle = std::chrono::seconds(3);
+  // SIGTERM/SIGINT: how long in-flight passes may take to finish before the process exits anyway.
+  std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(25);
+
+  // Kubernetes sink: in-cluster credentials, or this kubeconfig ($KUBECONFIG).
+  std::string kubeconfig;
+
+  // Debugging only: leave core dumps and ptrace as the system has them. By default main makes the
+  // process non-dumpable (no core file, no ptrace by other processes of the same user), since
+  // its memory holds the API credentials and token passwords.
+  bool allow_core_dumps = false;
+
+  // Positional arguments (validate's paths).
+  std::vector<std::string> args;
+  bool help = false;
+};
+
+// Parses `args` (after the subcommand) for `command`. A bad value, an unknown flag or a missing
+// value is a kInvalid error naming the flag (or the variable) and what was wrong.
+Result<Options> ParseOptions(const std::string& command, const std::vector<std::string>& args,
+                             const EnvLookup& env);
+
+// The flag reference printed by `crtoken <command> --help`.
+std::string OptionsHelp(const std::string& command);
+
+}  // namespace crtoken

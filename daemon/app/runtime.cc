@@ -1,0 +1,138 @@
+#include "daemon/app/runtime.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+
+#include "daemon/registry/credentials.h"
+#include "daemon/registry/http_registry_api.h"
+#include "daemon/sinks/file_state_store.h"
+#include "daemon/sinks/kubernetes_secret_sink.h"
+
+namespace crtoken {
+namespace {
+
+std::function<void(std::string_view)> CrashHookFromEnv() {
+  const char* at = std::getenv("CRTOKEN_TEST_CRASH_AT");
+  if (at == nullptr || *at == '\0') return nullptr;
+  std::string point = at;
+  spdlog::warn("CRTOKEN_TEST_CRASH_AT={}: this process will kill itself (test only)", point);
+  return [point](std::string_view here) {
+    if (here != point) return;
+    spdlog::default_logger()->flush();
+    ::_exit(137);
+  };
+}
+
+// Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
+// need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
+// the sink, with its reason. Thread-safe.
+class LazyKubernetesSink : public SecretSink {
+ public:
+  explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
+  Status Write(const SecretRef& ref, const DockerCredential& credential) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Write(ref, credential);
+  }
+  Result<SecretState> Inspect(const SecretRef& ref) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Inspect(ref);
+  }
+  Status Delete(const SecretRef& ref) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Delete(ref);
+  }
+
+ private:
+  Result<SecretSink*> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sink_ && !error_) {
+      auto made = MakeKubernetesSecretSink(kubeconfig_);
+      if (made.ok()) {
+        sink_ = std::move(made.value());
+      } else {
+        error_ =
+            Error{made.error().kind, "kubernetes sink not configured: " + made.error().message};
+        spdlog::warn("{}", error_->message);
+      }
+    }
+    if (error_) return *error_;
+    return sink_.get();
+  }
+
+  std::string kubeconfig_;
+  std::mutex mu_;
+  std::unique_ptr<SecretSink> sink_;
+  std::optional<Error> error_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
+                                                         const EnvLookup& env) {
+  std::vector<std::string> warnings;
+  auto creds = LoadCredentials(options.credentials_file, env, &warnings);
+  if (!creds.ok()) return creds.error();
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  HttpRegistryApiConfig config;
+  config.base_url = options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url;
+  config.credentials = creds.value();
+  config.qps = options.api_qps;
+  config.burst = options.api_burst;
+  config.request_timeout = options.request_timeout;
+  config.retry.retry_budget = options.retry_budget;
+  config.retry.retry_after_cap = options.retry_after_cap;
+  config.retry.retry_permanent_failures = !options.one_shot;
+  config.ca_file = options.ca_file;
+  config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
+  config.metrics = metrics;
+  if (config.insecure_skip_tls_verify) {
+    spdlog::warn(
+        "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
+        "network path can read the API credentials and every token password");
+  }
+  auto api = HttpRegistryApi::Create(std::move(config));
+  if (!api.ok()) return api.error();
+  spdlog::info("API client: {} ({}), {} qps, burst {}",
+               options.api_url.empty() ? std::string(kDefaultApiUrl) : options.api_url,
+               creds.value().description(), options.api_qps, options.api_burst);
+  return std::unique_ptr<RegistryApi>(std::move(api.value()));
+}
+
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics) {
+  return MakeHttpRegistryApi(options, metrics, ProcessEnv());
+}
+
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
+  auto rt = std::make_unique<Runtime>();
+  rt->metrics = std::make_unique<Metrics>();
+  rt->clock = std::make_unique<SystemClock>();
+
+  auto api = MakeHttpRegistryApi(options, rt->metrics.get());
+  if (!api.ok()) return api.error();
+  rt->api = std::move(api.value());
+
+  rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
+  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
+  rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
+
+  auto state = FileStateStore::Open(options.state_dir);
+  if (!state.ok()) return state.error();
+  rt->state = std::move(state.value());
+
+  ReconcilerConfig config;
+  config.policy = options.policy;
+  config.dry_run = dry_run || options.dry_run;
+  config.test_hook = CrashHookFromEnv();
+  rt->reconciler = std::make_unique<Reconciler>(*rt->api, *rt->sink, *rt->state, *rt->clock,
+                                                rt->metrics.get(), std::move(config));
+  return rt;
+}
+
+}  // namespace crtoken

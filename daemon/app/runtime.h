@@ -1,0 +1,52 @@
+// The composition shared by `crtoken plan`, `apply` and `run`: the API client, the secret sinks,
+// the state store, the metrics and the Reconciler over them, built from Options. The one place
+// where options become the adapters' own configurations: no adapter sees Options.
+//
+// Startup errors (no credentials, a bad URL, a corrupt state file, an explicit --kubeconfig that
+// cannot be used) are one Error with a clear message; the caller prints it and exits 1.
+#pragma once
+
+#include <memory>
+
+#include "daemon/app/options.h"
+#include "daemon/sinks/composite_secret_sink.h"
+#include "daemon/sinks/file_secret_sink.h"
+#include "reconciler/clock.h"
+#include "reconciler/metrics.h"
+#include "reconciler/reconciler.h"
+#include "reconciler/registry_api.h"
+#include "reconciler/state_store.h"
+
+namespace crtoken {
+
+struct Runtime {
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<Clock> clock;
+  std::unique_ptr<RegistryApi> api;
+  std::unique_ptr<FileSecretSink> file_sink;
+  // Connects on first use (--kubeconfig / $KUBECONFIG, else in-cluster); when that fails, each
+  // kubernetes secret gets the error "kubernetes sink not configured: <why>".
+  std::unique_ptr<SecretSink> kubernetes_sink;
+  std::unique_ptr<CompositeSecretSink> sink;
+  std::unique_ptr<StateStore> state;
+  std::unique_ptr<Reconciler> reconciler;
+};
+
+// The client the commands use: base URL, limits and TLS settings from `options`; credentials from
+// --credentials-file or IONOS_TOKEN / IONOS_USERNAME + IONOS_PASSWORD (see
+// daemon/registry/credentials.h). A
+// missing credential is one kInvalid error naming the three ways to give one. Logs a warning when
+// TLS verification is off or the credentials file is readable by others.
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics);
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
+                                                         const EnvLookup& env);
+
+// `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run.
+//
+// TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-intent, after-put or
+// after-secret, the process ends with _exit(137) (as if killed with SIGKILL) the first time a
+// create reaches that point. The end-to-end tests use it to prove crash safety; never set it
+// otherwise.
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false);
+
+}  // namespace crtoken

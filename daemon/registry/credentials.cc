@@ -1,0 +1,190 @@
+#include "daemon/registry/credentials.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <sstream>
+
+#include "daemon/common/file_ops.h"
+
+namespace crtoken {
+namespace {
+
+constexpr char kMissing[] =
+    "no API credentials: set IONOS_TOKEN (Bearer token), or IONOS_USERNAME and IONOS_PASSWORD "
+    "(Basic), or pass --credentials-file FILE with IONOS_TOKEN=... or IONOS_USERNAME=... and "
+    "IONOS_PASSWORD=... lines";
+
+std::string Trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
+  return s.substr(b, e - b);
+}
+
+// A credential goes into an HTTP header: control characters would corrupt (or inject into) it.
+bool HasControl(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
+
+// Whether an unknown key may be shown in an error: only when it looks like a variable name (upper
+// case letters, digits and '_', at most 32 characters). Anything else may be a raw token (base64
+// ends in '=') or a password behind a mistyped separator, and is never echoed.
+bool ShowableKey(const std::string& key) {
+  if (key.empty() || key.size() > 32 || !(key[0] >= 'A' && key[0] <= 'Z')) return false;
+  for (char c : key) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// A credentials file holds a few short lines.
+constexpr size_t kMaxCredentialsFileBytes = 64 * 1024;
+
+}  // namespace
+
+Credentials Credentials::Bearer(std::string token) {
+  Credentials c;
+  c.bearer_ = true;
+  c.token_ = std::move(token);
+  c.description_ = "Bearer token";
+  return c;
+}
+
+Credentials Credentials::Basic(std::string username, std::string password) {
+  Credentials c;
+  c.bearer_ = false;
+  c.username_ = std::move(username);
+  c.password_ = std::move(password);
+  c.description_ = "Basic auth as " + c.username_;
+  return c;
+}
+
+std::string Credentials::AuthorizationHeader() const {
+  if (bearer_) return "Bearer " + token_;
+  return "Basic " + Base64Encode(username_ + ":" + password_);
+}
+
+std::string Base64Encode(const std::string& data) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    const uint32_t n =
+        (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i + 1 == data.size()) {
+    const uint32_t n = uint8_t(data[i]) << 16;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == data.size()) {
+    const uint32_t n = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+Result<Credentials> LoadCredentials(const std::string& credentials_file, const EnvLookup& env,
+                                    std::vector<std::string>* warnings) {
+  std::map<std::string, std::string> values;
+  std::map<std::string, std::string> where;  // key -> "FILE:LINE" or the variable name
+  std::string source;
+
+  if (!credentials_file.empty()) {
+    source = credentials_file;
+    // Following symlinks (a Kubernetes Secret volume mounts its files through them), but never
+    // blocking on a FIFO nor reading a huge file.
+    struct stat st {};
+    auto content = ReadFileAt(FileOps::Real(), AT_FDCWD, credentials_file, credentials_file,
+                              kMaxCredentialsFileBytes, Follow::kSymlinks, &st);
+    if (!content.ok()) {
+      return Invalid("cannot read the credentials file: " + content.error().message);
+    }
+    if (warnings != nullptr && (st.st_mode & S_IROTH) != 0) {
+      warnings->push_back(credentials_file +
+                          ": credentials file is readable by every user; chmod 600 it");
+    }
+    std::istringstream in(content.value());
+    std::string line;
+    int line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      const std::string at = credentials_file + ":" + std::to_string(line_no);
+      std::string t = Trim(line);
+      if (t.empty() || t[0] == '#') continue;
+      if (t.rfind("export ", 0) == 0) t = Trim(t.substr(7));
+      const size_t eq = t.find('=');
+      if (eq == std::string::npos) {
+        return Invalid(at + ": want KEY=VALUE (IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD)");
+      }
+      const std::string key = Trim(t.substr(0, eq));
+      std::string value = Trim(t.substr(eq + 1));
+      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+          value.back() == value.front()) {
+        value = value.substr(1, value.size() - 2);
+      }
+      if (key != "IONOS_TOKEN" && key != "IONOS_USERNAME" && key != "IONOS_PASSWORD") {
+        return Invalid(at + ": unknown key" + (ShowableKey(key) ? " '" + key + "'" : "") +
+                       " (want IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD; the line is not "
+                       "shown, it may hold a secret)");
+      }
+      if (values.count(key) != 0) return Invalid(at + ": " + key + " given twice");
+      if (value.empty()) return Invalid(at + ": " + key + " is empty");
+      if (HasControl(value)) return Invalid(at + ": " + key + " contains a control character");
+      values[key] = value;
+      where[key] = at;
+    }
+    if (values.empty()) {
+      return Invalid(credentials_file +
+                     ": no credentials in file (want IONOS_TOKEN=... or IONOS_USERNAME=... and "
+                     "IONOS_PASSWORD=...)");
+    }
+  } else {
+    source = "the environment";
+    for (const char* key : {"IONOS_TOKEN", "IONOS_USERNAME", "IONOS_PASSWORD"}) {
+      auto v = env ? env(key) : std::nullopt;
+      if (v && !v->empty()) {
+        if (HasControl(*v)) return Invalid(std::string(key) + " contains a control character");
+        values[key] = *v;
+        where[key] = key;
+      }
+    }
+  }
+
+  if (values.count("IONOS_TOKEN") != 0) {
+    Credentials c = Credentials::Bearer(values["IONOS_TOKEN"]);
+    c.description_ = "Bearer token from " + where["IONOS_TOKEN"];
+    return c;
+  }
+  const bool has_user = values.count("IONOS_USERNAME") != 0;
+  const bool has_password = values.count("IONOS_PASSWORD") != 0;
+  if (has_user && has_password) {
+    Credentials c = Credentials::Basic(values["IONOS_USERNAME"], values["IONOS_PASSWORD"]);
+    c.description_ = "Basic auth from " + source;
+    return c;
+  }
+  if (has_user != has_password) {
+    return Invalid(std::string(has_user ? "IONOS_USERNAME" : "IONOS_PASSWORD") + " (from " +
+                   source + ") is set but " + (has_user ? "IONOS_PASSWORD" : "IONOS_USERNAME") +
+                   " is not: Basic auth needs both");
+  }
+  return Invalid(kMissing);
+}
+
+}  // namespace crtoken

@@ -1,0 +1,646 @@
+// The one file that includes cpprest: every cpprest (and boost/asio) exception is caught here.
+#include "daemon/registry/http_registry_api.h"
+
+#include <cpprest/http_client.h>
+#include <cpprest/uri_builder.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "daemon/common/cpprest_pool.h"
+#include "daemon/registry/registry_json.h"
+#include "daemon/registry/token_bucket.h"
+#include "daemon/common/cpprest_http.h"
+#include "daemon/common/http_failure.h"
+#include "daemon/common/json_text.h"
+#include "reconciler/token_id.h"
+
+namespace crtoken {
+namespace {
+
+namespace http = web::http;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr int kPageLimit = 100;
+// A list whose pages disagree is read again, whole, up to this many times in all.
+constexpr int kListReadings = 3;
+// More tokens than this in one registry is not believed (the API's limits are far lower).
+constexpr int64_t kMaxListedTokens = 100000;
+// Pages a token list may take beyond total / page size (the last, partial page and a spare).
+constexpr int64_t kPageSlack = 2;
+// A registry lookup by name that has not ended after this many pages is not believed.
+constexpr int kMaxRegistryPages = 100;
+
+struct Response {
+  int status = 0;
+  std::string body;
+  std::optional<std::string> location;    // the Location header, for a 3xx
+  std::optional<std::string> body_error;  // the body was not read: larger than the cap
+};
+
+// What one exchange yielded, on cpprest's side of the wait.
+struct Answer {
+  Response response;
+  std::optional<std::string> retry_after;
+};
+
+http::method ToCpprest(HttpMethod m) {
+  switch (m) {
+    case HttpMethod::kGet:
+      return http::methods::GET;
+    case HttpMethod::kPost:
+      return http::methods::POST;
+    case HttpMethod::kPut:
+      return http::methods::PUT;
+    case HttpMethod::kPatch:
+      return http::methods::PATCH;
+    case HttpMethod::kDelete:
+      return http::methods::DEL;
+  }
+  return http::methods::GET;
+}
+
+std::string Encode(const std::string& s) {
+  return web::uri::encode_data_string(s);  // percent-encodes everything but unreserved characters
+}
+
+// Checks a PEM bundle before the first request, so a bad --ca-file is a startup error rather than
+// a TLS failure on every call.
+Status CheckCaFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return Error{ErrorKind::kInvalid,
+                 "--ca-file " + path + ": cannot read: " + std::strerror(errno)};
+  }
+  int certs = 0;
+  while (X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+    ++certs;
+    X509_free(cert);
+  }
+  std::fclose(f);
+  if (certs == 0) {
+    return Error{ErrorKind::kInvalid, "--ca-file " + path + ": no PEM certificate in the file"};
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct HttpRegistryApi::Impl {
+  HttpRegistryApiConfig config;
+  std::string authorization;
+  std::unique_ptr<http::client::http_client> client;
+  // A POST goes over a client of its own, made for that one request, so it always travels on a
+  // fresh connection: cpprest silently re-sends a request whose pooled keep-alive connection
+  // turns out to be dead, which is right for the idempotent methods but would repeat a POST
+  // blindly. (cpprest overrides a Connection: close request header, so that is no way out.)
+  web::uri base_uri;
+  std::string endpoint;  // "host:port" of base_uri, for messages
+  // Why the last server certificate was rejected; filled by OpenSSL during handshakes.
+  std::shared_ptr<TlsVerifyNotes> tls_notes = std::make_shared<TlsVerifyNotes>();
+  http::client::http_client_config client_config;
+  TokenBucket bucket;
+  RetryPolicy retry;
+
+  std::mutex cache_mu;
+  std::map<std::string, RegistryInfo> by_name;
+  std::map<std::string, RegistryInfo> by_id;
+
+  // Shutdown(): wakes the retry and rate-limit waits and stops further attempts.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+
+  // Sleeps for `d` unless Shutdown() comes first; false when it did.
+  bool SleepUnlessStopped(std::chrono::nanoseconds d) {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    return !stop_cv.wait_for(lock, d, [this] { return stopping; });
+  }
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    return stopping;
+  }
+
+  Impl(HttpRegistryApiConfig c)
+      : config(std::move(c)),
+        authorization(config.credentials.AuthorizationHeader()),
+        bucket(config.qps, config.burst, nullptr,
+               [this](std::chrono::nanoseconds d) { SleepUnlessStopped(d); }),
+        retry(config.retry, config.jitter_seed != 0 ? config.jitter_seed : std::random_device{}()) {
+  }
+
+  // One attempt under the deadline. Returns the response, or fills `failure`.
+  Response Attempt(HttpMethod method, const std::string& path, const std::string* body,
+                   AttemptOutcome* outcome, std::string* error_text) {
+    http::http_request req(ToCpprest(method));
+    req.set_request_uri(path);
+    req.headers().add("Authorization", authorization);
+    req.headers().add("Accept", "application/json");
+    req.headers().add("User-Agent", config.user_agent);
+    if (body != nullptr) req.set_body(*body, "application/json");
+    const bool post = method == HttpMethod::kPost;
+
+    struct Done {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto done = std::make_shared<Done>();
+    pplx::cancellation_token_source cts;
+    Response out;
+    try {
+      std::unique_ptr<http::client::http_client> one_shot;
+      if (post) one_shot = std::make_unique<http::client::http_client>(base_uri, client_config);
+      auto& http_client = post ? one_shot : client;
+      const size_t max_body = config.max_body_bytes;
+      // The body is read in capped chunks (cpprest_http.h); beyond the cap `cts` is cancelled,
+      // which closes the connection. No continuation takes the token: the answer stays a value.
+      auto task = http_client->request(req, cts.get_token())
+                      .then(
+                          [max_body, cts](http::http_response resp) {
+                            Answer a;
+                            a.response.status = resp.status_code();
+                            a.retry_after = HeaderValue(resp, "Retry-After");
+                            a.response.location = HeaderValue(resp, "Location");
+                            return ReadBodyCapped(resp, max_body, cts)
+                                .then(
+                                    [a](CappedBody read) mutable {
+                                      a.response.body = std::move(read.body);
+                                      a.response.body_error = std::move(read.error);
+                                      return a;
+                                    },
+                                    pplx::cancellation_token::none());
+                          },
+                          pplx::cancellation_token::none());
+      task.then([done](pplx::task<Answer>) {
+        std::lock_guard<std::mutex> lock(done->mu);
+        done->done = true;
+        done->cv.notify_all();
+      });
+      bool finished;
+      {
+        std::unique_lock<std::mutex> lock(done->mu);
+        finished = done->cv.wait_for(lock, config.request_timeout, [&] { return done->done; });
+      }
+      if (!finished) cts.cancel();  // the deadline: abort the request (and its connection)
+      try {
+        Answer answer = task.get();
+        if (!finished) {
+          // Completed in the instant between the wait and the cancel: still over the deadline.
+          outcome->failure = AttemptOutcome::Failure::kTimeout;
+          *error_text = "timeout: no answer within the request timeout";
+          return out;
+        }
+        out = std::move(answer.response);
+        outcome->status = out.status;
+        outcome->retry_after = std::move(answer.retry_after);
+        return out;
+      } catch (...) {
+        if (!finished) {
+          outcome->failure = AttemptOutcome::Failure::kTimeout;
+          *error_text = "timeout: no answer from " + endpoint + " within the request timeout (" +
+                        std::to_string(config.request_timeout.count()) + " ms)";
+          return out;
+        }
+        throw;
+      }
+    } catch (const http::http_exception& e) {
+      const ConnectionFailure f =
+          ClassifyConnectionFailure(e.error_code().value(), e.what(), endpoint, tls_notes->Last());
+      outcome->failure = f.cause == ConnectionFailure::Cause::kTimeout
+                             ? AttemptOutcome::Failure::kTimeout
+                             : AttemptOutcome::Failure::kConnection;
+      outcome->permanent = f.permanent;
+      *error_text = f.reason;
+    } catch (const pplx::task_canceled&) {
+      outcome->failure = AttemptOutcome::Failure::kTimeout;
+      *error_text = "timeout: request cancelled";
+    } catch (const std::exception& e) {
+      outcome->failure = AttemptOutcome::Failure::kConnection;
+      *error_text = "connection error with " + endpoint + ": " + PrintableText(e.what(), 200);
+    }
+    return out;
+  }
+
+  // Sends with rate limit, deadline and retries. An HTTP response of any status is returned as
+  // such; only the lack of one (after retries) becomes an Error.
+  Result<Response> Send(HttpMethod method, const std::string& path,
+                        const std::string* body = nullptr) {
+    const char* method_name = HttpMethodName(method);
+    const auto first = steady_clock::now();
+    for (int attempt = 1;; ++attempt) {
+      bucket.Acquire();
+      if (Stopping()) {
+        return Error{ErrorKind::kUnavailable,
+                     std::string(method_name) + " " + path + ": not sent: shutting down"};
+      }
+      const auto start = steady_clock::now();
+      AttemptOutcome outcome;
+      std::string error_text;
+      Response resp = Attempt(method, path, body, &outcome, &error_text);
+      const double seconds = std::chrono::duration<double>(steady_clock::now() - start).count();
+      if (config.metrics != nullptr)
+        config.metrics->ObserveApiRequest(method_name, resp.status, seconds);
+      if (outcome.failure == AttemptOutcome::Failure::kNone) {
+        spdlog::debug("api {} {} -> {} in {:.1f} ms (attempt {})", method_name, path, resp.status,
+                      seconds * 1000, attempt);
+      } else {
+        spdlog::debug("api {} {} -> no answer after {:.1f} ms (attempt {}): {}", method_name, path,
+                      seconds * 1000, attempt, error_text);
+      }
+      if (resp.body_error) {
+        // Nothing to retry: the same server would send the same flood again.
+        return Error{ErrorKind::kUnavailable, std::string(method_name) + " " + path + ": HTTP " +
+                                                  std::to_string(resp.status) + ": " +
+                                                  *resp.body_error};
+      }
+      const auto elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - first);
+      RetryDecision d =
+          retry.Decide(method, outcome, attempt, elapsed, std::chrono::system_clock::now());
+      if (d.retry) {
+        spdlog::warn("api {} {}: {}; retry {} in {} ms", method_name, path, d.reason, attempt,
+                     d.delay.count());
+        if (SleepUnlessStopped(d.delay)) continue;
+        spdlog::info("api {} {}: shutting down, no retry", method_name, path);
+        // Falls through: the last answer (or failure) is final.
+      }
+      if (outcome.failure != AttemptOutcome::Failure::kNone) {
+        // The reason first, so that the first line a person reads says why.
+        std::string msg = std::string(method_name) + " " + path + ": " + error_text + " (after " +
+                          std::to_string(attempt) + " attempt" + (attempt == 1 ? "" : "s");
+        if (outcome.permanent && !config.retry.retry_permanent_failures) {
+          msg += "; not retried: waiting does not fix this";
+        }
+        return Error{ErrorKind::kUnavailable, msg + ")"};
+      }
+      if (attempt > 1 && d.reason.find(';') != std::string::npos) {
+        spdlog::warn("api {} {}: giving up: {}", method_name, path, d.reason);
+      }
+      return resp;
+    }
+  }
+
+  static Error StatusError(HttpMethod method, const std::string& path, const Response& r) {
+    ErrorKind kind;
+    if (r.status == 400 || r.status == 422) {
+      kind = ErrorKind::kInvalid;
+    } else if (r.status == 401 || r.status == 403) {
+      kind = ErrorKind::kUnauthorized;
+    } else if (r.status == 404) {
+      kind = ErrorKind::kNotFound;
+    } else if (r.status == 409) {
+      kind = ErrorKind::kConflict;
+    } else if (r.status == 429) {
+      kind = ErrorKind::kRateLimited;
+    } else if (r.status >= 400 && r.status < 500) {
+      kind = ErrorKind::kInvalid;
+    } else if (r.status >= 300 && r.status < 400) {
+      // Not followed: the API URL needs fixing (waiting will not help).
+      return Error{ErrorKind::kInvalid, std::string(HttpMethodName(method)) + " " + path + ": " +
+                                            DescribeRedirect(r.status, r.location)};
+    } else {
+      kind = ErrorKind::kUnavailable;  // 5xx, and anything else unexpected
+    }
+    std::string msg =
+        std::string(HttpMethodName(method)) + " " + path + ": HTTP " + std::to_string(r.status);
+    const std::string detail = DescribeErrorBody(r.body);
+    if (!detail.empty()) msg += ": " + detail;
+    return Error{kind, msg};
+  }
+
+  static Error Wrap(HttpMethod method, const std::string& path, const Error& e) {
+    return Error{e.kind, std::string(HttpMethodName(method)) + " " + path + ": " + e.message};
+  }
+
+  // Runs `read_once` (one reading of a paged list) until its pages agree, at most kListReadings
+  // times, with a short backoff in between. A list read while another client deletes or creates
+  // may shift under its offsets; reading it again, whole, sees it as it is. Pages that keep
+  // disagreeing are kUnavailable, naming `what` and how they disagreed. `where` starts messages.
+  template <typename T, typename ReadOnce>
+  Result<T> ReadAgainWhileInconsistent(const std::string& where, const std::string& what,
+                                       ReadOnce read_once) {
+    for (int reading = 1;; ++reading) {
+      std::string disagreement;
+      Result<T> result = read_once(&disagreement);
+      if (disagreement.empty()) return result;
+      if (reading == kListReadings) {
+        return Error{ErrorKind::kUnavailable,
+                     where + ": the " + what + " is inconsistent, its pages disagree in " +
+                         std::to_string(kListReadings) + " readings; the last: " + disagreement};
+      }
+      spdlog::warn("api {}: the pages of the {} disagree ({}); reading it again", where, what,
+                   disagreement);
+      if (!SleepUnlessStopped(retry.Backoff(reading))) {
+        return Error{ErrorKind::kUnavailable, where + ": not read again: shutting down"};
+      }
+    }
+  }
+
+  // One reading of a registry's token list, page by page (offset/limit). The pages must agree:
+  // the same total on each, each page adding tokens not listed yet, in the end exactly `total`
+  // distinct tokens, and no more pages than the total takes. Otherwise `disagreement` says how
+  // they did not (and the caller reads the list again). A failed page fails the whole list.
+  Result<std::vector<ObservedToken>> ListTokensOnce(const std::string& registry_id,
+                                                    std::string* disagreement) {
+    std::vector<ObservedToken> tokens;
+    std::set<std::string> ids;
+    int64_t offset = 0;
+    int64_t total = -1;
+    int64_t max_pages = 1;
+    const auto disagree = [&](std::string why) {
+      *disagreement = std::move(why);
+      return std::vector<ObservedToken>();
+    };
+    for (int64_t page = 1;; ++page) {
+      const std::string path = "/registries/" + registry_id +
+                               "/tokens?offset=" + std::to_string(offset) +
+                               "&limit=" + std::to_string(kPageLimit);
+      auto resp = Send(HttpMethod::kGet, path);
+      if (!resp.ok()) return resp.error();
+      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
+      auto decoded = DecodeTokenPage(resp.value().body);
+      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
+      TokenPage& p = decoded.value();
+      const std::string at = "the page at offset " + std::to_string(offset);
+      if (page == 1) {
+        total = p.total;
+        if (total > kMaxListedTokens) {
+          return Error{ErrorKind::kUnavailable,
+                       "GET " + path + ": the API reports " + std::to_string(total) +
+                           " tokens, more than crtoken believes a registry holds (" +
+                           std::to_string(kMaxListedTokens) + ")"};
+        }
+        // The server's page size is the first page's (it may give fewer than asked for).
+        const int64_t size = std::max<int64_t>(1, p.count);
+        max_pages = (total + size - 1) / size + kPageSlack;
+      } else if (p.total != total) {
+        return disagree(at + " says total " + std::to_string(p.total) + ", the first said " +
+                        std::to_string(total) + " (the list changed while it was read)");
+      }
+      if (p.offset >= 0 && p.offset != offset) {
+        return disagree(at + " came back as offset " + std::to_string(p.offset));
+      }
+      size_t added = 0;
+      for (ObservedToken& t : p.items) {
+        if (ids.insert(t.id).second) {
+          tokens.push_back(std::move(t));
+          ++added;
+        }
+      }
+      if (p.count > 0 && added == 0) {
+        return disagree(at + " holds only tokens listed already");
+      }
+      if (static_cast<int64_t>(ids.size()) > total) {
+        return disagree(std::to_string(ids.size()) +
+                        " distinct tokens listed, more than the total " + std::to_string(total));
+      }
+      if (p.count == 0 || offset + p.count >= total) {
+        if (static_cast<int64_t>(ids.size()) < total) {
+          return disagree("only " + std::to_string(ids.size()) +
+                          " distinct tokens listed, the total says " + std::to_string(total));
+        }
+        return tokens;
+      }
+      if (page >= max_pages) {
+        return disagree("paging goes on past " + std::to_string(page) + " pages for a total of " +
+                        std::to_string(total));
+      }
+      offset += p.count;
+    }
+  }
+
+  // One reading of the registry lookup by name (cursor paging), until the name is found or the
+  // pages end. The pages must agree: each cursor new, each page adding registries not seen yet,
+  // at most kMaxRegistryPages of them; otherwise `disagreement` says how they did not.
+  Result<RegistryInfo> FindRegistryOnce(const std::string& name, std::string* disagreement) {
+    std::string cursor;
+    std::set<std::string> cursors;
+    std::set<std::string> ids;
+    const auto disagree = [&](std::string why) -> Result<RegistryInfo> {
+      *disagreement = std::move(why);
+      return Error{ErrorKind::kUnavailable, *disagreement};
+    };
+    for (int page = 1;; ++page) {
+      std::string path =
+          "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
+      if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
+      auto resp = Send(HttpMethod::kGet, path);
+      if (!resp.ok()) return resp.error();
+      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
+      auto decoded = DecodeRegistryPage(resp.value().body);
+      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
+      size_t added = 0;
+      for (const RegistryInfo& info : decoded.value().items) {
+        added += ids.insert(info.id).second;
+        if (info.name == name) {
+          Remember(info);
+          return info;
+        }
+      }
+      cursor = decoded.value().next_token;
+      if (cursor.empty()) break;
+      const std::string at = "page " + std::to_string(page);
+      if (added == 0) return disagree(at + " adds no registry not seen yet, and paging goes on");
+      if (!cursors.insert(cursor).second) {
+        return disagree(at + " repeats a pagination token given before");
+      }
+      if (page >= kMaxRegistryPages) {
+        return disagree("paging goes on past " + std::to_string(page) + " pages");
+      }
+    }
+    return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+  }
+
+  void Remember(const RegistryInfo& info) {
+    if (info.hostname.empty()) return;  // still provisioning: look again next time
+    std::lock_guard<std::mutex> lock(cache_mu);
+    by_name[info.name] = info;
+    by_id[info.id] = info;
+  }
+};
+
+HttpRegistryApi::HttpRegistryApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpRegistryApi::~HttpRegistryApi() = default;
+
+Result<std::unique_ptr<HttpRegistryApi>> HttpRegistryApi::Create(HttpRegistryApiConfig config) {
+  std::string base = config.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0) {
+    return Error{ErrorKind::kInvalid,
+                 "API URL '" + config.base_url + "': want http:// or https://"};
+  }
+  if (!config.ca_file.empty()) {
+    Status s = CheckCaFile(config.ca_file);
+    if (!s.ok()) return s.error();
+  }
+  config.base_url = base;
+  SizeCpprestPool();
+  auto impl = std::make_unique<Impl>(config);
+  try {
+    http::client::http_client_config cfg;
+    // An inactivity timeout as a backstop; the deadline proper is the cancellation in Attempt().
+    cfg.set_timeout(impl->config.request_timeout + std::chrono::seconds(1));
+    cfg.set_validate_certificates(!impl->config.insecure_skip_tls_verify);
+    // The credentials go to --api-url's origin and nowhere else: a 3xx is an error, not followed.
+    ForbidRedirects(cfg);
+    const std::string ca = impl->config.ca_file;
+    cfg.set_ssl_context_callback([ca, notes = impl->tls_notes](boost::asio::ssl::context& ctx) {
+      notes->Install(ctx);
+      if (ca.empty()) return;
+      boost::system::error_code ec;
+      ctx.load_verify_file(ca, ec);
+      if (ec) spdlog::error("--ca-file {}: {}", ca, ec.message());
+    });
+    impl->base_uri = web::uri(base);
+    const bool https = impl->base_uri.scheme() == "https";
+    impl->endpoint = impl->base_uri.host() + ":" +
+                     std::to_string(impl->base_uri.is_port_default() ? (https ? 443 : 80)
+                                                                     : impl->base_uri.port());
+    impl->client_config = cfg;
+    impl->client = std::make_unique<http::client::http_client>(impl->base_uri, cfg);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInvalid, "API URL '" + base + "': " + e.what()};
+  }
+  return std::unique_ptr<HttpRegistryApi>(new HttpRegistryApi(std::move(impl)));
+}
+
+Result<HttpRegistryApi::Reply> HttpRegistryApi::Call(HttpMethod method, const std::string& path,
+                                                     const std::string* body) {
+  auto resp = impl_->Send(method, path, body);
+  if (!resp.ok()) return resp.error();
+  return Reply{resp.value().status, std::move(resp.value().body)};
+}
+
+void HttpRegistryApi::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->stop_mu);
+    impl_->stopping = true;
+  }
+  impl_->stop_cv.notify_all();
+}
+
+void HttpRegistryApi::ClearCache() {
+  std::lock_guard<std::mutex> lock(impl_->cache_mu);
+  impl_->by_name.clear();
+  impl_->by_id.clear();
+}
+
+namespace {
+
+Status CheckId(const char* what, const std::string& id) {
+  if (IsUuid(id)) return Status::Ok();
+  return Error{ErrorKind::kInvalid, std::string(what) + " '" + id + "' is not a UUID"};
+}
+
+}  // namespace
+
+Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->cache_mu);
+    auto it = impl_->by_name.find(name);
+    if (it != impl_->by_name.end()) return it->second;
+  }
+  return impl_->ReadAgainWhileInconsistent<RegistryInfo>(
+      "GET /registries?filter.name=" + Encode(name), "registry list",
+      [&](std::string* disagreement) { return impl_->FindRegistryOnce(name, disagreement); });
+}
+
+Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  {
+    std::lock_guard<std::mutex> lock(impl_->cache_mu);
+    auto it = impl_->by_id.find(registry_id);
+    if (it != impl_->by_id.end()) return it->second;
+  }
+  const std::string path = "/registries/" + registry_id;
+  auto resp = impl_->Send(HttpMethod::kGet, path);
+  if (!resp.ok()) return resp.error();
+  if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
+  auto info = DecodeRegistry(resp.value().body);
+  if (!info.ok()) return Impl::Wrap(HttpMethod::kGet, path, info.error());
+  impl_->Remember(info.value());
+  return info;
+}
+
+Result<std::vector<ObservedToken>> HttpRegistryApi::ListTokens(const std::string& registry_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  return impl_->ReadAgainWhileInconsistent<std::vector<ObservedToken>>(
+      "GET /registries/" + registry_id + "/tokens", "token list",
+      [&](std::string* disagreement) { return impl_->ListTokensOnce(registry_id, disagreement); });
+}
+
+Result<ObservedToken> HttpRegistryApi::GetToken(const std::string& registry_id,
+                                                const std::string& token_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s.error();
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  auto resp = impl_->Send(HttpMethod::kGet, path);
+  if (!resp.ok()) return resp.error();
+  if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
+  auto token = DecodeToken(resp.value().body, nullptr);
+  if (!token.ok()) return Impl::Wrap(HttpMethod::kGet, path, token.error());
+  return token;
+}
+
+Result<CreatedToken> HttpRegistryApi::CreateToken(const std::string& registry_id,
+                                                  const std::string& token_id,
+                                                  const TokenFields& fields) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s.error();
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  const std::string body = EncodeTokenCreate(fields);
+  auto resp = impl_->Send(HttpMethod::kPut, path, &body);
+  if (!resp.ok()) return resp.error();
+  const int status = resp.value().status;
+  if (status != 200 && status != 201) {
+    return Impl::StatusError(HttpMethod::kPut, path, resp.value());
+  }
+  CreatedToken created;
+  auto token = DecodeToken(resp.value().body, &created.password);
+  if (!token.ok()) return Impl::Wrap(HttpMethod::kPut, path, token.error());
+  created.token = std::move(token.value());
+  if (created.password.empty()) {
+    // A PUT onto an existing token (e.g. the repeat of a create whose answer was lost) answers
+    // without a password. Publishing an empty password would break every consumer.
+    return Error{ErrorKind::kUnavailable, "PUT " + path + ": HTTP " + std::to_string(status) +
+                                              " without a password (the token existed already?)"};
+  }
+  return created;
+}
+
+Result<ObservedToken> HttpRegistryApi::PatchToken(const std::string& registry_id,
+                                                  const std::string& token_id,
+                                                  const TokenPatch& patch) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s.error();
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  const std::string body = EncodeTokenPatch(patch);
+  auto resp = impl_->Send(HttpMethod::kPatch, path, &body);
+  if (!resp.ok()) return resp.error();
+  if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kPatch, path, resp.value());
+  auto token = DecodeToken(resp.value().body, nullptr);
+  if (!token.ok()) return Impl::Wrap(HttpMethod::kPatch, path, token.error());
+  return token;
+}
+
+Status HttpRegistryApi::DeleteToken(const std::string& registry_id, const std::string& token_id) {
+  if (Status s = CheckId("registry id", registry_id); !s.ok()) return s;
+  if (Status s = CheckId("token id", token_id); !s.ok()) return s;
+  const std::string path = "/registries/" + registry_id + "/tokens/" + token_id;
+  auto resp = impl_->Send(HttpMethod::kDelete, path);
+  if (!resp.ok()) return resp.error();
+  const int status = resp.value().status;
+  if (status == 200 || status == 202 || status == 204 || status == 404) return Status::Ok();
+  return Impl::StatusError(HttpMethod::kDelete, path, resp.value());
+}
+
+}  // namespace crtoken

@@ -1,0 +1,100 @@
+// HttpRegistryApi: the RegistryApi over HTTP (cpprestsdk), the only code that speaks to the
+// Container Registry API. Nothing here exposes a cpprest type: the client lives behind a pimpl in
+// http_registry_api.cc, the one file that includes cpprest.
+//
+// Behaviour:
+// - Base URL used as given (e.g. https://api.ionos.com/containerregistries); paths are appended.
+// - Every attempt passes the shared token bucket (qps, burst), carries a per-request deadline
+//   (request_timeout, enforced by cancelling the request), and is counted in Metrics.
+// - Retries per RetryPolicy (retry_policy.h): 429 for every method honouring Retry-After; 502/503/
+//   504, timeouts and connection errors only for GET, PUT, PATCH, DELETE; all within retry_budget.
+// - Status mapping: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
+//   429 kRateLimited, 5xx/timeouts/connection errors/malformed bodies kUnavailable. Messages name
+//   the method and path and carry the API's messages[].message text (made printable and capped:
+//   DescribeErrorBody); a connection failure says why (refused, name not resolved, certificate
+//   not trusted, timeout: http_failure.h).
+// - No redirect is followed: the credentials go to base_url's origin and nowhere else. A 3xx is
+//   kInvalid naming where it pointed (the API URL needs fixing).
+// - A response body is read up to max_body_bytes, in chunks; beyond that (announced or while
+//   reading) the call fails with kUnavailable, the connection is closed, nothing is retried.
+// - Lists are read whole and must be consistent (ListTokens, FindRegistryByName): pages that
+//   disagree (totals that change between pages, pages of tokens listed already, fewer or more
+//   distinct tokens than the total, paging beyond what the total takes, cursors or pages that
+//   add nothing new) make the list be read again, up to 3 times, then kUnavailable saying how
+//   they disagreed. A list is never partial.
+// - Registry lookups are cached until ClearCache(); a registry with no hostname yet (still
+//   provisioning) is not cached, so its hostname shows up as soon as the API has it.
+// - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.
+//   Never a password, token, Authorization header, or response body of a token create.
+//
+// Thread-safe: one keep-alive http_client serves concurrent calls from any number of threads.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "daemon/registry/credentials.h"
+#include "daemon/registry/retry_policy.h"
+#include "daemon/common/http_failure.h"
+#include "reconciler/metrics.h"
+#include "reconciler/registry_api.h"
+
+namespace crtoken {
+
+// The production API, the default base URL.
+inline constexpr char kDefaultApiUrl[] = "https://api.ionos.com/containerregistries";
+
+struct HttpRegistryApiConfig {
+  std::string base_url = kDefaultApiUrl;
+  Credentials credentials = Credentials::Bearer("");
+  double qps = 20;
+  int burst = 40;
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  RetryOptions retry;        // retry_budget, retry_after_cap, backoff, attempts
+  uint64_t jitter_seed = 0;  // 0: random
+  std::string ca_file;       // PEM bundle added to the trust store
+  bool insecure_skip_tls_verify = false;
+  // The largest response body read; a larger one is an error and its connection is closed.
+  size_t max_body_bytes = kMaxResponseBodyBytes;
+  std::string user_agent = std::string("crtoken/") + CRTOKEN_VERSION;
+  Metrics* metrics = nullptr;  // may be null
+};
+
+class HttpRegistryApi : public RegistryApi {
+ public:
+  // kInvalid for a bad base URL or an unreadable CA file.
+  static Result<std::unique_ptr<HttpRegistryApi>> Create(HttpRegistryApiConfig config);
+  ~HttpRegistryApi() override;
+
+  Result<RegistryInfo> FindRegistryByName(const std::string& name) override;
+  Result<RegistryInfo> GetRegistry(const std::string& registry_id) override;
+  Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) override;
+  Result<ObservedToken> GetToken(const std::string& registry_id,
+                                 const std::string& token_id) override;
+  Result<CreatedToken> CreateToken(const std::string& registry_id, const std::string& token_id,
+                                   const TokenFields& fields) override;
+  Result<ObservedToken> PatchToken(const std::string& registry_id, const std::string& token_id,
+                                   const TokenPatch& patch) override;
+  Status DeleteToken(const std::string& registry_id, const std::string& token_id) override;
+  void ClearCache() override;
+  void Shutdown() override;
+
+  // A raw call through the same machinery (rate limit, deadline, retries, metrics, logging), for
+  // tools and tests that need an operation the interface does not offer (e.g. a POST). `path` is
+  // relative to the base URL and starts with '/'. Any HTTP status is a value (a 3xx too: it is
+  // not followed); only the lack of an answer, or a body over max_body_bytes, is an Error.
+  struct Reply {
+    int status = 0;
+    std::string body;
+  };
+  Result<Reply> Call(HttpMethod method, const std::string& path, const std::string* body = nullptr);
+
+  struct Impl;
+
+ private:
+  explicit HttpRegistryApi(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace crtoken

@@ -1,0 +1,589 @@
+// The Kubernetes REST calls behind KubernetesSecretSink. The only file of the sink that includes
+// cpprest (slow to compile) and the only one that sees its exceptions.
+#include "daemon/sinks/kubernetes_secret_sink.h"
+
+#include <cpprest/http_client.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/ssl.hpp>
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <regex>
+#include <thread>
+#include <vector>
+
+#include "daemon/common/cpprest_pool.h"
+#include "daemon/sinks/docker_config.h"
+#include "daemon/common/cpprest_http.h"
+#include "daemon/common/json_text.h"
+
+namespace crtoken {
+namespace {
+
+namespace http = web::http;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kDockerConfigType[] = "kubernetes.io/dockerconfigjson";
+constexpr char kDockerConfigKey[] = ".dockerconfigjson";
+
+Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
+
+// Object names as the API server validates them; checked before they go into a URL path.
+bool IsDnsLabel(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  return !s.empty() && s.size() <= 63 && std::regex_match(s, re);
+}
+bool IsDnsSubdomain(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return !s.empty() && s.size() <= 253 && std::regex_match(s, re);
+}
+
+// Replaces every occurrence of each secret in `text`, so no message built from a server's reply
+// can carry a password or a token onward.
+std::string Redact(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    if (secret.size() < 4) continue;
+    for (size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+      text.replace(pos, secret.size(), "<redacted>");
+    }
+  }
+  return text;
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::optional<std::string> location;  // the Location header, for a 3xx
+};
+
+ErrorKind KindForStatus(int status) {
+  if (status == 400 || status == 422) return ErrorKind::kInvalid;
+  if (status == 401 || status == 403) return ErrorKind::kUnauthorized;
+  if (status == 404) return ErrorKind::kNotFound;
+  if (status == 409) return ErrorKind::kConflict;
+  if (status == 429) return ErrorKind::kRateLimited;
+  if (status >= 500) return ErrorKind::kUnavailable;
+  return ErrorKind::kInvalid;
+}
+
+// The message of a Kubernetes Status body, or the start of whatever else came back; made
+// printable (control characters escaped, length capped), as it ends up in logs and on stderr.
+std::string StatusMessage(const std::string& body) {
+  try {
+    json j = json::parse(body);
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+      return PrintableText(j["message"].get<std::string>(), 1024);
+    }
+  } catch (const json::exception&) {
+  }
+  return PrintableText(body, 200);
+}
+
+bool IsManaged(const json& obj) {
+  const json* labels = nullptr;
+  if (obj.contains("metadata") && obj["metadata"].is_object() &&
+      obj["metadata"].contains("labels") && obj["metadata"]["labels"].is_object()) {
+    labels = &obj["metadata"]["labels"];
+  }
+  return labels != nullptr && labels->contains(kManagedByLabel) &&
+         (*labels)[kManagedByLabel] == kManagedByValue;
+}
+
+// "Secret NS/NAME exists and is not managed by crtoken (no label ...)".
+std::string NotManaged(const std::string& what) {
+  return what + " exists and is not managed by crtoken (no label " + kManagedByLabel + "=" +
+         kManagedByValue + ")";
+}
+
+std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
+  const json* node = &obj;
+  for (const char* key : path) {
+    if (!node->is_object() || !node->contains(key)) return "";
+    node = &(*node)[key];
+  }
+  return node->is_string() ? node->get<std::string>() : "";
+}
+
+// A managed Secret of another type: its type cannot be changed, so it cannot be written.
+std::string WrongType(const std::string& what, const std::string& type) {
+  return what + " has type \"" + type + "\" but crtoken writes " + kDockerConfigType +
+         " (a Secret's type is immutable): delete it so crtoken can recreate it";
+}
+
+}  // namespace
+
+// --- the sink ---------------------------------------------------------------------------------
+
+class KubernetesSecretSink::Impl {
+ public:
+  Impl(KubernetesConfig config, KubernetesSinkOptions options)
+      : config_(std::move(config)), options_(std::move(options)) {}
+
+  Status Init() {
+    if (config_.token.empty() && config_.token_file.empty() && config_.client_cert_pem.empty()) {
+      return Invalid(config_.source + ": no credentials (token, tokenFile or client certificate)");
+    }
+    if (!config_.token_file.empty()) {
+      auto token = ReadToken();
+      if (!token.ok()) return token.error();
+    }
+    http::client::http_client_config cfg;
+    cfg.set_timeout(
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.request_timeout));
+    // The bearer token goes to the configured server only: a 3xx is an error, never followed.
+    ForbidRedirects(cfg);
+    if (config_.insecure_skip_tls_verify) {
+      cfg.set_validate_certificates(false);
+      spdlog::warn("kubernetes: TLS verification of {} is OFF (insecure-skip-tls-verify)",
+                   config_.server);
+    }
+    const std::string ca = config_.ca_pem;
+    const std::string cert = config_.client_cert_pem;
+    const std::string key = config_.client_key_pem;
+    cfg.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
+      // Contents were checked at load time; a failure here leaves the context without them and
+      // the handshake then fails with a TLS error, reported as kUnavailable.
+      boost::system::error_code ec;
+      if (!ca.empty()) ctx.add_certificate_authority(boost::asio::buffer(ca), ec);
+      if (!cert.empty()) {
+        ctx.use_certificate_chain(boost::asio::buffer(cert), ec);
+        ctx.use_private_key(boost::asio::buffer(key), boost::asio::ssl::context::pem, ec);
+      }
+    });
+    try {
+      web::uri uri(config_.server);
+      if (uri.scheme() != "https" && uri.scheme() != "http") {
+        return Invalid(config_.source + ": server \"" + config_.server +
+                       "\" is not an http(s) URL");
+      }
+      if (uri.scheme() == "http") {
+        spdlog::warn(
+            "kubernetes: {} is plain http: the bearer token and passwords travel "
+            "unencrypted",
+            config_.server);
+      }
+      client_ = std::make_unique<http::client::http_client>(uri, cfg);
+    } catch (const std::exception& e) {
+      return Invalid(config_.source + ": server \"" + config_.server + "\": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  const KubernetesConfig& config() const { return config_; }
+
+  Status Write(const SecretRef& given_ref, const DockerCredential& cred) {
+    const SecretRef ref = WithNamespace(given_ref);
+    if (auto s = CheckRef(ref); !s.ok()) return s;
+    if (cred.hostname.empty()) return Invalid("secret " + ref.ToString() + ": empty hostname");
+    if (cred.username.empty()) return Invalid("secret " + ref.ToString() + ": empty username");
+    if (cred.password.empty()) return Invalid("secret " + ref.ToString() + ": empty password");
+
+    const std::string config_json = DockerConfigJson(cred);
+    const std::string data = Base64Encode(config_json);
+    const std::vector<std::string> secrets = {
+        cred.password.Reveal(), data, Base64Encode(cred.username + ":" + cred.password.Reveal())};
+    const std::string item = ItemPath(ref);
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    // Writers of one Secret inside this process take turns: 409 retries are then left for
+    // writers elsewhere (another replica, a person with kubectl).
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
+
+    std::optional<Error> last;
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) Backoff(attempt);
+      Current current = GetManaged(
+          item, what, "refusing to overwrite it: delete it or choose another name", secrets);
+      if (current.error) {
+        last = current.error;
+        if (current.retry) continue;
+        return *current.error;
+      }
+      if (!current.obj) {
+        json obj = {{"apiVersion", "v1"},
+                    {"kind", "Secret"},
+                    {"metadata", {{"name", ref.k8s_name}, {"namespace", ref.k8s_namespace}}},
+                    {"type", kDockerConfigType}};
+        ApplyOurs(obj, cred, data);
+        auto created = Call("POST", CollectionPath(ref) + "?fieldManager=crtoken", obj.dump(),
+                            "application/json", secrets);
+        if (!created.ok()) {
+          last = created.error();
+          if (created.error().Transient()) continue;
+          return created.error();
+        }
+        const int status = created.value().status;
+        if (status == 201 || status == 200) {
+          spdlog::info("kubernetes: {} created (registry {}, token {})", what, cred.hostname,
+                       cred.username);
+          return Status::Ok();
+        }
+        last = HttpError("POST", CollectionPath(ref), created.value(), secrets);
+        if (status == 409 || last->Transient()) continue;  // created meanwhile: read it again
+        return *last;
+      }
+      json obj = std::move(*current.obj);
+      const std::string type = StringAt(obj, {"type"});
+      if (type != kDockerConfigType) return Invalid(WrongType(what, type));
+      const json before = obj;
+      ApplyOurs(obj, cred, data);
+      if (obj == before) {
+        spdlog::debug("kubernetes: {} already up to date", what);
+        return Status::Ok();
+      }
+      // PUT carries metadata.resourceVersion from the GET: a write in between makes it 409.
+      auto put =
+          Call("PUT", item + "?fieldManager=crtoken", obj.dump(), "application/json", secrets);
+      if (!put.ok()) {
+        last = put.error();
+        if (put.error().Transient()) continue;
+        return put.error();
+      }
+      if (put.value().status == 200 || put.value().status == 201) {
+        spdlog::info("kubernetes: {} updated (registry {}, token {})", what, cred.hostname,
+                     cred.username);
+        return Status::Ok();
+      }
+      last = HttpError("PUT", item, put.value(), secrets);
+      const int status = put.value().status;
+      if (status == 409 || status == 404 || last->Transient()) continue;
+      return *last;
+    }
+    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
+    e.message = what + ": not written after " + std::to_string(options_.max_attempts) +
+                " attempts: " + e.message;
+    return e;
+  }
+
+  Result<SecretState> Inspect(const SecretRef& given_ref) {
+    const SecretRef ref = WithNamespace(given_ref);
+    if (auto s = CheckRef(ref); !s.ok()) return s.error();
+    const std::string item = ItemPath(ref);
+    auto got = Call("GET", item, "", "", {});
+    if (!got.ok()) return got.error();
+    SecretState state;
+    if (got.value().status == 404) return state;
+    if (got.value().status != 200) return HttpError("GET", item, got.value(), {});
+    json obj;
+    try {
+      obj = json::parse(got.value().body);
+    } catch (const json::exception&) {
+      return Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+    }
+    state.exists = true;
+    // What Write would refuse is reported now, before a token is created for it.
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    if (!IsManaged(obj)) {
+      state.conflict = NotManaged(what) + ": delete or rename it, or label it " + kManagedByLabel +
+                       "=" + kManagedByValue + " to let crtoken take it over";
+      return state;
+    }
+    if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
+      state.conflict = WrongType(what, type);
+      return state;
+    }
+    state.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
+    const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
+    auto decoded = Base64Decode(encoded);
+    if (encoded.empty() || !decoded) return state;
+    const std::string token_id = state.token_id;
+    state = ParseDockerConfigJson(*decoded);
+    state.token_id = token_id;
+    return state;
+  }
+
+  Status Delete(const SecretRef& given_ref) {
+    const SecretRef ref = WithNamespace(given_ref);
+    if (auto s = CheckRef(ref); !s.ok()) return s;
+    const std::string item = ItemPath(ref);
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
+    std::optional<Error> last;
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) Backoff(attempt);
+      Current current = GetManaged(item, what, "refusing to delete it", {});
+      if (current.error) {
+        last = current.error;
+        if (current.retry) continue;
+        return *current.error;
+      }
+      if (!current.obj) return Status::Ok();
+      const json& obj = *current.obj;
+      // Preconditions: delete exactly the object just checked, not one recreated meanwhile.
+      json options = {{"apiVersion", "v1"},
+                      {"kind", "DeleteOptions"},
+                      {"preconditions",
+                       {{"uid", StringAt(obj, {"metadata", "uid"})},
+                        {"resourceVersion", StringAt(obj, {"metadata", "resourceVersion"})}}}};
+      auto del = Call("DELETE", item, options.dump(), "application/json", {});
+      if (!del.ok()) {
+        last = del.error();
+        if (del.error().Transient()) continue;
+        return del.error();
+      }
+      const int status = del.value().status;
+      if (status == 200 || status == 202 || status == 404) {
+        spdlog::info("kubernetes: {} deleted", what);
+        return Status::Ok();
+      }
+      last = HttpError("DELETE", item, del.value(), {});
+      if (status == 409 || last->Transient()) continue;
+      return *last;
+    }
+    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
+    e.message = what + ": not deleted after " + std::to_string(options_.max_attempts) +
+                " attempts: " + e.message;
+    return e;
+  }
+
+ private:
+  static std::string CollectionPath(const SecretRef& ref) {
+    return "/api/v1/namespaces/" + ref.k8s_namespace + "/secrets";
+  }
+  static std::string ItemPath(const SecretRef& ref) {
+    return CollectionPath(ref) + "/" + ref.k8s_name;
+  }
+
+  // A ref without a namespace means the context's namespace (kubeconfig) or the pod's
+  // (in-cluster), else "default", as kubectl resolves it.
+  SecretRef WithNamespace(const SecretRef& ref) const {
+    if (ref.kind != SecretRef::Kind::kKubernetes || !ref.k8s_namespace.empty()) return ref;
+    SecretRef resolved = ref;
+    resolved.k8s_namespace =
+        config_.default_namespace.empty() ? "default" : config_.default_namespace;
+    return resolved;
+  }
+
+  static Status CheckRef(const SecretRef& ref) {
+    if (ref.kind != SecretRef::Kind::kKubernetes) {
+      return Error{ErrorKind::kInternal,
+                   "KubernetesSecretSink given a non-Kubernetes secret " + ref.ToString()};
+    }
+    if (!IsDnsLabel(ref.k8s_namespace)) {
+      return Invalid("secret " + ref.ToString() + ": namespace \"" + ref.k8s_namespace +
+                     "\" is not a valid Kubernetes namespace name");
+    }
+    if (!IsDnsSubdomain(ref.k8s_name)) {
+      return Invalid("secret " + ref.ToString() + ": name \"" + ref.k8s_name +
+                     "\" is not a valid Kubernetes object name");
+    }
+    return Status::Ok();
+  }
+
+  // Our fields on top of whatever else the object holds (other labels, annotations, owner
+  // references are kept). The data is ours alone.
+  static void ApplyOurs(json& obj, const DockerCredential& cred, const std::string& data) {
+    json& meta = obj["metadata"];
+    meta["labels"][kManagedByLabel] = kManagedByValue;
+    json& annotations = meta["annotations"];
+    annotations[kRegistryAnnotation] = cred.hostname;
+    annotations[kTokenNameAnnotation] = cred.username;
+    if (!cred.token_id.empty()) {
+      annotations[kTokenIdAnnotation] = cred.token_id;
+    } else if (annotations.contains(kTokenIdAnnotation)) {
+      annotations.erase(kTokenIdAnnotation);
+    }
+    obj.erase("stringData");
+    obj["data"] = json{{kDockerConfigKey, data}};
+  }
+
+  std::mutex& StripeFor(const SecretRef& ref) {
+    return stripes_[std::hash<std::string>{}(ref.k8s_namespace + "/" + ref.k8s_name) %
+                    stripes_.size()];
+  }
+
+  // Exponential, with jitter in [0.5, 1.5) so writers that collided do not collide again.
+  // The Secret as it is now: no obj when absent; an error (to retry when `retry`) when it cannot
+  // be read or crtoken does not manage it (the error says so, then `refusal`).
+  struct Current {
+    std::optional<json> obj;
+    std::optional<Error> error;
+    bool retry = false;
+  };
+  Current GetManaged(const std::string& item, const std::string& what, const char* refusal,
+                     const std::vector<std::string>& secrets) {
+    Current out;
+    auto got = Call("GET", item, "", "", secrets);
+    if (!got.ok()) {
+      out.error = got.error();
+    } else if (got.value().status == 404) {
+      return out;
+    } else if (got.value().status != 200) {
+      out.error = HttpError("GET", item, got.value(), secrets);
+    } else {
+      json obj = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
+      if (obj.is_discarded()) {
+        out.error = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+      } else if (!IsManaged(obj)) {
+        out.error = Error{ErrorKind::kConflict, NotManaged(what) + "; " + refusal};
+        return out;  // never retried: a person has to act
+      } else {
+        out.obj = std::move(obj);
+        return out;
+      }
+    }
+    out.retry = out.error->Transient();
+    return out;
+  }
+
+  void Backoff(int attempt) {
+    const auto base = options_.backoff * (1 << std::min(attempt - 2, 6));
+    double factor;
+    {
+      std::lock_guard<std::mutex> lock(token_mu_);
+      factor = std::uniform_real_distribution<double>(0.5, 1.5)(rng_);
+    }
+    std::this_thread::sleep_for(
+        std::chrono::duration_cast<std::chrono::microseconds>(base * factor));
+  }
+
+  Result<std::string> ReadToken() {
+    auto token = ReadTokenFile(config_.token_file, config_.source + ": token file");
+    if (!token.ok()) return token.error();
+    if (token.value().empty())
+      return Invalid(config_.source + ": token file " + config_.token_file + " is empty");
+    return token;
+  }
+
+  // The bearer token to send, re-reading token_file when it is older than token_refresh (or
+  // when `force`). A failed re-read keeps the last good token and says so once per read.
+  std::string BearerToken(bool force) {
+    if (config_.token_file.empty()) return config_.token;
+    std::lock_guard<std::mutex> lock(token_mu_);
+    const auto now = Clock::now();
+    if (force || cached_token_.empty() || now - token_read_at_ >= options_.token_refresh) {
+      auto token = ReadToken();
+      if (token.ok()) {
+        cached_token_ = std::move(token.value());
+      } else {
+        spdlog::warn("kubernetes: {}; keeping the previous token", token.error().message);
+      }
+      token_read_at_ = now;
+    }
+    return cached_token_.empty() ? config_.token : cached_token_;
+  }
+
+  std::vector<std::string> KnownTokens() {
+    std::lock_guard<std::mutex> lock(token_mu_);
+    return {config_.token, cached_token_};
+  }
+
+  Error HttpError(const std::string& method, const std::string& path, const HttpResult& r,
+                  std::vector<std::string> secrets) {
+    for (auto& t : KnownTokens()) secrets.push_back(std::move(t));
+    const std::string what =
+        r.status >= 300 && r.status < 400
+            ? DescribeRedirect(r.status, r.location)
+            : "HTTP " + std::to_string(r.status) + ": " + StatusMessage(r.body);
+    return Error{KindForStatus(r.status),
+                 Redact("kubernetes " + method + " " + path + ": " + what, secrets)};
+  }
+
+  // One HTTP exchange. A 401 re-reads the token file and tries once more (the kubelet may have
+  // rotated it). Every cpprest exception stops here.
+  Result<HttpResult> Call(const std::string& method, const std::string& path,
+                          const std::string& body, const std::string& content_type,
+                          std::vector<std::string> secrets) {
+    for (int round = 0;; ++round) {
+      const std::string token = BearerToken(round > 0);
+      secrets.push_back(token);
+      const auto start = Clock::now();
+      HttpResult result;
+      try {
+        http::http_request request(method);
+        request.set_request_uri(web::uri(path));
+        request.headers().add("Accept", "application/json");
+        request.headers().add("User-Agent", std::string("crtoken/") + CRTOKEN_VERSION);
+        if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
+        if (!body.empty()) request.set_body(body, content_type);
+        // Cancelling `abort` closes the connection: how an oversized body is left unread.
+        pplx::cancellation_token_source abort;
+        http::http_response response = client_->request(request, abort.get_token()).get();
+        result.status = response.status_code();
+        result.location = HeaderValue(response, "Location");
+        CappedBody read = ReadBodyCapped(response, options_.max_body_bytes, abort).get();
+        if (read.error) {
+          spdlog::debug("kubernetes {} {} -> {}: body not read", method, path, result.status);
+          return Error{ErrorKind::kUnavailable, "kubernetes " + method + " " + path + ": HTTP " +
+                                                    std::to_string(result.status) + ": " +
+                                                    *read.error};
+        }
+        result.body = std::move(read.body);
+      } catch (const std::exception& e) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+        std::string message =
+            Redact("kubernetes " + method + " " + path + " (" + config_.server + "): " + e.what(),
+                   secrets);
+        spdlog::debug("kubernetes {} {} -> error after {} ms", method, path, ms.count());
+        return Error{ErrorKind::kUnavailable, std::move(message)};
+      }
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+      spdlog::debug("kubernetes {} {} -> {} ({} ms)", method, path, result.status, ms.count());
+      if (result.status == 401 && round == 0 && !config_.token_file.empty()) continue;
+      return result;
+    }
+  }
+
+  KubernetesConfig config_;
+  KubernetesSinkOptions options_;
+  std::unique_ptr<http::client::http_client> client_;
+  std::mutex token_mu_;
+  std::string cached_token_;
+  Clock::time_point token_read_at_{};
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::array<std::mutex, 64> stripes_;
+};
+
+Result<std::unique_ptr<KubernetesSecretSink>> KubernetesSecretSink::Create(
+    KubernetesConfig config, KubernetesSinkOptions options) {
+  if (options.max_attempts < 1) options.max_attempts = 1;
+  SizeCpprestPool();
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
+  if (auto s = impl->Init(); !s.ok()) return s.error();
+  return std::unique_ptr<KubernetesSecretSink>(new KubernetesSecretSink(std::move(impl)));
+}
+
+KubernetesSecretSink::KubernetesSecretSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KubernetesSecretSink::~KubernetesSecretSink() = default;
+
+Status KubernetesSecretSink::Write(const SecretRef& ref, const DockerCredential& credential) {
+  try {
+    return impl_->Write(ref, credential);
+  } catch (const std::exception& e) {  // the contract says never throws: nothing escapes
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+Result<SecretState> KubernetesSecretSink::Inspect(const SecretRef& ref) {
+  try {
+    return impl_->Inspect(ref);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+Status KubernetesSecretSink::Delete(const SecretRef& ref) {
+  try {
+    return impl_->Delete(ref);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+const std::string& KubernetesSecretSink::source() const { return impl_->config().source; }
+
+Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
+    const std::string& kubeconfig, KubernetesSinkOptions options) {
+  if (!options.env) options.env = ProcessEnv();
+  auto config = LoadKubernetesConfig(kubeconfig, options.service_account_dir, options.env);
+  if (!config.ok()) return config.error();
+  auto sink = KubernetesSecretSink::Create(std::move(config.value()), std::move(options));
+  if (sink.ok()) spdlog::info("kubernetes: Secrets are written through {}", sink.value()->source());
+  return sink;
+}
+
+}  // namespace crtoken

@@ -1,0 +1,83 @@
+// KubernetesSecretSink: delivers passwords as Kubernetes Secrets of type
+// kubernetes.io/dockerconfigjson through the Kubernetes REST API (core/v1 secrets).
+//
+// What it writes for SecretRef{kKubernetes, namespace, name}:
+//   type: kubernetes.io/dockerconfigjson
+//   data: {".dockerconfigjson": base64 of
+//          {"auths":{"<hostname>":{"username":"<name>","password":"<pw>","auth":"<b64 u:pw>"}}}}
+//   labels: app.kubernetes.io/managed-by: crtoken
+//   annotations: crtoken.io/registry: <hostname>, crtoken.io/token-name: <name>,
+//                crtoken.io/token-id: <id> (when known)
+//
+// Contract (SecretSink): thread-safe; never throws; every library exception becomes an Error.
+// - Write creates with POST, or updates with PUT carrying the resourceVersion it just read
+//   (optimistic concurrency); 409 and transient failures are retried up to max_attempts times.
+//   An existing Secret without the managed-by label is never overwritten (kConflict naming it).
+//   Writing the content a managed Secret already holds sends no write at all.
+// - Inspect: GET; a missing Secret is exists == false. One that Write would refuse (no managed-by
+//   label, or a type other than dockerconfigjson) has SecretState::conflict set, naming it and
+//   what to do, and nothing else is read from it.
+// - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret; absent is ok.
+// - Errors: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
+//   429 kRateLimited, 5xx, timeouts, TLS and connection errors kUnavailable.
+// - No redirect is followed (a 3xx is a kInvalid error naming where it pointed), so the bearer
+//   token never reaches another server; a response body over max_body_bytes is not read
+//   (kUnavailable, its connection closed); the server's messages are made printable and capped.
+// - The bearer token and the password never reach a log line or an error message.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "daemon/sinks/kubernetes_config.h"
+#include "daemon/common/http_failure.h"
+#include "reconciler/secret_sink.h"
+
+namespace crtoken {
+
+inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
+inline constexpr char kManagedByValue[] = "crtoken";
+inline constexpr char kRegistryAnnotation[] = "crtoken.io/registry";
+inline constexpr char kTokenNameAnnotation[] = "crtoken.io/token-name";
+inline constexpr char kTokenIdAnnotation[] = "crtoken.io/token-id";
+
+struct KubernetesSinkOptions {
+  std::string service_account_dir = kServiceAccountDir;
+  EnvLookup env;  // empty = the process environment
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  // How long a token read from token_file is used before the file is read again. A 401 forces a
+  // re-read (and one retry) regardless.
+  std::chrono::milliseconds token_refresh = std::chrono::seconds(60);
+  int max_attempts = 5;  // per Write/Delete, over 409 conflicts and transient failures
+  std::chrono::milliseconds backoff = std::chrono::milliseconds(100);  // doubled per retry
+  // The largest response body read; a larger one is an error and its connection is closed.
+  size_t max_body_bytes = kMaxResponseBodyBytes;
+};
+
+class KubernetesSecretSink : public SecretSink {
+ public:
+  // kInvalid when the config is unusable (bad server URL, unreadable PEM, no credentials).
+  static Result<std::unique_ptr<KubernetesSecretSink>> Create(KubernetesConfig config,
+                                                              KubernetesSinkOptions options);
+  ~KubernetesSecretSink() override;
+
+  Status Write(const SecretRef& ref, const DockerCredential& credential) override;
+  Result<SecretState> Inspect(const SecretRef& ref) override;
+  Status Delete(const SecretRef& ref) override;
+
+  const std::string& source() const;  // KubernetesConfig::source
+
+ private:
+  class Impl;
+  explicit KubernetesSecretSink(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The startup path: the configuration LoadKubernetesConfig chooses for `kubeconfig` (the
+// --kubeconfig flag or $KUBECONFIG, else in-cluster; kubernetes_config.h), then Create. One
+// kInvalid error saying what was looked for when neither is available.
+Result<std::unique_ptr<KubernetesSecretSink>> MakeKubernetesSecretSink(
+    const std::string& kubeconfig, KubernetesSinkOptions options = {});
+
+}  // namespace crtoken

@@ -1,0 +1,453 @@
+// In-memory fakes of the reconciler's interfaces, with fault hooks, for the reconciler's tests.
+// Each keeps the state a test asserts on (tokens with their issued passwords, secrets, records).
+#pragma once
+
+#include <atomic>
+#include <cctype>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "reconciler/clock.h"
+#include "reconciler/registry_api.h"
+#include "reconciler/secret_sink.h"
+#include "reconciler/state_store.h"
+#include "reconciler/token_id.h"
+
+namespace crtoken::test {
+
+// The API's token name pattern: ^[A-Za-z][-A-Za-z0-9]{0,61}[A-Za-z0-9]$.
+inline bool ValidTokenName(const std::string& name) {
+  if (name.size() < 2 || name.size() > 63) return false;
+  if (!std::isalpha(static_cast<unsigned char>(name.front()))) return false;
+  if (!std::isalnum(static_cast<unsigned char>(name.back()))) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+  }
+  return true;
+}
+
+// The registry API in memory. Every write method counts as a write request. It answers as
+// HttpRegistryApi does against the API (tests/contract/ports checks both with one scenario list):
+// ids must be UUIDs (kInvalid), an unknown registry or token is kNotFound, a token id is unique
+// across registries, a PUT onto an existing id keeps the token's name and password and returns
+// no password (an error), token ids compare without regard to case (and come back lower-case),
+// and deleting what is gone succeeds. Unlike the API it takes any token name, and expiry dates
+// in the past (it has no clock).
+class FakeRegistryApi : public RegistryApi {
+ public:
+  struct Token {
+    ObservedToken token;
+    std::string password;
+  };
+  struct Registry {
+    RegistryInfo info;
+    std::map<std::string, Token> tokens;  // by id
+  };
+
+  // Adds a registry; returns its id. `hostname` "" = not Running yet.
+  std::string AddRegistry(const std::string& name, const std::string& hostname,
+                          const std::string& state = "Running") {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string id = "00000000-0000-4000-8000-" + Pad(registries_.size() + 1);
+    registries_[id] = Registry{RegistryInfo{id, name, hostname, state}, {}};
+    return id;
+  }
+  void SetHostname(const std::string& registry_id, const std::string& hostname) {
+    std::lock_guard<std::mutex> lock(mu_);
+    registries_.at(registry_id).info.hostname = hostname;
+    registries_.at(registry_id).info.state = "Running";
+  }
+  // A token created outside crtoken (by hand, or by another tool).
+  std::string AddForeignToken(const std::string& registry_id, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string id = "ffffffff-0000-4000-8000-" + Pad(++foreign_);
+    ObservedToken t;
+    t.id = id;
+    t.name = name;
+    registries_.at(registry_id).tokens[id] = Token{t, "foreign-password"};
+    return id;
+  }
+  void DeleteByHand(const std::string& registry_id, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& tokens = registries_.at(registry_id).tokens;
+    for (auto it = tokens.begin(); it != tokens.end(); ++it) {
+      if (it->second.token.name == name) {
+        tokens.erase(it);
+        return;
+      }
+    }
+  }
+  std::optional<Token> Find(const std::string& registry_id, const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [_, t] : registries_.at(registry_id).tokens) {
+      if (t.token.name == name) return t;
+    }
+    return std::nullopt;
+  }
+  size_t TokenCount(const std::string& registry_id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return registries_.at(registry_id).tokens.size();
+  }
+
+  // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
+  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN") in
+  // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
+  // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
+  // gap).
+  std::map<std::string, Error> fail_list;
+  std::set<std::string> hide_from_list;
+  void FailNext(const std::string& method, Error error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_next_[method].push_back(std::move(error));
+  }
+  std::atomic<int> put_then_fail{0};
+
+  int Writes() const { return puts + patches + deletes; }
+  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0}, gets{0};
+  std::vector<TokenPatch> patch_log;  // every PATCH body, in order
+
+  Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
+    ++lookups;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("FIND")) return *e;
+    for (const auto& [_, r] : registries_) {
+      if (r.info.name == name) return r.info;
+    }
+    return Error{ErrorKind::kNotFound, "no registry named " + name};
+  }
+  Result<RegistryInfo> GetRegistry(const std::string& registry_id) override {
+    ++lookups;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("GET")) return *e;
+    if (auto e = CheckRegistryId(registry_id)) return *e;
+    auto it = registries_.find(registry_id);
+    if (it == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    return it->second.info;
+  }
+  Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) override {
+    ++lists;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("LIST")) return *e;
+    if (auto it = fail_list.find(registry_id); it != fail_list.end()) return it->second;
+    if (auto e = CheckRegistryId(registry_id)) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    std::vector<ObservedToken> out;
+    for (const auto& [id, t] : r->second.tokens) {
+      if (!hide_from_list.count(id)) out.push_back(t.token);
+    }
+    return out;
+  }
+  Result<ObservedToken> GetToken(const std::string& registry_id,
+                                 const std::string& given_token_id) override {
+    const std::string token_id = Lower(given_token_id);
+    ++gets;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("GET_TOKEN")) return *e;
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    auto it = r->second.tokens.find(token_id);
+    if (it == r->second.tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
+    return it->second.token;
+  }
+  Result<CreatedToken> CreateToken(const std::string& registry_id,
+                                   const std::string& given_token_id,
+                                   const TokenFields& fields) override {
+    const std::string token_id = Lower(given_token_id);
+    ++puts;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("PUT")) return *e;
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    if (!ValidTokenName(fields.name)) {
+      return Error{ErrorKind::kInvalid,
+                   "properties.name: '" + fields.name + "' is not a token name"};
+    }
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    if (auto existing = r->second.tokens.find(token_id); existing != r->second.tokens.end()) {
+      // A PUT onto an existing token replaces its writable fields; its name cannot change, and
+      // its password stays: the API answers without one, which the client reports as an error.
+      ObservedToken& t = existing->second.token;
+      if (t.name != fields.name) {
+        return Error{ErrorKind::kInvalid, "token " + token_id + " is named " + t.name +
+                                              ": a token's name cannot be changed"};
+      }
+      t.status = fields.status;
+      t.expiry = fields.expiry;
+      t.scopes = fields.scopes;
+      return Error{ErrorKind::kUnavailable,
+                   "PUT onto existing token " + token_id + " answered without a password"};
+    }
+    for (const auto& [rid, other] : registries_) {
+      if (other.tokens.count(token_id)) {
+        return Error{ErrorKind::kConflict,
+                     "token id " + token_id + " is used in another registry (" + rid + ")"};
+      }
+    }
+    for (const auto& [id, t] : r->second.tokens) {
+      if (t.token.name == fields.name && id != token_id) {
+        return Error{ErrorKind::kConflict, "name " + fields.name + " is taken"};
+      }
+    }
+    ObservedToken t;
+    t.id = token_id;
+    t.name = fields.name;
+    t.status = fields.status;
+    t.expiry = fields.expiry;
+    t.scopes = fields.scopes;
+    std::string password = "pw-" + std::to_string(++issued_) + "-" + fields.name;
+    r->second.tokens[token_id] = Token{t, password};
+    if (put_then_fail > 0) {
+      --put_then_fail;
+      return Error{ErrorKind::kUnavailable, "connection reset after the PUT"};
+    }
+    return CreatedToken{t, Password(password)};
+  }
+  Result<ObservedToken> PatchToken(const std::string& registry_id,
+                                   const std::string& given_token_id,
+                                   const TokenPatch& patch) override {
+    const std::string token_id = Lower(given_token_id);
+    ++patches;
+    std::lock_guard<std::mutex> lock(mu_);
+    patch_log.push_back(patch);
+    if (auto e = TakeFault("PATCH")) return *e;
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    auto r = registries_.find(registry_id);
+    if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
+    auto it = r->second.tokens.find(token_id);
+    if (it == r->second.tokens.end()) return Error{ErrorKind::kNotFound, "no token " + token_id};
+    if (patch.status) it->second.token.status = *patch.status;
+    if (patch.expiry) it->second.token.expiry = *patch.expiry;
+    if (patch.scopes) it->second.token.scopes = *patch.scopes;
+    return it->second.token;
+  }
+  Status DeleteToken(const std::string& registry_id, const std::string& given_token_id) override {
+    const std::string token_id = Lower(given_token_id);
+    ++deletes;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("DELETE")) return *e;
+    if (auto e = CheckIds(registry_id, token_id)) return *e;
+    // A token of an unknown registry is gone as well: that succeeds too.
+    auto r = registries_.find(registry_id);
+    if (r != registries_.end()) r->second.tokens.erase(token_id);
+    return Status::Ok();
+  }
+
+ private:
+  static std::string Pad(size_t n) {
+    std::string s = std::to_string(n);
+    return std::string(12 - s.size(), '0') + s;
+  }
+  // UUIDs compare without regard to case; the API writes them lower-case.
+  static std::string Lower(std::string id) {
+    for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return id;
+  }
+  // kInvalid unless both ids are UUIDs (the client refuses others before sending anything).
+  static std::optional<Error> CheckRegistryId(const std::string& registry_id) {
+    if (IsUuid(registry_id)) return std::nullopt;
+    return Error{ErrorKind::kInvalid, "registry id '" + registry_id + "' is not a UUID"};
+  }
+  static std::optional<Error> CheckIds(const std::string& registry_id,
+                                       const std::string& token_id) {
+    if (auto e = CheckRegistryId(registry_id)) return e;
+    if (!IsUuid(token_id)) {
+      return Error{ErrorKind::kInvalid, "token id '" + token_id + "' is not a UUID"};
+    }
+    return std::nullopt;
+  }
+  std::optional<Error> TakeFault(const std::string& method) {
+    auto it = fail_next_.find(method);
+    if (it == fail_next_.end() || it->second.empty()) return std::nullopt;
+    Error e = it->second.front();
+    it->second.pop_front();
+    return e;
+  }
+
+  mutable std::mutex mu_;
+  std::map<std::string, Registry> registries_;
+  std::map<std::string, std::deque<Error>> fail_next_;
+  int issued_ = 0;
+  int foreign_ = 0;
+};
+
+// Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
+// Writes and deletes are visible at once and durable after Flush, as in the file sink;
+// PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
+// must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
+// conflict and Write and Delete refuse it, until SetForeign(ref, ""). As in the real sinks, the
+// token id is kept for Kubernetes refs only (a dockerconfigjson file has no place for it).
+class MemorySecretSink : public SecretSink {
+ public:
+  std::atomic<bool> fail_writes{false};
+  std::atomic<bool> fail_flush{false};
+  std::atomic<int> writes{0};
+  std::atomic<int> flushes{0};
+
+  Status Write(const SecretRef& ref, const DockerCredential& c) override {
+    ++writes;
+    if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
+    }
+    const bool keeps_token_id = ref.kind == SecretRef::Kind::kKubernetes;
+    secrets_[ref.ToString()] =
+        Stored{c.hostname, c.username, c.password.Reveal(), keeps_token_id ? c.token_id : ""};
+    return Status::Ok();
+  }
+  Result<SecretState> Inspect(const SecretRef& ref) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      SecretState state;
+      state.exists = true;
+      state.conflict = it->second;
+      return state;
+    }
+    auto it = secrets_.find(ref.ToString());
+    if (it == secrets_.end()) return SecretState{};
+    return SecretState{true,
+                       !it->second.password.empty(),
+                       it->second.hostname,
+                       it->second.username,
+                       it->second.token_id,
+                       ""};
+  }
+  Status Delete(const SecretRef& ref) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to delete it"};
+    }
+    secrets_.erase(ref.ToString());
+    return Status::Ok();
+  }
+  Status Flush() override {
+    if (fail_flush) return Error{ErrorKind::kIo, "cannot sync the file system: I/O error"};
+    std::lock_guard<std::mutex> lock(mu_);
+    ++flushes;
+    durable_ = secrets_;
+    return Status::Ok();
+  }
+  void PowerLoss() {
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_ = durable_;
+  }
+  std::optional<DockerCredential> Get(const std::string& ref) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = secrets_.find(ref);
+    if (it == secrets_.end()) return std::nullopt;
+    const Stored& s = it->second;
+    return DockerCredential{s.hostname, s.username, Password(s.password), s.token_id};
+  }
+  void EraseByHand(const std::string& ref) {
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_.erase(ref);
+  }
+  void SetForeign(const std::string& ref, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (why.empty()) {
+      foreign_.erase(ref);
+    } else {
+      foreign_[ref] = why;
+    }
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return secrets_.size();
+  }
+
+ private:
+  // A DockerCredential cannot be copied (its Password cannot): the fake keeps plain copies.
+  struct Stored {
+    std::string hostname;
+    std::string username;
+    std::string password;
+    std::string token_id;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Stored> secrets_;
+  std::map<std::string, Stored> durable_;
+  std::map<std::string, std::string> foreign_;  // ref -> what occupies it
+};
+
+// Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.
+class MemoryStateStore : public StateStore {
+ public:
+  std::atomic<bool> fail_writes{false};
+  std::atomic<int> writes{0};
+
+  Result<std::vector<OwnershipRecord>> Load() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<OwnershipRecord> out;
+    for (const auto& [_, r] : records_) out.push_back(r);
+    return out;
+  }
+  Status Put(const OwnershipRecord& record) override { return PutAll({record}); }
+  Status PutAll(const std::vector<OwnershipRecord>& records) override {
+    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
+    std::lock_guard<std::mutex> lock(mu_);
+    ++writes;
+    for (const auto& r : records) records_[r.key()] = r;
+    return Status::Ok();
+  }
+  Status Remove(const TokenKey& key) override { return RemoveAll({key}); }
+  Status RemoveAll(const std::vector<TokenKey>& keys) override {
+    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
+    std::lock_guard<std::mutex> lock(mu_);
+    ++writes;
+    for (const auto& k : keys) records_.erase(k);
+    return Status::Ok();
+  }
+  std::optional<OwnershipRecord> Get(const TokenKey& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = records_.find(key);
+    if (it == records_.end()) return std::nullopt;
+    return it->second;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<TokenKey, OwnershipRecord> records_;
+};
+
+// The one fake clock of the tests: time moves only when a test moves it. Now() starts at
+// 2026-11-28T12:00:00Z; Monotonic() moves with it (the steady epoch plus the same offset), so
+// Advance() moves both and Set() may move Now() backwards. Thread-safe.
+class FakeClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point Now() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return now_;
+  }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::chrono::steady_clock::time_point{} +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(now_.time_since_epoch());
+  }
+  void Advance(std::chrono::nanoseconds d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    now_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
+  }
+  void Set(std::chrono::system_clock::time_point t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    now_ = t;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::chrono::system_clock::time_point now_ =
+      std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
+};
+
+}  // namespace crtoken::test
