@@ -2,7 +2,6 @@
 //
 // Output: the actions (Action::Describe(), never a secret) and a summary on stdout; spec errors,
 // failures and logs on stderr.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,12 +11,9 @@
 
 #include "daemon/commands.h"
 #include "daemon/json_text.h"
+#include "daemon/logging.h"
 #include "daemon/runtime.h"
 #include "daemon/spec_loader.h"
-#if __has_include("daemon/logging.h")
-#include "daemon/logging.h"
-#define CRTOKEN_HAVE_LOGGING 1
-#endif
 
 namespace crtoken {
 namespace {
@@ -34,16 +30,10 @@ Options OneShot(Options options) {
 }
 
 bool InitLogging(const char* command, const Options& options) {
-#ifdef CRTOKEN_HAVE_LOGGING
   if (Status s = SetupLogging(options.log_format, options.log_level); !s.ok()) {
     std::fprintf(stderr, "crtoken %s: %s\n", command, Printable(s.error().message).c_str());
     return false;
   }
-#else
-  auto logger = spdlog::stderr_color_mt("crtoken");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(options.log_level));
-#endif
   return true;
 }
 

@@ -8,14 +8,8 @@
 #include <optional>
 
 #include "daemon/file_state_store.h"
-#if __has_include("daemon/http_registry_api.h")
 #include "daemon/http_registry_api.h"
-#define CRTOKEN_HAVE_HTTP_API 1
-#endif
-#if __has_include("daemon/kubernetes_secret_sink.h")
 #include "daemon/kubernetes_secret_sink.h"
-#define CRTOKEN_HAVE_K8S_SINK 1
-#endif
 
 namespace crtoken {
 namespace {
@@ -32,7 +26,6 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
   };
 }
 
-#ifdef CRTOKEN_HAVE_K8S_SINK
 // Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
 // need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
 // the sink, with its reason. Thread-safe.
@@ -77,7 +70,6 @@ class LazyKubernetesSink : public SecretSink {
   std::unique_ptr<SecretSink> sink_;
   std::optional<Error> error_;
 };
-#endif
 
 }  // namespace
 
@@ -86,18 +78,12 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
-#ifdef CRTOKEN_HAVE_HTTP_API
   auto api = MakeHttpRegistryApi(options, rt->metrics.get());
   if (!api.ok()) return api.error();
   rt->api = std::move(api.value());
-#else
-  return Error{ErrorKind::kInternal, "this build has no API client (daemon/http_registry_api.h)"};
-#endif
 
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
-#ifdef CRTOKEN_HAVE_K8S_SINK
   rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
-#endif
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
 
   auto state = FileStateStore::Open(options.state_dir);
