@@ -1,4 +1,4 @@
-// The dockerconfigjson format both secret sinks write (CONTRACT section 5), in one place:
+// The dockerconfigjson format both secret sinks write (README.md), in one place:
 //   {"auths":{"<hostname>":{"username":"<token>","password":"<password>","auth":"<base64>"}}}
 // with "auth" = base64("<token>:<password>"), keys in that order, no whitespace.
 #pragma once

@@ -1,4 +1,4 @@
-// FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (CONTRACT section 5,
+// FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (format in
 // daemon/docker_config.h), written with mode 0600 atomically (temp file in the same directory,
 // rename). Parent directories are created with mode 0700. Durability comes from Flush: one
 // syncfs(2) per file system written since the last Flush, instead of two fsyncs per file (a
