@@ -290,31 +290,8 @@ struct HttpRegistryApi::Impl {
   }
 
   static Error StatusError(HttpMethod method, const std::string& path, const Response& r) {
-    ErrorKind kind;
-    if (r.status == 400 || r.status == 422) {
-      kind = ErrorKind::kInvalid;
-    } else if (r.status == 401 || r.status == 403) {
-      kind = ErrorKind::kUnauthorized;
-    } else if (r.status == 404) {
-      kind = ErrorKind::kNotFound;
-    } else if (r.status == 409) {
-      kind = ErrorKind::kConflict;
-    } else if (r.status == 429) {
-      kind = ErrorKind::kRateLimited;
-    } else if (r.status >= 400 && r.status < 500) {
-      kind = ErrorKind::kInvalid;
-    } else if (r.status >= 300 && r.status < 400) {
-      // Not followed: the API URL needs fixing (waiting will not help).
-      return Error{ErrorKind::kInvalid, std::string(HttpMethodName(method)) + " " + path + ": " +
-                                            DescribeRedirect(r.status, r.location)};
-    } else {
-      kind = ErrorKind::kUnavailable;  // 5xx, and anything else unexpected
-    }
-    std::string msg =
-        std::string(HttpMethodName(method)) + " " + path + ": HTTP " + std::to_string(r.status);
-    const std::string detail = DescribeErrorBody(r.body);
-    if (!detail.empty()) msg += ": " + detail;
-    return Error{kind, msg};
+    return HttpStatusError(r.status, r.location, std::string(HttpMethodName(method)) + " " + path,
+                           DescribeErrorBody(r.body));
   }
 
   static Error Wrap(HttpMethod method, const std::string& path, const Error& e) {
