@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/base64.h"
 #include "daemon/cpprest_http.h"
 #include "daemon/cpprest_pool.h"
 #include "daemon/docker_config.h"

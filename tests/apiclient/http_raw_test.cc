@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "daemon/base64.h"
 #include "daemon/http_registry_api.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
