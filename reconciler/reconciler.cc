@@ -176,18 +176,27 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
     return refs.empty() || Contains(refs, name) || Contains(refs, id);
   };
 
-  // Resolve each registry once per pass: by id (GetRegistry) or by name (FindRegistryByName).
+  // Resolve each registry once per pass: by id (GetRegistry) or by name (FindRegistryByName). This
+  // is the only cache of registry lookups, and it lives for one pass: each pass sees registries as
+  // they are now (a registry recreated under the same name, a hostname that appeared). A registry
+  // already resolved one way is not asked for again the other way.
   std::map<std::string, Result<RegistryInfo>> by_id;
   std::map<std::string, Result<RegistryInfo>> by_name;
   auto resolve_id = [&](const std::string& id) -> const Result<RegistryInfo>& {
     auto it = by_id.find(id);
-    if (it == by_id.end()) it = by_id.emplace(id, api_.GetRegistry(id)).first;
-    return it->second;
+    if (it != by_id.end()) return it->second;
+    for (const auto& [_, info] : by_name) {
+      if (info.ok() && info.value().id == id) return by_id.emplace(id, info).first->second;
+    }
+    return by_id.emplace(id, api_.GetRegistry(id)).first->second;
   };
   auto resolve_name = [&](const std::string& name) -> const Result<RegistryInfo>& {
     auto it = by_name.find(name);
-    if (it == by_name.end()) it = by_name.emplace(name, api_.FindRegistryByName(name)).first;
-    return it->second;
+    if (it != by_name.end()) return it->second;
+    for (const auto& [_, info] : by_id) {
+      if (info.ok() && info.value().name == name) return by_name.emplace(name, info).first->second;
+    }
+    return by_name.emplace(name, api_.FindRegistryByName(name)).first->second;
   };
 
   for (const auto& spec_in : ctx.desired->specs) {
@@ -266,9 +275,6 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   PassContext ctx;
   ctx.desired = &desired;
   ctx.refs = registry_refs;
-  // Each pass sees registries as they are now (a registry recreated under the same name, a
-  // hostname that appeared); lookups within the pass are made once each by ReadRegistries.
-  api_.ClearCache();
   ReadRegistries(ctx);
 
   // Serialise passes that share a registry; lock in id order so two passes cannot deadlock.
