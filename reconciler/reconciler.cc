@@ -331,63 +331,29 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     }
   }
 
-  // Plan per registry: the planner's unit.
+  // One plan over every registry of the pass. Specs whose registry could not be resolved are
+  // part of it: the planner reports them, and never prunes a token they may declare.
   const Instant now = Now(clock_);
-  std::map<std::string, Plan> plans;  // scope -> plan
   {
-    std::map<std::string, DesiredState> desired_by_registry;
-    for (const auto& [id, _] : ctx.registries) {
-      desired_by_registry[id] = desired.WithoutSpecs();
+    DesiredState d = desired.WithoutSpecs();
+    d.specs = ctx.specs;
+    for (const auto& [_, specs] : ctx.unresolved) {
+      d.specs.insert(d.specs.end(), specs.begin(), specs.end());
     }
     // Their error is already reported; the planner leaves them alone.
-    for (const auto& key : ctx.unconfirmed) {
-      desired_by_registry[key.registry_id].protected_keys.insert(key);
-    }
-    for (const auto& spec : ctx.specs) desired_by_registry[spec.registry_id].specs.push_back(spec);
-    for (auto& [id, d] : desired_by_registry) {
-      ObservedState o;
-      if (auto it = ctx.observed.find(id); it != ctx.observed.end()) o.registries[id] = it->second;
-      for (const auto& [key, record] : ctx.records) {
-        if (key.registry_id == id) o.owned.push_back(record);
-      }
-      for (const auto& [key, state] : ctx.secrets) {
-        if (key.registry_id == id) o.secrets[key] = state;
-      }
-      for (const auto& key : ctx.held_keys) {
-        if (key.registry_id == id) o.held_passwords.insert(key);
-      }
-      plans[id] = ComputePlan(d, o, config_.policy, now);
-    }
-    for (auto& [ref, specs] : ctx.unresolved) {
-      DesiredState d = desired.WithoutSpecs();
-      d.specs = specs;
-      plans["ref:" + ref] = ComputePlan(d, ObservedState{}, config_.policy, now);
-    }
-  }
-  for (auto& [_, plan] : plans) {
-    for (auto& action : plan.actions) ctx.plan.actions.push_back(std::move(action));
-    for (auto& problem : plan.problems) ctx.plan.problems.push_back(std::move(problem));
-    ctx.plan.counts.in_sync += plan.counts.in_sync;
-    ctx.plan.counts.pending += plan.counts.pending;
-    ctx.plan.counts.error += plan.counts.error;
-    ctx.plan.counts.unmanaged += plan.counts.unmanaged;
-    ctx.plan.deletes_held += plan.deletes_held;
-    if (plan.next_expiry && (!ctx.plan.next_expiry || *plan.next_expiry < *ctx.plan.next_expiry)) {
-      ctx.plan.next_expiry = plan.next_expiry;
-    }
+    d.protected_keys.insert(ctx.unconfirmed.begin(), ctx.unconfirmed.end());
+    ObservedState o;
+    o.registries = ctx.observed;
+    for (const auto& [_, record] : ctx.records) o.owned.push_back(record);
+    o.secrets = ctx.secrets;
+    o.held_passwords = ctx.held_keys;
+    ctx.plan = ComputePlan(d, o, config_.policy, now);
   }
   // The gauges are kept per pass scope (the daemon's registry key, or everything for a one-shot
   // pass), so the next pass over the same key replaces them: a registry that failed to resolve,
   // then resolved, or stopped being declared, leaves no stale counts behind.
   const std::string scope = PassScope(registry_refs);
   if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(scope, ctx.plan.counts);
-  std::stable_sort(ctx.plan.actions.begin(), ctx.plan.actions.end(),
-                   [](const Action& a, const Action& b) {
-                     if (TypeOrder(a.type) != TypeOrder(b.type)) {
-                       return TypeOrder(a.type) < TypeOrder(b.type);
-                     }
-                     return a.key < b.key;
-                   });
   for (const auto& problem : ctx.plan.problems) {
     ctx.errors.push_back(problem.ToString());
   }

@@ -7,7 +7,9 @@
 //          An owned token missing from the list is looked up by id before the pass drops anything
 //          because of its absence (see ConfirmUnlisted): a list read page by page can miss a live
 //          token.
-//   plan:  ComputePlan per registry (so the crtoken_tokens gauge is kept per registry).
+//   plan:  one ComputePlan over every registry of the pass, the specs whose registry could not be
+//          resolved included (the planner reports them, and never prunes a token they may declare,
+//          even in a registry resolved through its ownership records).
 //   act:   every action on its own; one failure never stops the others; errors are collected.
 //   result: converged or not, when to come back (soon on transient errors or held passwords), the
 //          nearest declared expiry.

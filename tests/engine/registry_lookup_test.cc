@@ -71,5 +71,26 @@ TEST_F(RegistryLookupTest, EachPassSeesTheRegistryAsItIsNow) {
   EXPECT_EQ(secret->hostname, "acme.cr.de-fra.ionos.com");
 }
 
+// The name lookup of a spec's registry fails, but an ownership record resolves the same registry by
+// id: the token the spec declares is not pruned (the pass plans once, over everything it read).
+TEST_F(RegistryLookupTest, AFailedNameLookupPrunesNothingThatTheSpecDeclares) {
+  api_.SetHostname(acme_, "acme.cr.de-fra.ionos.com");
+  DesiredState desired;
+  desired.specs = {Spec("ci-push")};
+  desired.specs[0].registry = "acme";
+  Reconciler r = Make();
+  ASSERT_TRUE(r.Reconcile(desired).converged);
+  ASSERT_TRUE(api_.Find(acme_, "ci-push").has_value());
+  ASSERT_TRUE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());
+
+  api_.FailNext("FIND", Error{ErrorKind::kUnavailable, "HTTP 503"});
+  PassResult pass = r.Reconcile(desired);
+  EXPECT_FALSE(pass.converged);
+  EXPECT_EQ(api_.deletes, 0);
+  EXPECT_TRUE(api_.Find(acme_, "ci-push").has_value());
+  EXPECT_TRUE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());
+  EXPECT_TRUE(sink_.Get(desired.specs[0].secret.ToString()).has_value());
+}
+
 }  // namespace
 }  // namespace crtoken
