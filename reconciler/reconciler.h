@@ -124,7 +124,23 @@ class Reconciler {
   void ReadRegistries(PassContext& ctx);
   void ConfirmUnlisted(PassContext& ctx);
   void FlushHeld(PassContext& ctx);
+  // Act carries out the plan in these steps, each named after what it does.
+  struct CreateOutcome;
   void Act(PassContext& ctx);
+  void DeleteReissuedTokens(PassContext& ctx, const std::vector<const Action*>& reissues,
+                            std::vector<const Action*>& creates);
+  std::vector<OwnershipRecord> RecordIntents(PassContext& ctx, std::vector<const Action*>& creates);
+  std::vector<CreateOutcome> CreateAndUpdate(PassContext& ctx,
+                                             const std::vector<const Action*>& creates,
+                                             const std::vector<OwnershipRecord>& intents,
+                                             const std::vector<const Action*>& updates);
+  void RecordOutcomes(PassContext& ctx, const std::vector<const Action*>& creates,
+                      const std::vector<OwnershipRecord>& intents,
+                      std::vector<CreateOutcome>& outcomes);
+  void DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes);
+  void SetExpiryGauges(PassContext& ctx);
+  void Hook(std::string_view point) const;  // config_.test_hook, when set
+  void CountOperation(ActionType type, bool ok) const;
   std::mutex& RegistryLock(const std::string& registry_id);
 
   RegistryApi& api_;
