@@ -109,7 +109,7 @@ struct RegistryPage {
   std::optional<uint64_t> next_seq;  // where the next page starts; unset on the last page
 };
 
-// Behaviours the real service leaves unverified (REFERENCE section 9), switchable by flags.
+// Behaviours the real service leaves unverified (README.md, crtoken-emulator), switchable by flags.
 struct StorePolicy {
   int64_t provision_seconds = 4;         // how long a POSTed registry takes to become Running
   bool put_replace_regenerates = false;  // PUT onto an existing token issues a new password

@@ -1,5 +1,5 @@
-// Every metric of crtoken (CONTRACT section 6) in one place, over a prometheus-cpp Registry. Tests
-// read values through the Registry (Collect) without HTTP; the daemon exposes it on /metrics.
+// Every metric of crtoken (README.md lists them) in one place, over a prometheus-cpp Registry.
+// Tests read values through the Registry (Collect) without HTTP; the daemon exposes it on /metrics.
 //
 // Thread-safe: every method may be called from any thread. Components take a `Metrics*` that may be
 // null (then they record nothing), so the pure core and small tests need no registry.

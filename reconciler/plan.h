@@ -59,7 +59,8 @@ struct DesiredState {
   // Whether anything may be deleted in this pass.
   PruneVerdict prune;
 
-  // Everything but the specs: for splitting one desired state into per-registry ones.
+  // Everything but the specs: for a desired state over a selection of the specs (the specs of
+  // one reconcile pass).
   DesiredState WithoutSpecs() const;
 };
 

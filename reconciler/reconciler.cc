@@ -176,18 +176,27 @@ void Reconciler::ReadRegistries(PassContext& ctx) {
     return refs.empty() || Contains(refs, name) || Contains(refs, id);
   };
 
-  // Resolve each registry once per pass: by id (GetRegistry) or by name (FindRegistryByName).
+  // Resolve each registry once per pass: by id (GetRegistry) or by name (FindRegistryByName). This
+  // is the only cache of registry lookups, and it lives for one pass: each pass sees registries as
+  // they are now (a registry recreated under the same name, a hostname that appeared). A registry
+  // already resolved one way is not asked for again the other way.
   std::map<std::string, Result<RegistryInfo>> by_id;
   std::map<std::string, Result<RegistryInfo>> by_name;
   auto resolve_id = [&](const std::string& id) -> const Result<RegistryInfo>& {
     auto it = by_id.find(id);
-    if (it == by_id.end()) it = by_id.emplace(id, api_.GetRegistry(id)).first;
-    return it->second;
+    if (it != by_id.end()) return it->second;
+    for (const auto& [_, info] : by_name) {
+      if (info.ok() && info.value().id == id) return by_id.emplace(id, info).first->second;
+    }
+    return by_id.emplace(id, api_.GetRegistry(id)).first->second;
   };
   auto resolve_name = [&](const std::string& name) -> const Result<RegistryInfo>& {
     auto it = by_name.find(name);
-    if (it == by_name.end()) it = by_name.emplace(name, api_.FindRegistryByName(name)).first;
-    return it->second;
+    if (it != by_name.end()) return it->second;
+    for (const auto& [_, info] : by_id) {
+      if (info.ok() && info.value().name == name) return by_name.emplace(name, info).first->second;
+    }
+    return by_name.emplace(name, api_.FindRegistryByName(name)).first->second;
   };
 
   for (const auto& spec_in : ctx.desired->specs) {
@@ -266,9 +275,6 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   PassContext ctx;
   ctx.desired = &desired;
   ctx.refs = registry_refs;
-  // Each pass sees registries as they are now (a registry recreated under the same name, a
-  // hostname that appeared); lookups within the pass are made once each by ReadRegistries.
-  api_.ClearCache();
   ReadRegistries(ctx);
 
   // Serialise passes that share a registry; lock in id order so two passes cannot deadlock.
@@ -325,63 +331,29 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     }
   }
 
-  // Plan per registry: the planner's unit.
+  // One plan over every registry of the pass. Specs whose registry could not be resolved are
+  // part of it: the planner reports them, and never prunes a token they may declare.
   const Instant now = Now(clock_);
-  std::map<std::string, Plan> plans;  // scope -> plan
   {
-    std::map<std::string, DesiredState> desired_by_registry;
-    for (const auto& [id, _] : ctx.registries) {
-      desired_by_registry[id] = desired.WithoutSpecs();
+    DesiredState d = desired.WithoutSpecs();
+    d.specs = ctx.specs;
+    for (const auto& [_, specs] : ctx.unresolved) {
+      d.specs.insert(d.specs.end(), specs.begin(), specs.end());
     }
     // Their error is already reported; the planner leaves them alone.
-    for (const auto& key : ctx.unconfirmed) {
-      desired_by_registry[key.registry_id].protected_keys.insert(key);
-    }
-    for (const auto& spec : ctx.specs) desired_by_registry[spec.registry_id].specs.push_back(spec);
-    for (auto& [id, d] : desired_by_registry) {
-      ObservedState o;
-      if (auto it = ctx.observed.find(id); it != ctx.observed.end()) o.registries[id] = it->second;
-      for (const auto& [key, record] : ctx.records) {
-        if (key.registry_id == id) o.owned.push_back(record);
-      }
-      for (const auto& [key, state] : ctx.secrets) {
-        if (key.registry_id == id) o.secrets[key] = state;
-      }
-      for (const auto& key : ctx.held_keys) {
-        if (key.registry_id == id) o.held_passwords.insert(key);
-      }
-      plans[id] = ComputePlan(d, o, config_.policy, now);
-    }
-    for (auto& [ref, specs] : ctx.unresolved) {
-      DesiredState d = desired.WithoutSpecs();
-      d.specs = specs;
-      plans["ref:" + ref] = ComputePlan(d, ObservedState{}, config_.policy, now);
-    }
-  }
-  for (auto& [_, plan] : plans) {
-    for (auto& action : plan.actions) ctx.plan.actions.push_back(std::move(action));
-    for (auto& problem : plan.problems) ctx.plan.problems.push_back(std::move(problem));
-    ctx.plan.counts.in_sync += plan.counts.in_sync;
-    ctx.plan.counts.pending += plan.counts.pending;
-    ctx.plan.counts.error += plan.counts.error;
-    ctx.plan.counts.unmanaged += plan.counts.unmanaged;
-    ctx.plan.deletes_held += plan.deletes_held;
-    if (plan.next_expiry && (!ctx.plan.next_expiry || *plan.next_expiry < *ctx.plan.next_expiry)) {
-      ctx.plan.next_expiry = plan.next_expiry;
-    }
+    d.protected_keys.insert(ctx.unconfirmed.begin(), ctx.unconfirmed.end());
+    ObservedState o;
+    o.registries = ctx.observed;
+    for (const auto& [_, record] : ctx.records) o.owned.push_back(record);
+    o.secrets = ctx.secrets;
+    o.held_passwords = ctx.held_keys;
+    ctx.plan = ComputePlan(d, o, config_.policy, now);
   }
   // The gauges are kept per pass scope (the daemon's registry key, or everything for a one-shot
   // pass), so the next pass over the same key replaces them: a registry that failed to resolve,
   // then resolved, or stopped being declared, leaves no stale counts behind.
   const std::string scope = PassScope(registry_refs);
   if (metrics_ && !config_.dry_run) metrics_->SetTokenCounts(scope, ctx.plan.counts);
-  std::stable_sort(ctx.plan.actions.begin(), ctx.plan.actions.end(),
-                   [](const Action& a, const Action& b) {
-                     if (TypeOrder(a.type) != TypeOrder(b.type)) {
-                       return TypeOrder(a.type) < TypeOrder(b.type);
-                     }
-                     return a.key < b.key;
-                   });
   for (const auto& problem : ctx.plan.problems) {
     ctx.errors.push_back(problem.ToString());
   }
@@ -625,14 +597,10 @@ void Reconciler::FlushHeld(PassContext& ctx) {
   }
 }
 
+// The plan's actions in the order that keeps every step crash-safe: re-issued tokens deleted,
+// intents recorded, new tokens PUT (updates alongside), outcomes recorded, undeclared tokens
+// deleted; then the expiry gauges.
 void Reconciler::Act(PassContext& ctx) {
-  auto hook = [&](std::string_view point) {
-    if (config_.test_hook) config_.test_hook(point);
-  };
-  auto count_op = [&](ActionType type, bool ok) {
-    if (metrics_) metrics_->CountTokenOperation(type, ok);
-  };
-
   std::vector<const Action*> creates;  // creates and re-issues: both end in a PUT
   std::vector<const Action*> reissues;
   std::vector<const Action*> updates;
@@ -653,33 +621,58 @@ void Reconciler::Act(PassContext& ctx) {
         break;
     }
   }
+  DeleteReissuedTokens(ctx, reissues, creates);
+  const std::vector<OwnershipRecord> intents = RecordIntents(ctx, creates);
+  std::vector<CreateOutcome> outcomes = CreateAndUpdate(ctx, creates, intents, updates);
+  RecordOutcomes(ctx, creates, intents, outcomes);
+  DeleteUndeclared(ctx, deletes);
+  if (metrics_) SetExpiryGauges(ctx);
+}
 
-  // 1. Re-issue starts by deleting the token whose password is lost. This comes before the new
-  //    intent is recorded: a crash in between leaves the old record with its token gone, which the
-  //    next pass repairs with a create.
-  {
-    std::vector<char> deleted(reissues.size(), 0);
-    ParallelFor(reissues.size(), config_.parallelism, [&](size_t i) {
-      const Action& a = *reissues[i];
-      if (a.token_id.empty()) {
-        deleted[i] = 1;
-        return;
-      }
-      ctx.AddWrites(1);
-      Status status = api_.DeleteToken(a.key.registry_id, a.token_id);
-      if (!status.ok()) {
-        ctx.ActionFailed(a, "deleting the old token", status.error());
-        count_op(a.type, false);
-        return;
-      }
+void Reconciler::Hook(std::string_view point) const {
+  if (config_.test_hook) config_.test_hook(point);
+}
+
+void Reconciler::CountOperation(ActionType type, bool ok) const {
+  if (metrics_) metrics_->CountTokenOperation(type, ok);
+}
+
+// How one create (or re-issue) ended.
+struct Reconciler::CreateOutcome {
+  enum { kFailed, kReady, kHeld, kRevert } state = kFailed;
+  Password password;  // kReady / kHeld
+};
+
+// Re-issue starts by deleting the token whose password is lost. This comes before the new
+// intent is recorded: a crash in between leaves the old record with its token gone, which the
+// next pass repairs with a create. The re-issues whose old token is gone join `creates`.
+void Reconciler::DeleteReissuedTokens(PassContext& ctx, const std::vector<const Action*>& reissues,
+                                      std::vector<const Action*>& creates) {
+  std::vector<char> deleted(reissues.size(), 0);
+  ParallelFor(reissues.size(), config_.parallelism, [&](size_t i) {
+    const Action& a = *reissues[i];
+    if (a.token_id.empty()) {
       deleted[i] = 1;
-    });
-    for (size_t i = 0; i < reissues.size(); ++i) {
-      if (deleted[i]) creates.push_back(reissues[i]);
+      return;
     }
+    ctx.AddWrites(1);
+    Status status = api_.DeleteToken(a.key.registry_id, a.token_id);
+    if (!status.ok()) {
+      ctx.ActionFailed(a, "deleting the old token", status.error());
+      CountOperation(a.type, false);
+      return;
+    }
+    deleted[i] = 1;
+  });
+  for (size_t i = 0; i < reissues.size(); ++i) {
+    if (deleted[i]) creates.push_back(reissues[i]);
   }
+}
 
-  // 2. Record every intent of the pass in one durable write.
+// Record every intent of the pass in one durable write. When that write fails, every create fails
+// and `creates` is emptied.
+std::vector<OwnershipRecord> Reconciler::RecordIntents(PassContext& ctx,
+                                                       std::vector<const Action*>& creates) {
   std::vector<OwnershipRecord> intents;
   for (const Action* a : creates) {
     OwnershipRecord record;
@@ -699,28 +692,30 @@ void Reconciler::Act(PassContext& ctx) {
     if (!status.ok()) {
       for (const Action* a : creates) {
         ctx.ActionFailed(*a, "recording the intent", status.error());
-        count_op(a->type, false);
+        CountOperation(a->type, false);
       }
       creates.clear();
       intents.clear();
     } else {
-      hook("after-intent");
+      Hook("after-intent");
     }
   }
+  return intents;
+}
 
-  // 3. PUT each new token and write its secret at once; updates run alongside.
-  struct Outcome {
-    enum { kFailed, kReady, kHeld, kRevert } state = kFailed;
-    Password password;  // kReady / kHeld
-  };
-  std::vector<Outcome> outcomes(creates.size());
+// PUT each new token and write its secret at once; updates run alongside. One outcome per create,
+// in order.
+std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
+    PassContext& ctx, const std::vector<const Action*>& creates,
+    const std::vector<OwnershipRecord>& intents, const std::vector<const Action*>& updates) {
+  std::vector<CreateOutcome> outcomes(creates.size());
   const size_t total = creates.size() + updates.size();
   ParallelFor(total, config_.parallelism, [&](size_t i) {
     if (i >= creates.size()) {
       const Action& a = *updates[i - creates.size()];
       ctx.AddWrites(1);
       auto patched = api_.PatchToken(a.key.registry_id, a.token_id, a.patch);
-      count_op(a.type, patched.ok());
+      CountOperation(a.type, patched.ok());
       if (!patched.ok()) {
         ctx.ActionFailed(a, "PATCH", patched.error());
       } else {
@@ -751,19 +746,21 @@ void Reconciler::Act(PassContext& ctx) {
     }
     if (!created.ok()) {
       ctx.ActionFailed(a, "PUT", created.error());
-      count_op(a.type, false);
+      CountOperation(a.type, false);
       // A definite refusal created nothing: forget the intent. After a transient failure the PUT
       // may have happened: keep the intent, the next pass looks at the registry.
-      outcomes[i].state = created.error().Transient() ? Outcome::kFailed : Outcome::kRevert;
+      outcomes[i].state =
+          created.error().Transient() ? CreateOutcome::kFailed : CreateOutcome::kRevert;
       return;
     }
-    hook("after-put");
-    count_op(a.type, true);
+    Hook("after-put");
+    CountOperation(a.type, true);
     if (spec.lifetime) ctx.SetIssuedExpiry(a.key, fields.expiry);
     Password password = std::move(created.value().password);
     if (password.empty()) {
       ctx.ActionFailed(a, "PUT", Error{ErrorKind::kUnavailable, "the API returned no password"});
-      outcomes[i].state = Outcome::kFailed;  // the record stays kCreating: re-issued next pass
+      outcomes[i].state =
+          CreateOutcome::kFailed;  // the record stays kCreating: re-issued next pass
       return;
     }
     const RegistryInfo& info = ctx.registries.at(a.key.registry_id);
@@ -771,7 +768,7 @@ void Reconciler::Act(PassContext& ctx) {
       spdlog::info(ActionLine(a, "done; secret " + spec.secret.ToString() +
                                      " waits for the registry hostname (registry state " +
                                      info.state + ")"));
-      outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
+      outcomes[i] = CreateOutcome{CreateOutcome::kHeld, std::move(password)};
       return;
     }
     DockerCredential credential{info.hostname, spec.name, std::move(password), intent.token_id};
@@ -785,18 +782,23 @@ void Reconciler::Act(PassContext& ctx) {
       ctx.AddError(a.Describe() + ": writing secret " + spec.secret.ToString() +
                        " failed: " + written.error().ToString(),
                    true);
-      outcomes[i] = Outcome{Outcome::kHeld, std::move(password)};
+      outcomes[i] = CreateOutcome{CreateOutcome::kHeld, std::move(password)};
       return;
     }
-    hook("after-secret");
+    Hook("after-secret");
     spdlog::info(ActionLine(a, "done"));
-    outcomes[i] = Outcome{Outcome::kReady, std::move(password)};
+    outcomes[i] = CreateOutcome{CreateOutcome::kReady, std::move(password)};
   });
+  return outcomes;
+}
 
-  // 4. Make the secrets durable with one sync, then record the outcome of every create in one
-  //    durable write. A failed sync leaves the passwords held: written again next pass.
+// Make the secrets durable with one sync, then record the outcome of every create in one
+// durable write. A failed sync leaves the passwords held: written again next pass.
+void Reconciler::RecordOutcomes(PassContext& ctx, const std::vector<const Action*>& creates,
+                                const std::vector<OwnershipRecord>& intents,
+                                std::vector<CreateOutcome>& outcomes) {
   if (std::any_of(outcomes.begin(), outcomes.end(),
-                  [](const Outcome& o) { return o.state == Outcome::kReady; })) {
+                  [](const CreateOutcome& o) { return o.state == CreateOutcome::kReady; })) {
     Status flushed = sink_.Flush();
     if (!flushed.ok()) {
       spdlog::warn(
@@ -804,7 +806,7 @@ void Reconciler::Act(PassContext& ctx) {
           flushed.error().ToString());
       ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
       for (auto& o : outcomes) {
-        if (o.state == Outcome::kReady) o.state = Outcome::kHeld;
+        if (o.state == CreateOutcome::kReady) o.state = CreateOutcome::kHeld;
       }
     }
   }
@@ -814,19 +816,19 @@ void Reconciler::Act(PassContext& ctx) {
     for (size_t i = 0; i < creates.size(); ++i) {
       OwnershipRecord record = intents[i];
       switch (outcomes[i].state) {
-        case Outcome::kFailed:
+        case CreateOutcome::kFailed:
           continue;
-        case Outcome::kRevert:
+        case CreateOutcome::kRevert:
           if (creates[i]->record) {
             finals.push_back(*creates[i]->record);
           } else {
             removals.push_back(record.key());
           }
           continue;
-        case Outcome::kReady:
+        case CreateOutcome::kReady:
           record.phase = Phase::kReady;
           break;
-        case Outcome::kHeld:
+        case CreateOutcome::kHeld:
           record.phase = Phase::kCreated;
           break;
       }
@@ -843,8 +845,8 @@ void Reconciler::Act(PassContext& ctx) {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < creates.size(); ++i) {
       const TokenKey key = intents[i].key();
-      const bool held = outcomes[i].state == Outcome::kHeld ||
-                        (outcomes[i].state == Outcome::kReady && !status.ok());
+      const bool held = outcomes[i].state == CreateOutcome::kHeld ||
+                        (outcomes[i].state == CreateOutcome::kReady && !status.ok());
       if (held) {
         // The token exists and this process is the only holder of its password: keep it until
         // the sink has it and the record says so.
@@ -857,8 +859,10 @@ void Reconciler::Act(PassContext& ctx) {
   }
 
   outcomes.clear();  // wipes the passwords already written and synced (held ones moved to held_)
+}
 
-  // 5. Deletes last, so a renamed token's new name exists before the old one goes.
+// Deletes last, so a renamed token's new name exists before the old one goes.
+void Reconciler::DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes) {
   std::set<SecretRef> declared_secrets;
   for (const auto& spec : ctx.desired->specs) declared_secrets.insert(spec.secret);
   std::vector<TokenKey> forget;
@@ -870,7 +874,7 @@ void Reconciler::Act(PassContext& ctx) {
       Status status = api_.DeleteToken(a.key.registry_id, a.token_id);
       if (!status.ok()) {
         ctx.ActionFailed(a, "DELETE", status.error());
-        count_op(a.type, false);
+        CountOperation(a.type, false);
         return;
       }
     }
@@ -880,11 +884,11 @@ void Reconciler::Act(PassContext& ctx) {
       if (!status.ok()) {
         // Keep the record: the next pass deletes the secret again.
         ctx.ActionFailed(a, "deleting secret " + a.record->secret.ToString(), status.error());
-        count_op(a.type, false);
+        CountOperation(a.type, false);
         return;
       }
     }
-    count_op(a.type, true);
+    CountOperation(a.type, true);
     if (metrics_) metrics_->SetTokenExpiry(a.registry_name, a.key.name, std::nullopt);
     spdlog::info(ActionLine(a, "done"));
     if (a.record) {
@@ -902,27 +906,28 @@ void Reconciler::Act(PassContext& ctx) {
       ctx.AddError("ownership records: " + status.error().ToString(), true);
     }
   }
+}
 
-  if (metrics_) {
-    // A lifetime token's expiry is its own: the one it was just issued with, else the one the
-    // list showed.
-    std::map<TokenKey, std::optional<Instant>> token_expiry;
-    if (std::any_of(ctx.specs.begin(), ctx.specs.end(),
-                    [](const TokenSpec& spec) { return spec.lifetime.has_value(); })) {
-      for (const auto& [id, registry] : ctx.observed) {
-        for (const auto& t : registry.tokens) token_expiry[TokenKey{id, t.name}] = t.expiry;
-      }
-      for (const auto& [key, expiry] : ctx.issued_expiry) token_expiry[key] = expiry;
+// crtoken_token_expiry_timestamp_seconds of every declared token of a readable registry.
+void Reconciler::SetExpiryGauges(PassContext& ctx) {
+  // A lifetime token's expiry is its own: the one it was just issued with, else the one the
+  // list showed.
+  std::map<TokenKey, std::optional<Instant>> token_expiry;
+  if (std::any_of(ctx.specs.begin(), ctx.specs.end(),
+                  [](const TokenSpec& spec) { return spec.lifetime.has_value(); })) {
+    for (const auto& [id, registry] : ctx.observed) {
+      for (const auto& t : registry.tokens) token_expiry[TokenKey{id, t.name}] = t.expiry;
     }
-    for (const auto& spec : ctx.specs) {
-      if (!ctx.observed.count(spec.registry_id)) continue;
-      std::optional<Instant> expiry = spec.expiry;
-      if (spec.lifetime) {
-        auto it = token_expiry.find(TokenKey{spec.registry_id, spec.name});
-        expiry = it != token_expiry.end() ? it->second : std::nullopt;
-      }
-      metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, expiry);
+    for (const auto& [key, expiry] : ctx.issued_expiry) token_expiry[key] = expiry;
+  }
+  for (const auto& spec : ctx.specs) {
+    if (!ctx.observed.count(spec.registry_id)) continue;
+    std::optional<Instant> expiry = spec.expiry;
+    if (spec.lifetime) {
+      auto it = token_expiry.find(TokenKey{spec.registry_id, spec.name});
+      expiry = it != token_expiry.end() ? it->second : std::nullopt;
     }
+    metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, expiry);
   }
 }
 

@@ -7,7 +7,9 @@
 //          An owned token missing from the list is looked up by id before the pass drops anything
 //          because of its absence (see ConfirmUnlisted): a list read page by page can miss a live
 //          token.
-//   plan:  ComputePlan per registry (so the crtoken_tokens gauge is kept per registry).
+//   plan:  one ComputePlan over every registry of the pass, the specs whose registry could not be
+//          resolved included (the planner reports them, and never prunes a token they may declare,
+//          even in a registry resolved through its ownership records).
 //   act:   every action on its own; one failure never stops the others; errors are collected.
 //   result: converged or not, when to come back (soon on transient errors or held passwords), the
 //          nearest declared expiry.
@@ -122,7 +124,23 @@ class Reconciler {
   void ReadRegistries(PassContext& ctx);
   void ConfirmUnlisted(PassContext& ctx);
   void FlushHeld(PassContext& ctx);
+  // Act carries out the plan in these steps, each named after what it does.
+  struct CreateOutcome;
   void Act(PassContext& ctx);
+  void DeleteReissuedTokens(PassContext& ctx, const std::vector<const Action*>& reissues,
+                            std::vector<const Action*>& creates);
+  std::vector<OwnershipRecord> RecordIntents(PassContext& ctx, std::vector<const Action*>& creates);
+  std::vector<CreateOutcome> CreateAndUpdate(PassContext& ctx,
+                                             const std::vector<const Action*>& creates,
+                                             const std::vector<OwnershipRecord>& intents,
+                                             const std::vector<const Action*>& updates);
+  void RecordOutcomes(PassContext& ctx, const std::vector<const Action*>& creates,
+                      const std::vector<OwnershipRecord>& intents,
+                      std::vector<CreateOutcome>& outcomes);
+  void DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes);
+  void SetExpiryGauges(PassContext& ctx);
+  void Hook(std::string_view point) const;  // config_.test_hook, when set
+  void CountOperation(ActionType type, bool ok) const;
   std::mutex& RegistryLock(const std::string& registry_id);
 
   RegistryApi& api_;

@@ -47,7 +47,8 @@ class RegistryApi {
   virtual ~RegistryApi() = default;
 
   // The registry whose name is exactly `name` (the API's filter may match partially).
-  // kNotFound when there is none.
+  // kNotFound when there is none. Registry lookups are not cached: each call asks the API (the
+  // reconcile pass resolves each registry once per pass).
   virtual Result<RegistryInfo> FindRegistryByName(const std::string& name) = 0;
   virtual Result<RegistryInfo> GetRegistry(const std::string& registry_id) = 0;
 
@@ -69,10 +70,6 @@ class RegistryApi {
 
   // Deleting a token that is already gone succeeds.
   virtual Status DeleteToken(const std::string& registry_id, const std::string& token_id) = 0;
-
-  // Registry lookups may be cached; the reconciler calls this at the start of each pass so that a
-  // pass sees registries as they are now. The default does nothing (no cache).
-  virtual void ClearCache() {}
 
   // For a graceful shutdown: no further retries or rate-limit waits. A call in progress finishes
   // its current attempt and returns; later calls fail at once with kUnavailable. Thread-safe.

@@ -1,4 +1,4 @@
-// Prints the daemon's figures against crtoken-emulator (issue 6):
+// Prints the daemon's figures against crtoken-emulator (README.md, "Daemon figures"):
 //   1. latency from a spec file write to the first API request it causes (median and p99 over
 //      --edits edits, each made once the previous one's pass is done and the files have been quiet
 //      for longer than the debounce: edits closer together coalesce by design; target: median

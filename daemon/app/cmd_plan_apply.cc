@@ -2,7 +2,6 @@
 //
 // Output: the actions (Action::Describe(), never a secret) and a summary on stdout; spec errors,
 // failures and logs on stderr.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,13 +10,10 @@
 #include <thread>
 
 #include "daemon/app/commands.h"
-#include "daemon/app/runtime.h"
-#include "daemon/specs/spec_loader.h"
-#if __has_include("daemon/app/logging.h")
 #include "daemon/app/logging.h"
+#include "daemon/app/runtime.h"
 #include "daemon/common/json_text.h"
-#define CRTOKEN_HAVE_LOGGING 1
-#endif
+#include "daemon/specs/spec_loader.h"
 
 namespace crtoken {
 namespace {
@@ -34,16 +30,10 @@ Options OneShot(Options options) {
 }
 
 bool InitLogging(const char* command, const Options& options) {
-#ifdef CRTOKEN_HAVE_LOGGING
   if (Status s = SetupLogging(options.log_format, options.log_level); !s.ok()) {
     std::fprintf(stderr, "crtoken %s: %s\n", command, Printable(s.error().message).c_str());
     return false;
   }
-#else
-  auto logger = spdlog::stderr_color_mt("crtoken");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(options.log_level));
-#endif
   return true;
 }
 

@@ -26,7 +26,7 @@ struct Options {
   std::string log_level = "info";   // trace | debug | info | warn | error
   bool dry_run = false;
 
-  // The API client (issue 4).
+  // The API client.
   double api_qps = 20;
   int api_burst = 40;
   std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
@@ -39,7 +39,7 @@ struct Options {
   // instead of being retried for --retry-budget; `crtoken run` keeps retrying them.
   bool one_shot = false;
 
-  // The daemon (issue 6).
+  // The daemon (`crtoken run`).
   int concurrency = 4;
   std::chrono::milliseconds debounce = std::chrono::milliseconds(100);
   std::string watch = "auto";  // auto | inotify | poll

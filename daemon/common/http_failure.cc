@@ -90,6 +90,39 @@ std::string OriginOf(std::string_view url) {
   return std::string(url.substr(0, scheme_end)) + "://" + std::string(host);
 }
 
+ErrorKind ErrorKindForStatus(int status) {
+  switch (status) {
+    case 400:
+    case 422:
+      return ErrorKind::kInvalid;
+    case 401:
+    case 403:
+      return ErrorKind::kUnauthorized;
+    case 404:
+      return ErrorKind::kNotFound;
+    case 409:
+      return ErrorKind::kConflict;
+    case 429:
+      return ErrorKind::kRateLimited;
+    default:
+      break;
+  }
+  if (status >= 300 && status < 500) return ErrorKind::kInvalid;
+  return ErrorKind::kUnavailable;
+}
+
+Error HttpStatusError(int status, const std::optional<std::string>& location,
+                      const std::string& where, const std::string& detail) {
+  std::string what;
+  if (status >= 300 && status < 400) {
+    what = DescribeRedirect(status, location);
+  } else {
+    what = "HTTP " + std::to_string(status);
+    if (!detail.empty()) what += ": " + detail;
+  }
+  return Error{ErrorKindForStatus(status), where + ": " + what};
+}
+
 std::string DescribeRedirect(int status, const std::optional<std::string>& location) {
   std::string out = "HTTP " + std::to_string(status) + " redirect";
   if (!location || location->empty()) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "reconciler/error.h"
+
 namespace crtoken {
 
 // The largest response body a client reads (cpprest_http.h). A page of 100 tokens is ~40 KB, a
@@ -44,6 +46,20 @@ ConnectionFailure ClassifyConnectionFailure(int code, std::string_view what,
 // scheme, host and port; never its path or query, which may carry tokens) and that it was not
 // followed. crtoken follows no redirects: a credential must never reach another origin.
 std::string DescribeRedirect(int status, const std::optional<std::string>& location);
+
+// The one mapping of an HTTP status to an error, for every client of crtoken (the registry API and
+// Kubernetes), used for any answer that is not the success the caller expected:
+//   400, 422 and any other 4xx not below -> kInvalid (the request must change)
+//   401, 403 -> kUnauthorized; 404 -> kNotFound; 409 -> kConflict; 429 -> kRateLimited
+//   3xx -> kInvalid: redirects are never followed, so the URL must change; waiting will not help
+//   5xx, and anything else (1xx, an unexpected 2xx: a server not behaving) -> kUnavailable
+ErrorKind ErrorKindForStatus(int status);
+
+// The Error for such an answer: "WHERE: HTTP 404: DETAIL" (": DETAIL" only when `detail` is not
+// empty), or for a 3xx "WHERE: " + DescribeRedirect(status, location). `where` says what was asked
+// ("GET /registries"); `detail` is what the server's body said, already made printable.
+Error HttpStatusError(int status, const std::optional<std::string>& location,
+                      const std::string& where, const std::string& detail);
 
 // "scheme://host[:port]" of a URL; "" when `url` is not absolute. For messages.
 std::string OriginOf(std::string_view url);

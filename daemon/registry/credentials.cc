@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "daemon/common/file_ops.h"
+#include "daemon/common/base64.h"
 
 namespace crtoken {
 namespace {
@@ -69,35 +70,6 @@ Credentials Credentials::Basic(std::string username, std::string password) {
 std::string Credentials::AuthorizationHeader() const {
   if (bearer_) return "Bearer " + token_;
   return "Basic " + Base64Encode(username_ + ":" + password_);
-}
-
-std::string Base64Encode(const std::string& data) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    const uint32_t n =
-        (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i + 1 == data.size()) {
-    const uint32_t n = uint8_t(data[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == data.size()) {
-    const uint32_t n = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 Result<Credentials> LoadCredentials(const std::string& credentials_file, const EnvLookup& env,

@@ -45,7 +45,4 @@ class Credentials {
 Result<Credentials> LoadCredentials(const std::string& credentials_file, const EnvLookup& env,
                                     std::vector<std::string>* warnings);
 
-// Standard base64 with padding (RFC 4648 section 4).
-std::string Base64Encode(const std::string& data);
-
 }  // namespace crtoken

@@ -9,7 +9,6 @@
 
 #include <condition_variable>
 #include <cstdio>
-#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -110,10 +109,6 @@ struct HttpRegistryApi::Impl {
   http::client::http_client_config client_config;
   TokenBucket bucket;
   RetryPolicy retry;
-
-  std::mutex cache_mu;
-  std::map<std::string, RegistryInfo> by_name;
-  std::map<std::string, RegistryInfo> by_id;
 
   // Shutdown(): wakes the retry and rate-limit waits and stops further attempts.
   std::mutex stop_mu;
@@ -290,31 +285,8 @@ struct HttpRegistryApi::Impl {
   }
 
   static Error StatusError(HttpMethod method, const std::string& path, const Response& r) {
-    ErrorKind kind;
-    if (r.status == 400 || r.status == 422) {
-      kind = ErrorKind::kInvalid;
-    } else if (r.status == 401 || r.status == 403) {
-      kind = ErrorKind::kUnauthorized;
-    } else if (r.status == 404) {
-      kind = ErrorKind::kNotFound;
-    } else if (r.status == 409) {
-      kind = ErrorKind::kConflict;
-    } else if (r.status == 429) {
-      kind = ErrorKind::kRateLimited;
-    } else if (r.status >= 400 && r.status < 500) {
-      kind = ErrorKind::kInvalid;
-    } else if (r.status >= 300 && r.status < 400) {
-      // Not followed: the API URL needs fixing (waiting will not help).
-      return Error{ErrorKind::kInvalid, std::string(HttpMethodName(method)) + " " + path + ": " +
-                                            DescribeRedirect(r.status, r.location)};
-    } else {
-      kind = ErrorKind::kUnavailable;  // 5xx, and anything else unexpected
-    }
-    std::string msg =
-        std::string(HttpMethodName(method)) + " " + path + ": HTTP " + std::to_string(r.status);
-    const std::string detail = DescribeErrorBody(r.body);
-    if (!detail.empty()) msg += ": " + detail;
-    return Error{kind, msg};
+    return HttpStatusError(r.status, r.location, std::string(HttpMethodName(method)) + " " + path,
+                           DescribeErrorBody(r.body));
   }
 
   static Error Wrap(HttpMethod method, const std::string& path, const Error& e) {
@@ -441,10 +413,7 @@ struct HttpRegistryApi::Impl {
       size_t added = 0;
       for (const RegistryInfo& info : decoded.value().items) {
         added += ids.insert(info.id).second;
-        if (info.name == name) {
-          Remember(info);
-          return info;
-        }
+        if (info.name == name) return info;
       }
       cursor = decoded.value().next_token;
       if (cursor.empty()) break;
@@ -458,13 +427,6 @@ struct HttpRegistryApi::Impl {
       }
     }
     return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
-  }
-
-  void Remember(const RegistryInfo& info) {
-    if (info.hostname.empty()) return;  // still provisioning: look again next time
-    std::lock_guard<std::mutex> lock(cache_mu);
-    by_name[info.name] = info;
-    by_id[info.id] = info;
   }
 };
 
@@ -528,12 +490,6 @@ void HttpRegistryApi::Shutdown() {
   impl_->stop_cv.notify_all();
 }
 
-void HttpRegistryApi::ClearCache() {
-  std::lock_guard<std::mutex> lock(impl_->cache_mu);
-  impl_->by_name.clear();
-  impl_->by_id.clear();
-}
-
 namespace {
 
 Status CheckId(const char* what, const std::string& id) {
@@ -544,11 +500,6 @@ Status CheckId(const char* what, const std::string& id) {
 }  // namespace
 
 Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->cache_mu);
-    auto it = impl_->by_name.find(name);
-    if (it != impl_->by_name.end()) return it->second;
-  }
   return impl_->ReadAgainWhileInconsistent<RegistryInfo>(
       "GET /registries?filter.name=" + Encode(name), "registry list",
       [&](std::string* disagreement) { return impl_->FindRegistryOnce(name, disagreement); });
@@ -556,18 +507,12 @@ Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name
 
 Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id) {
   if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
-  {
-    std::lock_guard<std::mutex> lock(impl_->cache_mu);
-    auto it = impl_->by_id.find(registry_id);
-    if (it != impl_->by_id.end()) return it->second;
-  }
   const std::string path = "/registries/" + registry_id;
   auto resp = impl_->Send(HttpMethod::kGet, path);
   if (!resp.ok()) return resp.error();
   if (resp.value().status != 200) return Impl::StatusError(HttpMethod::kGet, path, resp.value());
   auto info = DecodeRegistry(resp.value().body);
   if (!info.ok()) return Impl::Wrap(HttpMethod::kGet, path, info.error());
-  impl_->Remember(info.value());
   return info;
 }
 

@@ -22,8 +22,8 @@
 //   distinct tokens than the total, paging beyond what the total takes, cursors or pages that
 //   add nothing new) make the list be read again, up to 3 times, then kUnavailable saying how
 //   they disagreed. A list is never partial.
-// - Registry lookups are cached until ClearCache(); a registry with no hostname yet (still
-//   provisioning) is not cached, so its hostname shows up as soon as the API has it.
+// - Registry lookups are not cached: each asks the API (the reconcile pass resolves each registry
+//   once per pass).
 // - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.
 //   Never a password, token, Authorization header, or response body of a token create.
 //
@@ -77,7 +77,6 @@ class HttpRegistryApi : public RegistryApi {
   Result<ObservedToken> PatchToken(const std::string& registry_id, const std::string& token_id,
                                    const TokenPatch& patch) override;
   Status DeleteToken(const std::string& registry_id, const std::string& token_id) override;
-  void ClearCache() override;
   void Shutdown() override;
 
   // A raw call through the same machinery (rate limit, deadline, retries, metrics, logging), for

@@ -1,9 +1,8 @@
-// The dockerconfigjson format both secret sinks write (CONTRACT section 5), in one place:
+// The dockerconfigjson format both secret sinks write (README.md), in one place:
 //   {"auths":{"<hostname>":{"username":"<token>","password":"<password>","auth":"<base64>"}}}
 // with "auth" = base64("<token>:<password>"), keys in that order, no whitespace.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,10 +17,5 @@ std::string DockerConfigJson(const DockerCredential& credential);
 // and has_password only when it is a single-entry "auths" object. A missing username or password
 // is taken from "auth" (as docker does), so secrets written by other tools are read right too.
 SecretState ParseDockerConfigJson(std::string_view content);
-
-// Standard base64 with padding.
-std::string Base64Encode(std::string_view raw);
-// Decodes standard base64 (padding required, no whitespace); nullopt when `text` is not that.
-std::optional<std::string> Base64Decode(std::string_view text);
 
 }  // namespace crtoken

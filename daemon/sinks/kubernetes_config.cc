@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "daemon/sinks/docker_config.h"
+#include "daemon/common/base64.h"
 
 namespace crtoken {
 namespace {

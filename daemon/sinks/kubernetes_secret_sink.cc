@@ -20,6 +20,8 @@
 #include "daemon/sinks/docker_config.h"
 #include "daemon/common/cpprest_http.h"
 #include "daemon/common/json_text.h"
+#include "daemon/common/base64.h"
+#include "daemon/common/json_text.h"
 
 namespace crtoken {
 namespace {
@@ -60,16 +62,6 @@ struct HttpResult {
   std::string body;
   std::optional<std::string> location;  // the Location header, for a 3xx
 };
-
-ErrorKind KindForStatus(int status) {
-  if (status == 400 || status == 422) return ErrorKind::kInvalid;
-  if (status == 401 || status == 403) return ErrorKind::kUnauthorized;
-  if (status == 404) return ErrorKind::kNotFound;
-  if (status == 409) return ErrorKind::kConflict;
-  if (status == 429) return ErrorKind::kRateLimited;
-  if (status >= 500) return ErrorKind::kUnavailable;
-  return ErrorKind::kInvalid;
-}
 
 // The message of a Kubernetes Status body, or the start of whatever else came back; made
 // printable (control characters escaped, length capped), as it ends up in logs and on stderr.
@@ -475,12 +467,10 @@ class KubernetesSecretSink::Impl {
   Error HttpError(const std::string& method, const std::string& path, const HttpResult& r,
                   std::vector<std::string> secrets) {
     for (auto& t : KnownTokens()) secrets.push_back(std::move(t));
-    const std::string what =
-        r.status >= 300 && r.status < 400
-            ? DescribeRedirect(r.status, r.location)
-            : "HTTP " + std::to_string(r.status) + ": " + StatusMessage(r.body);
-    return Error{KindForStatus(r.status),
-                 Redact("kubernetes " + method + " " + path + ": " + what, secrets)};
+    Error error = HttpStatusError(r.status, r.location, "kubernetes " + method + " " + path,
+                                  StatusMessage(r.body));
+    error.message = Redact(error.message, secrets);
+    return error;
   }
 
   // One HTTP exchange. A 401 re-reads the token file and tries once more (the kubelet may have

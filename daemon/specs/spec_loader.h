@@ -1,4 +1,4 @@
-// Reading RegistryToken spec files (CONTRACT section 4, manifests/README.md): the only place that
+// Reading RegistryToken spec files (format in manifests/README.md): the only place that
 // uses yaml-cpp for specs. Everything here is strict and total: every problem of a run becomes a
 // SpecError "FILE:LINE:COL: message" pointing at the offending node (lines and columns 1-based,
 // columns counted in bytes), all of them are reported, and no yaml-cpp or filesystem exception ever

@@ -1,5 +1,5 @@
 // The daemon's view of the spec files across reloads. A file that breaks keeps its last good
-// specs in force (CONTRACT section 4: a file with an error changes nothing) and is listed in
+// specs in force (a file with an error changes nothing) and is listed in
 // DesiredState::failed_files, so that the planner never deletes what it declared; its errors are
 // reported until it is fixed. A file that is deleted is forgotten: its tokens are no longer
 // declared. Paths that cannot be read (a missing root, an unreadable directory, a FIFO) and empty

@@ -341,7 +341,7 @@ async function tokens(rid) {
 async function main() {
   emulator = await lib.startEmulator(binary, ['--registry', 'acme-prod', '--registry', 'acme-dev',
     '--registry', 'other', '--token', TOKEN, '--provision-seconds', '600']);
-  prism = await lib.startPrism(lib.CONTRACT_SPEC, `http://127.0.0.1:${emulator.port}`);
+  prism = await lib.startPrism(lib.OPENAPI_SPEC, `http://127.0.0.1:${emulator.port}`);
   try {
     const rid = await registries();
     await tokens(rid);

@@ -53,7 +53,7 @@ async function startEmulator(binary, args) {
 }
 
 // The API contract Prism enforces: the repository's own OpenAPI document.
-const CONTRACT_SPEC = path.resolve(__dirname, '..', '..', 'docs', 'api',
+const OPENAPI_SPEC = path.resolve(__dirname, '..', '..', 'docs', 'api',
   'container-registry.openapi.yaml');
 
 // Starts `prism proxy SPEC UPSTREAM --errors`; returns {port, base, proc, log()}.
@@ -97,5 +97,5 @@ function summary() {
   return { checks, failures };
 }
 
-module.exports = { freePort, sleep, startEmulator, startPrism, CONTRACT_SPEC, stop, check, eq,
+module.exports = { freePort, sleep, startEmulator, startPrism, OPENAPI_SPEC, stop, check, eq,
   summary };

@@ -71,7 +71,9 @@ class HostileServerE2eTest : public ::testing::Test {
                                      "--api-burst",
                                      "1000"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return RunCrtoken(args, {{"IONOS_TOKEN", "bearer-SECRET-e2e"}}, (dir_ / "out").string());
+    // A generous deadline: a hang fails the test (timed_out, exit 137) instead of stalling it.
+    return RunCrtoken(args, {{"IONOS_TOKEN", "bearer-SECRET-e2e"}}, (dir_ / "out").string(),
+                      std::chrono::seconds(90));
   }
 
   // The first line of stderr that is not an info log line: where a person looks for the error.

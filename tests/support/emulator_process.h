@@ -1,5 +1,5 @@
 // Runs the real crtoken-emulator binary for a test, on a free loopback port, and drives its
-// admin endpoints (CONTRACT section 7).
+// admin endpoints (/_emulator/state, /_emulator/requests, /_emulator/faults).
 #pragma once
 
 #include <sys/types.h>

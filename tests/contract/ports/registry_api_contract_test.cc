@@ -176,7 +176,6 @@ TYPED_TEST(RegistryApiContract, FindRegistryByNameMatchesTheWholeNameOnly) {
 }
 
 TYPED_TEST(RegistryApiContract, GetRegistryByIdAgreesWithTheLookupByName) {
-  this->api().ClearCache();
   auto got = this->api().GetRegistry(this->rid_);
   ASSERT_TRUE(got.ok()) << got.error().ToString();
   EXPECT_EQ(got.value().id, this->rid_);

@@ -33,17 +33,6 @@ class CredentialsFileTest : public ::testing::Test {
   test::TempDir dir_{"crtoken-cred"};
 };
 
-TEST(Base64Test, Rfc4648Vectors) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
-  EXPECT_EQ(Base64Encode("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(Base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
-}
-
 TEST(CredentialsTest, BearerFromEnvironment) {
   auto c = LoadCredentials("", Env({{"IONOS_TOKEN", "tok-123"}}), nullptr);
   ASSERT_TRUE(c.ok()) << c.error().ToString();

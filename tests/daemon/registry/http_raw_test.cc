@@ -11,6 +11,7 @@
 
 #include "daemon/app/runtime.h"
 #include "daemon/registry/http_registry_api.h"
+#include "daemon/common/base64.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
 #include "tests/support/raw_http_server.h"

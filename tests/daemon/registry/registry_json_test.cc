@@ -11,7 +11,7 @@ namespace {
 
 using nlohmann::json;
 
-// A token as the recorded responses show it (REFERENCE section 12).
+// A token as the real API returns it (docs/api/README.md).
 const char kToken[] = R"({
   "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "type": "token", "href": "",
   "metadata": {"createdBy": "u", "createdByUserId": "1", "createdDate": "2026-01-01T00:00:00Z",
