@@ -8,7 +8,8 @@ out=build-fuzz
 mkdir -p "$out/corpus"
 cp tests/specs/good/*.yaml tests/specs/bad/*.yaml manifests/examples/*.yaml "$out/corpus/"
 clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-  tests/fuzz/spec_fuzz.cc daemon/spec_loader.cc reconciler/types.cc reconciler/time_util.cc \
+  tests/fuzz/spec_fuzz.cc daemon/spec_loader.cc daemon/spec_files.cc daemon/spec_validator.cc \
+  daemon/spec_yaml.cc daemon/json_text.cc reconciler/types.cc reconciler/time_util.cc \
   -lyaml-cpp -o "$out/spec_fuzz"
 cd "$out"
 ./spec_fuzz corpus -max_total_time="$seconds" -rss_limit_mb=1500 -timeout=5 -max_len=4096 \
