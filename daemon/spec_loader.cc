@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "daemon/json_text.h"
 #include "reconciler/parallel_for.h"
 
 namespace crtoken {
@@ -59,7 +60,7 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
     const SourceLocation& at = other.spec->source;
     return at.file == self.spec->source.file
                ? std::to_string(at.line) + ":" + std::to_string(at.column)
-               : at.ToString();
+               : PrintableText(at.ToString(), std::string::npos);
   };
   // Where the other declarations are.
   auto others = [&where](const std::vector<Declaration>& all, std::size_t self) {

@@ -13,7 +13,9 @@ namespace crtoken {
 struct SpecError {
   SourceLocation where;  // line 0: the problem concerns the whole file or path
   std::string message;
-  std::string ToString() const;  // "FILE:LINE:COL: message" (or "FILE: message")
+  // "FILE:LINE:COL: message" (or "FILE: message"). FILE is made printable: a name that is not
+  // UTF-8 or holds control characters is escaped, so that the line is fit for a terminal or log.
+  std::string ToString() const;
 };
 
 // The outcome of reading one file. A file with any error counts as failed as a whole: none of its

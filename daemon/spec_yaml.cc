@@ -11,10 +11,17 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <string_view>
+
+#include "daemon/json_text.h"
 
 namespace crtoken {
 
-std::string SpecError::ToString() const { return where.ToString() + ": " + message; }
+std::string SpecError::ToString() const {
+  SourceLocation printable = where;
+  printable.file = PrintableText(where.file, std::string_view::npos);
+  return printable.ToString() + ": " + message;
+}
 
 // A value for a message: quoted, control characters escaped, long values shortened.
 std::string QuoteForMessage(const std::string& text) {
