@@ -29,8 +29,8 @@ inline constexpr std::size_t kMaxYamlDepth = 64;
 
 struct NodeData;
 
-// A handle to a node of that tree (cheap to copy; the tree lives as long as its TreeBuilder). The
-// accessors mirror YNode's.
+// A handle to a node of a YamlText's tree (cheap to copy; valid as long as its YamlText). The
+// accessors mirror yaml-cpp's YAML::Node.
 class YNode {
  public:
   YNode() = default;
@@ -46,7 +46,7 @@ class YNode {
   const std::string& Tag() const;
   YAML::Mark Mark() const;
   std::size_t size() const;
-  std::size_t Weight() const;                                 // see NodeData::weight
+  std::size_t Weight() const;  // nodes in this subtree, counting every alias's target in full
   const std::vector<YNode>& Items() const;                    // a sequence's entries
   const std::vector<std::pair<YNode, YNode>>& Pairs() const;  // a map's entries, duplicates kept
 
