@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "daemon/common/json_text.h"
 
@@ -29,6 +30,48 @@ const char* PhaseName(Phase phase) {
 }
 
 constexpr int kFormatVersion = 1;
+
+// A spec file's name is bytes, not necessarily UTF-8 (`caf\xe9.yaml`), and the planner matches
+// records to failed files by those bytes. The JSON escaper replaces invalid UTF-8 with U+FFFD, so
+// such a name is written twice: "sourceFile" as the escaper gives it (for people), and
+// "sourceFileHex" with its exact bytes, which the reader prefers.
+bool EscapesLosslessly(const std::string& s) {
+  bool ascii = true;
+  for (char c : s) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  if (ascii) return true;
+  const json back = json::parse(JsonString(s), nullptr, /*allow_exceptions=*/false);
+  return back.is_string() && back.get_ref<const std::string&>() == s;
+}
+
+std::string HexOf(const std::string& s) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * s.size());
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    out += kDigits[u >> 4];
+    out += kDigits[u & 0xf];
+  }
+  return out;
+}
+
+std::optional<std::string> BytesOfHex(const std::string& hex) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = digit(hex[i]);
+    const int lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
 
 // A record takes ~200 bytes: this is over a million records, and a bound on what a misplaced
 // file (a FIFO, a device, a huge sparse file) can make the startup read.
@@ -67,6 +110,8 @@ std::string FileStateStore::Serialize(const std::map<TokenKey, OwnershipRecord>&
     }
     out += ", \"sourceFile\": ";
     AppendJsonString(out, r.source_file);
+    if (!EscapesLosslessly(r.source_file))
+      out += ", \"sourceFileHex\": \"" + HexOf(r.source_file) + "\"";
     out += "}";
   }
   out += records.empty() ? "]}\n" : "\n]}\n";
@@ -109,6 +154,13 @@ Result<std::map<TokenKey, OwnershipRecord>> FileStateStore::Parse(const std::str
     if (!str("tokenName", &r.token_name, true)) return corrupt(where + ": bad tokenName");
     if (!str("tokenId", &r.token_id, true)) return corrupt(where + ": bad tokenId");
     if (!str("sourceFile", &r.source_file, false)) return corrupt(where + ": bad sourceFile");
+    std::string source_hex;
+    if (!str("sourceFileHex", &source_hex, false)) return corrupt(where + ": bad sourceFileHex");
+    if (item.contains("sourceFileHex")) {
+      auto bytes = BytesOfHex(source_hex);
+      if (!bytes) return corrupt(where + ": bad sourceFileHex");
+      r.source_file = std::move(*bytes);
+    }
     auto gen = item.find("generation");
     if (gen == item.end() || !gen->is_number_integer() || gen->get<long long>() < 0 ||
         gen->get<long long>() > 1000000000) {

@@ -9,15 +9,29 @@ namespace crtoken {
 
 SpecSnapshot SpecTracker::Load() {
   SpecSnapshot snap;
-  std::vector<FileSpecs> problems;
-  std::vector<std::string> empty_roots;
-  const std::vector<std::string> found = FindSpecFiles(paths_, &problems, &empty_roots);
+  SpecTree tree = WalkSpecTree(paths_);
+  const std::vector<std::string>& found = tree.files;
+  std::vector<FileSpecs>& problems = tree.problems;
+  const std::vector<std::string>& empty_roots = tree.empty_roots;
   std::vector<FileSpecs> chosen;
   std::vector<FileSpecs> unreadable;  // paths whose content is unknown: they hold back pruning
   std::set<std::string> broken;
   std::map<std::string, FileSpecs> next_good;
+  std::map<std::string, Read> next_read;
   for (const std::string& file : found) {
-    FileSpecs fs = LoadSpecFile(file);
+    SpecFileText read = read_(file);
+    FileSpecs fs;
+    if (read.problem) {
+      fs = std::move(*read.problem);
+    } else if (auto it = last_read_.find(file);
+               it != last_read_.end() && it->second.text == read.text) {
+      fs = it->second.parsed;  // the same bytes as last time: the same result
+      next_read[file] = std::move(it->second);
+    } else {
+      fs = ParseSpecText(read.text, file);
+      ++snap.parsed;
+      next_read[file] = Read{std::move(read.text), fs};
+    }
     if (fs.ok()) {
       next_good[file] = fs;
       chosen.push_back(std::move(fs));
@@ -40,6 +54,7 @@ SpecSnapshot SpecTracker::Load() {
     unreadable.push_back(std::move(p));
   }
   last_good_ = std::move(next_good);
+  last_read_ = std::move(next_read);
   snap.files = static_cast<int>(found.size());
   SpecSet merged = MergeFiles(std::move(chosen));
   // Cross-file errors (duplicates) are new information; per-file errors were taken above.

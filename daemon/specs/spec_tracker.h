@@ -5,9 +5,14 @@
 // declared. Paths that cannot be read (a missing root, an unreadable directory, a FIFO) and empty
 // roots are listed in DesiredState::prune.unread: nothing is pruned while they last.
 //
+// Each Load walks the tree once (WalkSpecTree) and reads every spec file once, through the reader
+// given (ReadSpecFile by default); a file whose bytes are those of the previous Load keeps what
+// they parsed to, and only a changed file is parsed, from the bytes of that same read.
+//
 // Thread-compatible: the caller serialises Load().
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -23,16 +28,28 @@ struct SpecSnapshot {
   std::vector<SpecError> errors;      // every error in force (per file and across files)
   std::set<std::string> stale_files;  // broken files whose last good specs stay in force
   int files = 0;                      // spec files read
+  int parsed = 0;                     // of those, the files parsed (new or changed bytes)
 };
+
+// Reads one spec file's bytes (a seam for tests; ReadSpecFile in production).
+using SpecFileReader = std::function<SpecFileText(const std::string& path)>;
 
 class SpecTracker {
  public:
-  explicit SpecTracker(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+  explicit SpecTracker(std::vector<std::string> paths, SpecFileReader read = ReadSpecFile)
+      : paths_(std::move(paths)), read_(std::move(read)) {}
   SpecSnapshot Load();
 
  private:
+  struct Read {
+    std::string text;  // the bytes last read
+    FileSpecs parsed;  // what they parse to
+  };
+
   std::vector<std::string> paths_;
+  SpecFileReader read_;
   std::map<std::string, FileSpecs> last_good_;
+  std::map<std::string, Read> last_read_;
 };
 
 // The registry a spec belongs to, as written: spec.registry, else spec.registryId.

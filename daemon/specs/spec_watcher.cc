@@ -14,6 +14,8 @@
 #include <fstream>
 #include <optional>
 
+#include "daemon/specs/spec_files.h"
+
 namespace crtoken {
 namespace fs = std::filesystem;
 namespace {
@@ -23,15 +25,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM |
                                 IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
-constexpr int kMaxDepth = 32;
-
-bool IsYamlName(const std::string& name) {
-  auto ends = [&](const char* s) {
-    const size_t n = std::strlen(s);
-    return name.size() > n && name.compare(name.size() - n, n, s) == 0;
-  };
-  return ends(".yaml") || ends(".yml");
-}
 
 struct Walk {
   std::vector<fs::path> dirs;   // every directory of the spec trees
@@ -67,43 +60,11 @@ void AddSymlinkChain(fs::path path, Walk& out) {
   }
 }
 
-void WalkTree(const fs::path& dir, int depth, std::set<std::pair<dev_t, ino_t>>& seen, Walk& out) {
-  struct stat st {};
-  if (depth > kMaxDepth || ::stat(dir.c_str(), &st) != 0) return;
-  if (!seen.insert({st.st_dev, st.st_ino}).second) return;  // a symlink loop
-  out.dirs.push_back(dir);
-  std::error_code ec;
-  std::vector<fs::path> entries;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    entries.push_back(it->path());
-  }
-  if (ec) out.states.push_back("unlisted " + dir.string());
-  std::sort(entries.begin(), entries.end());
-  for (const fs::path& p : entries) {
-    const std::string name = p.filename().string();
-    // Hidden entries are not read (as the loader does): editor lock files, `.git`, and the
-    // kubelet's `..data` and `..<timestamp>` directories, read through the symlinks into them.
-    if (name.empty() || name[0] == '.') continue;
-    struct stat est {};
-    if (::stat(p.c_str(), &est) != 0) {
-      out.states.push_back("broken " + p.string());  // a dangling symlink, a loop
-      continue;
-    }
-    if (S_ISDIR(est.st_mode)) {
-      WalkTree(p, depth + 1, seen, out);
-    } else if (S_ISREG(est.st_mode) && IsYamlName(name)) {
-      out.files.push_back(p);
-      struct stat lst {};
-      if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) AddSymlinkChain(p, out);
-    } else if (IsYamlName(name)) {
-      out.states.push_back("irregular " + p.string());  // a FIFO, a socket, a device
-    }
-  }
-}
-
+// The loader's walk (WalkSpecTree) plus what watching needs: the parents of the spec paths and of
+// the symlinks along them, and the kinds of the spec paths.
 Walk WalkSpecs(const std::vector<std::string>& paths) {
   Walk out;
-  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<std::string> roots;
   for (const std::string& raw : paths) {
     std::error_code ec;
     fs::path p = fs::absolute(raw, ec).lexically_normal();
@@ -124,15 +85,26 @@ Walk WalkSpecs(const std::vector<std::string>& paths) {
     }
     if (p.has_parent_path()) out.parents.emplace_back(p.parent_path(), p.filename().string());
     struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) continue;
+    if (::stat(p.c_str(), &st) != 0) continue;  // missing: nothing to read, nothing to report
     if (S_ISDIR(st.st_mode)) {
       out.states.push_back("directory " + p.string());  // an empty one differs from none
-      WalkTree(p, 0, seen, out);
-    } else if (S_ISREG(st.st_mode)) {
-      out.files.push_back(p);  // named explicitly: read whatever its extension
-    } else {
+    } else if (!S_ISREG(st.st_mode)) {
       out.states.push_back("irregular " + p.string());
+      continue;
     }
+    roots.push_back(p.string());
+  }
+  SpecTree tree = WalkSpecTree(roots);
+  for (const std::string& dir : tree.dirs) out.dirs.emplace_back(dir);
+  for (const std::string& file : tree.files) {
+    out.files.emplace_back(file);
+    struct stat lst {};
+    if (::lstat(file.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) AddSymlinkChain(file, out);
+  }
+  // Every entry the loader cannot read (a dangling symlink, a directory that cannot be listed, a
+  // spec name that is not a regular file).
+  for (const FileSpecs& problem : tree.problems) {
+    if (!problem.errors.empty()) out.states.push_back(problem.errors.front().ToString());
   }
   return out;
 }
@@ -154,19 +126,20 @@ uint64_t SpecFingerprint(const std::vector<std::string>& paths) {
   if (walk.files.empty() && walk.states.empty()) return 0;
   uint64_t h = kFnvOffset;
   for (const std::string& state : walk.states) Mix(h, state.data(), state.size() + 1);
-  std::vector<char> buf(64 * 1024);
   for (const fs::path& f : walk.files) {
     const std::string name = f.string();
     Mix(h, name.data(), name.size() + 1);
-    std::ifstream in(f, std::ios::binary);
-    if (!in) {
-      Mix(h, "\x01unreadable", 11);
+    // Read as the loader reads it, within its limits.
+    const SpecFileText read = ReadSpecFile(name);
+    if (read.problem) {
+      const std::string why = read.problem->errors.empty()
+                                  ? std::string("unreadable")
+                                  : read.problem->errors.front().ToString();
+      Mix(h, "\x01", 1);
+      Mix(h, why.data(), why.size() + 1);
       continue;
     }
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      Mix(h, buf.data(), static_cast<size_t>(in.gcount()));
-    }
+    Mix(h, read.text.data(), read.text.size());
     Mix(h, "\0", 1);
   }
   return h == 0 ? 1 : h;
@@ -306,8 +279,8 @@ std::chrono::milliseconds SpecWatcher::DelayFor(int wd, uint32_t mask, const std
     dir = info.path;
     if (info.tree) {
       const bool hidden = name.empty() || name[0] == '.';
-      relevant =
-          (IsYamlName(name) && !hidden) || name == "..data" || ((mask & IN_ISDIR) != 0 && !hidden);
+      relevant = (IsSpecFileName(name) && !hidden) || name == "..data" ||
+                 ((mask & IN_ISDIR) != 0 && !hidden);
     }
     if (info.ancestors.count(name) != 0) relevant = true;
   }

@@ -162,6 +162,39 @@ TEST(FileStateStoreTest, EveryKindOfRecordAndEveryByteRoundTrips) {
   EXPECT_TRUE(empty.value().empty());
 }
 
+// A spec file's name need not be UTF-8; the planner matches records to failed files by its bytes,
+// so the state file must give them back exactly (and stay valid JSON).
+TEST(FileStateStoreTest, ASourceFileNameThatIsNotUtf8RoundTripsThroughTheFile) {
+  TempDir dir;
+  OwnershipRecord r = Record("cafe");
+  r.source_file = "/specs/caf\xe9.yaml";
+  OwnershipRecord mixed = Record("mixed");
+  mixed.source_file = "/specs/\xc3\xa9t\xe9/\xff\x80\"q\".yaml";
+  {
+    auto store = FileStateStore::Open(dir.path().string());
+    ASSERT_TRUE(store.ok()) << store.error().ToString();
+    ASSERT_TRUE(store.value()->PutAll({r, mixed}).ok());
+  }
+  const std::string text = ReadFile(dir / FileStateStore::kFileName);
+  EXPECT_FALSE(nlohmann::json::parse(text, nullptr, false).is_discarded()) << text;
+  auto reopened = FileStateStore::Open(dir.path().string());
+  ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+  auto loaded = reopened.value()->Load();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded.value().size(), 2u);
+  for (const OwnershipRecord& got : loaded.value()) {
+    ExpectSame(got, got.token_name == "cafe" ? r : mixed);
+  }
+  // A damaged byte field is a clear error, never a silently different name.
+  std::string bad = text;
+  const size_t at = bad.find("\"sourceFileHex\": \"");
+  ASSERT_NE(at, std::string::npos) << text;
+  bad.insert(at + 18, "zz");
+  auto parsed = FileStateStore::Parse(bad, "x");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message.find("sourceFileHex"), std::string::npos);
+}
+
 class FullDisk : public FileOps {
  public:
   bool full = false;

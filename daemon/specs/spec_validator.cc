@@ -1,0 +1,686 @@
+#include "daemon/specs/spec_validator.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+#include "daemon/specs/spec_yaml.h"
+#include "reconciler/time_util.h"
+
+namespace crtoken {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool Matches(const std::string& text, const char* pattern, std::size_t max_length) {
+  // Length first: libstdc++'s regex recurses per character and must never see a huge input.
+  if (text.size() > max_length) return false;
+  static std::mutex mu;
+  static std::map<const char*, std::regex> cache;
+  const std::regex* re;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(pattern);
+    if (it == cache.end()) it = cache.emplace(pattern, std::regex(pattern)).first;
+    re = &it->second;
+  }
+  return std::regex_match(text, *re);
+}
+
+template <std::size_t N>
+std::string JoinList(const std::array<const char*, N>& items) {
+  std::string out;
+  for (const char* item : items) out += (out.empty() ? "" : ", ") + std::string(item);
+  return out;
+}
+
+template <std::size_t N>
+bool OneOf(const std::string& value, const std::array<const char*, N>& items) {
+  for (const char* item : items) {
+    if (value == item) return true;
+  }
+  return false;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+struct Field {
+  std::string name;
+  YNode key;
+  YNode value;
+};
+
+class SpecValidator {
+ public:
+  explicit SpecValidator(const YamlText& yaml) : yaml_(yaml), file_(yaml.file()) {}
+
+  FileSpecs Run() {
+    FileSpecs out;
+    out.file = file_;
+    errors_ = yaml_.errors();
+    // The documents completed before a syntax error are checked too: all errors are reported.
+    const std::vector<YNode>& docs = yaml_.documents();
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+      try {
+        CheckDocument(docs[i], i, &out);
+      } catch (const std::exception& e) {
+        // Not expected (the checks use no throwing accessors), but never let one escape.
+        Report(At(docs[i]), std::string("cannot read this document: ") + e.what());
+      }
+    }
+    out.errors = std::move(errors_);
+    std::stable_sort(
+        out.errors.begin(), out.errors.end(), [](const SpecError& a, const SpecError& b) {
+          return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+        });
+    return out;
+  }
+
+ private:
+  // --- Locations ---
+
+  SourceLocation At(const YNode& node) const { return yaml_.At(node); }
+  SourceLocation AtNullEntry(const YNode& entry) const { return yaml_.AtNullEntry(entry); }
+  bool StartsWithMarker(const YNode& doc) const { return yaml_.StartsWithMarker(doc); }
+  bool QuoteClosed(const YNode& scalar) const { return yaml_.QuoteClosed(scalar); }
+
+  void Report(const SourceLocation& where, const std::string& message) {
+    errors_.push_back(SpecError{where, message});
+  }
+
+  // --- Typed access ---
+
+  // The fields of a mapping in document order. Reports keys that are not strings, duplicate
+  // keys (yaml-cpp keeps them silently) and, when `allowed` is given, unknown fields.
+  template <std::size_t N>
+  std::vector<Field> Fields(const YNode& map, const std::string& path,
+                            const std::array<const char*, N>& allowed) {
+    std::vector<Field> fields;
+    std::map<std::string, SourceLocation> first;
+    for (const auto& [key, value] : map.Pairs()) {
+      if (!key.IsScalar()) {
+        Report(At(key), path + ": field names must be strings, got " + Describe(key));
+        continue;
+      }
+      std::string name = key.Scalar();
+      if (auto seen = first.find(name); seen != first.end()) {
+        Report(At(key), "duplicate field " + QuoteForMessage(name) + " in " + path + " (first at " +
+                            std::to_string(seen->second.line) + ":" +
+                            std::to_string(seen->second.column) + ")");
+        continue;
+      }
+      first.emplace(name, At(key));
+      bool known = false;
+      for (const char* a : allowed) known = known || name == a;
+      if (!known && name == "<<") {
+        Report(At(key), "merge keys (<<) are not supported; write the fields out in " + path);
+        continue;
+      }
+      if (!known) {
+        std::string message = "unknown field " + QuoteForMessage(name) + " in " + path;
+        // The closest allowed name: equal ignoring case first, else within two edits.
+        std::string suggestion;
+        std::size_t best = 3;
+        for (const char* a : allowed) {
+          std::size_t d = Lower(name) == Lower(a) ? 0 : EditDistance(name, a);
+          if (d < best) {
+            best = d;
+            suggestion = a;
+          }
+        }
+        if (!suggestion.empty()) {
+          message += "; did you mean \"" + suggestion + "\"?";
+        } else {
+          std::string list;
+          for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+          message += " (allowed: " + list + ")";
+        }
+        Report(At(key), message);
+        continue;
+      }
+      fields.push_back(Field{name, key, value});
+    }
+    return fields;
+  }
+
+  static const Field* Find(const std::vector<Field>& fields, const char* name) {
+    for (const Field& f : fields) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  }
+
+  // A string value; null and collections are errors (null at the key, which has a position).
+  std::optional<std::string> String(const Field& f, const std::string& path) {
+    if (f.value.IsNull()) {
+      Report(At(f.key), path + ": expected a string, got null");
+      return std::nullopt;
+    }
+    if (!f.value.IsScalar()) {
+      Report(At(f.value), path + ": expected a string, got " + Describe(f.value));
+      return std::nullopt;
+    }
+    if (!QuoteClosed(f.value)) {
+      Report(At(f.value), path + ": unterminated quoted string");
+      return std::nullopt;
+    }
+    return f.value.Scalar();
+  }
+
+  // A mapping value; null and other kinds are errors.
+  bool IsMapping(const Field& f, const std::string& path, const char* want) {
+    if (f.value.IsMap()) return true;
+    if (f.value.IsNull()) {
+      Report(At(f.key), path + ": expected " + want + ", got null");
+    } else {
+      Report(At(f.value), path + ": expected " + want + ", got " + Describe(f.value));
+    }
+    return false;
+  }
+
+  template <std::size_t N>
+  std::optional<std::string> Enum(const Field& f, const std::string& path,
+                                  const std::array<const char*, N>& values) {
+    auto v = String(f, path);
+    if (!v) return std::nullopt;
+    if (!OneOf(*v, values)) {
+      Report(At(f.value),
+             path + ": " + QuoteForMessage(*v) + " is not one of: " + JoinList(values));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // --- Documents ---
+
+  void CheckDocument(const YNode& doc, std::size_t index, FileSpecs* out) {
+    if (doc.IsNull() || !doc.IsDefined()) {
+      ++out->skipped_documents;
+      return;
+    }
+    if (index > 0 && !StartsWithMarker(doc)) {
+      Report(At(doc),
+             "YAML syntax error: unexpected content after the end of the previous node "
+             "(a new document must start with ---)");
+      return;
+    }
+    if (!doc.IsMap()) {
+      Report(At(doc), "expected a mapping with apiVersion and kind, got " + Describe(doc));
+      return;
+    }
+    // Find apiVersion and kind without judging the rest: other API groups are not ours to check.
+    // A document is ours when its group is crtoken.io (or a subgroup), and also when its kind is
+    // RegistryToken or its apiVersion mentions crtoken: likely typos, which must not be skipped.
+    std::optional<Field> api_version;
+    bool kind_is_ours = false;
+    for (const auto& [key, value] : doc.Pairs()) {
+      if (!key.IsScalar()) continue;
+      if (key.Scalar() == "apiVersion" && !api_version)
+        api_version = Field{"apiVersion", key, value};
+      if (key.Scalar() == "kind" && value.IsScalar() && value.Scalar() == kSpecKind) {
+        kind_is_ours = true;
+      }
+    }
+    if (!api_version) {
+      std::string base = fs::path(file_).filename().string();
+      if (!kind_is_ours && (base == "kustomization.yaml" || base == "kustomization.yml" ||
+                            base == "Kustomization")) {
+        ++out->skipped_documents;
+        return;
+      }
+      Report(At(doc), "missing apiVersion (want apiVersion: " + std::string(kSpecApiVersion) +
+                          " and kind: " + kSpecKind + ")");
+      return;
+    }
+    if (!api_version->value.IsScalar() || api_version->value.Scalar().empty()) {
+      const YNode& where = api_version->value.IsNull() ? api_version->key : api_version->value;
+      Report(At(where), "apiVersion: expected a string such as " + std::string(kSpecApiVersion) +
+                            ", got " + Describe(api_version->value));
+      return;
+    }
+    const std::string version = api_version->value.Scalar();
+    const std::size_t slash = version.find('/');
+    const std::string group = slash == std::string::npos ? "" : version.substr(0, slash);
+    const bool ours = group == kSpecApiGroup || EndsWith(group, std::string(".") + kSpecApiGroup) ||
+                      kind_is_ours || Lower(version).find("crtoken") != std::string::npos;
+    if (!ours) {
+      ++out->skipped_documents;  // another API group's document (a ConfigMap, a Kustomization)
+      return;
+    }
+    auto top = Fields(doc, "the document", kSpecDocumentFields);
+    bool ok = true;
+    if (version != kSpecApiVersion) {
+      Report(At(api_version->value), "unknown apiVersion " + QuoteForMessage(version) +
+                                         " (supported: " + kSpecApiVersion + ")");
+      ok = false;
+    }
+    const Field* kind = Find(top, "kind");
+    if (kind == nullptr) {
+      Report(At(doc),
+             "missing required field \"kind\" (want kind: " + std::string(kSpecKind) + ")");
+      ok = false;
+    } else if (auto k = String(*kind, "kind"); !k) {
+      ok = false;
+    } else if (*k != kSpecKind) {
+      Report(At(kind->value), "unknown kind " + QuoteForMessage(*k) + " in " + kSpecApiGroup +
+                                  " (supported: " + kSpecKind + ")");
+      ok = false;
+    }
+    if (!ok) return;  // another version or kind: its fields are not known here
+    const std::size_t errors_before = errors_.size();
+    TokenSpec spec;
+    const Field* metadata = Find(top, "metadata");
+    const Field* spec_field = Find(top, "spec");
+    if (metadata == nullptr) Report(At(doc), "missing required field \"metadata\"");
+    if (spec_field == nullptr) Report(At(doc), "missing required field \"spec\"");
+    if (metadata != nullptr) CheckMetadata(*metadata, &spec);
+    if (spec_field != nullptr) CheckSpec(*spec_field, &spec);
+    if (errors_.size() == errors_before) out->specs.push_back(std::move(spec));
+  }
+
+  void CheckMetadata(const Field& metadata, TokenSpec* spec) {
+    if (!IsMapping(metadata, "metadata", "a mapping with name")) return;
+    auto fields = Fields(metadata.value, "metadata", kSpecMetadataFields);
+    const Field* name = Find(fields, "name");
+    if (name == nullptr) {
+      Report(At(metadata.value), "metadata: missing required field \"name\"");
+      return;
+    }
+    auto v = String(*name, "metadata.name");
+    if (!v) return;
+    if (!Matches(*v, kTokenNamePattern, 63)) {
+      Report(At(name->value), "metadata.name: " + QuoteForMessage(*v) +
+                                  " is not a valid token name (2 to 63 letters, digits and '-', "
+                                  "starting with a letter, ending with a letter or digit)");
+      return;
+    }
+    spec->name = *v;
+    spec->source = At(name->value);
+  }
+
+  void CheckSpec(const Field& spec_field, TokenSpec* spec) {
+    if (!IsMapping(spec_field, "spec", "a mapping")) return;
+    auto fields = Fields(spec_field.value, "spec", kSpecSpecFields);
+    const Field* registry = Find(fields, "registry");
+    const Field* registry_id = Find(fields, "registryId");
+    if (registry != nullptr && registry_id != nullptr) {
+      const Field* later =
+          registry->key.Mark().pos > registry_id->key.Mark().pos ? registry : registry_id;
+      Report(At(later->key), "spec: registry and registryId are mutually exclusive; set one");
+    } else if (registry == nullptr && registry_id == nullptr) {
+      Report(At(spec_field.value), "spec: missing required field \"registry\" (or \"registryId\")");
+    }
+    if (registry != nullptr) {
+      if (auto v = String(*registry, "spec.registry")) {
+        if (!Matches(*v, kRegistryNamePattern, 63)) {
+          Report(At(registry->value),
+                 "spec.registry: " + QuoteForMessage(*v) +
+                     " is not a valid registry name (3 to 63 lower-case letters, digits and '-', "
+                     "starting with a letter, ending with a letter or digit)");
+        } else {
+          spec->registry = *v;
+        }
+      }
+    }
+    if (registry_id != nullptr) {
+      if (auto v = String(*registry_id, "spec.registryId")) {
+        if (!Matches(*v, kUuidPattern, 36)) {
+          Report(At(registry_id->value),
+                 "spec.registryId: " + QuoteForMessage(*v) +
+                     " is not a UUID (such as 3fa85f64-5717-4562-b3fc-2c963f66afa6)");
+        } else {
+          spec->registry_id = Lower(*v);
+        }
+      }
+    }
+    if (const Field* status = Find(fields, "status")) {
+      if (auto v = Enum(*status, "spec.status", kSpecStatusValues)) {
+        spec->status = *v == "disabled" ? TokenStatus::kDisabled : TokenStatus::kEnabled;
+      }
+    }
+    if (const Field* expiry = Find(fields, "expiryDate");
+        expiry != nullptr && !expiry->value.IsNull()) {
+      if (auto v = String(*expiry, "spec.expiryDate")) {
+        if (auto instant = ParseRfc3339(*v)) {
+          spec->expiry = *instant;
+        } else {
+          Report(At(expiry->value), "spec.expiryDate: " + QuoteForMessage(*v) +
+                                        " is not an RFC 3339 date-time (such as "
+                                        "2027-06-30T00:00:00Z)");
+        }
+      }
+    }
+    CheckLifetime(fields, spec);
+    const Field* scopes = Find(fields, "scopes");
+    if (scopes == nullptr) {
+      Report(At(spec_field.value), "spec: missing required field \"scopes\"");
+    } else {
+      CheckScopes(*scopes, spec);
+    }
+    const Field* secret = Find(fields, "secret");
+    if (secret == nullptr) {
+      Report(At(spec_field.value), "spec: missing required field \"secret\"");
+    } else {
+      CheckSecret(*secret, spec);
+    }
+    if (const Field* adopt = Find(fields, "adopt")) {
+      const std::string v = adopt->value.IsScalar() ? adopt->value.Scalar() : "";
+      const bool plain = adopt->value.IsScalar() && adopt->value.Tag() != "!";
+      if (plain && (v == "true" || v == "True" || v == "TRUE")) {
+        spec->adopt = true;
+      } else if (plain && (v == "false" || v == "False" || v == "FALSE")) {
+        spec->adopt = false;
+      } else {
+        Report(At(adopt->value.IsNull() ? adopt->key : adopt->value),
+               "spec.adopt: expected true or false, got " + Describe(adopt->value));
+      }
+    }
+  }
+
+  // spec.lifetime and spec.renewBefore: durations such as 90d or 720h, whole seconds.
+  std::optional<std::chrono::seconds> DurationField(const Field& field, const std::string& path) {
+    auto v = String(field, path);
+    if (!v) return std::nullopt;
+    auto d = ParseDuration(*v);
+    if (!d || *d < std::chrono::seconds(1) || *d % std::chrono::seconds(1) != d->zero()) {
+      Report(At(field.value), path + ": " + QuoteForMessage(*v) +
+                                  " is not a duration in whole seconds (such as 90d, 720h or "
+                                  "1h30m)");
+      return std::nullopt;
+    }
+    return std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+
+  void CheckLifetime(const std::vector<Field>& fields, TokenSpec* spec) {
+    const Field* lifetime = Find(fields, "lifetime");
+    const Field* renew = Find(fields, "renewBefore");
+    const Field* expiry = Find(fields, "expiryDate");
+    if (lifetime == nullptr) {
+      if (renew != nullptr) {
+        Report(At(renew->key),
+               "spec.renewBefore: needs spec.lifetime (a token with a fixed expiryDate or none "
+               "is never renewed)");
+      }
+      return;
+    }
+    if (expiry != nullptr && !expiry->value.IsNull()) {
+      const Field* later = lifetime->key.Mark().pos > expiry->key.Mark().pos ? lifetime : expiry;
+      Report(At(later->key), "spec: expiryDate and lifetime are mutually exclusive; set one");
+      return;
+    }
+    auto life = DurationField(*lifetime, "spec.lifetime");
+    if (!life) return;
+    if (*life < std::chrono::hours(1)) {
+      Report(At(lifetime->value), "spec.lifetime: " + QuoteForMessage(lifetime->value.Scalar()) +
+                                      " is shorter than the minimum of 1h");
+      return;
+    }
+    std::chrono::seconds renew_before = *life / 3;  // the default: renew with a third left
+    if (renew != nullptr) {
+      auto r = DurationField(*renew, "spec.renewBefore");
+      if (!r) return;
+      if (*r >= *life) {
+        Report(At(renew->value), "spec.renewBefore: " + QuoteForMessage(renew->value.Scalar()) +
+                                     " must be shorter than spec.lifetime " +
+                                     QuoteForMessage(lifetime->value.Scalar()));
+        return;
+      }
+      renew_before = *r;
+    }
+    spec->lifetime = *life;
+    spec->renew_before = renew_before;
+  }
+
+  void CheckScopes(const Field& scopes, TokenSpec* spec) {
+    if (!scopes.value.IsSequence()) {
+      const YNode& where = scopes.value.IsNull() ? scopes.key : scopes.value;
+      Report(At(where), "spec.scopes: expected a list of scopes, got " + Describe(scopes.value));
+      return;
+    }
+    if (scopes.value.size() == 0) {
+      Report(At(scopes.value), "spec.scopes: at least one scope is required");
+      return;
+    }
+    std::map<std::pair<std::string, std::string>, SourceLocation> seen;
+    const std::vector<YNode>& entries = scopes.value.Items();
+    for (std::size_t index = 0; index < entries.size(); ++index) {
+      const YNode& entry = entries[index];
+      const std::string path = "spec.scopes[" + std::to_string(index) + "]";
+      if (entry.IsNull()) {
+        Report(AtNullEntry(entry), path + ": empty scope (want name, type and actions)");
+        continue;
+      }
+      if (!entry.IsMap()) {
+        Report(At(entry),
+               path + ": expected a mapping with name, type and actions, got " + Describe(entry));
+        continue;
+      }
+      if (entry.size() == 0) {
+        Report(At(entry), path + ": empty scope (want name, type and actions)");
+        continue;
+      }
+      const std::size_t errors_before = errors_.size();
+      auto fields = Fields(entry, path, kSpecScopeFields);
+      Scope scope;
+      const Field* name = Find(fields, "name");
+      const Field* type = Find(fields, "type");
+      const Field* actions = Find(fields, "actions");
+      for (const char* required : kSpecScopeFields) {
+        if (Find(fields, required) == nullptr) {
+          Report(At(entry), path + ": missing required field \"" + required + "\"");
+        }
+      }
+      if (name != nullptr) {
+        if (auto v = String(*name, path + ".name")) {
+          bool bad = std::any_of(v->begin(), v->end(), [](char c) {
+            auto u = static_cast<unsigned char>(c);
+            return u <= 0x20 || u == 0x7f;
+          });
+          if (v->empty()) {
+            Report(At(name->value), path + ".name: must not be empty (\"*\" means all)");
+          } else if (bad) {
+            Report(At(name->value), path + ".name: " + QuoteForMessage(*v) +
+                                        " contains whitespace or a control character");
+          } else {
+            scope.name = *v;
+          }
+        }
+      }
+      if (type != nullptr) {
+        if (auto v = Enum(*type, path + ".type", kSpecScopeTypes)) scope.type = *v;
+      }
+      if (actions != nullptr) CheckActions(*actions, path + ".actions", &scope);
+      if (errors_.size() != errors_before) continue;
+      auto key = std::make_pair(scope.name, scope.type);
+      if (auto first = seen.find(key); first != seen.end()) {
+        Report(At(entry), path + ": duplicate scope " + QuoteForMessage(scope.name) + " of type " +
+                              scope.type + " (first at " + std::to_string(first->second.line) +
+                              ":" + std::to_string(first->second.column) +
+                              "); merge their actions into one entry");
+        continue;
+      }
+      seen.emplace(key, At(entry));
+      spec->scopes.push_back(std::move(scope));
+    }
+  }
+
+  void CheckActions(const Field& actions, const std::string& path, Scope* scope) {
+    if (!actions.value.IsSequence()) {
+      const YNode& where = actions.value.IsNull() ? actions.key : actions.value;
+      Report(At(where),
+             path + ": expected a list such as [pull, push], got " + Describe(actions.value));
+      return;
+    }
+    if (actions.value.size() == 0) {
+      Report(At(actions.value),
+             path + ": at least one action is required (" + JoinList(kSpecScopeActions) + ")");
+      return;
+    }
+    const std::vector<YNode>& entries = actions.value.Items();
+    for (std::size_t index = 0; index < entries.size(); ++index) {
+      const YNode& entry = entries[index];
+      const std::string item_path = path + "[" + std::to_string(index) + "]";
+      if (!entry.IsScalar()) {
+        SourceLocation where = entry.IsNull() ? AtNullEntry(entry) : At(entry);
+        Report(where, item_path + ": expected one of " + JoinList(kSpecScopeActions) + ", got " +
+                          Describe(entry));
+        continue;
+      }
+      const std::string v = entry.Scalar();
+      if (!OneOf(v, kSpecScopeActions)) {
+        Report(At(entry), item_path + ": " + QuoteForMessage(v) +
+                              " is not one of: " + JoinList(kSpecScopeActions));
+        continue;
+      }
+      if (std::find(scope->actions.begin(), scope->actions.end(), v) != scope->actions.end()) {
+        Report(At(entry), item_path + ": duplicate action " + QuoteForMessage(v));
+        continue;
+      }
+      scope->actions.push_back(v);
+    }
+  }
+
+  void CheckSecret(const Field& secret, TokenSpec* spec) {
+    if (!IsMapping(secret, "spec.secret", "a mapping with file or kubernetes")) return;
+    auto fields = Fields(secret.value, "spec.secret", kSpecSecretFields);
+    const Field* file = Find(fields, "file");
+    const Field* kubernetes = Find(fields, "kubernetes");
+    if (file != nullptr && kubernetes != nullptr) {
+      const Field* later = file->key.Mark().pos > kubernetes->key.Mark().pos ? file : kubernetes;
+      Report(At(later->key), "spec.secret: file and kubernetes are mutually exclusive; set one");
+      return;
+    }
+    if (file == nullptr && kubernetes == nullptr) {
+      Report(At(secret.value), "spec.secret: set one of file or kubernetes");
+      return;
+    }
+    if (file != nullptr) {
+      auto v = String(*file, "spec.secret.file");
+      if (!v) return;
+      std::string why = SecretPathProblem(*v);
+      if (!why.empty()) {
+        Report(At(file->value), "spec.secret.file: " + why);
+        return;
+      }
+      spec->secret.kind = SecretRef::Kind::kFile;
+      spec->secret.file = *v;
+      return;
+    }
+    if (!IsMapping(*kubernetes, "spec.secret.kubernetes", "a mapping with namespace and name")) {
+      return;
+    }
+    auto k8s = Fields(kubernetes->value, "spec.secret.kubernetes", kSpecKubernetesFields);
+    const Field* ns = Find(k8s, "namespace");
+    const Field* name = Find(k8s, "name");
+    for (const char* required : kSpecKubernetesFields) {
+      if (Find(k8s, required) == nullptr) {
+        Report(At(kubernetes->value),
+               "spec.secret.kubernetes: missing required field \"" + std::string(required) + "\"");
+      }
+    }
+    spec->secret.kind = SecretRef::Kind::kKubernetes;
+    if (ns != nullptr) {
+      if (auto v = String(*ns, "spec.secret.kubernetes.namespace")) {
+        if (!Matches(*v, kDns1123LabelPattern, 63)) {
+          Report(At(ns->value), "spec.secret.kubernetes.namespace: " + QuoteForMessage(*v) +
+                                    " is not a valid namespace (a DNS-1123 label: at most 63 "
+                                    "lower-case letters, digits and '-', starting and ending "
+                                    "with a letter or digit)");
+        } else {
+          spec->secret.k8s_namespace = *v;
+        }
+      }
+    }
+    if (name != nullptr) {
+      if (auto v = String(*name, "spec.secret.kubernetes.name")) {
+        if (!Matches(*v, kDns1123SubdomainPattern, 253)) {
+          Report(At(name->value), "spec.secret.kubernetes.name: " + QuoteForMessage(*v) +
+                                      " is not a valid Secret name (a DNS-1123 subdomain: at most "
+                                      "253 lower-case letters, digits, '-' and '.', starting and "
+                                      "ending with a letter or digit)");
+        } else {
+          spec->secret.k8s_name = *v;
+        }
+      }
+    }
+  }
+
+  // Why `path` cannot name a file inside --secret-dir, or "" when it can.
+  static std::string SecretPathProblem(const std::string& path) {
+    if (path.empty()) return "must not be empty";
+    if (path.size() > 4096) return "is longer than 4096 bytes";
+    if (path[0] == '/') {
+      return QuoteForMessage(path) + " is absolute; give a path relative to --secret-dir";
+    }
+    for (char c : path) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) return QuoteForMessage(path) + " contains a control character";
+    }
+    std::vector<std::string> segments;
+    std::string segment;
+    std::istringstream in(path);
+    bool normalized = path.back() != '/';
+    while (std::getline(in, segment, '/')) {
+      if (segment == "..") {
+        return QuoteForMessage(path) + " escapes --secret-dir (\"..\" is not allowed)";
+      }
+      if (segment.size() > 255)
+        return QuoteForMessage(path) + " has a path segment longer than 255 bytes";
+      if (segment.empty() || segment == ".") {
+        normalized = false;
+        continue;
+      }
+      segments.push_back(segment);
+    }
+    if (segments.empty()) return QuoteForMessage(path) + " does not name a file";
+    if (!normalized) {
+      std::string suggestion;
+      for (const auto& s : segments) suggestion += (suggestion.empty() ? "" : "/") + s;
+      return QuoteForMessage(path) + " is not a normalized relative path (write " +
+             QuoteForMessage(suggestion) + ")";
+    }
+    return "";
+  }
+
+  const YamlText& yaml_;
+  const std::string& file_;
+  std::vector<SpecError> errors_;
+};
+
+}  // namespace
+
+FileSpecs ParseSpecText(const std::string& text, const std::string& file) {
+  const YamlText yaml(text, file);
+  return SpecValidator(yaml).Run();
+}
+
+}  // namespace crtoken
