@@ -14,8 +14,8 @@
 // Everything goes under $TMPDIR (default /tmp): TMPDIR=/dev/shm puts the secrets on tmpfs, as an
 // emptyDir with medium: Memory does in a pod.
 #include <cpprest/http_client.h>
-#include <pplx/threadpool.h>
 #include <fcntl.h>
+#include <pplx/threadpool.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -23,12 +23,12 @@
 #include <vector>
 
 #include "daemon/app/commands.h"
+#include "daemon/app/controller.h"
 #include "daemon/app/http_server.h"
 #include "daemon/app/logging.h"
 #include "daemon/app/runtime.h"
 #include "daemon/specs/spec_tracker.h"
 #include "daemon/specs/spec_watcher.h"
-#include "daemon/app/controller.h"
 #include "reconciler/log_fields.h"
 #include "reconciler/work_queue.h"
 

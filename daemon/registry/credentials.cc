@@ -6,8 +6,8 @@
 #include <map>
 #include <sstream>
 
-#include "daemon/common/file_ops.h"
 #include "daemon/common/base64.h"
+#include "daemon/common/file_ops.h"
 
 namespace crtoken {
 namespace {

@@ -14,12 +14,12 @@
 #include <set>
 #include <thread>
 
-#include "daemon/common/cpprest_pool.h"
-#include "daemon/registry/registry_json.h"
-#include "daemon/registry/token_bucket.h"
 #include "daemon/common/cpprest_http.h"
+#include "daemon/common/cpprest_pool.h"
 #include "daemon/common/http_failure.h"
 #include "daemon/common/json_text.h"
+#include "daemon/registry/registry_json.h"
+#include "daemon/registry/token_bucket.h"
 #include "reconciler/token_id.h"
 
 namespace crtoken {

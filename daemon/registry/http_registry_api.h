@@ -34,9 +34,9 @@
 #include <memory>
 #include <string>
 
+#include "daemon/common/http_failure.h"
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/retry_policy.h"
-#include "daemon/common/http_failure.h"
 #include "reconciler/metrics.h"
 #include "reconciler/registry_api.h"
 

@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/common/json_text.h"
 #include "daemon/common/base64.h"
 #include "daemon/common/json_text.h"
 

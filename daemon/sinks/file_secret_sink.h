@@ -1,7 +1,7 @@
 // FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (format in
-// daemon/sinks/docker_config.h), written with mode 0600 atomically (temp file in the same directory,
-// rename). Parent directories are created with mode 0700. Durability comes from Flush: one
-// syncfs(2) per file system written since the last Flush, instead of two fsyncs per file (a
+// daemon/sinks/docker_config.h), written with mode 0600 atomically (temp file in the same
+// directory, rename). Parent directories are created with mode 0700. Durability comes from Flush:
+// one syncfs(2) per file system written since the last Flush, instead of two fsyncs per file (a
 // 1,000-secret batch on ext4: one sync instead of 2,000).
 //
 // Confinement: a ref's path is relative to the secret dir and must stay inside it. Absolute paths,

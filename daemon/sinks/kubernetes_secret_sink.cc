@@ -16,12 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/common/cpprest_pool.h"
-#include "daemon/sinks/docker_config.h"
-#include "daemon/common/cpprest_http.h"
-#include "daemon/common/json_text.h"
 #include "daemon/common/base64.h"
+#include "daemon/common/cpprest_http.h"
+#include "daemon/common/cpprest_pool.h"
 #include "daemon/common/json_text.h"
+#include "daemon/sinks/docker_config.h"
 
 namespace crtoken {
 namespace {

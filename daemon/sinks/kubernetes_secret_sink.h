@@ -30,8 +30,8 @@
 #include <memory>
 #include <string>
 
-#include "daemon/sinks/kubernetes_config.h"
 #include "daemon/common/http_failure.h"
+#include "daemon/sinks/kubernetes_config.h"
 #include "reconciler/secret_sink.h"
 
 namespace crtoken {

@@ -14,10 +14,10 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/support/raw_http_server.h"
 #include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
+#include "tests/support/raw_http_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken::test {

@@ -90,7 +90,8 @@ class SpecSafetyE2eTest : public ::testing::Test {
     }
     if (fs::exists(dir_ / "secrets")) {
       for (const auto& f : fs::recursive_directory_iterator(dir_ / "secrets")) {
-        if (f.is_regular_file()) snap["secret " + f.path().filename().string()] = ReadFile(f.path());
+        if (f.is_regular_file())
+          snap["secret " + f.path().filename().string()] = ReadFile(f.path());
       }
     }
     return snap;

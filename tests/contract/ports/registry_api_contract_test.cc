@@ -17,8 +17,8 @@
 #include "daemon/registry/http_registry_api.h"
 #include "reconciler/registry_api.h"
 #include "reconciler/token_id.h"
-#include "tests/support/fakes.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/fakes.h"
 
 namespace crtoken {
 namespace {

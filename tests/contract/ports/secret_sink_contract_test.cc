@@ -1,7 +1,8 @@
 // The SecretSink contract (reconciler/secret_sink.h) as one list of scenarios, run against the
 // MemorySecretSink that the engine tests rely on (once with file refs, once with Kubernetes refs),
 // FileSecretSink in a temp dir, and KubernetesSecretSink against the Kubernetes API emulator
-// (tests/support/k8s_emulator). The real sinks are the truth: where the memory sink differs, it is wrong.
+// (tests/support/k8s_emulator). The real sinks are the truth: where the memory sink differs, it is
+// wrong.
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 
@@ -141,7 +142,8 @@ class KubernetesHarness : public SinkHarness {
   }
   static void StartEmulator() {
     emulator_ = new test::K8sEmulatorProcess(
-        CRTOKEN_PYTHON, std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
+        CRTOKEN_PYTHON,
+        std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
         {"--token", kKubeToken, "--namespace", kNamespace});
   }
   static void StopEmulator() {

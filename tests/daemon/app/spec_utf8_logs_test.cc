@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "daemon/common/json_text.h"
 #include "daemon/app/logging.h"
+#include "daemon/common/json_text.h"
 #include "daemon/specs/spec_tracker.h"
 #include "reconciler/log_fields.h"
 #include "tests/support/temp_dir.h"

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "daemon/app/runtime.h"
-#include "daemon/registry/http_registry_api.h"
 #include "daemon/common/base64.h"
+#include "daemon/registry/http_registry_api.h"
 #include "reconciler/metrics.h"
 #include "reconciler/time_util.h"
 #include "tests/support/raw_http_server.h"
@@ -119,7 +119,8 @@ TEST_F(HttpRawTest, CreateIsAPutWithTheBodyAndReturnsThePassword) {
 TEST_F(HttpRawTest, CreateWithoutPasswordIsAnError) {
   auto api = MakeApi();
   server_.Script({RawHttpServer::Json(200, TokenJson(kTok, "ci-push", ""))});
-  auto c = api->CreateToken(kReg, kTok, TokenFields{"ci-push", TokenStatus::kEnabled, std::nullopt, {}});
+  auto c =
+      api->CreateToken(kReg, kTok, TokenFields{"ci-push", TokenStatus::kEnabled, std::nullopt, {}});
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().kind, ErrorKind::kUnavailable);
   EXPECT_NE(c.error().message.find("without a password"), std::string::npos);
@@ -381,7 +382,10 @@ TEST_F(HttpRawTest, LogsNeverCarrySecrets) {
                     RawHttpServer::Json(201, TokenJson(kTok, "ci-push", "token-SECRET-pw")),
                     RawHttpServer::Json(401, ErrorJson(401, "bad credentials")), reset, reset,
                     RawHttpServer::Json(200, "{\"password\":\"token-SECRET-pw\" garbage")});
-    ASSERT_TRUE(api.value()->CreateToken(kReg, kTok, TokenFields{"ci-push", TokenStatus::kEnabled, std::nullopt, {}}).ok());
+    ASSERT_TRUE(api.value()
+                    ->CreateToken(kReg, kTok,
+                                  TokenFields{"ci-push", TokenStatus::kEnabled, std::nullopt, {}})
+                    .ok());
     // What the callers will log: every error message (401, resets, the garbled body quoting the
     // password). cpprest re-sends once on a reused connection that died, so the resets may take
     // one call or two; all three calls fail either way.
@@ -411,8 +415,8 @@ TEST_F(HttpRawTest, LogsNeverCarrySecrets) {
   EXPECT_NE(logs.find("PUT /registries/"), std::string::npos) << logs;  // the capture works
   EXPECT_NE(logs.find("503"), std::string::npos) << logs;
   for (const std::string& secret : {std::string("basic-SECRET-pw"), std::string("token-SECRET-pw"),
-                                   Base64Encode("api-user:basic-SECRET-pw"),
-                                   std::string("Authorization"), std::string("Bearer ")}) {
+                                    Base64Encode("api-user:basic-SECRET-pw"),
+                                    std::string("Authorization"), std::string("Bearer ")}) {
     EXPECT_EQ(logs.find(secret), std::string::npos) << secret << " in:\n" << logs;
   }
 }

@@ -1,5 +1,5 @@
-// KubernetesSecretSink against the Kubernetes API emulator (tests/support/k8s_emulator): end states are
-// read back through the emulator's own API, not through the sink.
+// KubernetesSecretSink against the Kubernetes API emulator (tests/support/k8s_emulator): end states
+// are read back through the emulator's own API, not through the sink.
 #include "daemon/sinks/kubernetes_secret_sink.h"
 
 #include <cpprest/http_client.h>
