@@ -21,6 +21,19 @@
 
 namespace crtoken::test {
 
+// A file secret reference, as a spec's `secret.file: PATH` gives it.
+inline SecretRef FileRef(const std::string& path) {
+  SecretRef ref;
+  ref.kind = SecretRef::Kind::kFile;
+  ref.file = path;
+  return ref;
+}
+
+// The credential the sink tests write: token ci-push of registry acme.
+inline DockerCredential SampleCredential(const std::string& password = "s3cret") {
+  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password(password), ""};
+}
+
 // The API's token name pattern: ^[A-Za-z][-A-Za-z0-9]{0,61}[A-Za-z0-9]$.
 inline bool ValidTokenName(const std::string& name) {
   if (name.size() < 2 || name.size() > 63) return false;

@@ -10,24 +10,16 @@
 #include <filesystem>
 
 #include "daemon/sinks/file_secret_sink.h"
+#include "tests/support/fakes.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
+using test::FileRef;
+using test::SampleCredential;
 using test::TempDir;
 using test::WriteFile;
-
-SecretRef FileRef(const std::string& path) {
-  SecretRef ref;
-  ref.kind = SecretRef::Kind::kFile;
-  ref.file = path;
-  return ref;
-}
-
-DockerCredential Cred() {
-  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password("s3cret"), ""};
-}
 
 TEST(FileSecretSinkConflictTest, ADirectoryASymlinkAndAFifoAreConflictsNamingThePath) {
   TempDir dir;
@@ -48,7 +40,8 @@ TEST(FileSecretSinkConflictTest, ADirectoryASymlinkAndAFifoAreConflictsNamingThe
                                           "secret.file elsewhere");
     EXPECT_FALSE(state.value().has_password);
     if (std::string(kind) != "a FIFO") {
-      EXPECT_FALSE(sink.Write(FileRef(file), Cred()).ok());  // what the conflict foretells
+      EXPECT_FALSE(
+          sink.Write(FileRef(file), SampleCredential()).ok());  // what the conflict foretells
     }
   }
   EXPECT_EQ(std::filesystem::read_symlink(dir / "link.json"), dir / "target.json");
@@ -61,7 +54,7 @@ TEST(FileSecretSinkConflictTest, ARegularFileOrNoFileIsNoConflict) {
   ASSERT_TRUE(absent.ok());
   EXPECT_FALSE(absent.value().exists);
   EXPECT_EQ(absent.value().conflict, "");
-  ASSERT_TRUE(sink.Write(FileRef("ci.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("ci.json"), SampleCredential()).ok());
   auto written = sink.Inspect(FileRef("ci.json"));
   ASSERT_TRUE(written.ok());
   EXPECT_TRUE(written.value().has_password);

@@ -10,26 +10,18 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/sinks/composite_secret_sink.h"
+#include "tests/support/fakes.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
 using test::FileMode;
+using test::FileRef;
 using test::ReadFile;
+using test::SampleCredential;
 using test::TempDir;
 using test::WriteFile;
-
-SecretRef FileRef(const std::string& path) {
-  SecretRef ref;
-  ref.kind = SecretRef::Kind::kFile;
-  ref.file = path;
-  return ref;
-}
-
-DockerCredential Cred(const std::string& password = "s3cret") {
-  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password(password), ""};
-}
 
 std::vector<std::string> Entries(const std::string& dir) {
   std::vector<std::string> out;
@@ -43,7 +35,7 @@ std::vector<std::string> Entries(const std::string& dir) {
 TEST(FileSecretSinkTest, WritesExactDockerConfigJsonWithMode0600AndNoTempFileLeft) {
   TempDir dir;
   FileSecretSink sink(dir.path());
-  ASSERT_TRUE(sink.Write(FileRef("ci-push.json"), Cred("s3cret")).ok());
+  ASSERT_TRUE(sink.Write(FileRef("ci-push.json"), SampleCredential("s3cret")).ok());
   // base64("ci-push:s3cret") = Y2ktcHVzaDpzM2NyZXQ=
   EXPECT_EQ(ReadFile(dir / "ci-push.json"),
             R"({"auths":{"acme.cr.de-fra.ionos.com":{"username":"ci-push","password":"s3cret",)"
@@ -56,7 +48,7 @@ TEST(FileSecretSinkTest, EscapesPasswordsSoTheJsonRoundTrips) {
   TempDir dir;
   FileSecretSink sink(dir.path());
   const std::string tricky = "a\"b\\c\n\x01/é";
-  ASSERT_TRUE(sink.Write(FileRef("x.json"), Cred(tricky)).ok());
+  ASSERT_TRUE(sink.Write(FileRef("x.json"), SampleCredential(tricky)).ok());
   auto doc = nlohmann::json::parse(ReadFile(dir / "x.json"));
   EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], tricky);
 }
@@ -64,7 +56,7 @@ TEST(FileSecretSinkTest, EscapesPasswordsSoTheJsonRoundTrips) {
 TEST(FileSecretSinkTest, CreatesParentDirectoriesWith0700AndCreatesTheSecretDir) {
   TempDir dir;
   FileSecretSink sink(dir / "secrets/root");
-  ASSERT_TRUE(sink.Write(FileRef("team-a/pull/ci.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("team-a/pull/ci.json"), SampleCredential()).ok());
   EXPECT_EQ(FileMode(dir / "secrets/root/team-a"), 0700u);
   EXPECT_EQ(FileMode(dir / "secrets/root/team-a/pull"), 0700u);
   EXPECT_EQ(FileMode(dir / "secrets/root/team-a/pull/ci.json"), 0600u);
@@ -73,8 +65,9 @@ TEST(FileSecretSinkTest, CreatesParentDirectoriesWith0700AndCreatesTheSecretDir)
 TEST(FileSecretSinkTest, OverwriteReplacesTheWholeContent) {
   TempDir dir;
   FileSecretSink sink(dir.path());
-  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred("a-very-long-first-password-value")).ok());
-  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred("short")).ok());
+  ASSERT_TRUE(
+      sink.Write(FileRef("a.json"), SampleCredential("a-very-long-first-password-value")).ok());
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), SampleCredential("short")).ok());
   auto doc = nlohmann::json::parse(ReadFile(dir / "a.json"));
   EXPECT_EQ(doc["auths"]["acme.cr.de-fra.ionos.com"]["password"], "short");
   EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"a.json"});
@@ -87,7 +80,7 @@ TEST(FileSecretSinkTest, InspectReportsMissingWrittenGarbageAndEmptyPassword) {
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing.value().exists);
 
-  ASSERT_TRUE(sink.Write(FileRef("ok.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("ok.json"), SampleCredential()).ok());
   auto ok = sink.Inspect(FileRef("ok.json"));
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok.value().exists);
@@ -121,7 +114,7 @@ TEST(FileSecretSinkTest, InspectOfAMissingSecretDirIsAbsentNotAnError) {
 TEST(FileSecretSinkTest, DeleteRemovesAndAbsentIsOk) {
   TempDir dir;
   FileSecretSink sink(dir.path());
-  ASSERT_TRUE(sink.Write(FileRef("a/b.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("a/b.json"), SampleCredential()).ok());
   ASSERT_TRUE(sink.Delete(FileRef("a/b.json")).ok());
   EXPECT_FALSE(std::filesystem::exists(dir / "a/b.json"));
   EXPECT_TRUE(sink.Delete(FileRef("a/b.json")).ok());
@@ -133,7 +126,7 @@ TEST(FileSecretSinkTest, RefusesAbsoluteAndDotDotPaths) {
   FileSecretSink sink(dir / "secrets");
   for (const std::string bad :
        {"/etc/evil.json", "../evil.json", "a/../../evil.json", "a/..", "", "dir/"}) {
-    Status status = sink.Write(FileRef(bad), Cred());
+    Status status = sink.Write(FileRef(bad), SampleCredential());
     ASSERT_FALSE(status.ok()) << bad;
     EXPECT_EQ(status.error().kind, ErrorKind::kInvalid) << bad;
     EXPECT_FALSE(sink.Delete(FileRef(bad)).ok()) << bad;
@@ -147,7 +140,7 @@ TEST(FileSecretSinkTest, RefusesADirectorySymlinkThatEscapes) {
   std::filesystem::create_directories(dir / "outside");
   std::filesystem::create_directory_symlink(dir / "outside", dir / "secrets/link");
   FileSecretSink sink(dir / "secrets");
-  Status status = sink.Write(FileRef("link/evil.json"), Cred());
+  Status status = sink.Write(FileRef("link/evil.json"), SampleCredential());
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().kind, ErrorKind::kInvalid);
   EXPECT_NE(status.error().message.find("escapes"), std::string::npos) << status.error().message;
@@ -160,7 +153,7 @@ TEST(FileSecretSinkTest, AllowsADirectorySymlinkThatStaysInside) {
   std::filesystem::create_directories(dir / "secrets/real");
   std::filesystem::create_directory_symlink(dir / "secrets/real", dir / "secrets/alias");
   FileSecretSink sink(dir / "secrets");
-  ASSERT_TRUE(sink.Write(FileRef("alias/a.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("alias/a.json"), SampleCredential()).ok());
   EXPECT_TRUE(std::filesystem::exists(dir / "secrets/real/a.json"));
 }
 
@@ -170,7 +163,7 @@ TEST(FileSecretSinkTest, NeverWritesOrReadsThroughASymlinkedFile) {
   WriteFile(dir / "target.txt", "precious");
   std::filesystem::create_symlink(dir / "target.txt", dir / "secrets/a.json");
   FileSecretSink sink(dir / "secrets");
-  Status status = sink.Write(FileRef("a.json"), Cred());
+  Status status = sink.Write(FileRef("a.json"), SampleCredential());
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message.find("symlink"), std::string::npos);
   EXPECT_EQ(ReadFile(dir / "target.txt"), "precious");
@@ -188,7 +181,7 @@ TEST(FileSecretSinkTest, KubernetesRefsAreNotForTheFileSink) {
   ref.kind = SecretRef::Kind::kKubernetes;
   ref.k8s_namespace = "ci";
   ref.k8s_name = "pull";
-  EXPECT_FALSE(sink.Write(ref, Cred()).ok());
+  EXPECT_FALSE(sink.Write(ref, SampleCredential()).ok());
 }
 
 // Injects one errno into one kind of call; everything else goes to the real file system.
@@ -240,13 +233,13 @@ class FileSecretSinkFaultTest : public ::testing::TestWithParam<FaultCase> {};
 TEST_P(FileSecretSinkFaultTest, AFailedWriteKeepsTheOldContentLeavesNoTempAndSaysWhy) {
   TempDir dir;
   FileSecretSink good(dir.path());
-  ASSERT_TRUE(good.Write(FileRef("a.json"), Cred("old-password")).ok());
+  ASSERT_TRUE(good.Write(FileRef("a.json"), SampleCredential("old-password")).ok());
   const std::string before = ReadFile(dir / "a.json");
 
   FaultyOps ops;
   ops.*(GetParam().field) = GetParam().err;
   FileSecretSink sink(dir.path(), &ops);
-  Status status = sink.Write(FileRef("a.json"), Cred("new-password"));
+  Status status = sink.Write(FileRef("a.json"), SampleCredential("new-password"));
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().kind, ErrorKind::kIo);
   EXPECT_TRUE(status.error().Transient());
@@ -275,7 +268,7 @@ TEST(FileSecretSinkTest, OneFlushSyncsAllWritesAndDeletesSinceTheLast) {
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(
         sink.Write(FileRef("r" + std::to_string(i % 5) + "/t" + std::to_string(i) + ".json"),
-                   Cred())
+                   SampleCredential())
             .ok());
   }
   ASSERT_TRUE(sink.Delete(FileRef("r0/t0.json")).ok());
@@ -292,7 +285,7 @@ TEST(FileSecretSinkTest, AFailedFlushSaysWhyAndTheNextFlushSyncsAgain) {
   TempDir dir;
   FaultyOps ops;
   FileSecretSink sink(dir.path(), &ops);
-  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), SampleCredential()).ok());
   ops.fail_syncfs = EIO;
   Status flushed = sink.Flush();
   ASSERT_FALSE(flushed.ok());
@@ -311,7 +304,7 @@ TEST(FileSecretSinkTest, ADeleteOfAnAbsentSecretIsSyncedToo) {
   TempDir dir;
   FaultyOps ops;
   FileSecretSink sink(dir.path(), &ops);
-  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), SampleCredential()).ok());
   ASSERT_TRUE(sink.Flush().ok());
   ASSERT_TRUE(sink.Delete(FileRef("a.json")).ok());
   ASSERT_TRUE(sink.Delete(FileRef("a.json")).ok());
@@ -323,13 +316,13 @@ TEST(CompositeSecretSinkTest, DispatchesByKindAndReportsAMissingKubernetesSink) 
   TempDir dir;
   FileSecretSink file(dir.path());
   CompositeSecretSink sink(&file, nullptr);
-  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), SampleCredential()).ok());
   EXPECT_TRUE(sink.Inspect(FileRef("a.json")).value().has_password);
   SecretRef k8s;
   k8s.kind = SecretRef::Kind::kKubernetes;
   k8s.k8s_namespace = "ci";
   k8s.k8s_name = "pull";
-  Status status = sink.Write(k8s, Cred());
+  Status status = sink.Write(k8s, SampleCredential());
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message.find("kubernetes sink not configured"), std::string::npos);
   EXPECT_FALSE(sink.Inspect(k8s).ok());

@@ -20,26 +20,18 @@
 
 #include "daemon/sinks/file_secret_sink.h"
 #include "daemon/sinks/file_state_store.h"
+#include "tests/support/fakes.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
 
 using test::FileMode;
+using test::FileRef;
 using test::ReadFile;
+using test::SampleCredential;
 using test::TempDir;
 using test::WriteFile;
-
-SecretRef FileRef(const std::string& path) {
-  SecretRef ref;
-  ref.kind = SecretRef::Kind::kFile;
-  ref.file = path;
-  return ref;
-}
-
-DockerCredential Cred() {
-  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password("s3cret"), ""};
-}
 
 // Runs `fn` and fails the test if it has not returned after a generous deadline. A call stuck
 // opening the FIFO `fifo` is then released (a writer comes and goes), so the test ends either way.
@@ -70,7 +62,7 @@ TEST(LocalSafetyTest, AFifoAtTheSecretPathIsRefusedInBoundedTimeAndNotReplaced) 
   EXPECT_EQ(inspected.value().conflict,
             fifo + " is a FIFO, not a secret file: remove it, or point secret.file elsewhere");
 
-  Status written = sink.Write(FileRef("ci-push.json"), Cred());
+  Status written = sink.Write(FileRef("ci-push.json"), SampleCredential());
   EXPECT_EQ(ErrorOf(written), "refusing to write " + fifo + ": it is a FIFO, not a regular file");
   struct stat st;
   ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
@@ -99,7 +91,7 @@ class SwapInFifoOps : public FileOps {
 TEST(LocalSafetyTest, AFifoSwappedInJustBeforeTheOpenDoesNotBlockIt) {
   TempDir dir;
   FileSecretSink writer(dir.path());
-  ASSERT_TRUE(writer.Write(FileRef("a.json"), Cred()).ok());
+  ASSERT_TRUE(writer.Write(FileRef("a.json"), SampleCredential()).ok());
   SwapInFifoOps ops(dir / "a.json");
   FileSecretSink sink(dir.path(), &ops);
   auto inspected = WithinDeadline<Result<SecretState>>(
@@ -126,14 +118,14 @@ TEST(LocalSafetyTest, ASocketOrADirectoryAtTheSecretPathIsRefusedByName) {
   EXPECT_EQ(
       sock_state.value().conflict,
       sock_path + " is a socket, not a secret file: remove it, or point secret.file elsewhere");
-  EXPECT_EQ(ErrorOf(sink.Write(FileRef("sock.json"), Cred())),
+  EXPECT_EQ(ErrorOf(sink.Write(FileRef("sock.json"), SampleCredential())),
             "refusing to write " + sock_path + ": it is a socket, not a regular file");
   auto dir_state = sink.Inspect(FileRef("dir.json"));
   ASSERT_TRUE(dir_state.ok()) << dir_state.error().ToString();
   EXPECT_EQ(dir_state.value().conflict, (dir / "dir.json").string() +
                                             " is a directory, not a secret file: remove it, or "
                                             "point secret.file elsewhere");
-  EXPECT_EQ(ErrorOf(sink.Write(FileRef("dir.json"), Cred())),
+  EXPECT_EQ(ErrorOf(sink.Write(FileRef("dir.json"), SampleCredential())),
             "refusing to write " + (dir / "dir.json").string() +
                 ": it is a directory, not a regular file");
   ::close(sock);
@@ -168,7 +160,7 @@ TEST(LocalSafetyTest, AFileOverTheSizeLimitIsRefusedUnreadAndOneAtTheLimitIsRead
             "refusing to read " + (dir / "sparse.json").string() +
                 ": it is 3221225472 bytes, over the limit of 1048576 bytes");
   // A write still replaces an oversized regular file with the secret.
-  ASSERT_TRUE(sink.Write(FileRef("sparse.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("sparse.json"), SampleCredential()).ok());
   EXPECT_LT(std::filesystem::file_size(dir / "sparse.json"), 1024u);
 }
 
@@ -178,7 +170,7 @@ TEST(LocalSafetyTest, AFileOverTheSizeLimitIsRefusedUnreadAndOneAtTheLimitIsRead
 TEST(LocalSafetyTest, ALooseSecretFileIsReportedOnceAndAWriteReplacesItWithA0600File) {
   TempDir dir;
   FileSecretSink sink(dir.path());
-  ASSERT_TRUE(sink.Write(FileRef("a.json"), Cred()).ok());
+  ASSERT_TRUE(sink.Write(FileRef("a.json"), SampleCredential()).ok());
   ASSERT_EQ(::chmod((dir / "a.json").c_str(), 0644), 0);
   ASSERT_EQ(::link((dir / "a.json").c_str(), (dir / "kept-link").c_str()), 0);
   const std::string old_content = ReadFile(dir / "kept-link");
