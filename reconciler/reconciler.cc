@@ -550,8 +550,9 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       password = held_.at(p.key).password.Clone();
       token_id = held_.at(p.key).token_id;
     }
-    Status status = sink_.Write(
-        p.spec->secret, DockerCredential{p.hostname, p.spec->name, std::move(password), token_id});
+    Status status =
+        sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, std::move(password),
+                                                     SecretRecord{"", "", "", token_id}});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
     const std::string& registry_name = ctx.registries.at(p.key.registry_id).name;
     const std::string name = KeyName(registry_name, p.key);
@@ -771,7 +772,8 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
       outcomes[i] = CreateOutcome{CreateOutcome::kHeld, std::move(password)};
       return;
     }
-    DockerCredential credential{info.hostname, spec.name, std::move(password), intent.token_id};
+    DockerCredential credential{info.hostname, spec.name, std::move(password),
+                                SecretRecord{"", "", "", intent.token_id}};
     Status written = sink_.Write(spec.secret, credential);
     password = std::move(credential.password);
     if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());

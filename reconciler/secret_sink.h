@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "reconciler/error.h"
 #include "reconciler/password.h"
@@ -15,13 +16,25 @@
 
 namespace crtoken {
 
+// Which token a secret's password belongs to, and which crtoken installation wrote it. A sink
+// stores it in the same atomic write as the password (the file sink inside the dockerconfigjson,
+// in a member its consumers ignore; the Kubernetes sink in labels and annotations), so that
+// "delivered" and "whose secret is this" are read from the secret itself, never remembered.
+struct SecretRecord {
+  std::string owner;        // the --owner of the crtoken that wrote the secret
+  std::string registry_id;  // the token's registry
+  std::string token_name;   // the token's name (= the username in the secret)
+  std::string token_id;     // the token's id in the registry API
+  bool empty() const { return token_id.empty(); }
+  auto operator<=>(const SecretRecord&) const = default;
+};
+
 // One docker login: the content of a dockerconfigjson with a single entry under "auths".
 struct DockerCredential {
   std::string hostname;  // the registry's hostname, never empty
   std::string username;  // the token name
   Password password;     // never empty
-  std::string token_id;  // the token's id in the registry API, when known (the Kubernetes sink
-                         // records it in an annotation; the file format has no place for it)
+  SecretRecord record;   // written with the password when not empty
 };
 
 // What a sink holds for a ref, without the password.
@@ -30,12 +43,18 @@ struct SecretState {
   bool has_password = false;  // a non-empty password is stored
   std::string hostname;       // the single "auths" key ("" when missing or unreadable)
   std::string username;
-  std::string token_id;  // as recorded by the sink that wrote it ("" when the sink keeps none)
+  SecretRecord record;  // as recorded by the crtoken that wrote it (empty when there is none)
   // Set when something crtoken must not overwrite occupies the place (a Kubernetes Secret without
   // the managed-by label, a directory or a symlink where the secret file goes): what it is and
   // what to do, naming it, e.g. "Secret team-a/pull exists and is not managed by crtoken (...):
   // delete or rename it, or ...". exists is true then, and nothing else is set.
   std::string conflict;
+};
+
+// A secret found by SecretSink::List.
+struct ListedSecret {
+  SecretRef ref;
+  SecretRecord record;  // never empty
 };
 
 class SecretSink {
@@ -47,6 +66,22 @@ class SecretSink {
   virtual Result<SecretState> Inspect(const SecretRef& ref) = 0;
   // Removing an absent secret succeeds.
   virtual Status Delete(const SecretRef& ref) = 0;
+  // Every secret of this sink whose record names `owner`, in ref order: the file sink scans
+  // --secret-dir, the Kubernetes sink lists Secrets by its labels. An Error when the sink cannot be
+  // listed completely (a partial list is never returned: a secret missing from it may be taken as
+  // gone).
+  virtual Result<std::vector<ListedSecret>> List(const std::string& owner) {
+    (void)owner;
+    return Error{ErrorKind::kInternal, "this sink cannot list its secrets"};
+  }
+  // Records `record` on the existing secret at `ref`, keeping its credential byte for byte, in one
+  // atomic write (for secrets written before secrets recorded their token). kNotFound when there is
+  // no secret there; a conflict place is refused as Write refuses it.
+  virtual Status Stamp(const SecretRef& ref, const SecretRecord& record) {
+    (void)ref;
+    (void)record;
+    return Error{ErrorKind::kInternal, "this sink cannot stamp its secrets"};
+  }
   // Makes every Write and Delete that returned ok before this call durable. An error means some
   // of them may be lost by a crash: the caller treats all of them as not done. Sinks whose writes
   // are durable when Write returns (an API server's) keep this default.

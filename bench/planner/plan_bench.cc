@@ -63,7 +63,7 @@ World Build(int tokens, int kind) {
     record.secret = spec.secret;
     record.source_file = spec.source.file;
     const std::string& host = w.observed.registries[registry_id].info.hostname;
-    const SecretState secret{true, true, host, name, "", ""};
+    const SecretState secret{true, true, host, name, SecretRecord{}, ""};
     const TokenKey key{registry_id, name};
     switch (variant) {
       case 0:  // in sync

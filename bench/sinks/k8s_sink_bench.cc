@@ -37,7 +37,7 @@ DockerCredential Cred(int i, int generation) {
   c.username = "token-" + std::to_string(i);
   c.password =
       crtoken::Password("password-" + std::to_string(i) + "-" + std::to_string(generation));
-  c.token_id = "id-" + std::to_string(i);
+  c.record.token_id = "id-" + std::to_string(i);
   return c;
 }
 

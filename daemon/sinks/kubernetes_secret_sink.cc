@@ -277,13 +277,13 @@ class KubernetesSecretSink::Impl {
       state.conflict = WrongType(what, type);
       return state;
     }
-    state.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
+    state.record.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
     const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
     auto decoded = Base64Decode(encoded);
     if (encoded.empty() || !decoded) return state;
-    const std::string token_id = state.token_id;
+    const SecretRecord record = state.record;
     state = ParseDockerConfigJson(*decoded);
-    state.token_id = token_id;
+    state.record = record;
     return state;
   }
 
@@ -373,8 +373,8 @@ class KubernetesSecretSink::Impl {
     json& annotations = meta["annotations"];
     annotations[kRegistryAnnotation] = cred.hostname;
     annotations[kTokenNameAnnotation] = cred.username;
-    if (!cred.token_id.empty()) {
-      annotations[kTokenIdAnnotation] = cred.token_id;
+    if (!cred.record.token_id.empty()) {
+      annotations[kTokenIdAnnotation] = cred.record.token_id;
     } else if (annotations.contains(kTokenIdAnnotation)) {
       annotations.erase(kTokenIdAnnotation);
     }

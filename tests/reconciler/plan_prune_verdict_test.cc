@@ -71,7 +71,8 @@ struct World {
       desired.specs.push_back(Spec(name));
       observed.registries[kProd].tokens.push_back(Token(name));
       observed.owned.push_back(Record(name));
-      observed.secrets[TokenKey{kProd, name}] = SecretState{true, true, Host(kProd), name, "", ""};
+      observed.secrets[TokenKey{kProd, name}] =
+          SecretState{true, true, Host(kProd), name, SecretRecord{}, ""};
     }
     desired.specs.back().status = TokenStatus::kDisabled;  // "edited"
     observed.secrets[TokenKey{kProd, "lost"}] = SecretState{};

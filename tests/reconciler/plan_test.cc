@@ -86,7 +86,7 @@ OwnershipRecord Record(const std::string& name, const std::string& id = "",
 }
 
 SecretState GoodSecret(const std::string& name, const std::string& host = kProdHost) {
-  return SecretState{true, true, host, name, "", ""};
+  return SecretState{true, true, host, name, SecretRecord{}, ""};
 }
 
 // A declared world and an observed one. acme-prod and acme-dev are readable; acme-stage never is.
@@ -463,8 +463,8 @@ std::vector<Case> Cases() {
       {"ReissueWhenTheSecretHasNoPassword",
        [] {
          World w;
-         w.Managed("ci-push").Secret("ci-push",
-                                     SecretState{true, false, kProdHost, "ci-push", "", ""});
+         w.Managed("ci-push").Secret(
+             "ci-push", SecretState{true, false, kProdHost, "ci-push", SecretRecord{}, ""});
          return w;
        },
        {{Type::kReissue, "ci-push", "secret has no password", "id-ci-push"}},

@@ -168,7 +168,8 @@ TEST(PlanWholePassTest, OnePlanOverAllRegistriesEqualsPlanningEachAndMerging) {
             s.has_password = s.exists && r.Chance(90);
             s.hostname = s.exists ? kNames[i] + ".cr.example" : "";
             s.username = s.exists ? n : "";
-            if (s.exists && r.Chance(5)) s = SecretState{true, false, "", "", "", "not ours"};
+            if (s.exists && r.Chance(5))
+              s = SecretState{true, false, "", "", SecretRecord{}, "not ours"};
             observed.secrets[key] = s;
           }
           if (r.Chance(10)) observed.held_passwords.insert(key);

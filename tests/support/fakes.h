@@ -2,6 +2,7 @@
 // Each keeps the state a test asserts on (tokens with their issued passwords, secrets, records).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <deque>
@@ -31,7 +32,8 @@ inline SecretRef FileRef(const std::string& path) {
 
 // The credential the sink tests write: token ci-push of registry acme.
 inline DockerCredential SampleCredential(const std::string& password = "s3cret") {
-  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password(password), ""};
+  return DockerCredential{"acme.cr.de-fra.ionos.com", "ci-push", Password(password),
+                          SecretRecord{}};
 }
 
 // The API's token name pattern: ^[A-Za-z][-A-Za-z0-9]{0,61}[A-Za-z0-9]$.
@@ -109,7 +111,8 @@ class FakeRegistryApi : public RegistryApi {
   }
 
   // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
-  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN") in
+  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN",
+  // "LIST_REGISTRIES") in
   // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
   // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
   // gap).
@@ -122,7 +125,8 @@ class FakeRegistryApi : public RegistryApi {
   std::atomic<int> put_then_fail{0};
 
   int Writes() const { return puts + patches + deletes; }
-  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0}, gets{0};
+  std::atomic<int> puts{0}, patches{0}, deletes{0}, lists{0}, lookups{0}, gets{0},
+      registry_lists{0};
   std::vector<TokenPatch> patch_log;  // every PATCH body, in order
 
   Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
@@ -133,6 +137,14 @@ class FakeRegistryApi : public RegistryApi {
       if (r.info.name == name) return r.info;
     }
     return Error{ErrorKind::kNotFound, "no registry named " + name};
+  }
+  Result<std::vector<RegistryInfo>> ListRegistries() override {
+    ++registry_lists;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto e = TakeFault("LIST_REGISTRIES")) return *e;
+    std::vector<RegistryInfo> out;
+    for (const auto& [_, r] : registries_) out.push_back(r.info);
+    return out;
   }
   Result<RegistryInfo> GetRegistry(const std::string& registry_id) override {
     ++lookups;
@@ -301,6 +313,7 @@ class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
   std::atomic<bool> fail_flush{false};
+  std::atomic<bool> fail_list{false};
   std::atomic<int> writes{0};
   std::atomic<int> flushes{0};
 
@@ -311,9 +324,9 @@ class MemorySecretSink : public SecretSink {
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
     }
-    const bool keeps_token_id = ref.kind == SecretRef::Kind::kKubernetes;
-    secrets_[ref.ToString()] =
-        Stored{c.hostname, c.username, c.password.Reveal(), keeps_token_id ? c.token_id : ""};
+    const bool keeps_record = ref.kind == SecretRef::Kind::kKubernetes;
+    secrets_[ref.ToString()] = Stored{ref, c.hostname, c.username, c.password.Reveal(),
+                                      keeps_record ? c.record : SecretRecord{}};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
@@ -330,7 +343,7 @@ class MemorySecretSink : public SecretSink {
                        !it->second.password.empty(),
                        it->second.hostname,
                        it->second.username,
-                       it->second.token_id,
+                       it->second.record,
                        ""};
   }
   Status Delete(const SecretRef& ref) override {
@@ -339,6 +352,29 @@ class MemorySecretSink : public SecretSink {
       return Error{ErrorKind::kConflict, it->second + "; refusing to delete it"};
     }
     secrets_.erase(ref.ToString());
+    return Status::Ok();
+  }
+  Result<std::vector<ListedSecret>> List(const std::string& owner) override {
+    if (fail_list) return Error{ErrorKind::kIo, "cannot list the secrets: permission denied"};
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<ListedSecret> out;
+    for (const auto& [_, stored] : secrets_) {
+      if (!stored.record.empty() && stored.record.owner == owner) {
+        out.push_back(ListedSecret{stored.ref, stored.record});
+      }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const ListedSecret& a, const ListedSecret& b) { return a.ref < b.ref; });
+    return out;
+  }
+  Status Stamp(const SecretRef& ref, const SecretRecord& record) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
+      return Error{ErrorKind::kConflict, it->second + "; refusing to stamp it"};
+    }
+    auto it = secrets_.find(ref.ToString());
+    if (it == secrets_.end()) return Error{ErrorKind::kNotFound, "no secret " + ref.ToString()};
+    it->second.record = record;
     return Status::Ok();
   }
   Status Flush() override {
@@ -357,7 +393,7 @@ class MemorySecretSink : public SecretSink {
     auto it = secrets_.find(ref);
     if (it == secrets_.end()) return std::nullopt;
     const Stored& s = it->second;
-    return DockerCredential{s.hostname, s.username, Password(s.password), s.token_id};
+    return DockerCredential{s.hostname, s.username, Password(s.password), s.record};
   }
   void EraseByHand(const std::string& ref) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -379,10 +415,11 @@ class MemorySecretSink : public SecretSink {
  private:
   // A DockerCredential cannot be copied (its Password cannot): the fake keeps plain copies.
   struct Stored {
+    SecretRef ref;
     std::string hostname;
     std::string username;
     std::string password;
-    std::string token_id;
+    SecretRecord record;
   };
   mutable std::mutex mu_;
   std::map<std::string, Stored> secrets_;

@@ -38,7 +38,8 @@ constexpr char kKubeToken[] = "contract-kube-token";
 
 DockerCredential Cred(const std::string& username, const std::string& password,
                       const std::string& token_id, const std::string& hostname = kHost) {
-  return DockerCredential{hostname, username, Password(password), token_id};
+  return DockerCredential{hostname, username, Password(password),
+                          SecretRecord{"", "", "", token_id}};
 }
 
 SecretRef FileRef(const std::string& name) {
@@ -226,7 +227,7 @@ TYPED_TEST(SecretSinkContract, AnAbsentSecretDoesNotExist) {
   EXPECT_FALSE(state.has_password);
   EXPECT_EQ(state.hostname, "");
   EXPECT_EQ(state.username, "");
-  EXPECT_EQ(state.token_id, "");
+  EXPECT_EQ(state.record.token_id, "");
   EXPECT_EQ(state.conflict, "");
 }
 
@@ -239,7 +240,7 @@ TYPED_TEST(SecretSinkContract, InspectShowsWhatWriteStoredButNotThePassword) {
   EXPECT_TRUE(state.has_password);
   EXPECT_EQ(state.hostname, kHost);
   EXPECT_EQ(state.username, "ci-push");
-  EXPECT_EQ(state.token_id, this->ExpectedTokenId("tok-1"));
+  EXPECT_EQ(state.record.token_id, this->ExpectedTokenId("tok-1"));
   EXPECT_EQ(state.conflict, "");
 }
 
@@ -255,12 +256,12 @@ TYPED_TEST(SecretSinkContract, WriteReplacesEverythingTheSecretHeld) {
   EXPECT_TRUE(state.has_password);
   EXPECT_EQ(state.hostname, "acme-dev.cr.de-fra.ionos.com");
   EXPECT_EQ(state.username, "ci-pull");
-  EXPECT_EQ(state.token_id, this->ExpectedTokenId("tok-2"));
+  EXPECT_EQ(state.record.token_id, this->ExpectedTokenId("tok-2"));
 
   // A credential without a token id leaves none behind from before.
   ASSERT_TRUE(this->sink().Write(ref, Cred("ci-pull", "third", "")).ok());
   state = this->MustInspect(ref);
-  EXPECT_EQ(state.token_id, "");
+  EXPECT_EQ(state.record.token_id, "");
   EXPECT_EQ(state.hostname, kHost);
 }
 
@@ -292,7 +293,7 @@ TYPED_TEST(SecretSinkContract, SecretsOfDifferentNamesAreKeptApart) {
   EXPECT_TRUE(kept.exists);
   EXPECT_TRUE(kept.has_password);
   EXPECT_EQ(kept.username, "user-b");
-  EXPECT_EQ(kept.token_id, this->ExpectedTokenId("tok-b"));
+  EXPECT_EQ(kept.record.token_id, this->ExpectedTokenId("tok-b"));
 }
 
 TYPED_TEST(SecretSinkContract, FlushKeepsWhatWasWrittenAndDeleted) {
@@ -320,7 +321,7 @@ TYPED_TEST(SecretSinkContract, APlaceThatIsNotCrtokensIsAConflictAndLeftAlone) {
   EXPECT_FALSE(state.has_password);
   EXPECT_EQ(state.hostname, "");
   EXPECT_EQ(state.username, "");
-  EXPECT_EQ(state.token_id, "");
+  EXPECT_EQ(state.record.token_id, "");
 
   Status written = this->sink().Write(ref, Cred("ci-push", "s3cr3t", "tok-1"));
   EXPECT_FALSE(written.ok()) << "Write replaced a place that is not crtoken's";

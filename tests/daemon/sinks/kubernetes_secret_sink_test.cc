@@ -129,7 +129,7 @@ DockerCredential Cred(const std::string& password, const std::string& token_id =
   c.hostname = "myreg-abc123.cr.de-fra.ionos.com";
   c.username = "ci-push";
   c.password = Password(password);
-  c.token_id = token_id;
+  c.record.token_id = token_id;
   return c;
 }
 
@@ -182,7 +182,7 @@ TEST_F(KubernetesSecretSinkTest, WriteCreatesAManagedDockerConfigSecret) {
   EXPECT_TRUE(state.value().has_password);
   EXPECT_EQ(state.value().hostname, "myreg-abc123.cr.de-fra.ionos.com");
   EXPECT_EQ(state.value().username, "ci-push");
-  EXPECT_EQ(state.value().token_id, "tok-1");
+  EXPECT_EQ(state.value().record.token_id, "tok-1");
 }
 
 TEST_F(KubernetesSecretSinkTest, InspectOfAbsentAndForeignContent) {

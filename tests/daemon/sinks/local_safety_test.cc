@@ -190,7 +190,8 @@ TEST(LocalSafetyTest, ALooseSecretFileIsReportedOnceAndAWriteReplacesItWithA0600
   EXPECT_EQ(log.find("has mode", log.find("has mode") + 1), std::string::npos) << log;
   EXPECT_EQ(log.find("s3cret"), std::string::npos) << log;
 
-  DockerCredential fresh{"acme.cr.de-fra.ionos.com", "ci-push", Password("n3w-password"), ""};
+  DockerCredential fresh{"acme.cr.de-fra.ionos.com", "ci-push", Password("n3w-password"),
+                         SecretRecord{}};
   ASSERT_TRUE(sink.Write(FileRef("a.json"), fresh).ok());
   EXPECT_EQ(FileMode(dir / "a.json"), 0600u);
   EXPECT_NE(ReadFile(dir / "a.json").find("n3w-password"), std::string::npos);
