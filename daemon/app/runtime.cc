@@ -110,7 +110,9 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 }
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
+  for (const std::string& warning : options.warnings) spdlog::warn("{}", warning);
   auto rt = std::make_unique<Runtime>();
+  rt->owner = options.owner;
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 

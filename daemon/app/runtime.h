@@ -20,6 +20,7 @@
 namespace crtoken {
 
 struct Runtime {
+  std::string owner;  // --owner: whose tokens and secrets the pass works on
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Clock> clock;
   std::unique_ptr<RegistryApi> api;
@@ -41,7 +42,8 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
                                                          const EnvLookup& env);
 
-// `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run.
+// `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run. Logs the
+// options' warnings (a deprecated flag) first.
 //
 // TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-intent, after-put or
 // after-secret, the process ends with _exit(137) (as if killed with SIGKILL) the first time a
