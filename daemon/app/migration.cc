@@ -77,6 +77,78 @@ std::string MigrationReport::Summary() const {
   return renamed ? out + "; renamed to " + kMigratedStateFile : out;
 }
 
+namespace {
+
+// One record: see the header comment.
+MigrationReport::Step MigrateOne(
+    const LegacyRecord& r, RegistryApi& api, SecretSink& sink, const std::string& owner,
+    bool dry_run, const std::map<std::string, Result<std::vector<ObservedToken>>>& lists,
+    MigrationReport& report) {
+  MigrationReport::Step step;
+  step.record = r;
+  const std::string label = "migrate " + TokenLabel(r) + " (token " + r.token_id + "): ";
+  auto fail = [&](const std::string& what, const Error& e) {
+    step.outcome = Outcome::kFailed;
+    step.line = label + what + ": " + PrintableText(e.message);
+    return step;
+  };
+  auto live = IsLive(api, r, lists);
+  if (!live.ok()) return fail("cannot tell whether the token still exists", live.error());
+  auto secret = sink.Inspect(r.secret);
+  if (!secret.ok()) return fail("cannot read its secret " + r.secret.ToString(), secret.error());
+  const SecretState& state = secret.value();
+  const SecretRecord mine{owner, r.registry_id, r.token_name, r.token_id};
+  const std::string why = NotDelivered(r, state, mine);
+
+  if (live.value() && why.empty()) {
+    const bool stamped_before = state.record == mine;
+    Status stamped = dry_run || stamped_before ? Status::Ok() : sink.Stamp(r.secret, mine);
+    if (!stamped.ok()) {
+      return fail("cannot record the token in its secret " + r.secret.ToString(), stamped.error());
+    }
+    step.outcome = Outcome::kStamped;
+    step.line = label + "its password is in " + r.secret.ToString() + ": token kept, " +
+                (stamped_before ? "the secret already records it"
+                 : dry_run      ? "would record it in the secret"
+                                : "recorded it in the secret");
+    report.stamped.emplace(r.secret, mine);
+    return step;
+  }
+
+  if (live.value()) {
+    Status deleted = dry_run ? Status::Ok() : api.DeleteToken(r.registry_id, r.token_id);
+    if (!deleted.ok()) return fail(why + "; cannot delete the token", deleted.error());
+    step.outcome = Outcome::kDeleted;
+    step.line = label + why + ": " + (dry_run ? "would delete" : "deleted") +
+                " the token (the pass creates it again where it is declared)";
+    report.deleted.emplace(r.registry_id, r.token_id);
+  } else {
+    step.outcome = Outcome::kGone;
+    step.line = label + "no longer in the registry";
+  }
+  // Its secret, if the earlier crtoken wrote one, holds a password of no live token. Recording the
+  // gone token in it lets the pass handle it as any secret of a gone token: rewritten where a spec
+  // still declares the token, deleted where none does. A secret the pass could not tell apart from
+  // someone else's (another name, another record) is left as it is.
+  if (state.exists && state.conflict.empty() && state.username == r.token_name &&
+      state.record.empty()) {
+    Status stamped = dry_run ? Status::Ok() : sink.Stamp(r.secret, mine);
+    if (!stamped.ok()) {
+      return fail(step.line + "; cannot record it in its old secret " + r.secret.ToString(),
+                  stamped.error());
+    }
+    report.stamped.emplace(r.secret, mine);
+    step.line += "; its old secret " + r.secret.ToString() +
+                 (dry_run ? " would record" : " records") +
+                 " the gone token, for the pass to rewrite or delete";
+  } else if (step.outcome == Outcome::kGone) {
+    step.line += "; nothing to do";
+  }
+  return step;
+}
+
+}  // namespace
+
 MigrationReport MigrateRecords(const std::vector<LegacyRecord>& records, RegistryApi& api,
                                SecretSink& sink, const std::string& owner, bool dry_run) {
   MigrationReport report;
@@ -87,50 +159,7 @@ MigrationReport MigrateRecords(const std::vector<LegacyRecord>& records, Registr
     if (!lists.count(r.registry_id)) lists.emplace(r.registry_id, api.ListTokens(r.registry_id));
   }
   for (const LegacyRecord& r : records) {
-    MigrationReport::Step step;
-    step.record = r;
-    const std::string label = "migrate " + TokenLabel(r) + " (token " + r.token_id + "): ";
-    auto fail = [&](const std::string& what, const Error& e) {
-      step.outcome = Outcome::kFailed;
-      step.line = label + what + ": " + PrintableText(e.message);
-    };
-    auto live = IsLive(api, r, lists);
-    if (!live.ok()) {
-      fail("cannot tell whether the token still exists", live.error());
-    } else if (!live.value()) {
-      step.outcome = Outcome::kGone;
-      step.line = label + "no longer in the registry; nothing to do";
-    } else {
-      const SecretRecord mine{owner, r.registry_id, r.token_name, r.token_id};
-      auto secret = sink.Inspect(r.secret);
-      if (!secret.ok()) {
-        fail("cannot read its secret " + r.secret.ToString(), secret.error());
-      } else if (std::string why = NotDelivered(r, secret.value(), mine); !why.empty()) {
-        Status deleted = dry_run ? Status::Ok() : api.DeleteToken(r.registry_id, r.token_id);
-        if (!deleted.ok()) {
-          fail(why + "; cannot delete the token", deleted.error());
-        } else {
-          step.outcome = Outcome::kDeleted;
-          step.line = label + why + ": " + (dry_run ? "would delete" : "deleted") +
-                      " the token (the pass creates it again where it is declared)";
-          report.deleted.emplace(r.registry_id, r.token_id);
-        }
-      } else {
-        const bool stamped_before = secret.value().record == mine;
-        Status stamped = dry_run || stamped_before ? Status::Ok() : sink.Stamp(r.secret, mine);
-        if (!stamped.ok()) {
-          fail("cannot record the token in its secret " + r.secret.ToString(), stamped.error());
-        } else {
-          step.outcome = Outcome::kStamped;
-          step.line = label + "its password is in " + r.secret.ToString() + ": token kept, " +
-                      (stamped_before ? "the secret already records it"
-                       : dry_run      ? "would record it in the secret"
-                                      : "recorded it in the secret");
-          report.stamped.emplace(r.secret, mine);
-        }
-      }
-    }
-    report.steps.push_back(std::move(step));
+    report.steps.push_back(MigrateOne(r, api, sink, owner, dry_run, lists, report));
   }
   return report;
 }

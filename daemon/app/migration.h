@@ -12,7 +12,11 @@
 // - the token is live but its password never reached the secret (a phase other than "ready", a
 //   secret that is missing, empty, for another name or recording another token): the token is
 //   deleted; its password is lost, and the pass creates it again when it is declared;
-// - the token is gone (its registry too, perhaps): nothing is done.
+// - the token is gone (its registry too, perhaps): nothing is done to it.
+// A secret left with the password of a token that is gone or was just deleted (written by the
+// earlier crtoken for this name, recording nothing) is stamped with the gone token's record: the
+// pass then treats it as any secret of a gone token, rewriting it where a spec still declares the
+// token and deleting it where none does, instead of leaving it behind with a dead password.
 // Once every record is handled, the file is renamed to ownership.json.migrated (renaming it back
 // restores it for a downgrade). A step that fails is reported and leaves the file where it is: the
 // next start migrates again, and every step is idempotent (a stamped secret already records its
@@ -43,7 +47,7 @@ struct MigrationReport {
   enum class Outcome {
     kStamped,  // the token is kept: its secret now records it
     kDeleted,  // the token was deleted: its password never reached its secret
-    kGone,     // the token is no longer in the registry: nothing to do
+    kGone,     // the token is no longer in the registry
     kFailed,   // an error; see the line
   };
   struct Step {
@@ -55,8 +59,9 @@ struct MigrationReport {
   std::vector<Step> steps;
   bool dry_run = false;
   bool renamed = false;  // the file is now ownership.json.migrated
-  // The secrets stamped (or to be stamped) with this owner's record, and the tokens deleted (or to
-  // be deleted) as (registry id, token id): what MigrationView shows.
+  // The secrets stamped (or to be stamped) with this owner's record (of a kept token, or of a gone
+  // one), and the tokens deleted (or to be deleted) as (registry id, token id): what MigrationView
+  // shows.
   std::map<SecretRef, SecretRecord> stamped;
   std::set<std::pair<std::string, std::string>> deleted;
 

@@ -122,12 +122,22 @@ TEST_F(MigrationTest, ATokenWhosePasswordNeverReachedItsSecretIsDeleted) {
                   .Stamp(recorded.secret, SecretRecord{"ci-eu", registry_, "recorded",
                                                        "0badc0de-0000-4000-8000-000000000000"})
                   .ok());
+  // Created again after a re-issue, but the crash came before the new password was written: the
+  // secret still holds the password of the token the re-issue deleted.
+  LegacyRecord stale =
+      Made("stale", "11111111-2222-5333-8444-000000000022", Phase::kCreated, false);
+  ASSERT_TRUE(
+      sink_
+          .Write(stale.secret, DockerCredential{kHost, "stale", crtoken::Password("old-generation"),
+                                                SecretRecord{}})
+          .ok());
   records.push_back(other);
   records.push_back(recorded);
+  records.push_back(stale);
 
   MigrationReport report = MigrateRecords(records, api_, sink_, "ci-eu", /*dry_run=*/false);
 
-  ASSERT_EQ(report.steps.size(), 5u);
+  ASSERT_EQ(report.steps.size(), 6u);
   for (size_t i = 0; i < cases.size(); ++i) {
     EXPECT_EQ(report.steps[i].outcome, Outcome::kDeleted) << cases[i].name;
     EXPECT_NE(report.steps[i].line.find(": " + cases[i].why + ": deleted the token"),
@@ -140,10 +150,20 @@ TEST_F(MigrationTest, ATokenWhosePasswordNeverReachedItsSecretIsDeleted) {
   EXPECT_EQ(report.steps[4].outcome, Outcome::kDeleted);
   EXPECT_NE(report.steps[4].line.find("its secret records another token (0badc0de-"),
             std::string::npos);
+  EXPECT_EQ(report.steps[5].outcome, Outcome::kDeleted);
+  EXPECT_EQ(report.steps[5].line,
+            "migrate acme/stale (token 11111111-2222-5333-8444-000000000022): its password never "
+            "reached the secret (phase created): deleted the token (the pass creates it again "
+            "where it is declared); its old secret file:stale.json records the gone token, for "
+            "the pass to rewrite or delete");
   EXPECT_EQ(api_.TokenCount(registry_), 0u);
-  // Nothing was stamped: no secret records a deleted token.
-  EXPECT_TRUE(sink_.List("ci-eu").value().size() == 1u);  // the one recording 0badc0de-...
+  // Only the stale secret was stamped (with the deleted token, so nothing believes its password);
+  // a secret for another name, or recording another token, is left as it is.
+  EXPECT_EQ(sink_.Get("file:stale.json")->record, Mine(stale));
+  EXPECT_EQ(sink_.Get("file:stale.json")->password.Reveal(), "old-generation");
   EXPECT_EQ(sink_.Get("file:other-user.json")->record, SecretRecord{});
+  EXPECT_EQ(sink_.Get("file:recorded.json")->record.token_id,
+            "0badc0de-0000-4000-8000-000000000000");
 }
 
 TEST_F(MigrationTest, ATokenNoLongerInTheRegistryIsLeftAloneAndAListGapIsConfirmedByGet) {
@@ -154,20 +174,30 @@ TEST_F(MigrationTest, ATokenNoLongerInTheRegistryIsLeftAloneAndAListGapIsConfirm
   LegacyRecord no_registry = gone;
   no_registry.registry_id = "00000000-0000-4000-8000-00000000dead";
   no_registry.token_name = "elsewhere";
+  no_registry.secret = FileRef("elsewhere.json");
 
   MigrationReport report =
       MigrateRecords({gone, hidden, no_registry}, api_, sink_, "ci-eu", /*dry_run=*/false);
 
   EXPECT_EQ(report.steps[0].outcome, Outcome::kGone);
-  EXPECT_NE(report.steps[0].line.find("no longer in the registry; nothing to do"),
-            std::string::npos);
+  EXPECT_EQ(report.steps[0].line,
+            "migrate acme/retired (token 11111111-2222-5333-8444-000000000030): no longer in the "
+            "registry; its old secret file:retired.json records the gone token, for the pass to "
+            "rewrite or delete");
   EXPECT_EQ(report.steps[1].outcome, Outcome::kStamped);
   EXPECT_EQ(sink_.Get("file:hidden.json")->record, Mine(hidden));
   EXPECT_EQ(report.steps[2].outcome, Outcome::kGone);
+  EXPECT_NE(report.steps[2].line.find("no longer in the registry; nothing to do"),
+            std::string::npos)
+      << report.steps[2].line;
   EXPECT_TRUE(report.complete());
   EXPECT_EQ(api_.deletes.load(), 0);
-  // The secret of the gone token is not stamped (it records nothing the pass could believe).
-  EXPECT_EQ(sink_.Get("file:retired.json")->record, SecretRecord{});
+  // The secret of the gone token, with its dead password, now records that token: the pass
+  // rewrites it where the token is declared, and deletes it where it is not.
+  auto retired = sink_.Get("file:retired.json");
+  ASSERT_TRUE(retired.has_value());
+  EXPECT_EQ(retired->record, Mine(gone));
+  EXPECT_EQ(retired->password.Reveal().rfind("pw-", 0), 0u);
 }
 
 TEST_F(MigrationTest, AFailedStepIsReportedAndTheOthersStillRun) {
@@ -222,18 +252,26 @@ TEST_F(MigrationTest, ADryRunWritesNothingAndItsViewShowsTheOutcome) {
   LegacyRecord kept = Made("kept", "11111111-2222-5333-8444-000000000060", Phase::kReady, true);
   LegacyRecord dropped =
       Made("dropped", "11111111-2222-5333-8444-000000000061", Phase::kCreated, false);
+  LegacyRecord gone = Made("gone", "11111111-2222-5333-8444-000000000062", Phase::kReady, true);
+  api_.DeleteByHand(registry_, "gone");
 
-  MigrationReport report = MigrateRecords({kept, dropped}, api_, sink_, "ci-eu", /*dry_run=*/true);
+  MigrationReport report =
+      MigrateRecords({kept, dropped, gone}, api_, sink_, "ci-eu", /*dry_run=*/true);
 
   EXPECT_EQ(report.steps[0].outcome, Outcome::kStamped);
   EXPECT_NE(report.steps[0].line.find("token kept, would record it in the secret"),
             std::string::npos);
   EXPECT_EQ(report.steps[1].outcome, Outcome::kDeleted);
   EXPECT_NE(report.steps[1].line.find(": would delete the token"), std::string::npos);
+  EXPECT_EQ(report.steps[2].outcome, Outcome::kGone);
+  EXPECT_NE(report.steps[2].line.find("its old secret file:gone.json would record the gone token"),
+            std::string::npos)
+      << report.steps[2].line;
   // Nothing changed.
   EXPECT_EQ(api_.deletes.load(), 0);
   EXPECT_EQ(api_.TokenCount(registry_), 2u);
   EXPECT_EQ(sink_.Get("file:kept.json")->record, SecretRecord{});
+  EXPECT_EQ(sink_.Get("file:gone.json")->record, SecretRecord{});
   EXPECT_TRUE(sink_.List("ci-eu").value().empty());
 
   // The view: the stamped secret records its token, the deleted token is gone from list and GET.
@@ -242,10 +280,12 @@ TEST_F(MigrationTest, ADryRunWritesNothingAndItsViewShowsTheOutcome) {
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state.value().record, Mine(kept));
   EXPECT_TRUE(state.value().has_password);
+  EXPECT_EQ(view.sink().Inspect(gone.secret).value().record, Mine(gone));
   auto listed = view.sink().List("ci-eu");
   ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed.value().size(), 1u);
-  EXPECT_EQ(listed.value()[0].ref, kept.secret);
+  ASSERT_EQ(listed.value().size(), 2u);
+  EXPECT_EQ(listed.value()[0].ref, gone.secret);  // in ref order
+  EXPECT_EQ(listed.value()[1].ref, kept.secret);
   EXPECT_TRUE(view.sink().List("another-owner").value().empty());
   auto tokens = view.api().ListTokens(registry_);
   ASSERT_TRUE(tokens.ok());
