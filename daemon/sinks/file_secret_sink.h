@@ -23,7 +23,10 @@
 // (once per path) for a secret that is readable by group or others or owned by another user.
 //
 // Delete and Stamp refuse what Inspect reports as a conflict (kConflict naming the path): a symlink
-// there is never unlinked, a directory never touched.
+// there is never unlinked, a directory never touched. Stamp rewrites the file (as Write does) in
+// crtoken's format with the credential it holds (hostname, username and password unchanged) and
+// the new record; members a hand edit added are not kept. A file without a credential (no
+// password) is not stamped (kInvalid).
 //
 // List scans the whole secret dir, recursively: regular files only (a symlink, to a file or to a
 // directory, is never followed; FIFOs, sockets and devices are never opened), files over
