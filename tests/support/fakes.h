@@ -308,7 +308,7 @@ class FakeRegistryApi : public RegistryApi {
 // PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
 // must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
 // conflict and Write and Delete refuse it, until SetForeign(ref, ""). As in the real sinks, the
-// token id is kept for Kubernetes refs only (a dockerconfigjson file has no place for it).
+// record is kept with the password, for every kind of ref.
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
@@ -324,9 +324,7 @@ class MemorySecretSink : public SecretSink {
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
     }
-    const bool keeps_record = ref.kind == SecretRef::Kind::kKubernetes;
-    secrets_[ref.ToString()] = Stored{ref, c.hostname, c.username, c.password.Reveal(),
-                                      keeps_record ? c.record : SecretRecord{}};
+    secrets_[ref.ToString()] = Stored{ref, c.hostname, c.username, c.password.Reveal(), c.record};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
