@@ -74,7 +74,8 @@ class MemoryFileHarness : public SinkHarness {
  public:
   SecretSink& sink() override { return sink_; }
   SecretRef Ref(const std::string& name) override { return FileRef(name); }
-  bool KeepsTokenId() const override { return false; }
+  // The fake keeps the record for every kind of ref, as the file sink does once it records.
+  bool KeepsTokenId() const override { return true; }
   void PlantForeign(const SecretRef& ref) override {
     sink_.SetForeign(ref.ToString(), "a directory is where " + ref.ToString() + " goes");
   }
