@@ -181,7 +181,7 @@ struct Plan {
 // - A declared name held by a token of another owner is a Problem naming the holder (its owner
 //   fingerprint and this owner's name); by a forged or collided id, a Problem naming the id (never
 //   acted on, not even with adopt); by a token that is not crtoken's, a Problem until spec.adopt or
-//   policy.adopt_all, which re-issue it with reason "adopt" (so do they another owner's token).
+//   policy.adopt_all, which re-issue it with reason "adopt" (another owner's token as well).
 // - Declared, absent: create. Owned: reissue when the token is not delivered: the spec's secret
 //   does not record its id (reason "secret moved from OLD to NEW" when another secret of this owner
 //   does, "secret missing", or "password never reached the sink"), or holds no password, or names
