@@ -28,7 +28,9 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
 
 // Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
 // need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
-// the sink, with its reason. Thread-safe.
+// the sink, with its reason. List connects too, unless no cluster is configured at all (no
+// kubeconfig, not in a cluster): then there is nowhere crtoken could have written a Secret, and
+// it lists nothing. Thread-safe.
 class LazyKubernetesSink : public SecretSink {
  public:
   explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
@@ -46,6 +48,19 @@ class LazyKubernetesSink : public SecretSink {
     auto sink = Get();
     if (!sink.ok()) return sink.error();
     return sink.value()->Delete(ref);
+  }
+  Result<std::vector<ListedSecret>> List(const std::string& owner) override {
+    if (kubeconfig_.empty() && !ProcessEnv()("KUBERNETES_SERVICE_HOST")) {
+      return std::vector<ListedSecret>{};
+    }
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->List(owner);
+  }
+  Status Stamp(const SecretRef& ref, const SecretRecord& record) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Stamp(ref, record);
   }
 
  private:

@@ -85,7 +85,10 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_TRUE(std::filesystem::exists(kContractSpec)) << kContractSpec;
   TempDir dir("crtoken-apiclient-contract");
 
-  EmulatorProcess emu({"--registry", "acme", "--registry", "acme-prod", "--token", "t"});
+  // Pages of one item: every list request the client makes past its first page passes Prism too
+  // (the registry cursor, the token offsets).
+  EmulatorProcess emu(
+      {"--registry", "acme", "--registry", "acme-prod", "--token", "t", "--max-limit", "1"});
   // The contract spec carries the /containerregistries prefix in its paths: upstream is the root.
   Prism prism(kContractSpec, emu.root_url(), dir / "prism.log");
   ASSERT_TRUE(prism.WaitReady()) << prism.Log();
@@ -101,6 +104,9 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   auto reg = api.FindRegistryByName("acme");
   ASSERT_TRUE(reg.ok()) << reg.error().ToString();
   ASSERT_TRUE(api.GetRegistry(reg.value().id).ok());
+  auto all = api.ListRegistries();
+  ASSERT_TRUE(all.ok()) << all.error().ToString();
+  EXPECT_EQ(all.value().size(), 2u);
   const std::string rid = reg.value().id;
 
   TokenFields f;
