@@ -53,9 +53,7 @@ class RegistryApi {
   virtual Result<RegistryInfo> GetRegistry(const std::string& registry_id) = 0;
   // Every registry of the account, across all pages: one pass resolves all its registries with this
   // one read instead of a lookup each. A failed page fails the whole list.
-  virtual Result<std::vector<RegistryInfo>> ListRegistries() {
-    return Error{ErrorKind::kInternal, "this client cannot list registries"};
-  }
+  virtual Result<std::vector<RegistryInfo>> ListRegistries() = 0;
 
   // Every token of the registry, across all pages. A failed page fails the whole list.
   virtual Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) = 0;

@@ -66,22 +66,16 @@ class SecretSink {
   virtual Result<SecretState> Inspect(const SecretRef& ref) = 0;
   // Removing an absent secret succeeds.
   virtual Status Delete(const SecretRef& ref) = 0;
-  // Every secret of this sink whose record names `owner`, in ref order: the file sink scans
-  // --secret-dir, the Kubernetes sink lists Secrets by its labels. An Error when the sink cannot be
-  // listed completely (a partial list is never returned: a secret missing from it may be taken as
-  // gone).
-  virtual Result<std::vector<ListedSecret>> List(const std::string& owner) {
-    (void)owner;
-    return Error{ErrorKind::kInternal, "this sink cannot list its secrets"};
-  }
+  // Every secret of this sink whose record names `owner` (a whole record: owner, registry id, token
+  // name and token id), in ref order: the file sink scans --secret-dir, the Kubernetes sink lists
+  // Secrets by its labels. An Error when the sink cannot be listed completely (a partial list is
+  // never returned: a secret missing from it may be taken as gone).
+  virtual Result<std::vector<ListedSecret>> List(const std::string& owner) = 0;
   // Records `record` on the existing secret at `ref`, keeping its credential byte for byte, in one
-  // atomic write (for secrets written before secrets recorded their token). kNotFound when there is
-  // no secret there; a conflict place is refused as Write refuses it.
-  virtual Status Stamp(const SecretRef& ref, const SecretRecord& record) {
-    (void)ref;
-    (void)record;
-    return Error{ErrorKind::kInternal, "this sink cannot stamp its secrets"};
-  }
+  // atomic write (for secrets written before secrets recorded their token); durable as a Write is.
+  // kNotFound when there is no secret there; a conflict place is refused as Write refuses it; a
+  // secret without a credential to keep (no password) is not stamped.
+  virtual Status Stamp(const SecretRef& ref, const SecretRecord& record) = 0;
   // Makes every Write and Delete that returned ok before this call durable. An error means some
   // of them may be lost by a crash: the caller treats all of them as not done. Sinks whose writes
   // are durable when Write returns (an API server's) keep this default.

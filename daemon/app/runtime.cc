@@ -9,7 +9,6 @@
 
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/http_registry_api.h"
-#include "daemon/sinks/file_state_store.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
 
 namespace crtoken {
@@ -29,7 +28,9 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
 
 // Connects to Kubernetes on the first kubernetes secret, not at startup: file-only setups never
 // need a cluster (nor a working $KUBECONFIG), and a failure is reported on each secret that needs
-// the sink, with its reason. Thread-safe.
+// the sink, with its reason. List connects too, unless no cluster is configured at all (no
+// kubeconfig, not in a cluster): then there is nowhere crtoken could have written a Secret, and
+// it lists nothing. Thread-safe.
 class LazyKubernetesSink : public SecretSink {
  public:
   explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
@@ -47,6 +48,19 @@ class LazyKubernetesSink : public SecretSink {
     auto sink = Get();
     if (!sink.ok()) return sink.error();
     return sink.value()->Delete(ref);
+  }
+  Result<std::vector<ListedSecret>> List(const std::string& owner) override {
+    if (kubeconfig_.empty() && !ProcessEnv()("KUBERNETES_SERVICE_HOST")) {
+      return std::vector<ListedSecret>{};
+    }
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->List(owner);
+  }
+  Status Stamp(const SecretRef& ref, const SecretRecord& record) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Stamp(ref, record);
   }
 
  private:
@@ -124,16 +138,12 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
 
-  auto state = FileStateStore::Open(options.state_dir);
-  if (!state.ok()) return state.error();
-  rt->state = std::move(state.value());
-
   ReconcilerConfig config;
   config.policy = options.policy;
   config.dry_run = dry_run || options.dry_run;
   config.test_hook = CrashHookFromEnv();
-  rt->reconciler = std::make_unique<Reconciler>(*rt->api, *rt->sink, *rt->state, *rt->clock,
-                                                rt->metrics.get(), std::move(config));
+  rt->reconciler = std::make_unique<Reconciler>(*rt->api, *rt->sink, *rt->clock, rt->metrics.get(),
+                                                std::move(config));
   return rt;
 }
 

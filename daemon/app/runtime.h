@@ -1,9 +1,9 @@
 // The composition shared by `crtoken plan`, `apply` and `run`: the API client, the secret sinks,
-// the state store, the metrics and the Reconciler over them, built from Options. The one place
-// where options become the adapters' own configurations: no adapter sees Options.
+// the metrics and the Reconciler over them, built from Options. The one place where options become
+// the adapters' own configurations: no adapter sees Options.
 //
-// Startup errors (no credentials, a bad URL, a corrupt state file, an explicit --kubeconfig that
-// cannot be used) are one Error with a clear message; the caller prints it and exits 1.
+// Startup errors (no credentials, a bad URL, an explicit --kubeconfig that cannot be used) are one
+// Error with a clear message; the caller prints it and exits 1.
 #pragma once
 
 #include <memory>
@@ -15,7 +15,6 @@
 #include "reconciler/metrics.h"
 #include "reconciler/reconciler.h"
 #include "reconciler/registry_api.h"
-#include "reconciler/state_store.h"
 
 namespace crtoken {
 
@@ -29,7 +28,6 @@ struct Runtime {
   // kubernetes secret gets the error "kubernetes sink not configured: <why>".
   std::unique_ptr<SecretSink> kubernetes_sink;
   std::unique_ptr<CompositeSecretSink> sink;
-  std::unique_ptr<StateStore> state;
   std::unique_ptr<Reconciler> reconciler;
 };
 
@@ -45,10 +43,10 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 // `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run. Logs the
 // options' warnings (a deprecated flag) first.
 //
-// TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-intent, after-put or
-// after-secret, the process ends with _exit(137) (as if killed with SIGKILL) the first time a
-// create reaches that point. The end-to-end tests use it to prove crash safety; never set it
-// otherwise.
+// TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-put, after-secret or
+// after-delete, the process ends with _exit(137) (as if killed with SIGKILL) the first time the
+// pass reaches that point (ReconcilerConfig::test_hook). The end-to-end tests use it to prove
+// crash safety; never set it otherwise.
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false);
 
 }  // namespace crtoken

@@ -1,6 +1,7 @@
 #include "daemon/common/file_ops.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -155,6 +156,27 @@ Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+Result<DirectoryLock> LockDirectory(const std::string& path) {
+  FileOps& ops = FileOps::Real();
+  ScopedFd fd(&ops, ops.OpenAt(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+  if (!fd.valid()) {
+    if (errno == ENOENT)
+      return Error{ErrorKind::kNotFound, "cannot lock " + path + ": it does not exist"};
+    return IoError("cannot open the directory to lock", path, errno);
+  }
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) {
+      return Error{ErrorKind::kConflict,
+                   "cannot lock " + path +
+                       ": another crtoken apply or run holds it (one process writes a secret "
+                       "directory at a time); wait for it to finish, or stop it"};
+    }
+    return IoError("cannot lock", path, errno);
+  }
+  return DirectoryLock(std::move(fd));
 }
 
 }  // namespace crtoken

@@ -80,4 +80,25 @@ Result<std::string> ReadFileAt(FileOps& ops, int dirfd, const std::string& name,
 // "a directory", "a FIFO", "a socket", "a symlink", ... for the file type in `mode` (st_mode).
 std::string FileTypeName(mode_t mode);
 
+// An exclusive lock on a directory, held until this object is destroyed (or the process ends, or
+// is killed: the kernel drops it with the descriptor). Move-only.
+class DirectoryLock {
+ public:
+  DirectoryLock() = default;
+  explicit DirectoryLock(ScopedFd fd) : fd_(std::move(fd)) {}
+  bool held() const { return fd_.valid(); }
+
+ private:
+  ScopedFd fd_;
+};
+
+// One writer per directory: flock(LOCK_EX | LOCK_NB) on an O_RDONLY | O_DIRECTORY descriptor of
+// `path` itself (no file is created in it; the descriptor is not inherited by child processes).
+// The lock belongs to that open descriptor, so a second LockDirectory of the same directory fails
+// even in the same process, and it covers every process on this host that takes it. Never waits.
+// Errors name `path`: kConflict when another crtoken apply or run holds it; kNotFound when it does
+// not exist (the caller creates it first); kIo for anything else (not a directory, no access, a
+// file system without flock).
+Result<DirectoryLock> LockDirectory(const std::string& path);
+
 }  // namespace crtoken

@@ -36,7 +36,7 @@ constexpr int kListReadings = 3;
 constexpr int64_t kMaxListedTokens = 100000;
 // Pages a token list may take beyond total / page size (the last, partial page and a spare).
 constexpr int64_t kPageSlack = 2;
-// A registry lookup by name that has not ended after this many pages is not believed.
+// A registry list that has not ended after this many pages is not believed.
 constexpr int kMaxRegistryPages = 100;
 
 struct Response {
@@ -91,6 +91,139 @@ Status CheckCaFile(const std::string& path) {
   }
   return Status::Ok();
 }
+
+// --- paged lists: one loop (Impl::ReadList), two paging schemes --------------------------------
+//
+// A scheme tells the loop where each page is and judges each page; the loop sends, decodes,
+// merges the items by id and reads the list again while its pages disagree. A scheme has:
+//   Items, kNoun                 the list's value and what its items are called in messages;
+//   Decode(body)                 the registry JSON codec's page decoder;
+//   PagePath()                   the path of the next page;
+//   Where(page)                  how messages name the page;
+//   Open(page_value, page, path) before the page's items are merged: its own paging fields (an
+//                                Error: the list cannot be believed at all);
+//   Close(page_value, page, n)   after, with n distinct items listed so far: more, the end, or a
+//                                disagreement; moves on to the next page.
+
+// The judgement on one page.
+struct PageVerdict {
+  enum class Kind { kMore, kEnd, kDisagree };
+  Kind kind = Kind::kMore;
+  std::string why;  // kDisagree: how the pages disagree
+  static PageVerdict More() { return {}; }
+  static PageVerdict End() { return {Kind::kEnd, ""}; }
+  static PageVerdict Disagree(std::string why) { return {Kind::kDisagree, std::move(why)}; }
+};
+
+// offset/limit with a total (a registry's tokens). The pages must agree: the same total on each,
+// each echoing the offset asked for, in the end exactly `total` distinct items, and no more pages
+// than the total takes at the server's page size (the first page's). The list ends at the page
+// that reaches the total (or an empty page), so a list of exactly one full page costs one
+// request.
+class OffsetPaging {
+ public:
+  using Items = std::vector<ObservedToken>;
+  static constexpr const char* kNoun = "tokens";
+  static Result<TokenPage> Decode(const std::string& body) { return DecodeTokenPage(body); }
+
+  explicit OffsetPaging(std::string base_path) : base_path_(std::move(base_path)) {}
+  std::string PagePath() const {
+    return base_path_ + "?offset=" + std::to_string(offset_) +
+           "&limit=" + std::to_string(kPageLimit);
+  }
+  std::string Where(int64_t) const { return "the page at offset " + std::to_string(offset_); }
+
+  Result<PageVerdict> Open(const TokenPage& p, int64_t page, const std::string& path) {
+    if (page == 1) {
+      total_ = p.total;
+      if (total_ > kMaxListedTokens) {
+        return Error{ErrorKind::kUnavailable,
+                     "GET " + path + ": the API reports " + std::to_string(total_) +
+                         " tokens, more than crtoken believes a registry holds (" +
+                         std::to_string(kMaxListedTokens) + ")"};
+      }
+      // The server's page size is the first page's (it may give fewer than asked for).
+      const int64_t size = std::max<int64_t>(1, p.count);
+      max_pages_ = (total_ + size - 1) / size + kPageSlack;
+    } else if (p.total != total_) {
+      return PageVerdict::Disagree(Where(page) + " says total " + std::to_string(p.total) +
+                                   ", the first said " + std::to_string(total_) +
+                                   " (the list changed while it was read)");
+    }
+    if (p.offset >= 0 && p.offset != offset_) {
+      return PageVerdict::Disagree(Where(page) + " came back as offset " +
+                                   std::to_string(p.offset));
+    }
+    return PageVerdict::More();
+  }
+
+  PageVerdict Close(const TokenPage& p, int64_t page, size_t distinct) {
+    const auto listed = static_cast<int64_t>(distinct);
+    if (listed > total_) {
+      return PageVerdict::Disagree(std::to_string(listed) +
+                                   " distinct tokens listed, more than the total " +
+                                   std::to_string(total_));
+    }
+    if (p.count == 0 || offset_ + p.count >= total_) {
+      if (listed < total_) {
+        return PageVerdict::Disagree("only " + std::to_string(listed) +
+                                     " distinct tokens listed, the total says " +
+                                     std::to_string(total_));
+      }
+      return PageVerdict::End();
+    }
+    if (page >= max_pages_) {
+      return PageVerdict::Disagree("paging goes on past " + std::to_string(page) +
+                                   " pages for a total of " + std::to_string(total_));
+    }
+    offset_ += p.count;
+    return PageVerdict::More();
+  }
+
+ private:
+  std::string base_path_;  // without a query
+  int64_t offset_ = 0;
+  int64_t total_ = -1;
+  int64_t max_pages_ = 1;
+};
+
+// An opaque cursor, pagination.token (the registries). The list ends at the page without a
+// cursor (empty or absent), so a list of exactly one full page costs one request. The pages must
+// agree: each cursor new, at most kMaxRegistryPages of them.
+class CursorPaging {
+ public:
+  using Items = std::vector<RegistryInfo>;
+  static constexpr const char* kNoun = "registries";
+  static Result<RegistryPage> Decode(const std::string& body) { return DecodeRegistryPage(body); }
+
+  // `first_path` carries a query (at least the limit); the cursor is appended to it.
+  explicit CursorPaging(std::string first_path) : first_path_(std::move(first_path)) {}
+  std::string PagePath() const {
+    return cursor_.empty() ? first_path_ : first_path_ + "&pagination.token=" + Encode(cursor_);
+  }
+  std::string Where(int64_t page) const { return "page " + std::to_string(page); }
+
+  Result<PageVerdict> Open(const RegistryPage&, int64_t, const std::string&) {
+    return PageVerdict::More();
+  }
+
+  PageVerdict Close(const RegistryPage& p, int64_t page, size_t) {
+    if (p.next_token.empty()) return PageVerdict::End();
+    if (!cursors_.insert(p.next_token).second) {
+      return PageVerdict::Disagree(Where(page) + " repeats a pagination token given before");
+    }
+    if (page >= kMaxRegistryPages) {
+      return PageVerdict::Disagree("paging goes on past " + std::to_string(page) + " pages");
+    }
+    cursor_ = p.next_token;
+    return PageVerdict::More();
+  }
+
+ private:
+  std::string first_path_;
+  std::string cursor_;
+  std::set<std::string> cursors_;
+};
 
 }  // namespace
 
@@ -293,16 +426,20 @@ struct HttpRegistryApi::Impl {
     return Error{e.kind, std::string(HttpMethodName(method)) + " " + path + ": " + e.message};
   }
 
-  // Runs `read_once` (one reading of a paged list) until its pages agree, at most kListReadings
-  // times, with a short backoff in between. A list read while another client deletes or creates
-  // may shift under its offsets; reading it again, whole, sees it as it is. Pages that keep
-  // disagreeing are kUnavailable, naming `what` and how they disagreed. `where` starts messages.
-  template <typename T, typename ReadOnce>
-  Result<T> ReadAgainWhileInconsistent(const std::string& where, const std::string& what,
-                                       ReadOnce read_once) {
+  // Reads a paged list whole, page by page as `paging` (a scheme above) directs, until its pages
+  // agree: at most kListReadings readings, with a short backoff in between. A list read while
+  // another client deletes or creates may shift under its offsets or cursors; reading it again,
+  // whole, sees it as it is. Pages that keep disagreeing are kUnavailable, naming `what` and how
+  // they disagreed; `where` starts messages. A failed page (no answer after the retries, a status
+  // other than 200, a body that does not decode) fails the whole list at once: a list is never
+  // partial.
+  template <typename Paging>
+  Result<typename Paging::Items> ReadList(const Paging& paging, const std::string& where,
+                                          const std::string& what) {
+    using Items = typename Paging::Items;
     for (int reading = 1;; ++reading) {
       std::string disagreement;
-      Result<T> result = read_once(&disagreement);
+      Result<Items> result = ReadListOnce(paging, &disagreement);
       if (disagreement.empty()) return result;
       if (reading == kListReadings) {
         return Error{ErrorKind::kUnavailable,
@@ -317,116 +454,50 @@ struct HttpRegistryApi::Impl {
     }
   }
 
-  // One reading of a registry's token list, page by page (offset/limit). The pages must agree:
-  // the same total on each, each page adding tokens not listed yet, in the end exactly `total`
-  // distinct tokens, and no more pages than the total takes. Otherwise `disagreement` says how
-  // they did not (and the caller reads the list again). A failed page fails the whole list.
-  Result<std::vector<ObservedToken>> ListTokensOnce(const std::string& registry_id,
-                                                    std::string* disagreement) {
-    std::vector<ObservedToken> tokens;
+  // One reading of a paged list, from its first page (`paging` is copied: each reading starts
+  // afresh). What every scheme shares is checked here: each page that holds items must add some
+  // not listed yet (by id); the scheme judges the rest. When the pages disagree, `disagreement`
+  // says how (and the value returned is empty).
+  template <typename Paging>
+  Result<typename Paging::Items> ReadListOnce(Paging paging, std::string* disagreement) {
+    typename Paging::Items items;
     std::set<std::string> ids;
-    int64_t offset = 0;
-    int64_t total = -1;
-    int64_t max_pages = 1;
-    const auto disagree = [&](std::string why) {
-      *disagreement = std::move(why);
-      return std::vector<ObservedToken>();
-    };
     for (int64_t page = 1;; ++page) {
-      const std::string path = "/registries/" + registry_id +
-                               "/tokens?offset=" + std::to_string(offset) +
-                               "&limit=" + std::to_string(kPageLimit);
+      const std::string path = paging.PagePath();
       auto resp = Send(HttpMethod::kGet, path);
       if (!resp.ok()) return resp.error();
       if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
-      auto decoded = DecodeTokenPage(resp.value().body);
+      auto decoded = Paging::Decode(resp.value().body);
       if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
-      TokenPage& p = decoded.value();
-      const std::string at = "the page at offset " + std::to_string(offset);
-      if (page == 1) {
-        total = p.total;
-        if (total > kMaxListedTokens) {
-          return Error{ErrorKind::kUnavailable,
-                       "GET " + path + ": the API reports " + std::to_string(total) +
-                           " tokens, more than crtoken believes a registry holds (" +
-                           std::to_string(kMaxListedTokens) + ")"};
+      auto& p = decoded.value();
+      Result<PageVerdict> opened = paging.Open(p, page, path);
+      if (!opened.ok()) return opened.error();
+      PageVerdict verdict = opened.value();
+      if (verdict.kind == PageVerdict::Kind::kMore) {
+        size_t added = 0;
+        for (auto& item : p.items) {
+          if (ids.insert(item.id).second) {
+            items.push_back(std::move(item));
+            ++added;
+          }
         }
-        // The server's page size is the first page's (it may give fewer than asked for).
-        const int64_t size = std::max<int64_t>(1, p.count);
-        max_pages = (total + size - 1) / size + kPageSlack;
-      } else if (p.total != total) {
-        return disagree(at + " says total " + std::to_string(p.total) + ", the first said " +
-                        std::to_string(total) + " (the list changed while it was read)");
-      }
-      if (p.offset >= 0 && p.offset != offset) {
-        return disagree(at + " came back as offset " + std::to_string(p.offset));
-      }
-      size_t added = 0;
-      for (ObservedToken& t : p.items) {
-        if (ids.insert(t.id).second) {
-          tokens.push_back(std::move(t));
-          ++added;
+        if (!p.items.empty() && added == 0) {
+          verdict = PageVerdict::Disagree(paging.Where(page) + " holds only " + Paging::kNoun +
+                                          " listed already");
+        } else {
+          verdict = paging.Close(p, page, ids.size());
         }
       }
-      if (p.count > 0 && added == 0) {
-        return disagree(at + " holds only tokens listed already");
-      }
-      if (static_cast<int64_t>(ids.size()) > total) {
-        return disagree(std::to_string(ids.size()) +
-                        " distinct tokens listed, more than the total " + std::to_string(total));
-      }
-      if (p.count == 0 || offset + p.count >= total) {
-        if (static_cast<int64_t>(ids.size()) < total) {
-          return disagree("only " + std::to_string(ids.size()) +
-                          " distinct tokens listed, the total says " + std::to_string(total));
-        }
-        return tokens;
-      }
-      if (page >= max_pages) {
-        return disagree("paging goes on past " + std::to_string(page) + " pages for a total of " +
-                        std::to_string(total));
-      }
-      offset += p.count;
-    }
-  }
-
-  // One reading of the registry lookup by name (cursor paging), until the name is found or the
-  // pages end. The pages must agree: each cursor new, each page adding registries not seen yet,
-  // at most kMaxRegistryPages of them; otherwise `disagreement` says how they did not.
-  Result<RegistryInfo> FindRegistryOnce(const std::string& name, std::string* disagreement) {
-    std::string cursor;
-    std::set<std::string> cursors;
-    std::set<std::string> ids;
-    const auto disagree = [&](std::string why) -> Result<RegistryInfo> {
-      *disagreement = std::move(why);
-      return Error{ErrorKind::kUnavailable, *disagreement};
-    };
-    for (int page = 1;; ++page) {
-      std::string path =
-          "/registries?filter.name=" + Encode(name) + "&limit=" + std::to_string(kPageLimit);
-      if (!cursor.empty()) path += "&pagination.token=" + Encode(cursor);
-      auto resp = Send(HttpMethod::kGet, path);
-      if (!resp.ok()) return resp.error();
-      if (resp.value().status != 200) return StatusError(HttpMethod::kGet, path, resp.value());
-      auto decoded = DecodeRegistryPage(resp.value().body);
-      if (!decoded.ok()) return Wrap(HttpMethod::kGet, path, decoded.error());
-      size_t added = 0;
-      for (const RegistryInfo& info : decoded.value().items) {
-        added += ids.insert(info.id).second;
-        if (info.name == name) return info;
-      }
-      cursor = decoded.value().next_token;
-      if (cursor.empty()) break;
-      const std::string at = "page " + std::to_string(page);
-      if (added == 0) return disagree(at + " adds no registry not seen yet, and paging goes on");
-      if (!cursors.insert(cursor).second) {
-        return disagree(at + " repeats a pagination token given before");
-      }
-      if (page >= kMaxRegistryPages) {
-        return disagree("paging goes on past " + std::to_string(page) + " pages");
+      switch (verdict.kind) {
+        case PageVerdict::Kind::kMore:
+          continue;
+        case PageVerdict::Kind::kEnd:
+          return items;
+        case PageVerdict::Kind::kDisagree:
+          *disagreement = std::move(verdict.why);
+          return typename Paging::Items();
       }
     }
-    return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
   }
 };
 
@@ -500,9 +571,21 @@ Status CheckId(const char* what, const std::string& id) {
 }  // namespace
 
 Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name) {
-  return impl_->ReadAgainWhileInconsistent<RegistryInfo>(
-      "GET /registries?filter.name=" + Encode(name), "registry list",
-      [&](std::string* disagreement) { return impl_->FindRegistryOnce(name, disagreement); });
+  // The API's filter may match more than the name (a substring): the filtered list is read whole,
+  // then the exact name picked from it.
+  const std::string first = "/registries?filter.name=" + Encode(name);
+  auto listed = impl_->ReadList(CursorPaging(first + "&limit=" + std::to_string(kPageLimit)),
+                                "GET " + first, "registry list");
+  if (!listed.ok()) return listed.error();
+  for (RegistryInfo& info : listed.value()) {
+    if (info.name == name) return std::move(info);
+  }
+  return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+}
+
+Result<std::vector<RegistryInfo>> HttpRegistryApi::ListRegistries() {
+  return impl_->ReadList(CursorPaging("/registries?limit=" + std::to_string(kPageLimit)),
+                         "GET /registries", "registry list");
 }
 
 Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id) {
@@ -518,9 +601,8 @@ Result<RegistryInfo> HttpRegistryApi::GetRegistry(const std::string& registry_id
 
 Result<std::vector<ObservedToken>> HttpRegistryApi::ListTokens(const std::string& registry_id) {
   if (Status s = CheckId("registry id", registry_id); !s.ok()) return s.error();
-  return impl_->ReadAgainWhileInconsistent<std::vector<ObservedToken>>(
-      "GET /registries/" + registry_id + "/tokens", "token list",
-      [&](std::string* disagreement) { return impl_->ListTokensOnce(registry_id, disagreement); });
+  const std::string path = "/registries/" + registry_id + "/tokens";
+  return impl_->ReadList(OffsetPaging(path), "GET " + path, "token list");
 }
 
 Result<ObservedToken> HttpRegistryApi::GetToken(const std::string& registry_id,

@@ -17,13 +17,17 @@
 //   kInvalid naming where it pointed (the API URL needs fixing).
 // - A response body is read up to max_body_bytes, in chunks; beyond that (announced or while
 //   reading) the call fails with kUnavailable, the connection is closed, nothing is retried.
-// - Lists are read whole and must be consistent (ListTokens, FindRegistryByName): pages that
-//   disagree (totals that change between pages, pages of tokens listed already, fewer or more
-//   distinct tokens than the total, paging beyond what the total takes, cursors or pages that
-//   add nothing new) make the list be read again, up to 3 times, then kUnavailable saying how
-//   they disagreed. A list is never partial.
-// - Registry lookups are not cached: each asks the API (the reconcile pass resolves each registry
-//   once per pass).
+// - Lists are read whole, by one paging loop: ListTokens by offset/limit against the total,
+//   ListRegistries and FindRegistryByName by the pagination.token cursor, 100 asked for a page.
+//   A list ends at the page that reaches the total or carries no cursor, so one full page costs
+//   one request. A failed page fails the whole list. The pages must be consistent: pages that
+//   disagree (totals that change between pages, pages of items listed already, fewer or more
+//   distinct tokens than the total, paging beyond what the total takes, cursors given twice,
+//   more than 100 registry pages) make the list be read again, up to 3 times, then kUnavailable
+//   saying how they disagreed. A list is never partial.
+// - Registry lookups are not cached: each asks the API. FindRegistryByName reads the list the
+//   API's filter.name selects (which may match a part of a name), whole, and picks the exact
+//   name from it.
 // - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.
 //   Never a password, token, Authorization header, or response body of a token create.
 //
@@ -69,6 +73,7 @@ class HttpRegistryApi : public RegistryApi {
 
   Result<RegistryInfo> FindRegistryByName(const std::string& name) override;
   Result<RegistryInfo> GetRegistry(const std::string& registry_id) override;
+  Result<std::vector<RegistryInfo>> ListRegistries() override;
   Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) override;
   Result<ObservedToken> GetToken(const std::string& registry_id,
                                  const std::string& token_id) override;

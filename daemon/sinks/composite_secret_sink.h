@@ -1,7 +1,12 @@
 // CompositeSecretSink: the one sink the reconciler holds; dispatches each ref by SecretRef::Kind to
 // the file sink or the Kubernetes sink. A kind without a configured sink is a kInvalid error
-// ("kubernetes sink not configured"). Thread-safe when the sinks it holds are.
+// ("kubernetes sink not configured"). List asks both (a sink not configured contributes nothing)
+// and fails when either fails. Thread-safe when the sinks it holds are.
 #pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include "reconciler/secret_sink.h"
 
@@ -27,6 +32,23 @@ class CompositeSecretSink : public SecretSink {
     auto sink = For(ref);
     if (!sink.ok()) return sink.error();
     return sink.value()->Delete(ref);
+  }
+  Result<std::vector<ListedSecret>> List(const std::string& owner) override {
+    std::vector<ListedSecret> out;
+    for (SecretSink* sink : {file_, kubernetes_}) {
+      if (sink == nullptr) continue;
+      auto listed = sink->List(owner);
+      if (!listed.ok()) return listed.error();
+      for (ListedSecret& secret : listed.value()) out.push_back(std::move(secret));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const ListedSecret& a, const ListedSecret& b) { return a.ref < b.ref; });
+    return out;
+  }
+  Status Stamp(const SecretRef& ref, const SecretRecord& record) override {
+    auto sink = For(ref);
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Stamp(ref, record);
   }
   Status Flush() override {
     for (SecretSink* sink : {file_, kubernetes_}) {

@@ -1,12 +1,18 @@
 #include "daemon/sinks/file_secret_sink.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "daemon/sinks/docker_config.h"
@@ -21,6 +27,16 @@ std::string RealPathOfFd(int fd) {
   ssize_t n = ::readlink(link.c_str(), buf, PATH_MAX);
   if (n < 0) return "";
   return std::string(buf, static_cast<size_t>(n));
+}
+
+// How deep List descends below the secret dir before it gives up (a bind mount of a directory
+// inside itself would otherwise never end).
+constexpr int kMaxListDepth = 64;
+
+// "DISPLAY is a symlink, not a secret file": what holds a secret's place that crtoken must not
+// replace or remove.
+std::string NotASecretFile(const std::string& display, mode_t mode) {
+  return display + " is " + FileTypeName(mode) + ", not a secret file";
 }
 
 bool Under(const std::string& path, const std::string& root) {
@@ -121,6 +137,7 @@ Status FileSecretSink::Write(const SecretRef& ref, const DockerCredential& crede
     return Error{ErrorKind::kInvalid,
                  "secret " + ref.ToString() + ": a registry hostname and a password are required"};
   }
+  std::lock_guard<std::mutex> serialize(StripeFor(ref));
   std::string leaf;
   auto dir = OpenParent(ref.file, /*create=*/true, &leaf);
   if (!dir.ok()) return dir.error();
@@ -175,8 +192,8 @@ Result<SecretState> FileSecretSink::Inspect(const SecretRef& ref) {
       !S_ISREG(st.st_mode)) {
     SecretState state;
     state.exists = true;
-    state.conflict = display + " is " + FileTypeName(st.st_mode) +
-                     ", not a secret file: remove it, or point secret.file elsewhere";
+    state.conflict =
+        NotASecretFile(display, st.st_mode) + ": remove it, or point secret.file elsewhere";
     return state;
   }
   auto content = ReadFileAt(*ops_, dir.value().get(), leaf, display, kMaxSecretFileBytes,
@@ -205,6 +222,7 @@ Status FileSecretSink::Delete(const SecretRef& ref) {
   if (ref.kind != SecretRef::Kind::kFile) {
     return Error{ErrorKind::kInvalid, "the file sink cannot delete " + ref.ToString()};
   }
+  std::lock_guard<std::mutex> serialize(StripeFor(ref));
   std::string leaf;
   auto dir = OpenParent(ref.file, /*create=*/false, &leaf);
   if (!dir.ok()) {
@@ -212,12 +230,138 @@ Status FileSecretSink::Delete(const SecretRef& ref) {
     return dir.error();
   }
   const std::string display = secret_dir_ + "/" + ref.file;
+  // What Inspect reports as a conflict is not crtoken's to remove (unlinking a symlink would not
+  // even remove the secret it points to).
+  struct stat st;
+  if (::fstatat(dir.value().get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      !S_ISREG(st.st_mode)) {
+    return Error{ErrorKind::kConflict,
+                 NotASecretFile(display, st.st_mode) + ": refusing to delete it"};
+  }
   if (ops_->UnlinkAt(dir.value().get(), leaf.c_str(), 0) != 0 && errno != ENOENT) {
     return IoError("cannot delete", display, errno);
   }
   // Also when already absent: an earlier unlink may not have reached the disk.
   MarkUnsynced(dir.value().get());
   return Status::Ok();
+}
+
+Status FileSecretSink::Stamp(const SecretRef& ref, const SecretRecord& record) {
+  if (ref.kind != SecretRef::Kind::kFile) {
+    return Error{ErrorKind::kInvalid, "the file sink cannot stamp " + ref.ToString()};
+  }
+  std::lock_guard<std::mutex> serialize(StripeFor(ref));
+  const std::string display = secret_dir_ + "/" + ref.file;
+  std::string leaf;
+  auto dir = OpenParent(ref.file, /*create=*/false, &leaf);
+  if (!dir.ok()) {
+    if (dir.error().kind == ErrorKind::kNotFound) {
+      return Error{ErrorKind::kNotFound, "no secret file " + display + " to stamp"};
+    }
+    return dir.error();
+  }
+  struct stat st;
+  if (::fstatat(dir.value().get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      !S_ISREG(st.st_mode)) {
+    return Error{ErrorKind::kConflict,
+                 NotASecretFile(display, st.st_mode) + ": refusing to stamp it"};
+  }
+  auto content = ReadFileAt(*ops_, dir.value().get(), leaf, display, kMaxSecretFileBytes);
+  if (!content.ok()) {
+    if (content.error().kind == ErrorKind::kNotFound) {
+      return Error{ErrorKind::kNotFound, "no secret file " + display + " to stamp"};
+    }
+    return content.error();
+  }
+  std::optional<DockerCredential> credential = ReadDockerCredential(content.value());
+  if (!credential) {
+    return Error{ErrorKind::kInvalid, display +
+                                          " holds no credential to keep (a dockerconfigjson with "
+                                          "one \"auths\" entry and its password): not stamped"};
+  }
+  credential->record = record;
+  Status written = WriteFileAtomic(*ops_, dir.value().get(), leaf, DockerConfigJson(*credential),
+                                   0600, display, Durability::kLater);
+  if (written.ok()) MarkUnsynced(dir.value().get());
+  return written;
+}
+
+Result<std::vector<ListedSecret>> FileSecretSink::List(const std::string& owner) {
+  const int root =
+      ops_->OpenAt(AT_FDCWD, secret_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (root < 0) {
+    if (errno == ENOENT) return std::vector<ListedSecret>{};  // nothing written yet
+    return IoError("cannot list the secret dir", secret_dir_, errno);
+  }
+  std::vector<ListedSecret> out;
+  Status listed = ListDirectory(root, "", 0, owner, &out);
+  if (!listed.ok()) return listed.error();
+  std::sort(out.begin(), out.end(),
+            [](const ListedSecret& a, const ListedSecret& b) { return a.ref < b.ref; });
+  return out;
+}
+
+Status FileSecretSink::ListDirectory(int fd, const std::string& prefix, int depth,
+                                     const std::string& owner, std::vector<ListedSecret>* out) {
+  const std::string here = prefix.empty() ? secret_dir_ : secret_dir_ + "/" + prefix;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd), &::closedir);
+  if (!dir) {
+    Error error = IoError("cannot read directory", here, errno);
+    ops_->Close(fd);
+    return error;
+  }
+  const int dirfd = ::dirfd(dir.get());
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir.get());
+    if (entry == nullptr) {
+      if (errno != 0) return IoError("cannot read directory", here, errno);
+      return Status::Ok();
+    }
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string relative = prefix + name;
+    const std::string display = secret_dir_ + "/" + relative;
+    struct stat st;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed since it was listed
+      return IoError("cannot stat", display, errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (depth + 1 > kMaxListDepth) {
+        return Error{ErrorKind::kIo, "cannot list " + display + ": more than " +
+                                         std::to_string(kMaxListDepth) +
+                                         " directory levels below the secret dir"};
+      }
+      const int sub =
+          ops_->OpenAt(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+      if (sub < 0) {
+        if (errno == ENOENT) continue;
+        return IoError("cannot open directory", display, errno);
+      }
+      Status listed = ListDirectory(sub, relative + "/", depth + 1, owner, out);
+      if (!listed.ok()) return listed;
+      continue;
+    }
+    // Symlinks, FIFOs, sockets and devices hold no secret of crtoken's; neither does a file larger
+    // than any secret file crtoken writes.
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > kMaxSecretFileBytes) continue;
+    auto content = ReadFileAt(*ops_, dirfd, name, display, kMaxSecretFileBytes);
+    if (!content.ok()) {
+      if (content.error().kind == ErrorKind::kNotFound) continue;
+      return content.error();
+    }
+    SecretRecord record = ParseDockerConfigJson(content.value()).record;
+    if (record.empty() || record.owner != owner) continue;
+    SecretRef ref;
+    ref.kind = SecretRef::Kind::kFile;
+    ref.file = relative;
+    out->push_back(ListedSecret{std::move(ref), std::move(record)});
+  }
+}
+
+std::mutex& FileSecretSink::StripeFor(const SecretRef& ref) {
+  return stripes_[std::hash<std::string>{}(ref.file) % stripes_.size()];
 }
 
 }  // namespace crtoken

@@ -1,6 +1,7 @@
 // FileSecretSink: each secret is a dockerconfigjson file under --secret-dir (format in
-// daemon/sinks/docker_config.h), written with mode 0600 atomically (temp file in the same
-// directory, rename). Parent directories are created with mode 0700. Durability comes from Flush:
+// daemon/sinks/docker_config.h, with the secret's record in its "crtoken" member), written with
+// mode 0600 atomically (temp file in the same directory, rename). Parent directories are created
+// with mode 0700. Durability comes from Flush:
 // one syncfs(2) per file system written since the last Flush, instead of two fsyncs per file (a
 // 1,000-secret batch on ext4: one sync instead of 2,000).
 //
@@ -21,12 +22,26 @@
 // others, or planted by another user, is replaced rather than written into; Inspect logs a warning
 // (once per path) for a secret that is readable by group or others or owned by another user.
 //
+// Delete and Stamp refuse what Inspect reports as a conflict (kConflict naming the path): a symlink
+// there is never unlinked, a directory never touched. Stamp rewrites the file (as Write does) in
+// crtoken's format with the credential it holds (hostname, username and password unchanged) and
+// the new record; members a hand edit added are not kept. A file without a credential (no
+// password) is not stamped (kInvalid).
+//
+// List scans the whole secret dir, recursively: regular files only (a symlink, to a file or to a
+// directory, is never followed; FIFOs, sockets and devices are never opened), files over
+// kMaxSecretFileBytes and files that are not a dockerconfigjson with a complete record are skipped
+// (they record nothing). A directory or file that cannot be read makes the whole List an error
+// naming it: a partial list is never returned. A missing secret dir lists nothing.
+//
 // Errors: kInvalid for a path that is not allowed (or a kubernetes ref); kIo naming the path and
-// the system's reason (EROFS, ENOSPC, EACCES, ...). Thread-safe; never throws.
+// the system's reason (EROFS, ENOSPC, EACCES, ...). Thread-safe (Write, Stamp and Delete of one
+// secret file take turns); never throws.
 #pragma once
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <mutex>
 #include <set>
@@ -49,6 +64,8 @@ class FileSecretSink : public SecretSink {
   Status Write(const SecretRef& ref, const DockerCredential& credential) override;
   Result<SecretState> Inspect(const SecretRef& ref) override;
   Status Delete(const SecretRef& ref) override;
+  Result<std::vector<ListedSecret>> List(const std::string& owner) override;
+  Status Stamp(const SecretRef& ref, const SecretRecord& record) override;
   Status Flush() override;
 
  private:
@@ -59,12 +76,21 @@ class FileSecretSink : public SecretSink {
   // Remembers that `dirfd`'s file system has writes the next Flush must sync.
   void MarkUnsynced(int dirfd);
 
+  // Adds the secrets of `owner` in the directory `fd` (taken over and closed) to `out`; `prefix`
+  // is its path relative to the secret dir ("" or ending in '/').
+  Status ListDirectory(int fd, const std::string& prefix, int depth, const std::string& owner,
+                       std::vector<ListedSecret>* out);
+
+  // The lock that Write, Stamp and Delete of `ref` hold while they work on its file.
+  std::mutex& StripeFor(const SecretRef& ref);
+
   std::string secret_dir_;
   FileOps* ops_;
   std::mutex unsynced_mu_;
   std::map<dev_t, ScopedFd> unsynced_;  // a directory on each file system written since Flush
   std::mutex warned_mu_;
   std::set<std::string> warned_;  // secret files already warned about (loose mode or owner)
+  std::array<std::mutex, 64> stripes_;
 };
 
 }  // namespace crtoken

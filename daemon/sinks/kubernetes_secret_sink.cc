@@ -5,6 +5,7 @@
 #include <cpprest/http_client.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/ssl.hpp>
 #include <chrono>
@@ -31,6 +32,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kDockerConfigType[] = "kubernetes.io/dockerconfigjson";
 constexpr char kDockerConfigKey[] = ".dockerconfigjson";
+constexpr char kAllSecretsPath[] = "/api/v1/secrets";
+// A bound on the pages of one List (a server that never stops handing out continue tokens): at
+// the default page size, over two million Secrets.
+constexpr int kMaxListPages = 10000;
 
 Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
 
@@ -42,6 +47,17 @@ bool IsDnsLabel(const std::string& s) {
 bool IsDnsSubdomain(const std::string& s) {
   static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   return !s.empty() && s.size() <= 253 && std::regex_match(s, re);
+}
+// A label value as the API server validates it (the owner goes into one, and into a selector).
+bool IsLabelValue(const std::string& s) {
+  static const std::regex re("([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?");
+  return s.size() <= 63 && std::regex_match(s, re);
+}
+Status CheckOwner(const std::string& owner, const std::string& what) {
+  if (IsLabelValue(owner)) return Status::Ok();
+  return Invalid(what + ": owner \"" + PrintableText(owner, 100) +
+                 "\" cannot be a Kubernetes label value (at most 63 characters: letters, digits, "
+                 "'-', '_', '.', beginning and ending with a letter or digit)");
 }
 
 // Replaces every occurrence of each secret in `text`, so no message built from a server's reply
@@ -98,6 +114,38 @@ std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
     node = &(*node)[key];
   }
   return node->is_string() ? node->get<std::string>() : "";
+}
+
+// The record a Secret carries in its owner label and annotations: all four, or none.
+SecretRecord RecordOf(const json& obj) {
+  SecretRecord record{StringAt(obj, {"metadata", "labels", kOwnerLabel}),
+                      StringAt(obj, {"metadata", "annotations", kRegistryIdAnnotation}),
+                      StringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}),
+                      StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation})};
+  if (record.owner.empty() || record.registry_id.empty() || record.token_name.empty() ||
+      record.token_id.empty()) {
+    return {};
+  }
+  return record;
+}
+
+// The owner label and the record's annotations in `meta`: set where the record has a value,
+// removed where it has none. The token name falls back to `username` (what it was before secrets
+// carried records).
+void ApplyRecord(json& meta, const SecretRecord& record, const std::string& username) {
+  json& labels = meta["labels"];
+  json& annotations = meta["annotations"];
+  auto set = [](json& map, const char* key, const std::string& value) {
+    if (!value.empty()) {
+      map[key] = value;
+    } else if (map.contains(key)) {
+      map.erase(key);
+    }
+  };
+  set(labels, kOwnerLabel, record.owner);
+  set(annotations, kRegistryIdAnnotation, record.registry_id);
+  set(annotations, kTokenNameAnnotation, record.token_name.empty() ? username : record.token_name);
+  set(annotations, kTokenIdAnnotation, record.token_id);
 }
 
 // A managed Secret of another type: its type cannot be changed, so it cannot be written.
@@ -173,6 +221,7 @@ class KubernetesSecretSink::Impl {
     if (cred.hostname.empty()) return Invalid("secret " + ref.ToString() + ": empty hostname");
     if (cred.username.empty()) return Invalid("secret " + ref.ToString() + ": empty username");
     if (cred.password.empty()) return Invalid("secret " + ref.ToString() + ": empty password");
+    if (auto s = CheckOwner(cred.record.owner, "secret " + ref.ToString()); !s.ok()) return s;
 
     const std::string config_json = DockerConfigJson(cred);
     const std::string data = Base64Encode(config_json);
@@ -277,7 +326,7 @@ class KubernetesSecretSink::Impl {
       state.conflict = WrongType(what, type);
       return state;
     }
-    state.record.token_id = StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation});
+    state.record = RecordOf(obj);
     const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
     auto decoded = Base64Decode(encoded);
     if (encoded.empty() || !decoded) return state;
@@ -331,6 +380,160 @@ class KubernetesSecretSink::Impl {
     return e;
   }
 
+  Result<std::vector<ListedSecret>> List(const std::string& owner) {
+    if (owner.empty()) return Invalid("cannot list the Secrets of an empty owner");
+    if (auto s = CheckOwner(owner, "listing Secrets"); !s.ok()) return s.error();
+    // Both values are label values (checked), so the selector needs no quoting beyond the URL's.
+    const std::string selector =
+        std::string(kManagedByLabel) + "=" + kManagedByValue + "," + kOwnerLabel + "=" + owner;
+    const std::string first = std::string(kAllSecretsPath) +
+                              "?labelSelector=" + web::uri::encode_data_string(selector) +
+                              "&limit=" + std::to_string(std::max(1, options_.list_page_size));
+    std::vector<ListedSecret> out;
+    std::string next;  // the continue token of the next page; empty for the first
+    int failures = 0;
+    int pages = 0;
+    for (;;) {
+      const std::string path =
+          next.empty() ? first : first + "&continue=" + web::uri::encode_data_string(next);
+      std::optional<Error> failed;
+      auto got = Call("GET", path, "", "", {});
+      if (!got.ok()) {
+        failed = got.error();
+      } else if (got.value().status == 403) {
+        return Error{ErrorKind::kUnauthorized,
+                     "cannot list Secrets: " + config_.source +
+                         " lacks the permission to list secrets at the cluster scope (verb "
+                         "\"list\" on \"secrets\" in all namespaces: a ClusterRole bound by a "
+                         "ClusterRoleBinding, as deploy/kubernetes/rbac.yaml grants it): " +
+                         StatusMessage(got.value().body)};
+      } else if (got.value().status == 410 && !next.empty()) {
+        // The continue token expired (the server compacted past it): list again from the start.
+        failed = HttpError("GET", kAllSecretsPath, got.value(), {});
+        failed->kind = ErrorKind::kUnavailable;
+        out.clear();
+        next.clear();
+      } else if (got.value().status != 200) {
+        failed = HttpError("GET", kAllSecretsPath, got.value(), {});
+      } else {
+        json page = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
+        const json* items = page.is_object() && page.contains("items") ? &page["items"] : nullptr;
+        if (items == nullptr || !(items->is_array() || items->is_null())) {
+          failed = Error{ErrorKind::kUnavailable,
+                         "kubernetes GET " + std::string(kAllSecretsPath) + ": malformed list"};
+        } else {
+          if (items->is_array()) {
+            for (const json& item : *items) {
+              if (!IsManaged(item) || StringAt(item, {"type"}) != kDockerConfigType) continue;
+              SecretRecord record = RecordOf(item);
+              if (record.empty() || record.owner != owner) continue;
+              SecretRef ref;
+              ref.kind = SecretRef::Kind::kKubernetes;
+              ref.k8s_namespace = StringAt(item, {"metadata", "namespace"});
+              ref.k8s_name = StringAt(item, {"metadata", "name"});
+              if (ref.k8s_namespace.empty() || ref.k8s_name.empty()) continue;
+              out.push_back(ListedSecret{std::move(ref), std::move(record)});
+            }
+          }
+          next = StringAt(page, {"metadata", "continue"});
+          if (next.empty()) break;
+          if (++pages >= kMaxListPages) {
+            return Error{ErrorKind::kUnavailable, "kubernetes GET " + std::string(kAllSecretsPath) +
+                                                      ": the list did not end "
+                                                      "after " +
+                                                      std::to_string(kMaxListPages) + " pages"};
+          }
+          continue;
+        }
+      }
+      if (!failed->Transient() || ++failures >= options_.max_attempts) {
+        failed->message = "cannot list Secrets: " + failed->message;
+        return *failed;
+      }
+      Backoff(failures + 1);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const ListedSecret& a, const ListedSecret& b) { return a.ref < b.ref; });
+    spdlog::debug("kubernetes: {} Secrets of owner {} listed in {} pages", out.size(), owner,
+                  pages + 1);
+    return out;
+  }
+
+  Status Stamp(const SecretRef& given_ref, const SecretRecord& record) {
+    const SecretRef ref = WithNamespace(given_ref);
+    if (auto s = CheckRef(ref); !s.ok()) return s;
+    if (auto s = CheckOwner(record.owner, "secret " + ref.ToString()); !s.ok()) return s;
+    const std::string item = ItemPath(ref);
+    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
+    std::optional<Error> last;
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) Backoff(attempt);
+      Current current = GetManaged(item, what, "refusing to stamp it", {});
+      if (current.error) {
+        last = current.error;
+        if (current.retry) continue;
+        return *current.error;
+      }
+      if (!current.obj)
+        return Error{ErrorKind::kNotFound, what + " does not exist: nothing to stamp"};
+      const json& obj = *current.obj;
+      if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
+        return Invalid(WrongType(what, type));
+      }
+      auto decoded = Base64Decode(StringAt(obj, {"data", kDockerConfigKey}));
+      if (!decoded || !ParseDockerConfigJson(*decoded).has_password) {
+        return Invalid(what +
+                       " holds no credential to keep (a dockerconfigjson with one \"auths\" "
+                       "entry and its password): not stamped");
+      }
+      // The labels and annotations as they are to be; the merge patch sends what differs (null
+      // removes), with the resourceVersion just read, and never the data.
+      json meta = obj.at("metadata");
+      ApplyRecord(meta, record, StringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}));
+      json patch_meta = {{"resourceVersion", StringAt(obj, {"metadata", "resourceVersion"})}};
+      for (const char* field : {"labels", "annotations"}) {
+        const json& old_meta = obj.at("metadata");
+        const json before = old_meta.contains(field) && old_meta.at(field).is_object()
+                                ? old_meta.at(field)
+                                : json::object();
+        json diff = json::object();
+        for (const auto& [key, value] : meta[field].items()) {
+          if (!before.contains(key) || before[key] != value) diff[key] = value;
+        }
+        for (const auto& [key, value] : before.items()) {
+          if (!meta[field].contains(key)) diff[key] = nullptr;
+        }
+        if (!diff.empty()) patch_meta[field] = std::move(diff);
+      }
+      if (patch_meta.size() == 1) {
+        spdlog::debug("kubernetes: {} already carries this record", what);
+        return Status::Ok();
+      }
+      const json patch = {{"metadata", patch_meta}};
+      auto patched = Call("PATCH", item + "?fieldManager=crtoken", patch.dump(),
+                          "application/merge-patch+json", {});
+      if (!patched.ok()) {
+        last = patched.error();
+        if (patched.error().Transient()) continue;
+        return patched.error();
+      }
+      const int status = patched.value().status;
+      if (status == 200) {
+        spdlog::info("kubernetes: {} stamped (registry {}, token {}, id {})", what,
+                     record.registry_id, record.token_name, record.token_id);
+        return Status::Ok();
+      }
+      last = HttpError("PATCH", item, patched.value(), {});
+      if (status == 409 || status == 404 || last->Transient()) continue;
+      return *last;
+    }
+    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
+    e.message = what + ": not stamped after " + std::to_string(options_.max_attempts) +
+                " attempts: " + e.message;
+    return e;
+  }
+
  private:
   static std::string CollectionPath(const SecretRef& ref) {
     return "/api/v1/namespaces/" + ref.k8s_namespace + "/secrets";
@@ -370,14 +573,8 @@ class KubernetesSecretSink::Impl {
   static void ApplyOurs(json& obj, const DockerCredential& cred, const std::string& data) {
     json& meta = obj["metadata"];
     meta["labels"][kManagedByLabel] = kManagedByValue;
-    json& annotations = meta["annotations"];
-    annotations[kRegistryAnnotation] = cred.hostname;
-    annotations[kTokenNameAnnotation] = cred.username;
-    if (!cred.record.token_id.empty()) {
-      annotations[kTokenIdAnnotation] = cred.record.token_id;
-    } else if (annotations.contains(kTokenIdAnnotation)) {
-      annotations.erase(kTokenIdAnnotation);
-    }
+    meta["annotations"][kRegistryAnnotation] = cred.hostname;
+    ApplyRecord(meta, cred.record, cred.username);
     obj.erase("stringData");
     obj["data"] = json{{kDockerConfigKey, data}};
   }
@@ -558,6 +755,22 @@ Result<SecretState> KubernetesSecretSink::Inspect(const SecretRef& ref) {
 Status KubernetesSecretSink::Delete(const SecretRef& ref) {
   try {
     return impl_->Delete(ref);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+Result<std::vector<ListedSecret>> KubernetesSecretSink::List(const std::string& owner) {
+  try {
+    return impl_->List(owner);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
+  }
+}
+
+Status KubernetesSecretSink::Stamp(const SecretRef& ref, const SecretRecord& record) {
+  try {
+    return impl_->Stamp(ref, record);
   } catch (const std::exception& e) {
     return Error{ErrorKind::kInternal, "kubernetes sink: " + std::string(e.what())};
   }

@@ -5,9 +5,12 @@
 //   type: kubernetes.io/dockerconfigjson
 //   data: {".dockerconfigjson": base64 of
 //          {"auths":{"<hostname>":{"username":"<name>","password":"<pw>","auth":"<b64 u:pw>"}}}}
-//   labels: app.kubernetes.io/managed-by: crtoken
-//   annotations: crtoken.io/registry: <hostname>, crtoken.io/token-name: <name>,
-//                crtoken.io/token-id: <id> (when known)
+//   labels: app.kubernetes.io/managed-by: crtoken, crtoken.ionos.com/owner: <record.owner>
+//   annotations: crtoken.io/registry: <hostname>, crtoken.io/registry-id: <record.registry_id>,
+//                crtoken.io/token-name: <record.token_name, else the username>,
+//                crtoken.io/token-id: <record.token_id>
+// The owner label and the record's annotations are written when the record has them (and
+// removed when it does not); Inspect and List read a record only when all four are there.
 //
 // Contract (SecretSink): thread-safe; never throws; every library exception becomes an Error.
 // - Write creates with POST, or updates with PUT carrying the resourceVersion it just read
@@ -18,6 +21,15 @@
 //   label, or a type other than dockerconfigjson) has SecretState::conflict set, naming it and
 //   what to do, and nothing else is read from it.
 // - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret; absent is ok.
+// - List: GET /api/v1/secrets?labelSelector=<managed-by>,<owner> (every namespace), limit and
+//   continue followed page after page (a 410 for an expired continue token starts the list
+//   again); only Secrets of type dockerconfigjson with a complete record of this owner. A 403 is a
+//   kUnauthorized error saying that listing secrets at the cluster scope is what is missing. Never
+//   a partial list: any page that fails fails it all.
+// - Stamp: GET, then a merge PATCH of the owner label and the record's annotations carrying the
+//   resourceVersion just read (409 retried as for Write); the data is not sent, so it cannot
+//   change. kNotFound for a missing Secret; an unmanaged one is refused as Write refuses it; one
+//   without a credential (no password in its dockerconfigjson) is kInvalid, not stamped.
 // - Errors: 400/422 kInvalid, 401/403 kUnauthorized, 404 kNotFound, 409 kConflict,
 //   429 kRateLimited, 5xx, timeouts, TLS and connection errors kUnavailable.
 // - No redirect is followed (a 3xx is a kInvalid error naming where it pointed), so the bearer
@@ -38,7 +50,9 @@ namespace crtoken {
 
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
 inline constexpr char kManagedByValue[] = "crtoken";
+inline constexpr char kOwnerLabel[] = "crtoken.ionos.com/owner";
 inline constexpr char kRegistryAnnotation[] = "crtoken.io/registry";
+inline constexpr char kRegistryIdAnnotation[] = "crtoken.io/registry-id";
 inline constexpr char kTokenNameAnnotation[] = "crtoken.io/token-name";
 inline constexpr char kTokenIdAnnotation[] = "crtoken.io/token-id";
 
@@ -49,10 +63,12 @@ struct KubernetesSinkOptions {
   // How long a token read from token_file is used before the file is read again. A 401 forces a
   // re-read (and one retry) regardless.
   std::chrono::milliseconds token_refresh = std::chrono::seconds(60);
-  int max_attempts = 5;  // per Write/Delete, over 409 conflicts and transient failures
+  int max_attempts = 5;  // per Write/Delete/Stamp/List, over 409 conflicts and transient failures
   std::chrono::milliseconds backoff = std::chrono::milliseconds(100);  // doubled per retry
   // The largest response body read; a larger one is an error and its connection is closed.
   size_t max_body_bytes = kMaxResponseBodyBytes;
+  // Secrets per page of List (the API server's limit parameter).
+  int list_page_size = 250;
 };
 
 class KubernetesSecretSink : public SecretSink {
@@ -65,6 +81,8 @@ class KubernetesSecretSink : public SecretSink {
   Status Write(const SecretRef& ref, const DockerCredential& credential) override;
   Result<SecretState> Inspect(const SecretRef& ref) override;
   Status Delete(const SecretRef& ref) override;
+  Result<std::vector<ListedSecret>> List(const std::string& owner) override;
+  Status Stamp(const SecretRef& ref, const SecretRecord& record) override;
 
   const std::string& source() const;  // KubernetesConfig::source
 

@@ -85,7 +85,10 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_TRUE(std::filesystem::exists(kContractSpec)) << kContractSpec;
   TempDir dir("crtoken-apiclient-contract");
 
-  EmulatorProcess emu({"--registry", "acme", "--registry", "acme-prod", "--token", "t"});
+  // Pages of one item: every list request the client makes past its first page passes Prism too
+  // (the registry cursor, the token offsets).
+  EmulatorProcess emu(
+      {"--registry", "acme", "--registry", "acme-prod", "--token", "t", "--max-limit", "1"});
   // The contract spec carries the /containerregistries prefix in its paths: upstream is the root.
   Prism prism(kContractSpec, emu.root_url(), dir / "prism.log");
   ASSERT_TRUE(prism.WaitReady()) << prism.Log();
@@ -101,19 +104,22 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   auto reg = api.FindRegistryByName("acme");
   ASSERT_TRUE(reg.ok()) << reg.error().ToString();
   ASSERT_TRUE(api.GetRegistry(reg.value().id).ok());
+  auto all = api.ListRegistries();
+  ASSERT_TRUE(all.ok()) << all.error().ToString();
+  EXPECT_EQ(all.value().size(), 2u);
   const std::string rid = reg.value().id;
 
   TokenFields f;
   f.name = "ci-push";
   f.expiry = ParseRfc3339("2031-06-30T00:00:00Z");
   f.scopes = {{"app/*", "repository", {"pull", "push"}}, {"*", "registry", {"pull"}}};
-  const std::string id = DeterministicTokenId(rid, f.name, 1);
+  const std::string id = OwnedTokenId("crtoken", rid, f.name, 1);
   auto token = api.CreateToken(rid, id, f);
   ASSERT_TRUE(token.ok()) << token.error().ToString();
   TokenFields bare;  // no expiry, no scopes, disabled
   bare.name = "bare";
   bare.status = TokenStatus::kDisabled;
-  ASSERT_TRUE(api.CreateToken(rid, DeterministicTokenId(rid, "bare", 1), bare).ok());
+  ASSERT_TRUE(api.CreateToken(rid, OwnedTokenId("crtoken", rid, "bare", 1), bare).ok());
 
   ASSERT_TRUE(api.GetToken(rid, id).ok());
   auto list = api.ListTokens(rid);
@@ -133,7 +139,7 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_TRUE(api.PatchToken(rid, id, p3).ok());
 
   // Error paths, still valid requests.
-  auto conflict = api.CreateToken(rid, DeterministicTokenId(rid, f.name, 2), f);
+  auto conflict = api.CreateToken(rid, OwnedTokenId("crtoken", rid, f.name, 2), f);
   ASSERT_FALSE(conflict.ok());
   EXPECT_EQ(conflict.error().kind, ErrorKind::kConflict) << conflict.error().ToString();
   auto missing = api.GetToken(rid, "00000000-0000-4000-8000-000000000000");
@@ -155,7 +161,7 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   // Last, a request that breaks the spec: Prism must refuse it (422) and log it. Its log line
   // also shows the log is complete up to here (Prism writes it asynchronously, in order).
   const std::string bare_path =
-      "/registries/" + rid + "/tokens/" + DeterministicTokenId(rid, "bare", 1);
+      "/registries/" + rid + "/tokens/" + OwnedTokenId("crtoken", rid, "bare", 1);
   const std::string invalid = R"({"status":"sideways"})";
   auto refused = api.Call(HttpMethod::kPatch, bare_path, &invalid);
   ASSERT_TRUE(refused.ok());

@@ -17,7 +17,7 @@ kubectl kustomize "$src/deploy/kubernetes" >"$out/cluster.yaml"
 kubectl kustomize "$src/deploy/sidecar" >"$out/sidecar.yaml"
 
 kinds=$(grep -E '^kind: ' "$out/cluster.yaml" | sort | uniq | awk '{print $2}' | tr '\n' ' ')
-want="ClusterRole ConfigMap Deployment Namespace RoleBinding Service ServiceAccount ServiceMonitor "
+want="ClusterRole ClusterRoleBinding ConfigMap Deployment Namespace RoleBinding Service ServiceAccount ServiceMonitor "
 check "cluster kinds are [$want] (got [$kinds])" test "$kinds" = "$want"
 
 has() { grep -qE -- "$1" "$out/${2:-cluster.yaml}"; }
@@ -32,16 +32,32 @@ check "resources set" has 'memory: 128Mi'
 check "credentials from a Secret" has 'name: crtoken-api-credentials'
 check "metrics Service port 9464" has 'port: 9464'
 check "everything namespaced crtoken" has 'namespace: crtoken'
-# The ClusterRole document alone (documents are separated by ---).
-awk 'BEGIN{RS="---\n"} /\nkind: ClusterRole\n/{print}' "$out/cluster.yaml" >"$out/role.yaml"
-check "ClusterRole found" test -s "$out/role.yaml"
-check "RBAC grants no wildcard" bash -c "! grep -q '\\*' '$out/role.yaml'"
-verbs=$(awk '/verbs:/{v=1;next} v&&/^  - /{print $2;next} {v=0}' "$out/role.yaml" | tr '\n' ' ')
-check "RBAC verbs are get create update patch delete (got [$verbs])" \
-  test "$verbs" = "get create update patch delete "
-resources=$(awk '/resources:/{v=1;next} v&&/^  - /{print $2;next} {v=0}' "$out/role.yaml" | tr '\n' ' ')
-check "RBAC resources are secrets only (got [$resources])" test "$resources" = "secrets "
-check "no ClusterRoleBinding (no cluster-wide grant)" bash -c "! grep -q '^kind: ClusterRoleBinding' '$out/cluster.yaml'"
+# Each RBAC document alone (documents are separated by ---).
+doc() {  # doc KIND NAME: the document of that kind and metadata.name
+  awk -v kind="$1" -v name="$2" 'BEGIN{RS="---\n"} $0 ~ "\nkind: " kind "\n" && $0 ~ "\n  name: " name "\n" {print}' \
+    "$out/cluster.yaml"
+}
+doc ClusterRole crtoken-secret-writer >"$out/writer.yaml"
+doc ClusterRole crtoken-secret-lister >"$out/lister.yaml"
+verbs() { awk '/verbs:/{v=1;next} v&&/^  - /{print $2;next} {v=0}' "$1" | tr '\n' ' '; }
+resources() { awk '/resources:/{v=1;next} v&&/^  - /{print $2;next} {v=0}' "$1" | tr '\n' ' '; }
+for role in writer lister; do
+  check "ClusterRole crtoken-secret-$role found" test -s "$out/$role.yaml"
+  check "RBAC $role grants no wildcard" bash -c "! grep -q '\\*' '$out/$role.yaml'"
+  check "RBAC $role resources are secrets only (got [$(resources "$out/$role.yaml")])" \
+    test "$(resources "$out/$role.yaml")" = "secrets "
+done
+check "RBAC writer verbs are get create update patch delete (got [$(verbs "$out/writer.yaml")])" \
+  test "$(verbs "$out/writer.yaml")" = "get create update patch delete "
+check "RBAC lister verbs are list only (got [$(verbs "$out/lister.yaml")])" \
+  test "$(verbs "$out/lister.yaml")" = "list "
+# The one cluster-wide grant: the ClusterRoleBinding binds the lister (list secrets), nothing else.
+check "one ClusterRoleBinding" test "$(grep -c '^kind: ClusterRoleBinding' "$out/cluster.yaml")" = 1
+doc ClusterRoleBinding crtoken-secret-lister >"$out/binding.yaml"
+check "the ClusterRoleBinding binds crtoken-secret-lister only" \
+  bash -c "grep -A3 '^roleRef:' '$out/binding.yaml' | grep -q '  name: crtoken-secret-lister\$'"
+doc RoleBinding crtoken-secret-writer >"$out/rolebinding.yaml"
+check "the writer is bound per namespace (a RoleBinding)" test -s "$out/rolebinding.yaml"
 
 # Every example spec is in the ConfigMap, and the ConfigMap's specs validate.
 n_examples=$(find "$src/manifests/examples" -name '*.yaml' -o -name '*.yml' | wc -l)

@@ -1,10 +1,13 @@
 // In-memory fakes of the reconciler's interfaces, with fault hooks, for the reconciler's tests.
-// Each keeps the state a test asserts on (tokens with their issued passwords, secrets, records).
+// Each keeps the state a test asserts on (tokens with their issued passwords, secrets with their
+// records).
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -17,7 +20,7 @@
 #include "reconciler/clock.h"
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
-#include "reconciler/state_store.h"
+#include "reconciler/time_util.h"
 #include "reconciler/token_id.h"
 
 namespace crtoken::test {
@@ -47,31 +50,51 @@ inline bool ValidTokenName(const std::string& name) {
   return true;
 }
 
+// Where FakeClock starts, and the time of a FakeRegistryApi given no clock: 2026-11-28T12:00:00Z.
+inline constexpr std::chrono::sys_seconds kFakeClockStart =
+    std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
+
 // The registry API in memory. Every write method counts as a write request. It answers as
 // HttpRegistryApi does against the API (tests/contract/ports checks both with one scenario list):
-// ids must be UUIDs (kInvalid), an unknown registry or token is kNotFound, a token id is unique
-// across registries, a PUT onto an existing id keeps the token's name and password and returns
-// no password (an error), token ids compare without regard to case (and come back lower-case),
-// and deleting what is gone succeeds. Unlike the API it takes any token name, and expiry dates
-// in the past (it has no clock).
+// ids must be UUIDs (kInvalid), names must match the API's pattern (kInvalid), an unknown registry
+// or token is kNotFound, a token id is unique across registries, a PUT onto an existing id keeps
+// the token's name and password and returns no password (an error), token ids compare without
+// regard to case (and come back lower-case), deleting what is gone succeeds, and a token list is
+// in creation order. Time is the registry's clock (UseClock; kFakeClockStart, standing still,
+// until one is given): an expiry at or before its second is refused (kInvalid), on create, PUT
+// and PATCH alike, and a token whose expiry has come is gone (from lists, reads and the views
+// below), as the API deletes it.
 class FakeRegistryApi : public RegistryApi {
  public:
   struct Token {
     ObservedToken token;
     std::string password;
+    uint64_t created = 0;  // creation order within the fake
   };
+
+  // The registry's clock (a test's FakeClock, so that expiry follows the time the test moves).
+  // Not owned; must outlive the fake. nullptr: kFakeClockStart again.
+  void UseClock(const Clock* clock) {
+    std::lock_guard<std::mutex> lock(mu_);
+    clock_ = clock;
+  }
   struct Registry {
     RegistryInfo info;
     std::map<std::string, Token> tokens;  // by id
   };
 
-  // Adds a registry; returns its id. `hostname` "" = not Running yet.
+  // Adds a registry; returns its id (never one used before). `hostname` "" = not Running yet.
   std::string AddRegistry(const std::string& name, const std::string& hostname,
                           const std::string& state = "Running") {
     std::lock_guard<std::mutex> lock(mu_);
-    std::string id = "00000000-0000-4000-8000-" + Pad(registries_.size() + 1);
+    std::string id = "00000000-0000-4000-8000-" + Pad(++registry_count_);
     registries_[id] = Registry{RegistryInfo{id, name, hostname, state}, {}};
     return id;
+  }
+  // Deletes a registry with all its tokens, as the API's DELETE /registries/{id} does.
+  void RemoveRegistry(const std::string& registry_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    registries_.erase(registry_id);
   }
   void SetHostname(const std::string& registry_id, const std::string& hostname) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -85,7 +108,7 @@ class FakeRegistryApi : public RegistryApi {
     ObservedToken t;
     t.id = id;
     t.name = name;
-    registries_.at(registry_id).tokens[id] = Token{t, "foreign-password"};
+    registries_.at(registry_id).tokens[id] = Token{t, "foreign-password", ++created_};
     return id;
   }
   void DeleteByHand(const std::string& registry_id, const std::string& name) {
@@ -101,21 +124,35 @@ class FakeRegistryApi : public RegistryApi {
   std::optional<Token> Find(const std::string& registry_id, const std::string& name) const {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [_, t] : registries_.at(registry_id).tokens) {
-      if (t.token.name == name) return t;
+      if (t.token.name == name && !ExpiredLocked(t)) return t;
     }
     return std::nullopt;
   }
   size_t TokenCount(const std::string& registry_id) const {
     std::lock_guard<std::mutex> lock(mu_);
-    return registries_.at(registry_id).tokens.size();
+    const auto& tokens = registries_.at(registry_id).tokens;
+    return std::count_if(tokens.begin(), tokens.end(),
+                         [&](const auto& entry) { return !ExpiredLocked(entry.second); });
   }
 
-  // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
-  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN",
+  // Every token of every registry (for tests that check there is no orphan).
+  std::vector<std::pair<std::string, ObservedToken>> AllTokens() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<std::string, ObservedToken>> out;
+    for (const auto& [id, r] : registries_) {
+      for (const auto& [_, t] : r.tokens) out.emplace_back(id, t.token);
+    }
+    return out;
+  }
+
+  // Fault hooks. `down` fails every call at once with kUnavailable, as a process that was killed
+  // sends nothing more; `fail_list[registry_id]` fails every list of that registry; `fail_next`
+  // fails the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN",
   // "LIST_REGISTRIES") in
   // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
   // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
   // gap).
+  std::atomic<bool> down{false};
   std::map<std::string, Error> fail_list;
   std::set<std::string> hide_from_list;
   void FailNext(const std::string& method, Error error) {
@@ -161,12 +198,17 @@ class FakeRegistryApi : public RegistryApi {
     if (auto e = TakeFault("LIST")) return *e;
     if (auto it = fail_list.find(registry_id); it != fail_list.end()) return it->second;
     if (auto e = CheckRegistryId(registry_id)) return *e;
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
-    std::vector<ObservedToken> out;
+    std::vector<const Token*> listed;
     for (const auto& [id, t] : r->second.tokens) {
-      if (!hide_from_list.count(id)) out.push_back(t.token);
+      if (!hide_from_list.count(id)) listed.push_back(&t);
     }
+    std::sort(listed.begin(), listed.end(),
+              [](const Token* a, const Token* b) { return a->created < b->created; });
+    std::vector<ObservedToken> out;
+    for (const Token* t : listed) out.push_back(t->token);
     return out;
   }
   Result<ObservedToken> GetToken(const std::string& registry_id,
@@ -176,6 +218,7 @@ class FakeRegistryApi : public RegistryApi {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("GET_TOKEN")) return *e;
     if (auto e = CheckIds(registry_id, token_id)) return *e;
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     auto it = r->second.tokens.find(token_id);
@@ -194,6 +237,8 @@ class FakeRegistryApi : public RegistryApi {
       return Error{ErrorKind::kInvalid,
                    "properties.name: '" + fields.name + "' is not a token name"};
     }
+    if (auto e = CheckExpiry("properties.expiryDate", fields.expiry)) return *e;
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     if (auto existing = r->second.tokens.find(token_id); existing != r->second.tokens.end()) {
@@ -228,7 +273,7 @@ class FakeRegistryApi : public RegistryApi {
     t.expiry = fields.expiry;
     t.scopes = fields.scopes;
     std::string password = "pw-" + std::to_string(++issued_) + "-" + fields.name;
-    r->second.tokens[token_id] = Token{t, password};
+    r->second.tokens[token_id] = Token{t, password, ++created_};
     if (put_then_fail > 0) {
       --put_then_fail;
       return Error{ErrorKind::kUnavailable, "connection reset after the PUT"};
@@ -244,6 +289,10 @@ class FakeRegistryApi : public RegistryApi {
     patch_log.push_back(patch);
     if (auto e = TakeFault("PATCH")) return *e;
     if (auto e = CheckIds(registry_id, token_id)) return *e;
+    if (patch.expiry) {
+      if (auto e = CheckExpiry("expiryDate", *patch.expiry)) return *e;
+    }
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     auto it = r->second.tokens.find(token_id);
@@ -259,6 +308,7 @@ class FakeRegistryApi : public RegistryApi {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("DELETE")) return *e;
     if (auto e = CheckIds(registry_id, token_id)) return *e;
+    PurgeExpired();
     // A token of an unknown registry is gone as well: that succeeds too.
     auto r = registries_.find(registry_id);
     if (r != registries_.end()) r->second.tokens.erase(token_id);
@@ -288,7 +338,28 @@ class FakeRegistryApi : public RegistryApi {
     }
     return std::nullopt;
   }
+  // The registry's time, to the second (as the API keeps it).
+  Instant NowLocked() const {
+    if (clock_ == nullptr) return kFakeClockStart;
+    return std::chrono::floor<std::chrono::seconds>(clock_->Now());
+  }
+  // kInvalid for an expiry at or before now, as the API answers 400.
+  std::optional<Error> CheckExpiry(const char* field, const std::optional<Instant>& expiry) const {
+    if (!expiry || *expiry > NowLocked()) return std::nullopt;
+    return Error{ErrorKind::kInvalid,
+                 std::string(field) + ": " + FormatRfc3339(*expiry) + " is not in the future"};
+  }
+  bool ExpiredLocked(const Token& t) const {
+    return t.token.expiry && *t.token.expiry <= NowLocked();
+  }
+  // Deletes every token whose expiry has come.
+  void PurgeExpired() {
+    for (auto& [_, r] : registries_) {
+      std::erase_if(r.tokens, [&](const auto& entry) { return ExpiredLocked(entry.second); });
+    }
+  }
   std::optional<Error> TakeFault(const std::string& method) {
+    if (down) return Error{ErrorKind::kUnavailable, method + ": the process is down"};
     auto it = fail_next_.find(method);
     if (it == fail_next_.end() || it->second.empty()) return std::nullopt;
     Error e = it->second.front();
@@ -299,8 +370,11 @@ class FakeRegistryApi : public RegistryApi {
   mutable std::mutex mu_;
   std::map<std::string, Registry> registries_;
   std::map<std::string, std::deque<Error>> fail_next_;
+  size_t registry_count_ = 0;
   int issued_ = 0;
   int foreign_ = 0;
+  uint64_t created_ = 0;
+  const Clock* clock_ = nullptr;
 };
 
 // Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
@@ -308,28 +382,31 @@ class FakeRegistryApi : public RegistryApi {
 // PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
 // must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
 // conflict and Write and Delete refuse it, until SetForeign(ref, ""). As in the real sinks, the
-// token id is kept for Kubernetes refs only (a dockerconfigjson file has no place for it).
+// record is kept with the password, for every kind of ref. `down` fails every call, as a killed
+// process writes nothing more.
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
   std::atomic<bool> fail_flush{false};
   std::atomic<bool> fail_list{false};
+  std::atomic<bool> down{false};
   std::atomic<int> writes{0};
   std::atomic<int> flushes{0};
+  std::atomic<int> listings{0};
 
   Status Write(const SecretRef& ref, const DockerCredential& c) override {
     ++writes;
+    if (down) return Down();
     if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to overwrite it"};
     }
-    const bool keeps_record = ref.kind == SecretRef::Kind::kKubernetes;
-    secrets_[ref.ToString()] = Stored{ref, c.hostname, c.username, c.password.Reveal(),
-                                      keeps_record ? c.record : SecretRecord{}};
+    secrets_[ref.ToString()] = Stored{ref, c.hostname, c.username, c.password.Reveal(), c.record};
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
+    if (down) return Down();
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       SecretState state;
@@ -347,6 +424,7 @@ class MemorySecretSink : public SecretSink {
                        ""};
   }
   Status Delete(const SecretRef& ref) override {
+    if (down) return Down();
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to delete it"};
@@ -355,6 +433,8 @@ class MemorySecretSink : public SecretSink {
     return Status::Ok();
   }
   Result<std::vector<ListedSecret>> List(const std::string& owner) override {
+    ++listings;
+    if (down) return Down();
     if (fail_list) return Error{ErrorKind::kIo, "cannot list the secrets: permission denied"};
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<ListedSecret> out;
@@ -368,6 +448,7 @@ class MemorySecretSink : public SecretSink {
     return out;
   }
   Status Stamp(const SecretRef& ref, const SecretRecord& record) override {
+    if (down) return Down();
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to stamp it"};
@@ -378,6 +459,7 @@ class MemorySecretSink : public SecretSink {
     return Status::Ok();
   }
   Status Flush() override {
+    if (down) return Down();
     if (fail_flush) return Error{ErrorKind::kIo, "cannot sync the file system: I/O error"};
     std::lock_guard<std::mutex> lock(mu_);
     ++flushes;
@@ -411,8 +493,18 @@ class MemorySecretSink : public SecretSink {
     std::lock_guard<std::mutex> lock(mu_);
     return secrets_.size();
   }
+  // Every secret held now, by SecretRef::ToString(), without its password.
+  std::map<std::string, SecretState> All() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, SecretState> out;
+    for (const auto& [key, s] : secrets_) {
+      out[key] = SecretState{true, !s.password.empty(), s.hostname, s.username, s.record, ""};
+    }
+    return out;
+  }
 
  private:
+  static Error Down() { return Error{ErrorKind::kIo, "the process is down"}; }
   // A DockerCredential cannot be copied (its Password cannot): the fake keeps plain copies.
   struct Stored {
     SecretRef ref;
@@ -425,50 +517,6 @@ class MemorySecretSink : public SecretSink {
   std::map<std::string, Stored> secrets_;
   std::map<std::string, Stored> durable_;
   std::map<std::string, std::string> foreign_;  // ref -> what occupies it
-};
-
-// Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.
-class MemoryStateStore : public StateStore {
- public:
-  std::atomic<bool> fail_writes{false};
-  std::atomic<int> writes{0};
-
-  Result<std::vector<OwnershipRecord>> Load() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<OwnershipRecord> out;
-    for (const auto& [_, r] : records_) out.push_back(r);
-    return out;
-  }
-  Status Put(const OwnershipRecord& record) override { return PutAll({record}); }
-  Status PutAll(const std::vector<OwnershipRecord>& records) override {
-    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
-    std::lock_guard<std::mutex> lock(mu_);
-    ++writes;
-    for (const auto& r : records) records_[r.key()] = r;
-    return Status::Ok();
-  }
-  Status Remove(const TokenKey& key) override { return RemoveAll({key}); }
-  Status RemoveAll(const std::vector<TokenKey>& keys) override {
-    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
-    std::lock_guard<std::mutex> lock(mu_);
-    ++writes;
-    for (const auto& k : keys) records_.erase(k);
-    return Status::Ok();
-  }
-  std::optional<OwnershipRecord> Get(const TokenKey& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = records_.find(key);
-    if (it == records_.end()) return std::nullopt;
-    return it->second;
-  }
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return records_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<TokenKey, OwnershipRecord> records_;
 };
 
 // The one fake clock of the tests: time moves only when a test moves it. Now() starts at
@@ -496,8 +544,7 @@ class FakeClock : public Clock {
 
  private:
   mutable std::mutex mu_;
-  std::chrono::system_clock::time_point now_ =
-      std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
+  std::chrono::system_clock::time_point now_ = kFakeClockStart;
 };
 
 }  // namespace crtoken::test

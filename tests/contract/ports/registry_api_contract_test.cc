@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -47,25 +48,57 @@ TokenFields Fields(const std::string& name) {
   return f;
 }
 
+// What a harness holds beyond acme-prod and acme-dev: `extra_registries` more, named reg-000,
+// reg-001, ...; and the most items a page of the API's lists holds (0: the API's default; the
+// fake has no pages).
+struct Seed {
+  int extra_registries = 0;
+  int page_size = 0;
+};
+
+std::string ExtraRegistryName(int i) {
+  char name[16];
+  std::snprintf(name, sizeof(name), "reg-%03d", i);
+  return name;
+}
+
 // One implementation under test, with a view of its state that does not go through it.
 class RegistryHarness {
  public:
   virtual ~RegistryHarness() = default;
   virtual RegistryApi& api() = 0;
+  // Adds a registry that is still being provisioned (not Running, no hostname yet).
+  virtual void AddProvisioningRegistry(const std::string& name) = 0;
+  // Makes registry lists fail at a page after the first until ClearFaults() (the fake, which has
+  // no pages: the whole call).
+  virtual void FailRegistryListAfterTheFirstPage() = 0;
+  virtual void ClearFaults() = 0;
   // The password the registry holds for the token named `name`; nullopt when there is none.
   virtual std::optional<std::string> StoredPassword(const std::string& registry_id,
                                                     const std::string& name) = 0;
   // How many tokens the registry holds.
   virtual size_t TokenCount(const std::string& registry_id) = 0;
+  // Moves the registry's clock forward (it starts at the wall clock).
+  virtual void AdvanceClock(std::chrono::seconds by) = 0;
 };
 
 class FakeHarness : public RegistryHarness {
  public:
-  FakeHarness() {
+  explicit FakeHarness(Seed seed = {}) {
+    clock_.Set(std::chrono::system_clock::now());
+    fake_.UseClock(&clock_);
     fake_.AddRegistry(kRegistry, std::string(kRegistry) + ".cr.de-fra.ionos.com");
     fake_.AddRegistry(kOtherRegistry, std::string(kOtherRegistry) + ".cr.de-fra.ionos.com");
+    for (int i = 0; i < seed.extra_registries; ++i) {
+      fake_.AddRegistry(ExtraRegistryName(i), ExtraRegistryName(i) + ".cr.de-fra.ionos.com");
+    }
   }
   RegistryApi& api() override { return fake_; }
+  void AddProvisioningRegistry(const std::string& name) override {
+    fake_.AddRegistry(name, "", "New");
+  }
+  void FailRegistryListAfterTheFirstPage() override { failing_ = true; }
+  void ClearFaults() override { failing_ = false; }
   std::optional<std::string> StoredPassword(const std::string& registry_id,
                                             const std::string& name) override {
     auto t = fake_.Find(registry_id, name);
@@ -75,15 +108,30 @@ class FakeHarness : public RegistryHarness {
   size_t TokenCount(const std::string& registry_id) override {
     return fake_.TokenCount(registry_id);
   }
+  void AdvanceClock(std::chrono::seconds by) override { clock_.Advance(by); }
 
  private:
-  test::FakeRegistryApi fake_;
+  // The fake's fault hook fails the next call: a fake that keeps failing queues one per call.
+  class FailingFake : public test::FakeRegistryApi {
+   public:
+    explicit FailingFake(const bool* failing) : failing_(failing) {}
+    Result<std::vector<RegistryInfo>> ListRegistries() override {
+      if (*failing_)
+        FailNext("LIST_REGISTRIES", Error{ErrorKind::kUnavailable, "page 2: HTTP 500"});
+      return FakeRegistryApi::ListRegistries();
+    }
+
+   private:
+    const bool* failing_;
+  };
+  test::FakeClock clock_;
+  bool failing_ = false;
+  FailingFake fake_{&failing_};
 };
 
 class EmulatorHarness : public RegistryHarness {
  public:
-  EmulatorHarness()
-      : emu_({"--registry", kRegistry, "--registry", kOtherRegistry, "--token", "contract-t"}) {
+  explicit EmulatorHarness(Seed seed = {}) : emu_(Args(seed)) {
     HttpRegistryApiConfig config;
     config.base_url = emu_.base_url();
     config.credentials = Credentials::Bearer("contract-t");
@@ -96,6 +144,19 @@ class EmulatorHarness : public RegistryHarness {
     api_ = std::move(api.value());
   }
   RegistryApi& api() override { return *api_; }
+  void AddProvisioningRegistry(const std::string& name) override {
+    const std::string body =
+        nlohmann::json{{"properties", {{"name", name}, {"location", "de/fra"}}}}.dump();
+    auto made = api_->Call(HttpMethod::kPost, "/registries", &body);
+    if (!made.ok() || made.value().status != 201) {
+      throw std::runtime_error("POST /registries " + name + " failed");
+    }
+  }
+  void FailRegistryListAfterTheFirstPage() override {
+    emu_.AddFault(
+        {{"method", "GET"}, {"path", "/registries\\?.*pagination\\.token="}, {"status", 500}});
+  }
+  void ClearFaults() override { emu_.ClearFaults(); }
   std::optional<std::string> StoredPassword(const std::string& registry_id,
                                             const std::string& name) override {
     const nlohmann::json state = emu_.StateJson();
@@ -114,8 +175,24 @@ class EmulatorHarness : public RegistryHarness {
     }
     return 0;
   }
+  void AdvanceClock(std::chrono::seconds by) override { emu_.AdvanceClock(by.count()); }
 
  private:
+  static std::vector<std::string> Args(Seed seed) {
+    std::vector<std::string> args = {"--registry", kRegistry, "--registry", kOtherRegistry,
+                                     "--token", "contract-t",
+                                     // a POSTed registry stays in provisioning for the test
+                                     "--provision-seconds", "600"};
+    for (int i = 0; i < seed.extra_registries; ++i) {
+      args.push_back("--registry");
+      args.push_back(ExtraRegistryName(i));
+    }
+    if (seed.page_size > 0) {
+      args.push_back("--max-limit");
+      args.push_back(std::to_string(seed.page_size));
+    }
+    return args;
+  }
   test::EmulatorProcess emu_;
   std::unique_ptr<HttpRegistryApi> api_;
 };
@@ -186,6 +263,76 @@ TYPED_TEST(RegistryApiContract, GetRegistryByIdAgreesWithTheLookupByName) {
   auto unknown = this->api().GetRegistry(kUnknownRegistryId);
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound) << unknown.error().ToString();
+}
+
+TYPED_TEST(RegistryApiContract, ListRegistriesHoldsEveryRegistryOnceAsTheLookupsSeeIt) {
+  this->h_.AddProvisioningRegistry("fresh-reg");
+  auto listed = this->api().ListRegistries();
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed.value().size(), 3u);
+  std::map<std::string, RegistryInfo> by_name;
+  for (const RegistryInfo& r : listed.value()) {
+    EXPECT_TRUE(by_name.emplace(r.name, r).second) << r.name << " listed twice";
+  }
+  ASSERT_EQ(by_name.count(kRegistry), 1u);
+  ASSERT_EQ(by_name.count(kOtherRegistry), 1u);
+  EXPECT_EQ(by_name[kRegistry].id, this->rid_);
+  EXPECT_EQ(by_name[kOtherRegistry].id, this->other_rid_);
+  for (const char* name : {kRegistry, kOtherRegistry}) {
+    auto got = this->api().GetRegistry(by_name[name].id);
+    ASSERT_TRUE(got.ok()) << got.error().ToString();
+    EXPECT_EQ(by_name[name].hostname, got.value().hostname);
+    EXPECT_EQ(by_name[name].hostname, std::string(name) + ".cr.de-fra.ionos.com");
+    EXPECT_EQ(by_name[name].state, "Running");
+  }
+  // A registry still being provisioned is listed, without a hostname.
+  ASSERT_EQ(by_name.count("fresh-reg"), 1u);
+  EXPECT_TRUE(IsUuid(by_name["fresh-reg"].id)) << by_name["fresh-reg"].id;
+  EXPECT_EQ(by_name["fresh-reg"].hostname, "");
+  EXPECT_NE(by_name["fresh-reg"].state, "Running");
+}
+
+// Many registries, in pages of 7 where the implementation has pages.
+template <typename H>
+class RegistryListContract : public ::testing::Test {
+ protected:
+  static constexpr int kExtra = 23;
+  RegistryListContract() : h_(Seed{kExtra, 7}) {}
+  RegistryApi& api() { return h_.api(); }
+  H h_;
+};
+TYPED_TEST_SUITE(RegistryListContract, Implementations, ImplementationNames);
+
+TYPED_TEST(RegistryListContract, EveryRegistryIsListedOnceAcrossPages) {
+  auto listed = this->api().ListRegistries();
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  std::set<std::string> names;
+  std::set<std::string> ids;
+  for (const RegistryInfo& r : listed.value()) {
+    names.insert(r.name);
+    ids.insert(r.id);
+    EXPECT_EQ(r.hostname, r.name + ".cr.de-fra.ionos.com");
+    // The list agrees with the lookup by name.
+    auto found = this->api().FindRegistryByName(r.name);
+    ASSERT_TRUE(found.ok()) << found.error().ToString();
+    EXPECT_EQ(found.value().id, r.id);
+  }
+  std::set<std::string> expected = {kRegistry, kOtherRegistry};
+  for (int i = 0; i < TestFixture::kExtra; ++i) expected.insert(ExtraRegistryName(i));
+  EXPECT_EQ(names, expected);
+  EXPECT_EQ(ids.size(), expected.size());
+  EXPECT_EQ(listed.value().size(), expected.size());
+}
+
+TYPED_TEST(RegistryListContract, AFailedPageFailsTheWholeList) {
+  this->h_.FailRegistryListAfterTheFirstPage();
+  auto listed = this->api().ListRegistries();
+  ASSERT_FALSE(listed.ok()) << "a partial list of " << listed.value().size() << " registries";
+  EXPECT_EQ(listed.error().kind, ErrorKind::kUnavailable) << listed.error().ToString();
+  this->h_.ClearFaults();
+  listed = this->api().ListRegistries();
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  EXPECT_EQ(listed.value().size(), static_cast<size_t>(TestFixture::kExtra + 2));
 }
 
 // --- create ---
@@ -408,6 +555,91 @@ TYPED_TEST(RegistryApiContract, ListReturnsEveryTokenAcrossPages) {
   EXPECT_EQ(ids.size(), static_cast<size_t>(kTokens));
   EXPECT_EQ(names.size(), static_cast<size_t>(kTokens));
   EXPECT_TRUE(ids.count(TokenId(1)) && ids.count(TokenId(kTokens)));
+}
+
+// The list is in creation order, across pages, whatever the ids: a token deleted and created
+// again comes last.
+TYPED_TEST(RegistryApiContract, ListIsInCreationOrderAcrossPages) {
+  constexpr int kTokens = 130;
+  std::vector<std::string> created;
+  for (int i = 0; i < kTokens; ++i) {
+    // Ids made in descending order, and names in neither order of the ids.
+    const int n = kTokens - i;
+    created.push_back(this->MustCreate(n, "t-" + std::to_string((i * 7) % kTokens)).id);
+  }
+  ASSERT_TRUE(this->api().DeleteToken(this->rid_, created.front()).ok());
+  auto again = this->api().CreateToken(this->rid_, created.front(), Fields("again"));
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  std::vector<std::string> expected(created.begin() + 1, created.end());
+  expected.push_back(created.front());
+
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  std::vector<std::string> ids;
+  for (const ObservedToken& t : listed.value()) ids.push_back(t.id);
+  EXPECT_EQ(ids, expected);
+}
+
+// --- expiry ---
+
+// An expiry that is not in the future is refused, on create, on a PUT onto an existing token and
+// on a patch; nothing changes.
+TYPED_TEST(RegistryApiContract, AnExpiryInThePastIsRefusedAndChangesNothing) {
+  TokenFields past = Fields("expired");
+  past.expiry = At(2020, 1, 1);
+  auto created = this->api().CreateToken(this->rid_, TokenId(1), past);
+  ASSERT_FALSE(created.ok()) << "a token that expired before it was made";
+  EXPECT_EQ(created.error().kind, ErrorKind::kInvalid) << created.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 0u);
+  EXPECT_FALSE(this->h_.StoredPassword(this->rid_, "expired").has_value());
+
+  this->MustCreate(2, "ci-push");
+  TokenFields replace = Fields("ci-push");
+  replace.status = TokenStatus::kDisabled;
+  replace.expiry = At(2020, 1, 1);
+  auto put = this->api().CreateToken(this->rid_, TokenId(2), replace);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.error().kind, ErrorKind::kInvalid) << put.error().ToString();
+
+  TokenPatch patch;
+  patch.expiry = std::optional<Instant>(At(2020, 1, 1));
+  auto patched = this->api().PatchToken(this->rid_, TokenId(2), patch);
+  ASSERT_FALSE(patched.ok());
+  EXPECT_EQ(patched.error().kind, ErrorKind::kInvalid) << patched.error().ToString();
+
+  auto got = this->api().GetToken(this->rid_, TokenId(2));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().status, TokenStatus::kEnabled);
+  EXPECT_EQ(got.value().expiry, At(2031, 1, 15));
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+}
+
+// A token whose expiry comes is gone, as the service deletes it: not listed, not found, its
+// password gone, its name free; the others stay.
+TYPED_TEST(RegistryApiContract, ATokenWhoseExpiryComesIsGone) {
+  const Instant now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  TokenFields soon = Fields("short-lived");
+  soon.expiry = now + std::chrono::hours(1);
+  ASSERT_TRUE(this->api().CreateToken(this->rid_, TokenId(1), soon).ok());
+  this->MustCreate(2, "long-lived");  // expires in 2031
+  ASSERT_EQ(this->h_.TokenCount(this->rid_), 2u);
+
+  this->h_.AdvanceClock(std::chrono::hours(2));
+
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().kind, ErrorKind::kNotFound) << got.error().ToString();
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed.value().size(), 1u);
+  EXPECT_EQ(listed.value()[0].id, TokenId(2));
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  EXPECT_FALSE(this->h_.StoredPassword(this->rid_, "short-lived").has_value());
+  EXPECT_TRUE(this->api().DeleteToken(this->rid_, TokenId(1)).ok());
+  TokenFields renewed = Fields("short-lived");
+  renewed.expiry.reset();
+  auto created = this->api().CreateToken(this->rid_, TokenId(3), renewed);
+  EXPECT_TRUE(created.ok()) << created.error().ToString();
 }
 
 // --- patch ---

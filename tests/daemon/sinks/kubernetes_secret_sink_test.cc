@@ -29,7 +29,9 @@ using test::WriteFile;
 
 constexpr char kToken[] = "emulator-token-8f3a1c2d";
 constexpr char kReadonlyToken[] = "readonly-token-77ab";
+constexpr char kNamespacedToken[] = "namespaced-token-3c5e";  // no list at the cluster scope
 constexpr char kNamespace[] = "team-a";
+constexpr char kOtherNamespace[] = "team-b";
 
 std::string B64(const std::string& s) {
   return utility::conversions::to_base64(std::vector<unsigned char>(s.begin(), s.end()));
@@ -44,10 +46,10 @@ std::string UnB64(const std::string& s) {
 class Emulator {
  public:
   Emulator()
-      : process_(
-            CRTOKEN_PYTHON,
-            std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
-            {"--token", kToken, "--readonly-token", kReadonlyToken, "--namespace", kNamespace}) {
+      : process_(CRTOKEN_PYTHON,
+                 std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
+                 {"--token", kToken, "--readonly-token", kReadonlyToken, "--namespaced-token",
+                  kNamespacedToken, "--namespace", kNamespace, "--namespace", kOtherNamespace}) {
     if (!process_.started()) ADD_FAILURE() << "emulator did not start: " << process_.first_line();
     ca_ = ReadFile(process_.CaFile());
     web::http::client::http_client_config cfg;
@@ -124,12 +126,14 @@ SecretRef Ref(const std::string& name, const std::string& ns = kNamespace) {
   return ref;
 }
 
+// The credential of token ci-push, recorded as written by owner "team-a" (no record when
+// `token_id` is empty).
 DockerCredential Cred(const std::string& password, const std::string& token_id = "tok-1") {
   DockerCredential c;
   c.hostname = "myreg-abc123.cr.de-fra.ionos.com";
   c.username = "ci-push";
   c.password = Password(password);
-  c.record.token_id = token_id;
+  if (!token_id.empty()) c.record = SecretRecord{"team-a", "reg-abc123", "ci-push", token_id};
   return c;
 }
 
@@ -169,12 +173,16 @@ TEST_F(KubernetesSecretSinkTest, WriteCreatesAManagedDockerConfigSecret) {
   EXPECT_EQ(UnB64(secret["data"][".dockerconfigjson"]),
             R"({"auths":{"myreg-abc123.cr.de-fra.ionos.com":{"username":"ci-push",)"
             R"("password":"s3cr3t-pass","auth":")" +
-                B64("ci-push:s3cr3t-pass") + R"("}}})");
-  EXPECT_EQ(secret["metadata"]["labels"], (json{{"app.kubernetes.io/managed-by", "crtoken"}}));
-  EXPECT_EQ(secret["metadata"]["annotations"]["crtoken.io/registry"],
-            "myreg-abc123.cr.de-fra.ionos.com");
-  EXPECT_EQ(secret["metadata"]["annotations"]["crtoken.io/token-name"], "ci-push");
-  EXPECT_EQ(secret["metadata"]["annotations"]["crtoken.io/token-id"], "tok-1");
+                B64("ci-push:s3cr3t-pass") +
+                R"("}},"crtoken":{"owner":"team-a","registryId":"reg-abc123","token":"ci-push",)"
+                R"("tokenId":"tok-1"}})");
+  EXPECT_EQ(secret["metadata"]["labels"], (json{{"app.kubernetes.io/managed-by", "crtoken"},
+                                                {"crtoken.ionos.com/owner", "team-a"}}));
+  EXPECT_EQ(secret["metadata"]["annotations"],
+            (json{{"crtoken.io/registry", "myreg-abc123.cr.de-fra.ionos.com"},
+                  {"crtoken.io/registry-id", "reg-abc123"},
+                  {"crtoken.io/token-name", "ci-push"},
+                  {"crtoken.io/token-id", "tok-1"}}));
 
   auto state = sink->Inspect(Ref("pull"));
   ASSERT_TRUE(state.ok()) << state.error().ToString();
@@ -182,7 +190,7 @@ TEST_F(KubernetesSecretSinkTest, WriteCreatesAManagedDockerConfigSecret) {
   EXPECT_TRUE(state.value().has_password);
   EXPECT_EQ(state.value().hostname, "myreg-abc123.cr.de-fra.ionos.com");
   EXPECT_EQ(state.value().username, "ci-push");
-  EXPECT_EQ(state.value().record.token_id, "tok-1");
+  EXPECT_EQ(state.value().record, (SecretRecord{"team-a", "reg-abc123", "ci-push", "tok-1"}));
 }
 
 TEST_F(KubernetesSecretSinkTest, InspectOfAbsentAndForeignContent) {
@@ -690,6 +698,245 @@ TEST_F(KubernetesSecretSinkTest, NeitherPasswordNorBearerTokenReachesAnyLogLine)
     EXPECT_EQ(log.find(secret), std::string::npos) << "log leaks " << secret;
     for (const auto& e : errors) EXPECT_EQ(e.find(secret), std::string::npos) << e;
   }
+}
+
+// --- the record, List and Stamp --------------------------------------------------------------
+
+SecretRecord RecordFor(const std::string& owner, const std::string& token_id) {
+  return SecretRecord{owner, "reg-abc123", "ci-push", token_id};
+}
+
+DockerCredential CredOf(const std::string& owner, const std::string& token_id) {
+  DockerCredential c = Cred("pw-" + token_id, "");
+  c.record = RecordFor(owner, token_id);
+  return c;
+}
+
+std::vector<std::string> Names(const Result<std::vector<ListedSecret>>& listed) {
+  if (!listed.ok()) return {"error: " + listed.error().ToString()};
+  std::vector<std::string> out;
+  for (const ListedSecret& s : listed.value()) {
+    out.push_back(s.ref.k8s_namespace + "/" + s.ref.k8s_name + "=" + s.record.token_id);
+  }
+  return out;
+}
+
+TEST_F(KubernetesSecretSinkTest, AWriteWithoutARecordRemovesTheOwnerLabelAndTheRecord) {
+  auto sink = Sink();
+  ASSERT_TRUE(sink->Write(Ref("pull"), Cred("pw-one")).ok());
+  ASSERT_TRUE(sink->Write(Ref("pull"), Cred("pw-two", "")).ok());
+  const json secret = emu_.Secret("pull");
+  EXPECT_EQ(secret["metadata"]["labels"], (json{{"app.kubernetes.io/managed-by", "crtoken"}}));
+  EXPECT_EQ(secret["metadata"]["annotations"],
+            (json{{"crtoken.io/registry", "myreg-abc123.cr.de-fra.ionos.com"},
+                  {"crtoken.io/token-name", "ci-push"}}));
+  EXPECT_TRUE(sink->Inspect(Ref("pull")).value().record.empty());
+}
+
+// Labels and annotations anyone can edit: a record with one part missing is no record.
+TEST_F(KubernetesSecretSinkTest, InspectReadsARecordOnlyWhenAllOfItIsThere) {
+  auto sink = Sink();
+  ASSERT_TRUE(sink->Write(Ref("pull"), Cred("pw-one")).ok());
+  ASSERT_EQ(emu_.Api("PATCH", "/api/v1/namespaces/team-a/secrets/pull",
+                     {{"metadata", {{"annotations", {{"crtoken.io/registry-id", nullptr}}}}}},
+                     kToken, "application/merge-patch+json")
+                .first,
+            200);
+  auto state = sink->Inspect(Ref("pull"));
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state.value().has_password);
+  EXPECT_EQ(state.value().record, SecretRecord{});
+}
+
+TEST_F(KubernetesSecretSinkTest, AnOwnerThatCannotBeALabelValueIsRefusedBeforeAnyRequest) {
+  auto sink = Sink();
+  emu_.ClearRequests();
+  Status written = sink->Write(Ref("pull"), CredOf("-team-", "tok-1"));
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.error().kind, ErrorKind::kInvalid);
+  EXPECT_NE(written.error().message.find("owner \"-team-\" cannot be a Kubernetes label value"),
+            std::string::npos)
+      << written.error().message;
+  EXPECT_FALSE(sink->List("team a").ok());
+  EXPECT_FALSE(sink->List("").ok());
+  EXPECT_FALSE(sink->Stamp(Ref("pull"), RecordFor(std::string(64, 'a'), "tok-1")).ok());
+  EXPECT_EQ(emu_.Requests().size(), 0u);
+}
+
+// Every namespace, page after page; only managed dockerconfigjson Secrets with a whole record of
+// this owner.
+TEST_F(KubernetesSecretSinkTest, ListFindsThisOwnersSecretsInEveryNamespacePageByPage) {
+  KubernetesSinkOptions options = FastOptions();
+  options.list_page_size = 2;
+  auto sink = SinkWithToken(kToken, options);
+  ASSERT_TRUE(sink->Write(Ref("c-pull"), CredOf("team-a", "id-1")).ok());
+  ASSERT_TRUE(sink->Write(Ref("a-pull"), CredOf("team-a", "id-2")).ok());
+  ASSERT_TRUE(sink->Write(Ref("b-pull", kOtherNamespace), CredOf("team-a", "id-3")).ok());
+  ASSERT_TRUE(sink->Write(Ref("d-pull"), CredOf("team-a", "id-4")).ok());
+  ASSERT_TRUE(sink->Write(Ref("e-pull"), CredOf("team-a", "id-5")).ok());
+  ASSERT_TRUE(sink->Write(Ref("other-owner"), CredOf("team-z", "id-6")).ok());
+  ASSERT_TRUE(sink->Write(Ref("no-record"), Cred("pw", "")).ok());
+  // Not crtoken's, though labelled with the owner: no managed-by label.
+  const json record_meta = {{"labels", {{"crtoken.ionos.com/owner", "team-a"}}},
+                            {"annotations",
+                             {{"crtoken.io/registry-id", "r"},
+                              {"crtoken.io/token-name", "t"},
+                              {"crtoken.io/token-id", "i"}}}};
+  json foreign = {{"metadata", record_meta},
+                  {"type", "kubernetes.io/dockerconfigjson"},
+                  {"data", {{".dockerconfigjson", B64(R"({"auths":{}})")}}}};
+  foreign["metadata"]["name"] = "foreign";
+  ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets", foreign).first, 201);
+  // Managed, with a whole record, but not a pull secret.
+  json opaque = {{"metadata", record_meta}, {"type", "Opaque"}};
+  opaque["metadata"]["name"] = "opaque";
+  opaque["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "crtoken";
+  ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets", opaque).first, 201);
+
+  emu_.ClearRequests();
+  auto listed = sink->List("team-a");
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  EXPECT_EQ(Names(listed), (std::vector<std::string>{"team-a/a-pull=id-2", "team-a/c-pull=id-1",
+                                                     "team-a/d-pull=id-4", "team-a/e-pull=id-5",
+                                                     "team-b/b-pull=id-3"}));
+  EXPECT_EQ(listed.value()[0].record, RecordFor("team-a", "id-2"));
+  EXPECT_EQ(listed.value()[0].ref, Ref("a-pull"));
+  // Five Secrets match the selector, two a page: three pages, chained by continue tokens.
+  const json requests = emu_.Requests();
+  ASSERT_EQ(requests.size(), 3u) << requests.dump();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i]["path"], "/api/v1/secrets");
+    const std::string query = requests[i]["query"];
+    EXPECT_NE(query.find("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcrtoken%2C"
+                         "crtoken.ionos.com%2Fowner%3Dteam-a"),
+              std::string::npos)
+        << query;
+    EXPECT_NE(query.find("limit=2"), std::string::npos) << query;
+    EXPECT_EQ(query.find("continue=") != std::string::npos, i > 0) << query;
+  }
+  EXPECT_EQ(Names(sink->List("team-z")), std::vector<std::string>{"team-a/other-owner=id-6"});
+  EXPECT_EQ(Names(sink->List("team-y")), std::vector<std::string>{});
+
+  ASSERT_TRUE(sink->Delete(Ref("c-pull")).ok());
+  ASSERT_TRUE(sink->Write(Ref("d-pull"), Cred("pw", "")).ok());  // its record gone
+  EXPECT_EQ(
+      Names(sink->List("team-a")),
+      (std::vector<std::string>{"team-a/a-pull=id-2", "team-a/e-pull=id-5", "team-b/b-pull=id-3"}));
+}
+
+TEST_F(KubernetesSecretSinkTest, ListWithoutTheClusterScopePermissionSaysWhichIsMissing) {
+  auto sink = SinkWithToken(kNamespacedToken);
+  ASSERT_TRUE(sink->Write(Ref("pull"), CredOf("team-a", "id-1")).ok());  // namespaced: allowed
+  auto listed = sink->List("team-a");
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().kind, ErrorKind::kUnauthorized);
+  EXPECT_EQ(listed.error().message,
+            "cannot list Secrets: test lacks the permission to list secrets at the cluster scope "
+            "(verb \"list\" on \"secrets\" in all namespaces: a ClusterRole bound by a "
+            "ClusterRoleBinding, as deploy/kubernetes/rbac.yaml grants it): secrets is forbidden: "
+            "User \"system:serviceaccount:crtoken:crtoken\" cannot list resource \"secrets\" in "
+            "API group \"\" at the cluster scope");
+}
+
+// A page that cannot be had fails the whole List; a transient failure is retried, and an expired
+// continue token starts the list again from the first page.
+TEST_F(KubernetesSecretSinkTest, ListIsWholeOrAnError) {
+  KubernetesSinkOptions options = FastOptions();
+  options.list_page_size = 1;
+  auto sink = SinkWithToken(kToken, options);
+  for (const char* id : {"id-1", "id-2", "id-3"}) {
+    ASSERT_TRUE(sink->Write(Ref(std::string("pull-") + id), CredOf("team-a", id)).ok());
+  }
+  const std::vector<std::string> all = {"team-a/pull-id-1=id-1", "team-a/pull-id-2=id-2",
+                                        "team-a/pull-id-3=id-3"};
+
+  emu_.AddFault({{"status", 503}, {"count", 1}, {"methods", {"GET"}}, {"query", "continue="}});
+  EXPECT_EQ(Names(sink->List("team-a")), all);
+
+  emu_.AddFault({{"status", 410}, {"count", 1}, {"methods", {"GET"}}, {"query", "continue="}});
+  emu_.ClearRequests();
+  EXPECT_EQ(Names(sink->List("team-a")), all);
+  EXPECT_EQ(emu_.Requests().size(), 5u);  // page 1, page 2 (410), then pages 1, 2, 3 again
+
+  emu_.AddFault({{"status", 500}, {"count", 100}, {"methods", {"GET"}}, {"query", "continue="}});
+  auto failed = sink->List("team-a");
+  emu_.Api("DELETE", "/_emulator/faults");
+  ASSERT_FALSE(failed.ok()) << "a partial list was returned";
+  EXPECT_EQ(failed.error().kind, ErrorKind::kUnavailable);
+  EXPECT_NE(failed.error().message.find("cannot list Secrets: "), std::string::npos);
+  EXPECT_NE(failed.error().message.find("500"), std::string::npos) << failed.error().message;
+}
+
+// A Secret written before Secrets carried records gets one; its data is not sent, so not a byte of
+// it changes.
+TEST_F(KubernetesSecretSinkTest, StampPatchesTheRecordAndLeavesTheDataAlone) {
+  auto sink = Sink();
+  ASSERT_TRUE(sink->Write(Ref("pull"), Cred("old-pass", "")).ok());
+  const json before = emu_.Secret("pull");
+
+  emu_.ClearRequests();
+  const SecretRecord record = RecordFor("team-a", "id-7");
+  Status stamped = sink->Stamp(Ref("pull"), record);
+  ASSERT_TRUE(stamped.ok()) << stamped.error().ToString();
+  const json after = emu_.Secret("pull");
+  EXPECT_EQ(after["data"], before["data"]);
+  EXPECT_EQ(after["metadata"]["uid"], before["metadata"]["uid"]);
+  EXPECT_EQ(after["metadata"]["labels"]["crtoken.ionos.com/owner"], "team-a");
+  EXPECT_EQ(after["metadata"]["annotations"]["crtoken.io/registry-id"], "reg-abc123");
+  EXPECT_EQ(after["metadata"]["annotations"]["crtoken.io/token-id"], "id-7");
+  EXPECT_EQ(emu_.CountRequests("PATCH", "/secrets/pull"), 1);
+  EXPECT_EQ(emu_.CountRequests("PUT", "/secrets/pull"), 0);
+  for (const auto& r : emu_.Requests()) {
+    if (r["method"] == "PATCH") {
+      EXPECT_EQ(r["status"], 200);
+    }
+  }
+  auto state = sink->Inspect(Ref("pull"));
+  EXPECT_EQ(state.value().record, record);
+  EXPECT_TRUE(state.value().has_password);
+  EXPECT_EQ(Names(sink->List("team-a")), std::vector<std::string>{"team-a/pull=id-7"});
+
+  // The same record again: nothing to send.
+  emu_.ClearRequests();
+  ASSERT_TRUE(sink->Stamp(Ref("pull"), record).ok());
+  EXPECT_EQ(emu_.CountRequests("PATCH", "/secrets/pull"), 0);
+
+  // Another writer between the GET and the PATCH: a genuine 409, read again and retried.
+  emu_.AddFault({{"touch", true}, {"count", 1}, {"methods", {"PATCH"}}});
+  ASSERT_TRUE(sink->Stamp(Ref("pull"), RecordFor("team-a", "id-8")).ok());
+  EXPECT_EQ(emu_.Secret("pull")["metadata"]["annotations"]["crtoken.io/token-id"], "id-8");
+  EXPECT_EQ(emu_.Secret("pull")["data"], before["data"]);
+}
+
+TEST_F(KubernetesSecretSinkTest, StampOfAMissingForeignOrEmptySecretIsRefused) {
+  auto sink = Sink();
+  Status missing = sink->Stamp(Ref("nothing-here"), RecordFor("team-a", "id-1"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(missing.error().message, "Secret team-a/nothing-here does not exist: nothing to stamp");
+
+  const json theirs = {
+      {"metadata", {{"name", "theirs"}}},
+      {"type", "kubernetes.io/dockerconfigjson"},
+      {"data",
+       {{".dockerconfigjson", B64(R"({"auths":{"h":{"auth":")" + B64("u:p") + R"("}}})")}}}};
+  ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets", theirs).first, 201);
+  const json theirs_before = emu_.Secret("theirs");
+  Status foreign = sink->Stamp(Ref("theirs"), RecordFor("team-a", "id-1"));
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(foreign.error().message.find("refusing to stamp it"), std::string::npos);
+  EXPECT_EQ(emu_.Secret("theirs"), theirs_before);
+
+  json emptied = theirs;
+  emptied["metadata"] = {{"name", "emptied"},
+                         {"labels", {{"app.kubernetes.io/managed-by", "crtoken"}}}};
+  emptied["data"] = {{".dockerconfigjson", B64(R"({"auths":{}})")}};
+  ASSERT_EQ(emu_.Api("POST", "/api/v1/namespaces/team-a/secrets", emptied).first, 201);
+  Status empty = sink->Stamp(Ref("emptied"), RecordFor("team-a", "id-1"));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().kind, ErrorKind::kInvalid);
+  EXPECT_TRUE(sink->Inspect(Ref("emptied")).value().record.empty());
 }
 
 }  // namespace

@@ -2,10 +2,8 @@
 // back (SpecSet::unread, DesiredState::prune.unread); and what the watcher tells the daemon about
 // a tree that is still being written (storms coalesce, open writes are known).
 #include <gtest/gtest.h>
-#include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "daemon/specs/spec_loader.h"
 #include "daemon/specs/spec_tracker.h"
 #include "daemon/specs/spec_watcher.h"
+#include "tests/support/file_capabilities.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken {
@@ -28,6 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using test::TempDir;
+using test::WithoutFileCapabilities;
 using test::WriteFile;
 
 std::string Token(const std::string& name) {
@@ -69,34 +69,6 @@ class BoundSocket {
  private:
   int fd_;
   bool ok_ = false;
-};
-
-// Takes CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of this thread's effective set while it lives,
-// so that a chmod 000 directory is unreadable even to root (the tests run as root here).
-class WithoutFileCapabilities {
- public:
-  WithoutFileCapabilities() {
-    if (::geteuid() != 0) {
-      ok_ = true;  // permissions apply anyway
-      return;
-    }
-    header_.version = _LINUX_CAPABILITY_VERSION_3;
-    if (::syscall(SYS_capget, &header_, saved_) != 0) return;
-    __user_cap_data_struct reduced[2] = {saved_[0], saved_[1]};
-    reduced[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
-    ok_ = ::syscall(SYS_capset, &header_, reduced) == 0;
-    dropped_ = ok_;
-  }
-  ~WithoutFileCapabilities() {
-    if (dropped_) ::syscall(SYS_capset, &header_, saved_);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  __user_cap_header_struct header_{};
-  __user_cap_data_struct saved_[2]{};
-  bool ok_ = false;
-  bool dropped_ = false;
 };
 
 // --- The loader --------------------------------------------------------------------------------

@@ -5,14 +5,18 @@ Test fixture for crtoken's KubernetesSecretSink, and checked against the real ku
 (kubectl_fidelity_test.py). Python 3 standard library only, plus the openssl CLI to make a
 test CA on first start.
 
-  k8s_emulator.py --port 6443 --tls-dir DIR --token T [--readonly-token R] [--namespace NS]
-                  [--kubeconfig-out FILE]
+  k8s_emulator.py --port 6443 --tls-dir DIR --token T [--readonly-token R]
+                  [--namespaced-token N] [--namespace NS] [--kubeconfig-out FILE]
 
 What it serves (all but /_emulator/ need a bearer token or a client certificate signed by
-the test CA, else 401):
+the test CA, else 401; a --readonly-token gets 403 on writes, a --namespaced-token 403 on a list
+of Secrets at the cluster scope, as a service account bound only by RoleBindings does):
   GET  /version /api /api/v1 /apis /openapi/v2 /openapi/v3 (404: use --validate=false)
   core/v1 namespaces: list, get, create, delete
-  core/v1 secrets: list (labelSelector, fieldSelector=metadata.name), get, create (POST),
+  core/v1 secrets: list, in a namespace or across all (labelSelector, fieldSelector=metadata.name,
+      limit + continue: pages in (namespace, name) order, metadata.continue and
+      remainingItemCount while more remain; a continue token reads the store as it is then,
+      not a snapshot), get, create (POST),
       replace (PUT, resourceVersion precondition -> 409), patch (strategic-merge, merge,
       json-patch, apply-patch), delete (DeleteOptions preconditions), Table output for kubectl
   Errors are Kubernetes Status bodies. resourceVersion is one global counter bumped on every
@@ -22,14 +26,16 @@ the test CA, else 401):
 Admin endpoints (no auth), for tests:
   GET    /_emulator/requests        the request log [{method, path, query, status, user}]
   DELETE /_emulator/requests        clears it
-  POST   /_emulator/faults          {"status": 409|500|503|429, "count": N,
+  POST   /_emulator/faults          {"status": 409|500|503|429|403|410, "count": N,
                                      "methods": ["POST","PUT","PATCH","DELETE"], "path": "substr",
+                                     "query": "substr",
                                      "reset": false, "touch": false, "delay": seconds}
                                     next N matching requests fail; with "touch" they are served
                                     after another writer changed the object (a genuine 409 for
                                     a stale resourceVersion); "delay" answers late
   DELETE /_emulator/faults          clears the rules
-  POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...]} replaces them
+  POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...],
+                                     "namespaced_tokens": [...]} replaces them
   GET    /_emulator/state           every stored object
 """
 
@@ -336,9 +342,11 @@ class Store:
         if ns not in self.namespaces:
             raise not_found("namespaces", ns)
 
-    def list_secrets(self, ns, label_selector, field_selector):
+    def list_secrets(self, ns, label_selector, field_selector, limit=None, continue_token=None):
         items = []
-        for (sns, name) in sorted(self.secrets):
+        start = decode_continue(continue_token) if continue_token else None
+        keys = [k for k in sorted(self.secrets) if start is None or k > start]
+        for (sns, name) in keys:
             if ns is not None and sns != ns:
                 continue
             obj = self.secrets[(sns, name)]
@@ -350,8 +358,14 @@ class Store:
             item.pop("kind", None)
             item.pop("apiVersion", None)
             items.append(item)
-        return {"kind": "SecretList", "apiVersion": "v1",
-                "metadata": {"resourceVersion": str(self.rv)}, "items": items}
+        meta = {"resourceVersion": str(self.rv)}
+        page_size = parse_limit(limit)
+        if page_size and len(items) > page_size:
+            last = items[page_size - 1]["metadata"]
+            meta["continue"] = encode_continue(self.rv, (last["namespace"], last["name"]))
+            meta["remainingItemCount"] = len(items) - page_size
+            items = items[:page_size]
+        return {"kind": "SecretList", "apiVersion": "v1", "metadata": meta, "items": items}
 
     def get_secret(self, ns, name):
         obj = self.secrets.get((ns, name))
@@ -485,6 +499,36 @@ class Store:
                 "details": {"name": name, "kind": "secrets", "uid": old["metadata"]["uid"]}}
 
 
+def parse_limit(limit):
+    if limit in (None, ""):
+        return 0
+    try:
+        value = int(limit)
+    except ValueError:
+        raise bad_request("limit: Invalid value: %r: must be an integer" % limit)
+    return max(value, 0)
+
+
+def encode_continue(rv, key):
+    """An opaque token as the API server makes one: base64 of the list's resourceVersion and the
+    key after which the next page starts."""
+    body = {"v": "meta.k8s.io/v1", "rv": rv, "start": "/secrets/%s/%s\u0000" % key}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+def decode_continue(token):
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        body = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        start = body["start"]
+        if body.get("v") != "meta.k8s.io/v1" or not start.startswith("/secrets/"):
+            raise ValueError(start)
+        ns, name = start[len("/secrets/"):].rstrip("\u0000").split("/", 1)
+        return (ns, name)
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        raise bad_request("continue key is not valid: %r" % token)
+
+
 def matches_labels(labels, selector):
     if not selector:
         return True
@@ -556,7 +600,7 @@ def age(timestamp):
     return "%dd" % (s // 86400)
 
 
-def to_table(kind, objects, list_rv):
+def to_table(kind, objects, list_rv, continue_token=None):
     if kind == "secrets":
         columns = [("Name", "string", "name"), ("Type", "string", ""), ("Data", "string", ""),
                    ("Age", "string", "")]
@@ -566,9 +610,12 @@ def to_table(kind, objects, list_rv):
         columns = [("Name", "string", "name"), ("Status", "string", ""), ("Age", "string", "")]
         cells = lambda o: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"),
                            age(o["metadata"].get("creationTimestamp"))]
+    meta = {"resourceVersion": list_rv}
+    if continue_token:
+        meta["continue"] = continue_token
     return {
         "kind": "Table", "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": list_rv},
+        "metadata": meta,
         "columnDefinitions": [{"name": n, "type": t, "format": f, "description": "", "priority": 0}
                               for n, t, f in columns],
         "rows": [{"cells": cells(o),
@@ -599,6 +646,7 @@ class Emulator:
         self.store = Store(["default", "kube-system", "kube-public"] + (args.namespace or []))
         self.tokens = set(args.token or [])
         self.readonly_tokens = set(args.readonly_token or [])
+        self.namespaced_tokens = set(args.namespaced_token or [])
         self.faults = []
         self.log = []
         self.admin_lock = threading.Lock()
@@ -667,16 +715,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if auth.startswith("Bearer "):
             token = auth[len("Bearer "):].strip()
             if token in self.emu.tokens:
-                return ("token-user", True)
+                return ("token-user", True, True)
             if token in self.emu.readonly_tokens:
-                return ("readonly-user", False)
+                return ("readonly-user", False, True)
+            if token in self.emu.namespaced_tokens:
+                return ("system:serviceaccount:crtoken:crtoken", True, False)
             return None
         cert = getattr(self.connection, "getpeercert", lambda: None)()
         if cert:
             for rdn in cert.get("subject", ()):
                 for key, value in rdn:
                     if key == "commonName":
-                        return (value, True)
+                        return (value, True, True)
         return None
 
     def dispatch(self, method):
@@ -696,7 +746,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                                   "Unauthorized"))
                 return
             entry["user"] = who[0]
-            fault = self.take_fault(method, path)
+            fault = self.take_fault(method, path, url.query)
             if fault is not None and fault.get("delay"):
                 time.sleep(float(fault["delay"]))  # a slow server; then the rule's other effects
                 if "status" not in fault and not fault.get("reset") and not fault.get("touch"):
@@ -715,12 +765,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return
                 code = int(fault.get("status", 500))
                 reasons = {409: "Conflict", 500: "InternalError", 503: "ServiceUnavailable",
-                           429: "TooManyRequests", 504: "Timeout", 403: "Forbidden"}
+                           429: "TooManyRequests", 504: "Timeout", 403: "Forbidden",
+                           410: "Expired"}
                 headers = {"Retry-After": "1"} if code == 429 else None
                 entry["status"] = self.send_json(code, status_body(
                     code, reasons.get(code, "InternalError"),
                     "injected fault: %d for %s %s" % (code, method, path)), headers)
                 return
+            if method == "GET" and not who[2] and path == "/api/v1/secrets":
+                raise ApiError(403, "Forbidden",
+                               'secrets is forbidden: User "%s" cannot list resource "secrets" in '
+                               'API group "" at the cluster scope' % who[0],
+                               {"kind": "secrets"})
             if method in WRITE_METHODS and not who[1] and path.startswith("/api/v1/"):
                 parts = path.split("/")
                 resource = parts[5] if len(parts) > 5 else parts[3]
@@ -762,7 +818,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.emu.admin_lock:
                 self.emu.log.append(entry)
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, query=""):
         with self.emu.admin_lock:
             for rule in self.emu.faults:
                 if rule.get("count", 0) <= 0:
@@ -770,6 +826,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if method not in rule.get("methods", WRITE_METHODS):
                     continue
                 if rule.get("path") and rule["path"] not in path:
+                    continue
+                if rule.get("query") and rule["query"] not in query:
                     continue
                 rule["count"] -= 1
                 return dict(rule)
@@ -800,6 +858,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with emu.admin_lock:
                 emu.tokens = set(body.get("tokens", []))
                 emu.readonly_tokens = set(body.get("readonly_tokens", []))
+                emu.namespaced_tokens = set(body.get("namespaced_tokens", []))
             return self.send_json(200, {"ok": True})
         if path == "/_emulator/state":
             with emu.store.lock:
@@ -836,7 +895,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # /api/v1/secrets (all namespaces)
             if rest == ["secrets"] and method == "GET":
                 result = store.list_secrets(None, query.get("labelSelector"),
-                                            query.get("fieldSelector"))
+                                            query.get("fieldSelector"), query.get("limit"),
+                                            query.get("continue"))
                 return 200, self.maybe_table("secrets", result)
             if rest == ["namespaces"]:
                 if method == "GET":
@@ -857,7 +917,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if len(rest) == 3:
                     if method == "GET":
                         result = store.list_secrets(ns, query.get("labelSelector"),
-                                                    query.get("fieldSelector"))
+                                                    query.get("fieldSelector"),
+                                                    query.get("limit"), query.get("continue"))
                         return 200, self.maybe_table("secrets", result)
                     if method == "POST":
                         return 201, store.create_secret(ns, self.parse_json(raw) or {}, dry_run)
@@ -887,7 +948,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def maybe_table(self, kind, result):
         if not self.wants_table():
             return result
-        return to_table(kind, result["items"], result["metadata"]["resourceVersion"])
+        return to_table(kind, result["items"], result["metadata"]["resourceVersion"],
+                        result["metadata"].get("continue"))
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -978,6 +1040,9 @@ def main(argv=None):
     parser.add_argument("--token", action="append", help="a bearer token with full access")
     parser.add_argument("--readonly-token", action="append",
                         help="a bearer token that may read but gets 403 on writes")
+    parser.add_argument("--namespaced-token", action="append",
+                        help="a bearer token with full access inside namespaces that gets 403 "
+                             "listing Secrets at the cluster scope")
     parser.add_argument("--namespace", action="append",
                         help="an extra namespace (default, kube-system, kube-public always exist)")
     parser.add_argument("--kubeconfig-out", help="write a kubeconfig for the first --token here")

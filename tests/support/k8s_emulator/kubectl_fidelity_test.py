@@ -20,6 +20,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "fidelity-token-6c1f0e"
+NAMESPACED_TOKEN = "fidelity-namespaced-token-2d9e"
 
 
 def free_port():
@@ -40,7 +41,7 @@ class KubectlFidelityTest(unittest.TestCase):
         cls.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "k8s_emulator.py"), "--port", str(cls.port),
              "--tls-dir", os.path.join(cls.dir, "tls"), "--token", TOKEN,
-             "--namespace", "team-a", "--kubeconfig-out", cls.kubeconfig],
+             "--namespaced-token", NAMESPACED_TOKEN, "--namespace", "team-a", "--kubeconfig-out", cls.kubeconfig],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = cls.proc.stdout.readline()
         if "listening" not in line:
@@ -232,6 +233,47 @@ class KubectlFidelityTest(unittest.TestCase):
         self.assertIn("error: You must be logged in to the server", r.stderr)
         status, body = self.api("/api/v1/namespaces/default/secrets", token=None)
         self.assertEqual((status, body["kind"], body["reason"]), (401, "Status", "Unauthorized"))
+
+    def test_list_across_namespaces_in_chunks(self):
+        # kubectl pages with limit and continue (--chunk-size); every page must chain to the next.
+        want = []
+        for ns in ("paged-a", "paged-b"):
+            status, _ = self.api("/api/v1/namespaces", "POST", {"metadata": {"name": ns}})
+            self.assertEqual(status, 201)
+            for i in range(3):
+                name = "s%d" % i
+                status, _ = self.api("/api/v1/namespaces/%s/secrets" % ns, "POST",
+                                     {"metadata": {"name": name, "labels": {"paged": "yes"}},
+                                      "stringData": {"k": "v"}})
+                self.assertEqual(status, 201)
+                want.append("%s/secret/%s" % (ns, name))
+        self.api("/_emulator/requests", "DELETE")
+        r = self.kubectl("get", "secrets", "-A", "-l", "paged=yes", "--chunk-size=2", "-o",
+                         "jsonpath={range .items[*]}{.metadata.namespace}/secret/"
+                         "{.metadata.name}{\"\\n\"}{end}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), want)
+        _, log = self.api("/_emulator/requests")
+        pages = [e for e in log if e["path"] == "/api/v1/secrets"]
+        self.assertEqual(len(pages), 3, pages)
+        self.assertEqual(sum("continue=" in e["query"] for e in pages), 2, pages)
+        # A continue token the server never made is refused.
+        status, body = self.api("/api/v1/secrets?limit=2&continue=bm90LWEtdG9rZW4")
+        self.assertEqual((status, body["reason"]), (400, "BadRequest"))
+
+    def test_namespaced_token_cannot_list_at_cluster_scope(self):
+        with open(self.kubeconfig) as f:
+            kc = self.write("namespaced-kubeconfig", f.read().replace(TOKEN, NAMESPACED_TOKEN))
+        env = dict(os.environ, KUBECONFIG=kc, HOME=self.dir)
+        run = lambda *args: subprocess.run(["kubectl", "--cache-dir", self.cache] + list(args),
+                                           env=env, capture_output=True, text=True, timeout=120)
+        r = run("get", "secrets", "-A")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Error from server (Forbidden): secrets is forbidden: User '
+                      '"system:serviceaccount:crtoken:crtoken" cannot list resource "secrets" in '
+                      'API group "" at the cluster scope', r.stderr)
+        r = run("get", "secrets", "-n", "team-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_missing_namespace(self):
         r = self.kubectl("get", "secret", "x", "-n", "no-such-ns")
