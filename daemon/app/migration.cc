@@ -159,7 +159,10 @@ MigrationReport MigrateRecords(const std::vector<LegacyRecord>& records, Registr
     if (!lists.count(r.registry_id)) lists.emplace(r.registry_id, api.ListTokens(r.registry_id));
   }
   for (const LegacyRecord& r : records) {
-    report.steps.push_back(MigrateOne(r, api, sink, owner, dry_run, lists, report));
+    MigrationReport::Step step = MigrateOne(r, api, sink, owner, dry_run, lists, report);
+    // The file's names and ids, and the API's messages, came from outside: one printable line.
+    step.line = PrintableText(step.line, 4096);
+    report.steps.push_back(std::move(step));
   }
   return report;
 }
