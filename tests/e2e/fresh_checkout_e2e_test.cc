@@ -59,7 +59,8 @@ TEST_F(FreshCheckoutE2eTest, LostSecretsAreReissuedWithoutAnOwnershipError) {
   EXPECT_NE(plan.out.find("Plan: 0 to create, 3 to reissue, 0 to update, 0 to delete"),
             std::string::npos)
       << plan.out;
-  for (const std::string bad : {"does not own", "another crtoken installation", "adopt", "error"}) {
+  for (const std::string bad :
+       {"does not own", "another crtoken installation", "adopt", " error ", "crtoken plan: "}) {
     EXPECT_EQ(plan.err.find(bad), std::string::npos) << bad << " in:\n" << plan.err;
   }
   EXPECT_EQ(Tokens("acme"), before);  // plan wrote nothing

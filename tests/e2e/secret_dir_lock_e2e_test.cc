@@ -55,13 +55,25 @@ TEST_F(SecretDirLockE2eTest, AnIdleRunRefusesAnApplyOnItsSecretDirAtOnce) {
   ExpectDelivered("secrets", "ci-push.json", "ci-push");
 }
 
-TEST_F(SecretDirLockE2eTest, AMissingSecretDirIsCreatedPrivateAndLocked) {
+TEST_F(SecretDirLockE2eTest, ASecretDirThatCannotBeCreatedFailsBeforeAnyRequest) {
   Declare("specs", "ci-push");
-  CommandResult apply = Crtoken("apply", "specs", "deep/secrets");
-  ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
+  WriteFile(dir_ / "a-file", "not a directory");
+  emu_.ClearRequests();
+  CommandResult apply = Crtoken("apply", "specs", "a-file/secrets");
+  EXPECT_EQ(apply.exit_code, 1) << apply.out << apply.err;
+  EXPECT_EQ(apply.err.substr(apply.err.rfind("crtoken apply: ")),
+            "crtoken apply: cannot create the secret dir " + Path("a-file/secrets") +
+                ": Not a directory\n");
+  EXPECT_EQ(apply.out, "");
+  EXPECT_TRUE(emu_.Requests().empty());
+  EXPECT_TRUE(TokenNames().empty());  // no token whose password has nowhere to go
+
+  // A missing one is created, private, with its parents; plan creates nothing.
+  CommandResult created = Crtoken("apply", "specs", "deep/secrets");
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  EXPECT_EQ(FileMode(dir_ / "deep"), 0700u);
   EXPECT_EQ(FileMode(dir_ / "deep" / "secrets"), 0700u);
   ExpectDelivered("deep/secrets", "ci-push.json", "ci-push");
-  // plan creates nothing.
   CommandResult plan = Crtoken("plan", "specs", "nowhere");
   EXPECT_EQ(plan.exit_code, 2) << plan.out << plan.err;
   EXPECT_FALSE(fs::exists(dir_ / "nowhere"));

@@ -102,7 +102,7 @@ TEST_F(UpgradeE2eTest, PlanSaysWhatTheMigrationWouldDoAndWritesNothing) {
            "Plan: 3 to create, 0 to reissue, 0 to update, 1 to delete; 2 in sync"}) {
     EXPECT_NE(plan.out.find(line), std::string::npos) << line << "\nnot in:\n" << plan.out;
   }
-  EXPECT_EQ(plan.out.find("reissue"), std::string::npos) << plan.out;
+  EXPECT_EQ(plan.out.find("\nreissue "), std::string::npos) << plan.out;
   EXPECT_EQ(Tokens(), before);
   EXPECT_EQ(ReadFile(dir_ / "state" / "ownership.json"), LegacyText());
   EXPECT_FALSE(fs::exists(dir_ / "state" / "ownership.json.migrated"));
@@ -154,6 +154,30 @@ TEST_F(UpgradeE2eTest, ApplyKeepsTheDeliveredReissuesTheRestAndRenamesTheFile) {
   EXPECT_EQ(again.out.find("migrate"), std::string::npos) << again.out;
   EXPECT_EQ(Crtoken("plan", "specs", "secrets").exit_code, 0);
   EXPECT_EQ(Tokens().at("ci-push")["password"], old_passwords_["ci-push"]);
+}
+
+TEST_F(UpgradeE2eTest, RunMigratesBeforeItsFirstPassAndLogsWhatItDid) {
+  ASSERT_TRUE(StartRun("specs", "secrets", {"--state-dir", Path("state")}));
+  ASSERT_TRUE(WaitFor([&] { return Ready(); })) << daemon_->Log();
+  const std::string log = daemon_->Log();
+  for (const std::string& line : std::vector<std::string>{
+           "--state-dir is deprecated and ignored",
+           "migrate acme/deployer (token " + ids_["deployer"] +
+               "): its password is in file:teams/deployer.json: token kept, recorded it in the "
+               "secret",
+           "migrate acme/lost-secret (token " + ids_["lost-secret"] +
+               "): its secret is gone: deleted the token",
+           "migrated " + Path("state/ownership.json") + ": 2 kept"}) {
+    EXPECT_NE(log.find(line), std::string::npos) << line;
+  }
+  // The migration came before the first pass: no pass ever saw the legacy tokens as not crtoken's.
+  EXPECT_EQ(log.find("does not own"), std::string::npos);
+  EXPECT_LT(log.find("migrated " + Path("state/ownership.json")), log.find("reconcile pass done"));
+  EXPECT_TRUE(fs::exists(dir_ / "state" / "ownership.json.migrated"));
+  EXPECT_EQ(Tokens().at("deployer")["id"], ids_["deployer"]);
+  ExpectDelivered("secrets", "teams/deployer.json", "deployer");
+  ASSERT_TRUE(WaitFor([&] { return Secret("secrets", "lost-secret.json").is_object(); }));
+  ExpectDelivered("secrets", "lost-secret.json", "lost-secret");
 }
 
 TEST_F(UpgradeE2eTest, TheOldDefaultStateDirIsMigratedWithoutTheFlag) {
