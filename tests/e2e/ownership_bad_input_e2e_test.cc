@@ -86,8 +86,8 @@ TEST_F(OwnershipBadInputE2eTest, AReadOnlySecretDirMakesRunHoldThePasswordUntilI
   if (!StartRun("specs", "secrets", {}, /*without_file_capabilities=*/true)) {
     GTEST_SKIP() << "cannot drop CAP_DAC_OVERRIDE here";
   }
-  ASSERT_TRUE(WaitFor([&] { return Ready(); })) << daemon_->Log();
-  ASSERT_TRUE(WaitFor([&] { return Metric("crtoken_secrets_waiting") == 1; })) << daemon_->Log();
+  ASSERT_TRUE(WaitUntil([&] { return Ready(); })) << daemon_->Log();
+  ASSERT_TRUE(WaitUntil([&] { return Metric("crtoken_secrets_waiting") == 1; })) << daemon_->Log();
   EXPECT_NE(daemon_->Log().find(Path("secrets") + "/fresh.json"), std::string::npos)
       << daemon_->Log();
   ASSERT_TRUE(Tokens().count("fresh"));
@@ -98,7 +98,7 @@ TEST_F(OwnershipBadInputE2eTest, AReadOnlySecretDirMakesRunHoldThePasswordUntilI
   const double passes = Metric("crtoken_reconcile_total{result=\"error\"}") +
                         Metric("crtoken_reconcile_total{result=\"success\"}");
   daemon_->Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     return Metric("crtoken_reconcile_total{result=\"error\"}") +
                Metric("crtoken_reconcile_total{result=\"success\"}") >
            passes;
@@ -109,7 +109,7 @@ TEST_F(OwnershipBadInputE2eTest, AReadOnlySecretDirMakesRunHoldThePasswordUntilI
   // Writable again: the held password is written, for the same token.
   ASSERT_EQ(::chmod(Path("secrets").c_str(), 0700), 0);
   daemon_->Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return Metric("crtoken_secrets_waiting") == 0; })) << daemon_->Log();
+  ASSERT_TRUE(WaitUntil([&] { return Metric("crtoken_secrets_waiting") == 0; })) << daemon_->Log();
   EXPECT_EQ(Id("fresh"), held);
   ExpectDelivered("secrets", "fresh.json", "fresh");
   EXPECT_EQ(TokenNames(), (std::vector<std::string>{"ci-push", "fresh", "puller"}));

@@ -7,8 +7,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <linux/capability.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,6 +24,7 @@
 #include "tests/support/crtoken_process.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/file_capabilities.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
@@ -34,26 +33,10 @@ namespace crtoken::test {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// In the child, before exec: as root, drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
-// bounding set, so that the exec'd crtoken is bound by file permissions (a read-only directory)
-// like any user. _exit(126) when that is not possible (the test skips).
+// In the child, before exec: crtoken is bound by file permissions (a read-only directory) like
+// any user; _exit(126) when that is not possible (the test skips).
 inline void DropFileCapabilities() {
-  if (::geteuid() != 0) return;
-  if (::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0 ||
-      ::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) != 0) {
-    ::_exit(126);
-  }
-}
-
-// Polls `pred` every 20 ms until it holds or `timeout` passes.
-inline bool WaitFor(const std::function<bool()>& pred,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
+  if (!DropFileCapabilitiesForExec()) ::_exit(126);
 }
 
 // A RegistryToken document: `name` in `registry`, its secret at `file` (relative to the secret
@@ -86,7 +69,7 @@ class OwnershipE2eTest : public ::testing::Test {
 
   std::string Path(const std::string& relative) const { return (dir_ / relative).string(); }
 
-  // Writes specs/<specs>/<name>.yaml declaring `name` (see TokenYaml).
+  // Writes <specs>/<name>.yaml (under the temp dir) declaring `name` (see TokenYaml).
   void Declare(const std::string& specs, const std::string& name,
                const std::string& registry = "acme", const std::string& file = "",
                const std::string& extra = "") {
@@ -137,9 +120,7 @@ class OwnershipE2eTest : public ::testing::Test {
     const fs::path log = dir_ / "out" / ("run" + std::to_string(++runs_) + ".log");
     bool started = true;
     std::thread starter([&] {
-      if (without_file_capabilities && ::geteuid() == 0 &&
-          (::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0 ||
-           ::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) != 0)) {
+      if (without_file_capabilities && !DropFileCapabilitiesForExec()) {
         started = false;
         return;
       }
@@ -148,18 +129,8 @@ class OwnershipE2eTest : public ::testing::Test {
     starter.join();
     return started;
   }
-  // GET http://127.0.0.1:PORT/PATH: the status (0 when nothing answered).
-  int Get(int port, const std::string& path, std::string* body = nullptr) {
-    HttpResult r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + path, {}, "", 5000);
-    if (body != nullptr) *body = r.body;
-    return r.status;
-  }
-  bool Ready() { return Get(health_port_, "/readyz") == 200; }
-  double Metric(const std::string& series) {
-    std::string body;
-    Get(metrics_port_, "/metrics", &body);
-    return MetricValue(body, series).value_or(-1);
-  }
+  bool Ready() { return GetLocal(health_port_, "/readyz") == 200; }
+  double Metric(const std::string& series) { return ScrapeMetric(metrics_port_, series); }
   void TearDown() override {
     if (HasFailure() && daemon_) std::cerr << "---- crtoken run log ----\n" << daemon_->Log();
   }

@@ -13,7 +13,7 @@ class SecretDirLockE2eTest : public OwnershipE2eTest {};
 TEST_F(SecretDirLockE2eTest, AnIdleRunRefusesAnApplyOnItsSecretDirAtOnce) {
   Declare("specs", "ci-push");
   ASSERT_TRUE(StartRun("specs", "secrets"));
-  ASSERT_TRUE(WaitFor([&] { return Ready(); })) << daemon_->Log();
+  ASSERT_TRUE(WaitUntil([&] { return Ready(); })) << daemon_->Log();
   ExpectDelivered("secrets", "ci-push.json", "ci-push");
   const auto tokens = Tokens();
   const std::string secret = ReadFile(dir_ / "secrets" / "ci-push.json");

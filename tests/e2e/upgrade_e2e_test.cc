@@ -158,7 +158,7 @@ TEST_F(UpgradeE2eTest, ApplyKeepsTheDeliveredReissuesTheRestAndRenamesTheFile) {
 
 TEST_F(UpgradeE2eTest, RunMigratesBeforeItsFirstPassAndLogsWhatItDid) {
   ASSERT_TRUE(StartRun("specs", "secrets", {"--state-dir", Path("state")}));
-  ASSERT_TRUE(WaitFor([&] { return Ready(); })) << daemon_->Log();
+  ASSERT_TRUE(WaitUntil([&] { return Ready(); })) << daemon_->Log();
   const std::string log = daemon_->Log();
   for (const std::string& line : std::vector<std::string>{
            "--state-dir is deprecated and ignored",
@@ -176,7 +176,7 @@ TEST_F(UpgradeE2eTest, RunMigratesBeforeItsFirstPassAndLogsWhatItDid) {
   EXPECT_TRUE(fs::exists(dir_ / "state" / "ownership.json.migrated"));
   EXPECT_EQ(Tokens().at("deployer")["id"], ids_["deployer"]);
   ExpectDelivered("secrets", "teams/deployer.json", "deployer");
-  ASSERT_TRUE(WaitFor([&] { return Secret("secrets", "lost-secret.json").is_object(); }));
+  ASSERT_TRUE(WaitUntil([&] { return Secret("secrets", "lost-secret.json").is_object(); }));
   ExpectDelivered("secrets", "lost-secret.json", "lost-secret");
 }
 
