@@ -12,7 +12,7 @@
 //          even in a registry resolved through its ownership records).
 //   act:   every action on its own; one failure never stops the others; errors are collected.
 //   result: converged or not, when to come back (soon on transient errors or held passwords), the
-//          nearest declared expiry.
+//          nearest declared expiry, the state of each declared token (token_state.h).
 //
 // Creation is two-phase and crash-safe: the intent (OwnershipRecord phase kCreating with the
 // generation and the DeterministicTokenId) is recorded durably before the PUT; the secret is
@@ -54,6 +54,7 @@
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
 #include "reconciler/state_store.h"
+#include "reconciler/token_state.h"
 
 namespace crtoken {
 
@@ -88,6 +89,10 @@ struct PassResult {
   int actions_failed = 0;   // actions of the plan that did not complete
   int secrets_waiting = 0;  // passwords held in memory for these registries after the pass
   std::vector<std::string> registry_ids;  // the registries read completely in this pass
+  // Every declared token of the pass (the unresolved included) and its state after the pass (in a
+  // dry run: pending where an action is planned); also exported as metrics (Metrics::
+  // SetTokenStates) in a pass that acts.
+  std::vector<DeclaredTokenState> tokens;
 };
 
 class Reconciler {
@@ -138,7 +143,6 @@ class Reconciler {
                       const std::vector<OwnershipRecord>& intents,
                       std::vector<CreateOutcome>& outcomes);
   void DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes);
-  void SetExpiryGauges(PassContext& ctx);
   void Hook(std::string_view point) const;  // config_.test_hook, when set
   void CountOperation(ActionType type, bool ok) const;
   std::mutex& RegistryLock(const std::string& registry_id);
