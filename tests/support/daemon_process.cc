@@ -14,11 +14,23 @@
 
 namespace crtoken::test {
 
+namespace {
+
+std::vector<std::string> CrtokenRun(std::vector<std::string> args) {
+  args.insert(args.begin(), {CrtokenBinaryPath(), "run"});
+  return args;
+}
+
+}  // namespace
+
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
                              std::filesystem::path log_file)
+    : DaemonProcess(Program{CrtokenRun(std::move(args))}, std::move(env), std::move(log_file)) {}
+
+DaemonProcess::DaemonProcess(Program program, std::map<std::string, std::string> env,
+                             std::filesystem::path log_file)
     : log_file_(std::move(log_file)) {
-  std::vector<std::string> argv_s = {CrtokenBinaryPath(), "run"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> argv_s = std::move(program.argv);
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv = *e;

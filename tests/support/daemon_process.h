@@ -1,5 +1,5 @@
-// Runs `crtoken run` as a child process for end-to-end tests: its own process group, stderr to a
-// log file, stopped with a signal and reaped with a deadline.
+// Runs `crtoken run` (or another server program) as a child process for end-to-end tests: its own
+// process group, stdout and stderr to a log file, stopped with a signal and reaped with a deadline.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +18,13 @@ class DaemonProcess {
   // Starts the crtoken binary (CrtokenBinaryPath(), crtoken_process.h) with `args` (after "run")
   // and the extra environment `env`; the test's own CRTOKEN_* and IONOS_* variables are dropped.
   DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
+                std::filesystem::path log_file);
+  // Any other program a test runs as a server beside crtoken (e.g. prometheus), the same way:
+  // `argv[0]` is its path.
+  struct Program {
+    std::vector<std::string> argv;
+  };
+  DaemonProcess(Program program, std::map<std::string, std::string> env,
                 std::filesystem::path log_file);
   ~DaemonProcess();  // SIGKILL if still running
   DaemonProcess(const DaemonProcess&) = delete;
