@@ -64,7 +64,8 @@ std::string Spec(const std::string& name, const std::string& extra) {
          name + ".json\n";
 }
 
-// Every crtoken_* name in a file (the rules, the dashboard): in queries, and metrics named in texts.
+// Every crtoken_* name in a file (the rules, the dashboard): in queries, and metrics named in
+// texts.
 std::set<std::string> MetricNamesIn(const std::string& text) {
   std::set<std::string> names;
   static const std::regex kName("crtoken_[a-z0-9_]+");
