@@ -226,6 +226,13 @@ const std::vector<Flag>& Flags() {
          o.kubeconfig = v;
          return std::string();
        }},
+      {"output", "text|json", "status",
+       "text (default): one line per token; json: one document (also -o)",
+       [](Options& o, const std::string& v) {
+         if (v != "text" && v != "json") return std::string("want text or json");
+         o.output = v;
+         return std::string();
+       }},
       {"allow-core-dumps", nullptr, "run plan apply validate",
        "debugging only: allow core dumps and ptrace (by default the process is non-dumpable: "
        "its memory holds credentials and passwords)",
@@ -235,6 +242,8 @@ const std::vector<Flag>& Flags() {
 }
 
 bool AppliesTo(const Flag& flag, const std::string& command) {
+  // `crtoken status` is a read-only pass like `plan`: it takes plan's flags, and its own.
+  if (command == "status" && AppliesTo(flag, "plan")) return true;
   std::istringstream in(flag.commands);
   std::string c;
   while (in >> c) {
@@ -294,7 +303,8 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
   }
   bool specs_from_flags = false;
   for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
+    // -o is the one short flag: --output.
+    const std::string a = args[i] == "-o" ? std::string("--output") : args[i];
     if (a == "-h" || a == "--help") {
       o.help = true;
       continue;
