@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -101,9 +102,10 @@ class OwnershipE2eTest : public ::testing::Test {
 
   // crtoken run, like Crtoken above, on free loopback ports (health_port_, metrics_port_), with
   // a long resync (a pass comes from a start, a spec change or SIGHUP). With
-  // `without_file_capabilities` it is started from a thread that first dropped CAP_DAC_OVERRIDE
-  // and CAP_DAC_READ_SEARCH from its bounding set, so that it is bound by file permissions; false
-  // returned when that is not possible (the test skips).
+  // `without_file_capabilities` it is started from a thread of its own that first dropped
+  // CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its bounding set, so that it is bound by file
+  // permissions; that thread lives as long as the test (the daemon dies with the thread that
+  // started it). False when the capabilities cannot be dropped (the test skips).
   bool StartRun(const std::string& specs, const std::string& secrets,
                 std::vector<std::string> extra = {}, bool without_file_capabilities = false) {
     health_port_ = FreePort();
@@ -118,16 +120,29 @@ class OwnershipE2eTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     const std::map<std::string, std::string> env = {{"IONOS_TOKEN", kApiToken}};
     const fs::path log = dir_ / "out" / ("run" + std::to_string(++runs_) + ".log");
-    bool started = true;
-    std::thread starter([&] {
-      if (without_file_capabilities && !DropFileCapabilitiesForExec()) {
-        started = false;
+    if (!without_file_capabilities) {
+      daemon_ = std::make_unique<DaemonProcess>(args, env, log);
+      return true;
+    }
+    std::promise<bool> started;
+    std::future<bool> ready = started.get_future();
+    capless_ = std::thread([&, release = release_.get_future()] {
+      if (!DropFileCapabilitiesForExec()) {
+        started.set_value(false);
         return;
       }
       daemon_ = std::make_unique<DaemonProcess>(args, env, log);
+      started.set_value(true);
+      release.wait();
+      daemon_.reset();
     });
-    starter.join();
-    return started;
+    return ready.get();
+  }
+  ~OwnershipE2eTest() override {
+    if (capless_.joinable()) {
+      release_.set_value();
+      capless_.join();
+    }
   }
   bool Ready() { return GetLocal(health_port_, "/readyz") == 200; }
   double Metric(const std::string& series) { return ScrapeMetric(metrics_port_, series); }
@@ -196,6 +211,8 @@ class OwnershipE2eTest : public ::testing::Test {
   TempDir dir_;
   json state_;
   std::unique_ptr<DaemonProcess> daemon_;
+  std::thread capless_;  // started the daemon without file capabilities; ends with the test
+  std::promise<void> release_;
   int health_port_ = 0;
   int metrics_port_ = 0;
   int runs_ = 0;
