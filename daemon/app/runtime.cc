@@ -1,8 +1,10 @@
 #include "daemon/app/runtime.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -124,7 +126,9 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 }
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
+  for (const std::string& warning : options.warnings) spdlog::warn("{}", warning);
   auto rt = std::make_unique<Runtime>();
+  rt->owner = options.owner;
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
@@ -136,13 +140,42 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
 
+  const bool read_only = dry_run || options.dry_run;
+  auto migrated =
+      MigrateLegacyState(options.state_dir, *rt->api, *rt->sink, options.owner, read_only);
+  if (!migrated.ok()) return migrated.error();
+  rt->migration = std::move(migrated.value());
+  RegistryApi* api_seen = rt->api.get();
+  SecretSink* sink_seen = rt->sink.get();
+  if (read_only && rt->migration) {
+    rt->migration_view = std::make_unique<MigrationView>(*rt->api, *rt->sink, *rt->migration);
+    api_seen = &rt->migration_view->api();
+    sink_seen = &rt->migration_view->sink();
+  }
+
   ReconcilerConfig config;
   config.policy = options.policy;
-  config.dry_run = dry_run || options.dry_run;
+  config.policy.owner = options.owner;
+  config.dry_run = read_only;
   config.test_hook = CrashHookFromEnv();
-  rt->reconciler = std::make_unique<Reconciler>(*rt->api, *rt->sink, *rt->clock, rt->metrics.get(),
-                                                std::move(config));
+  rt->reconciler = std::make_unique<Reconciler>(*api_seen, *sink_seen, *rt->clock,
+                                                rt->metrics.get(), std::move(config));
   return rt;
+}
+
+Result<DirectoryLock> LockSecretDir(const Options& options) {
+  std::string dir = options.secret_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) dir = ".";
+  // mkdir -p: each missing component 0700, as the file sink creates it.
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i != dir.size() && dir[i] != '/') continue;
+    const std::string prefix = dir.substr(0, i);
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return IoError("cannot create the secret dir", prefix, errno);
+    }
+  }
+  return LockDirectory(dir);
 }
 
 }  // namespace crtoken
