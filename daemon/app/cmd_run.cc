@@ -127,6 +127,14 @@ int RunCommand(const Options& options) {
       co, [&tracker] { return tracker.Load(); }, *rt.reconciler, *rt.metrics, *rt.clock);
   HttpServer* server = http.value().get();
   controller.set_on_ready([server] { server->SetReady(true); });
+  server->SetStatus([&controller] { return StatusJson(controller.Status()); });
+  // On a return while the server still runs, the controller goes first: /status stops reading it.
+  struct StatusSourceReset {
+    std::unique_ptr<HttpServer>& server;
+    ~StatusSourceReset() {
+      if (server) server->SetStatus(nullptr);
+    }
+  } status_source_reset{http.value()};
 
   SpecWatcherOptions wo;
   wo.paths = options.specs;

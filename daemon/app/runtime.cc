@@ -90,8 +90,9 @@ class LazyKubernetesSink : public SecretSink {
 
 }  // namespace
 
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env) {
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
+    const Options& options, Metrics* metrics, const EnvLookup& env,
+    std::function<void(const ApiWait&)> on_wait) {
   std::vector<std::string> warnings;
   auto creds = LoadCredentials(options.credentials_file, env, &warnings);
   if (!creds.ok()) return creds.error();
@@ -108,6 +109,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   config.ca_file = options.ca_file;
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
   config.metrics = metrics;
+  config.on_wait = std::move(on_wait);
   if (config.insecure_skip_tls_verify) {
     spdlog::warn(
         "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
@@ -125,14 +127,15 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   return MakeHttpRegistryApi(options, metrics, ProcessEnv());
 }
 
-Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run,
+                                             const RuntimeHooks& hooks) {
   for (const std::string& warning : options.warnings) spdlog::warn("{}", warning);
   auto rt = std::make_unique<Runtime>();
   rt->owner = options.owner;
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
-  auto api = MakeHttpRegistryApi(options, rt->metrics.get());
+  auto api = MakeHttpRegistryApi(options, rt->metrics.get(), ProcessEnv(), hooks.on_api_wait);
   if (!api.ok()) return api.error();
   rt->api = std::move(api.value());
 
@@ -158,6 +161,7 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   config.policy.owner = options.owner;
   config.dry_run = read_only;
   config.test_hook = CrashHookFromEnv();
+  config.on_progress = hooks.on_progress;
   rt->reconciler = std::make_unique<Reconciler>(*api_seen, *sink_seen, *rt->clock,
                                                 rt->metrics.get(), std::move(config));
   return rt;

@@ -8,12 +8,14 @@
 // the caller prints it and exits 1.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 
 #include "daemon/app/migration.h"
 #include "daemon/app/options.h"
 #include "daemon/common/file_ops.h"
+#include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/composite_secret_sink.h"
 #include "daemon/sinks/file_secret_sink.h"
 #include "reconciler/clock.h"
@@ -54,8 +56,16 @@ Result<DirectoryLock> LockSecretDir(const Options& options);
 // missing credential is one kInvalid error naming the three ways to give one. Logs a warning when
 // TLS verification is off or the credentials file is readable by others.
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics);
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env);
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
+    const Options& options, Metrics* metrics, const EnvLookup& env,
+    std::function<void(const ApiWait&)> on_wait = nullptr);
+
+// What a command may observe of the work as it happens (e.g. apply's progress line); each may be
+// null. on_progress: ReconcilerConfig::on_progress; on_api_wait: HttpRegistryApiConfig::on_wait.
+struct RuntimeHooks {
+  std::function<void(const PassProgress&)> on_progress;
+  std::function<void(const ApiWait&)> on_api_wait;
+};
 
 // `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run. Logs the
 // options' warnings (a deprecated flag) first. The reconciler's owner is options.owner. The
@@ -66,6 +76,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 // after-delete, the process ends with _exit(137) (as if killed with SIGKILL) the first time the
 // pass reaches that point (ReconcilerConfig::test_hook). The end-to-end tests use it to prove
 // crash safety; never set it otherwise.
-Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false);
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false,
+                                             const RuntimeHooks& hooks = {});
 
 }  // namespace crtoken
