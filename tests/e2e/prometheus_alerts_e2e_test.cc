@@ -126,8 +126,7 @@ class PrometheusAlertsE2ETest : public ::testing::Test {
     prometheus_ = std::make_unique<DaemonProcess>(
         DaemonProcess::Program{
             CRTOKEN_PROMETHEUS,
-            {"--config.file=" + config.string(),
-             "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
+            {"--config.file=" + config.string(), "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
              "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port_)}},
         std::map<std::string, std::string>{}, dir_ / "prometheus.log");
     ASSERT_TRUE(WaitUntil([&] { return Prometheus("GET", "/-/ready").status == 200; }, kDeadline))
