@@ -78,6 +78,13 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
   }
 }
 
+void Metrics::SetLeader(bool leading) {
+  for (const char* change : {"gained", "lost"}) leadership_changes_.Add({{"change", change}});
+  if (leading_.exchange(leading) == leading) return;
+  leader_.Set(leading ? 1 : 0);
+  leadership_changes_.Add({{"change", leading ? "gained" : "lost"}}).Increment();
+}
+
 void Metrics::ObserveApiRequest(const std::string& method, int code, double seconds) {
   api_requests_.Add({{"method", method}, {"code", code == 0 ? "error" : std::to_string(code)}})
       .Increment();

@@ -10,6 +10,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,11 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+  // crtoken_leader (1 while this process may write: the elected leader, or a `run` without
+  // --leader-elect; 0 on a standby) and, on each change, crtoken_leadership_changes_total{change=
+  // gained|lost}. Setting the value it already has changes nothing.
+  void SetLeader(bool leading);
 
   // crtoken_api_requests_total{method,code} and crtoken_api_request_duration_seconds{method}.
   // `code` is the HTTP status, or 0 for a request that got no answer (label "error").
@@ -53,6 +59,18 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge& leader_ =
+      prometheus::BuildGauge()
+          .Name("crtoken_leader")
+          .Help("1 on the replica that may write (the leader), 0 on a standby")
+          .Register(*registry_)
+          .Add({});
+  prometheus::Family<prometheus::Counter>& leadership_changes_ =
+      prometheus::BuildCounter()
+          .Name("crtoken_leadership_changes_total")
+          .Help("Leadership gained and lost by this process, by change")
+          .Register(*registry_);
+  std::atomic<bool> leading_{false};
   prometheus::Family<prometheus::Counter>& api_requests_;
   prometheus::Family<prometheus::Histogram>& api_duration_;
   prometheus::Family<prometheus::Counter>& reconciles_;
