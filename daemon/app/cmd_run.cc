@@ -4,11 +4,14 @@
 //   specs --(SpecWatcher, SIGHUP)--> Controller::Reload --(changed registries)--> WorkQueue
 //   WorkQueue --(N workers)--> Controller::Pass --> Reconciler::Reconcile --> requeue or backoff
 //   HttpServer: /metrics, /healthz, /readyz (ready once every registry finished its first pass)
+//   --leader-elect: Leadership (leadership.h) runs the election; the passes run on the leader only,
+//   and every write is fenced; /readyz is "can take over" (the Lease answers)
 //
 // Signals are blocked in every thread and taken by the main thread with sigwaitinfo: SIGHUP
 // reloads the specs; the first SIGTERM or SIGINT stops taking work and waits up to
 // --shutdown-timeout for passes in flight (API calls and secret writes) to finish, then exits 0;
-// a second one exits at once.
+// a second one exits at once. A leader keeps renewing its Lease while that work finishes, then
+// releases it, so that a standby takes over at its next try.
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +28,7 @@
 #include "daemon/app/commands.h"
 #include "daemon/app/controller.h"
 #include "daemon/app/http_server.h"
+#include "daemon/app/leadership.h"
 #include "daemon/app/logging.h"
 #include "daemon/app/runtime.h"
 #include "daemon/specs/spec_tracker.h"
@@ -82,7 +86,17 @@ int RunCommand(const Options& options) {
     std::fprintf(stderr, "crtoken run: %s\n", s.error().message.c_str());
     return 1;
   }
-  auto runtime = MakeRuntime(options);
+  std::unique_ptr<Leadership> leadership;
+  if (options.leader_elect) {
+    auto made = MakeLeadership(options);
+    if (!made.ok()) {
+      spdlog::critical("crtoken run: {}", made.error().message);
+      return 1;
+    }
+    leadership = std::move(made.value());
+  }
+  auto runtime =
+      MakeRuntime(options, /*dry_run=*/false, leadership ? leadership->guard() : WriteGuard());
   if (!runtime.ok()) {
     spdlog::critical("crtoken run: {}", runtime.error().message);
     return 1;
@@ -99,10 +113,17 @@ int RunCommand(const Options& options) {
   co.prune_settle = options.prune_settle;
   co.dry_run = options.dry_run;
   SpecTracker tracker(options.specs);  // loaded only by the controller, which serialises Load
+  const bool leader_elect = options.leader_elect;
   Controller controller(
-      co, [&tracker] { return tracker.Load(); }, *rt.reconciler, *rt.metrics, *rt.clock);
+      co,
+      [&tracker, leader_elect] {
+        SpecSnapshot snapshot = tracker.Load();
+        if (leader_elect) RefuseFileSecrets(snapshot);
+        return snapshot;
+      },
+      *rt.reconciler, *rt.metrics, *rt.clock);
   HttpServer* server = http.value().get();
-  controller.set_on_ready([server] { server->SetReady(true); });
+  if (!leadership) controller.set_on_ready([server] { server->SetReady(true); });
 
   SpecWatcherOptions wo;
   wo.paths = options.specs;
@@ -127,9 +148,19 @@ int RunCommand(const Options& options) {
                                          {"prune_settle", FormatSeconds(options.prune_settle)},
                                          {"dry_run", options.dry_run ? "true" : "false"}}));
   controller.Reload("start", true);
+  if (leadership) {
+    leadership->Start(
+        *rt.metrics, [&controller] { controller.Resync(); },
+        [server](bool ready) { server->SetReady(ready); });
+  } else {
+    rt.metrics->SetLeader(true);
+  }
 
+  Leadership* gate = leadership.get();
   WorkerPool pool(controller.queue(), options.concurrency,
-                  [&controller](const std::string& key) { return controller.Pass(key); });
+                  [&controller, gate](const std::string& key) {
+                    return gate ? gate->Pass(controller, key) : controller.Pass(key);
+                  });
 
   while (true) {
     siginfo_t info{};
@@ -177,6 +208,7 @@ int RunCommand(const Options& options) {
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }
+  if (leadership) leadership->Shutdown();
   http.value().reset();
   spdlog::info("stopped cleanly");
   return 0;

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "daemon/kube/leader_elector.h"
+#include "daemon/kube/lease_lock.h"
 #include "daemon/registry/http_registry_api.h"
 #include "reconciler/time_util.h"
 
@@ -211,6 +213,35 @@ const std::vector<Flag>& Flags() {
          o.kubeconfig = v;
          return std::string();
        }},
+      {"leader-elect", nullptr, "run",
+       "run as one of several replicas: only the holder of a Lease writes (needs a cluster)",
+       [](Options& o, const std::string& v) { return SetBool(&o.leader_elect, v); }},
+      {"leader-elect-resource-name", "NAME", "run", "the Lease's name (default crtoken)",
+       [](Options& o, const std::string& v) {
+         o.leader_elect_resource_name = v;
+         return std::string();
+       }},
+      {"leader-elect-resource-namespace", "NS", "run",
+       "the Lease's namespace (default: the pod's, else the kubeconfig context's, else default)",
+       [](Options& o, const std::string& v) {
+         o.leader_elect_resource_namespace = v;
+         return std::string();
+       }},
+      {"leader-elect-lease-duration", "DURATION", "run",
+       "how long a standby waits for an unrenewed Lease before it takes it (default 15s)",
+       [](Options& o, const std::string& v) {
+         return SetDuration(&o.leader_elect_lease_duration, v);
+       }},
+      {"leader-elect-renew-deadline", "DURATION", "run",
+       "how long the leader keeps writing without a renewal of its Lease (default 10s)",
+       [](Options& o, const std::string& v) {
+         return SetDuration(&o.leader_elect_renew_deadline, v);
+       }},
+      {"leader-elect-retry-period", "DURATION", "run",
+       "how often the Lease is renewed, or tried by a standby (default 2s)",
+       [](Options& o, const std::string& v) {
+         return SetDuration(&o.leader_elect_retry_period, v);
+       }},
       {"allow-core-dumps", nullptr, "run plan apply validate",
        "debugging only: allow core dumps and ptrace (by default the process is non-dumpable: "
        "its memory holds credentials and passwords)",
@@ -235,6 +266,22 @@ std::string EnvName(const std::string& flag) {
 }
 
 Error Invalid(const std::string& message) { return Error{ErrorKind::kInvalid, message}; }
+
+// The leader election flags together (client-go's rules, and names the API server accepts).
+std::string CheckLeaderElection(const Options& o) {
+  LeaderElectionConfig c;
+  c.lease_duration = o.leader_elect_lease_duration;
+  c.renew_deadline = o.leader_elect_renew_deadline;
+  c.retry_period = o.leader_elect_retry_period;
+  if (std::string why = ValidateLeaderElection(c); !why.empty()) return why;
+  const std::string ns =
+      o.leader_elect_resource_namespace.empty() ? "default" : o.leader_elect_resource_namespace;
+  if (std::string why = ValidLeaseName(ns, o.leader_elect_resource_name); !why.empty()) {
+    return "--leader-elect-resource-" +
+           std::string(why.rfind("namespace", 0) == 0 ? "namespace: " : "name: ") + why;
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -317,6 +364,9 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
   }
   if (o.kubeconfig.empty()) {
     if (auto k = env("KUBECONFIG")) o.kubeconfig = *k;
+  }
+  if (o.leader_elect) {
+    if (std::string why = CheckLeaderElection(o); !why.empty()) return Invalid(why);
   }
   return o;
 }

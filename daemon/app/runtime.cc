@@ -124,7 +124,8 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   return MakeHttpRegistryApi(options, metrics, ProcessEnv());
 }
 
-Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run) {
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run,
+                                             WriteGuard write_guard) {
   auto rt = std::make_unique<Runtime>();
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
@@ -136,6 +137,11 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
   rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
+  if (write_guard) {
+    rt->api = std::make_unique<FencedRegistryApi>(std::move(rt->api), write_guard);
+    rt->fenced_sink = std::make_unique<FencedSecretSink>(*rt->sink, write_guard);
+  }
+  SecretSink& sink = rt->fenced_sink ? *rt->fenced_sink : *rt->sink;
 
   auto state = FileStateStore::Open(options.state_dir);
   if (!state.ok()) return state.error();
@@ -145,7 +151,7 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   config.policy = options.policy;
   config.dry_run = dry_run || options.dry_run;
   config.test_hook = CrashHookFromEnv();
-  rt->reconciler = std::make_unique<Reconciler>(*rt->api, *rt->sink, *rt->state, *rt->clock,
+  rt->reconciler = std::make_unique<Reconciler>(*rt->api, sink, *rt->state, *rt->clock,
                                                 rt->metrics.get(), std::move(config));
   return rt;
 }

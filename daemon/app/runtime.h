@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "daemon/app/fenced_ports.h"
 #include "daemon/app/options.h"
 #include "daemon/sinks/composite_secret_sink.h"
 #include "daemon/sinks/file_secret_sink.h"
@@ -28,6 +29,9 @@ struct Runtime {
   // kubernetes secret gets the error "kubernetes sink not configured: <why>".
   std::unique_ptr<SecretSink> kubernetes_sink;
   std::unique_ptr<CompositeSecretSink> sink;
+  // With a write guard (--leader-elect): `sink` behind the fence, what the reconciler writes
+  // through; `api` is then fenced itself (fenced_ports.h).
+  std::unique_ptr<SecretSink> fenced_sink;
   std::unique_ptr<StateStore> state;
   std::unique_ptr<Reconciler> reconciler;
 };
@@ -47,6 +51,10 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 // after-secret, the process ends with _exit(137) (as if killed with SIGKILL) the first time a
 // create reaches that point. The end-to-end tests use it to prove crash safety; never set it
 // otherwise.
-Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false);
+//
+// `write_guard` (crtoken run --leader-elect): every registry and secret write asks it first and is
+// not sent when it refuses (fenced_ports.h).
+Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false,
+                                             WriteGuard write_guard = {});
 
 }  // namespace crtoken
