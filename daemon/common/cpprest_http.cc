@@ -2,16 +2,21 @@
 
 #include <openssl/ssl.h>
 
-#include <vector>
+#include <algorithm>
+#include <memory>
 
 namespace crtoken {
 namespace {
 
+// The most read at once. A body that announces its length is read in chunks of that length
+// (at most this), so the common small answer costs one small buffer, not 64 KiB to allocate and
+// clear per request.
 constexpr size_t kChunkBytes = 64 * 1024;
 
 struct BodyState {
   Concurrency::streams::streambuf<uint8_t> source;
-  std::vector<uint8_t> chunk = std::vector<uint8_t>(kChunkBytes);
+  std::unique_ptr<uint8_t[]> chunk;  // not cleared: every byte read is written first
+  size_t chunk_bytes = kChunkBytes;
   size_t max_bytes = 0;
   pplx::cancellation_token_source abort;
   CappedBody out;
@@ -27,7 +32,7 @@ pplx::task<void> ReadChunks(std::shared_ptr<BodyState> s) {
   // Continuations take no cancellation token: cancelling `abort` must close the connection, not
   // turn the answer just read into a "cancelled" task.
   const auto none = pplx::cancellation_token::none();
-  return s->source.getn(s->chunk.data(), s->chunk.size())
+  return s->source.getn(s->chunk.get(), s->chunk_bytes)
       .then(
           [s](size_t n) {
             if (n == 0) return pplx::task_from_result();
@@ -39,7 +44,7 @@ pplx::task<void> ReadChunks(std::shared_ptr<BodyState> s) {
               s->abort.cancel();  // closes the connection: the rest is never read
               return pplx::task_from_result();
             }
-            s->out.body.append(reinterpret_cast<const char*>(s->chunk.data()), n);
+            s->out.body.append(reinterpret_cast<const char*>(s->chunk.get()), n);
             return ReadChunks(s);
           },
           none);
@@ -83,6 +88,7 @@ std::optional<std::string> HeaderValue(const web::http::http_response& response,
 
 pplx::task<CappedBody> ReadBodyCapped(web::http::http_response response, size_t max_bytes,
                                       pplx::cancellation_token_source abort) {
+  auto state = std::make_shared<BodyState>();
   if (auto length = HeaderValue(response, "Content-Length")) {
     // Digits only; anything else is left to the reading below, which is capped anyway.
     const std::string& v = *length;
@@ -94,8 +100,13 @@ pplx::task<CappedBody> ReadBodyCapped(web::http::http_response response, size_t 
       out.error = TooLarge("of " + v + " bytes (Content-Length)", max_bytes);
       return pplx::task_from_result(std::move(out));
     }
+    if (digits) {
+      const size_t announced = std::stoull(v);
+      state->chunk_bytes = std::clamp<size_t>(announced, 1, kChunkBytes);
+      state->out.body.reserve(announced);
+    }
   }
-  auto state = std::make_shared<BodyState>();
+  state->chunk.reset(new uint8_t[state->chunk_bytes]);
   state->source = response.body().streambuf();
   state->max_bytes = max_bytes;
   state->abort = abort;

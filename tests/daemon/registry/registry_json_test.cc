@@ -129,6 +129,30 @@ TEST(RegistryJsonTest, EncodeCreateAlwaysSendsStatusAndScopes) {
       "scopes":[{"name":"app/*","type":"repository","actions":["pull"]}]}})"));
 }
 
+// The bodies are written by hand: every string goes through the JSON escaper, and what the API
+// parses is exactly what was meant.
+TEST(RegistryJsonTest, EncodedBodiesCarryEveryStringExactly) {
+  const std::string odd = "a\"b\\c\n\t\x01/\u00e9\u2603";
+  TokenFields f;
+  f.name = odd;
+  f.scopes = {{odd, "repository", {"pull", odd}}, {"*", odd, {}}};
+  const json create = json::parse(EncodeTokenCreate(f));
+  EXPECT_EQ(create["properties"]["name"], odd);
+  EXPECT_EQ(create["properties"]["scopes"][0]["name"], odd);
+  EXPECT_EQ(create["properties"]["scopes"][0]["actions"], json::array({"pull", odd}));
+  EXPECT_EQ(create["properties"]["scopes"][1]["type"], odd);
+  EXPECT_EQ(create["properties"]["scopes"][1]["actions"], json::array());
+  EXPECT_EQ(create["properties"].size(), 3u);  // no expiryDate when there is none
+
+  TokenPatch p;
+  p.scopes = f.scopes;
+  p.status = TokenStatus::kDisabled;
+  EXPECT_EQ(
+      json::parse(EncodeTokenPatch(p)),
+      json::parse(R"({"status":"disabled","scopes":[)" + create["properties"]["scopes"][0].dump() +
+                  "," + create["properties"]["scopes"][1].dump() + "]}"));
+}
+
 TEST(RegistryJsonTest, EncodePatchOnlySetFields) {
   TokenPatch p;
   EXPECT_EQ(json::parse(EncodeTokenPatch(p)), json::object());
