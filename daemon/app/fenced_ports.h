@@ -9,6 +9,14 @@
 // whose create was sent keeps its password in the reconciler's memory when its secret write is
 // refused, as when a sink is down.
 //
+// One port call may send several requests (the Secret sink reads a Secret before it writes it;
+// the API client retries), so the same guard is also given to the adapters, which ask it again
+// right before each write request leaves (HttpRegistryApiConfig::before_write,
+// KubernetesSinkOptions::before_write; MakeRuntime wires all three): a replica paused in the
+// middle of a call sends nothing when it resumes. What no client-side fence can stop is a request
+// already sent, or one whose check passed an instant before the process froze: the margin between
+// the renew deadline and the lease duration is there for those (docs/operations.md).
+//
 // Contract: that of the decorated ports (thread-safe, never throws); the guard is called on the
 // writer's thread at the instant of each write and must be cheap and thread-safe.
 #pragma once

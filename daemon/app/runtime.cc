@@ -34,7 +34,8 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
 // it lists nothing. Thread-safe.
 class LazyKubernetesSink : public SecretSink {
  public:
-  explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
+  LazyKubernetesSink(std::string kubeconfig, WriteGuard before_write)
+      : kubeconfig_(std::move(kubeconfig)), before_write_(std::move(before_write)) {}
   Status Write(const SecretRef& ref, const DockerCredential& credential) override {
     auto sink = Get();
     if (!sink.ok()) return sink.error();
@@ -68,7 +69,9 @@ class LazyKubernetesSink : public SecretSink {
   Result<SecretSink*> Get() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!sink_ && !error_) {
-      auto made = MakeKubernetesSecretSink(kubeconfig_);
+      KubernetesSinkOptions options;
+      options.before_write = before_write_;
+      auto made = MakeKubernetesSecretSink(kubeconfig_, std::move(options));
       if (made.ok()) {
         sink_ = std::move(made.value());
       } else {
@@ -82,6 +85,7 @@ class LazyKubernetesSink : public SecretSink {
   }
 
   std::string kubeconfig_;
+  WriteGuard before_write_;
   std::mutex mu_;
   std::unique_ptr<SecretSink> sink_;
   std::optional<Error> error_;
@@ -90,7 +94,8 @@ class LazyKubernetesSink : public SecretSink {
 }  // namespace
 
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env) {
+                                                         const EnvLookup& env,
+                                                         WriteGuard before_write) {
   std::vector<std::string> warnings;
   auto creds = LoadCredentials(options.credentials_file, env, &warnings);
   if (!creds.ok()) return creds.error();
@@ -107,6 +112,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   config.ca_file = options.ca_file;
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
   config.metrics = metrics;
+  config.before_write = std::move(before_write);
   if (config.insecure_skip_tls_verify) {
     spdlog::warn(
         "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
@@ -130,12 +136,12 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
-  auto api = MakeHttpRegistryApi(options, rt->metrics.get());
+  auto api = MakeHttpRegistryApi(options, rt->metrics.get(), ProcessEnv(), write_guard);
   if (!api.ok()) return api.error();
   rt->api = std::move(api.value());
 
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
-  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
+  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig, write_guard);
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
   if (write_guard) {
     rt->api = std::make_unique<FencedRegistryApi>(std::move(rt->api), write_guard);

@@ -42,8 +42,10 @@ struct Runtime {
 // missing credential is one kInvalid error naming the three ways to give one. Logs a warning when
 // TLS verification is off or the credentials file is readable by others.
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics);
+// `before_write`: asked before each write attempt (HttpRegistryApiConfig::before_write).
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env);
+                                                         const EnvLookup& env,
+                                                         WriteGuard before_write = {});
 
 // `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run.
 //
@@ -53,7 +55,9 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 // otherwise.
 //
 // `write_guard` (crtoken run --leader-elect): every registry and secret write asks it first and is
-// not sent when it refuses (fenced_ports.h).
+// not sent when it refuses: once per call at the ports (fenced_ports.h), and again right before
+// each request of it leaves (a retry, the PUT after a Secret's GET), in the API client and the
+// Kubernetes sink.
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false,
                                              WriteGuard write_guard = {});
 

@@ -126,6 +126,12 @@ class KubeClient::Impl {
   Result<KubeResponse> Call(const std::string& method, const std::string& path,
                             const std::string& body, const std::string& content_type,
                             std::vector<std::string> secrets) {
+    if (method != "GET" && options_.before_write) {
+      if (Status allowed = options_.before_write(); !allowed.ok()) {
+        return Error{ErrorKind::kUnavailable, "kubernetes " + method + " " + path +
+                                                  ": not sent: " + allowed.error().message};
+      }
+    }
     for (int round = 0;; ++round) {
       const std::string token = BearerToken(round > 0);
       secrets.push_back(token);

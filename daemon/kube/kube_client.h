@@ -14,10 +14,13 @@
 //   says insecure-skip-tls-verify (logged as a warning).
 // - The bearer token never reaches a log line or an error message: every message built here is
 //   redacted of it and of the caller's `secrets`.
+// - Writes (every method but GET) are sent only when options.before_write allows them, asked
+//   right before each one.
 // - Thread-safe: one client may serve concurrent calls.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +39,11 @@ struct KubeClientOptions {
   std::chrono::milliseconds token_refresh = std::chrono::seconds(60);
   // The largest response body read; a larger one is an error and its connection is closed.
   size_t max_body_bytes = kMaxResponseBodyBytes;
+  // Asked right before each request that is not a GET leaves; a refusal is that request's
+  // Error (kUnavailable, "not sent"), nothing sent. `crtoken run --leader-elect` passes the
+  // Lease's fence here, so that no write of a multi-request operation goes out after the fence
+  // closed. Empty: every request is sent.
+  std::function<Status()> before_write;
 };
 
 struct KubeResponse {

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -63,6 +64,11 @@ struct HttpRegistryApiConfig {
   size_t max_body_bytes = kMaxResponseBodyBytes;
   std::string user_agent = std::string("crtoken/") + CRTOKEN_VERSION;
   Metrics* metrics = nullptr;  // may be null
+  // Asked right before each attempt of a write (POST, PUT, PATCH, DELETE), after any rate-limit
+  // or retry wait; a refusal ends the call with kUnavailable ("not sent: WHY"), that attempt and
+  // any later one unsent. `crtoken run --leader-elect` passes the Lease's fence here, so that a
+  // retry never goes out after the fence closed. Empty: every attempt is sent.
+  std::function<Status()> before_write;
 };
 
 class HttpRegistryApi : public RegistryApi {

@@ -557,6 +557,7 @@ Result<std::unique_ptr<KubernetesSecretSink>> KubernetesSecretSink::Create(
   client_options.request_timeout = options.request_timeout;
   client_options.token_refresh = options.token_refresh;
   client_options.max_body_bytes = options.max_body_bytes;
+  client_options.before_write = options.before_write;
   auto client = KubeClient::Create(std::move(config), client_options);
   if (!client.ok()) return client.error();
   auto impl = std::make_unique<Impl>(std::move(client.value()), std::move(options));

@@ -41,6 +41,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -72,6 +73,9 @@ struct KubernetesSinkOptions {
   size_t max_body_bytes = kMaxResponseBodyBytes;
   // Secrets per page of List (the API server's limit parameter).
   int list_page_size = 250;
+  // Asked right before each write request (POST, PUT, PATCH, DELETE) leaves; a refusal fails the
+  // operation with kUnavailable, nothing more sent (KubeClientOptions::before_write).
+  std::function<Status()> before_write;
 };
 
 class KubernetesSecretSink : public SecretSink {

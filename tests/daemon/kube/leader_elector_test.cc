@@ -12,9 +12,8 @@
 
 #include "daemon/kube/kube_client.h"
 #include "daemon/kube/lease_lock.h"
+#include "tests/daemon/kube/emulated_cluster.h"
 #include "tests/support/fakes.h"
-#include "tests/support/k8s_emulator/k8s_emulator_process.h"
-#include "tests/support/temp_dir.h"
 
 namespace crtoken {
 namespace {
@@ -22,7 +21,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr char kToken[] = "elector-token-5d0b";
 constexpr char kNamespace[] = "crtoken";
 constexpr char kLeasePath[] = "/apis/coordination.k8s.io/v1/namespaces/crtoken/leases/crtoken";
 
@@ -40,25 +38,6 @@ LeaderElector::Callbacks OnStopped(std::vector<std::string>& reasons) {
 
 class LeaderElectorTest : public ::testing::Test {
  protected:
-  LeaderElectorTest()
-      : emu_(CRTOKEN_PYTHON,
-             std::string(CRTOKEN_SOURCE_DIR) + "/tests/support/k8s_emulator/k8s_emulator.py",
-             {"--token", kToken, "--namespace", kNamespace}) {}
-
-  void SetUp() override {
-    ASSERT_TRUE(emu_.started()) << emu_.first_line();
-    KubernetesConfig config;
-    config.server = emu_.Server();
-    config.ca_pem = test::ReadFile(emu_.CaFile());
-    config.token = kToken;
-    config.source = "test";
-    KubeClientOptions options;
-    options.request_timeout = 10s;
-    auto client = KubeClient::Create(config, options);
-    ASSERT_TRUE(client.ok()) << client.error().ToString();
-    client_ = std::move(client.value());
-  }
-
   // A replica: its own lock, its own clock, its own identity.
   struct Replica {
     Replica(KubeClient& client, const std::string& identity,
@@ -76,11 +55,7 @@ class LeaderElectorTest : public ::testing::Test {
 
   json Api(const std::string& method, const std::string& path, const json& body = nullptr,
            int* status = nullptr) {
-    auto r = client_->Call(method, path, body.is_null() ? "" : body.dump(), "application/json");
-    EXPECT_TRUE(r.ok()) << r.error().ToString();
-    if (!r.ok()) return nullptr;
-    if (status != nullptr) *status = r.value().status;
-    return r.value().body.empty() ? json() : json::parse(r.value().body, nullptr, false);
+    return cluster_.Api(method, path, body, status);
   }
   json Lease() {
     int status = 0;
@@ -88,24 +63,13 @@ class LeaderElectorTest : public ::testing::Test {
     EXPECT_EQ(status, 200) << lease.dump();
     return lease;
   }
-  void AddFault(const json& rule) {
-    int status = 0;
-    json echoed = Api("POST", "/_emulator/faults", rule, &status);
-    ASSERT_EQ(status, 201) << echoed.dump();
-  }
+  void AddFault(const json& rule) { cluster_.AddFault(rule); }
   int CountLeaseRequests(const std::string& method) {
-    int n = 0;
-    for (const json& r : Api("GET", "/_emulator/requests")) {
-      if (r["method"] == method &&
-          r["path"].get<std::string>().find("/leases") != std::string::npos) {
-        ++n;
-      }
-    }
-    return n;
+    return cluster_.CountRequests(method, "/leases");
   }
 
-  test::K8sEmulatorProcess emu_;
-  std::unique_ptr<KubeClient> client_;
+  test::EmulatedCluster cluster_;
+  KubeClient* client_ = &cluster_.client();
 };
 
 TEST_F(LeaderElectorTest, TheFirstCandidateCreatesTheLeaseAndRenewsIt) {
