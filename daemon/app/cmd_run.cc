@@ -112,7 +112,10 @@ int RunCommand(const Options& options) {
   co.resync = options.resync;
   co.prune_settle = options.prune_settle;
   co.dry_run = options.dry_run;
-  SpecTracker tracker(options.specs);  // loaded only by the controller, which serialises Load
+  // A change is read once: the watcher's check lends the bytes it read to the reload it calls.
+  SpecReadLoan watcher_reads;
+  // Loaded only by the controller, which serialises Load.
+  SpecTracker tracker(options.specs, watcher_reads.reader());
   const bool leader_elect = options.leader_elect;
   Controller controller(
       co,
@@ -130,6 +133,7 @@ int RunCommand(const Options& options) {
   wo.debounce = options.debounce;
   wo.mode = WatchMode(options.watch);
   wo.poll_interval = options.poll_interval;
+  wo.lend_to = &watcher_reads;
   // The watcher starts before the first load, so that no change can fall between the two.
   SpecWatcher watcher(wo, [&controller] { controller.Reload("files changed", true); });
   WatcherActivity activity(watcher);

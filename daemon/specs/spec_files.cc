@@ -148,6 +148,49 @@ SpecFileText ReadSpecFile(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// The key a path is lent under: absolute and lexically normal ("" when that fails).
+std::string LoanKey(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  if (ec) return "";
+  return p.lexically_normal().string();
+}
+
+}  // namespace
+
+SpecFileText SpecReadLoan::Read(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lent_.empty()) {
+      auto it = lent_.find(LoanKey(path));
+      if (it != lent_.end()) {
+        SpecFileText out = std::move(it->second);
+        lent_.erase(it);
+        return out;
+      }
+    }
+  }
+  return read_(path);
+}
+
+void SpecReadLoan::Lend(std::map<std::string, SpecFileText> reads) {
+  std::map<std::string, SpecFileText> keyed;
+  for (auto& [path, text] : reads) {
+    const std::string key = LoanKey(path);
+    if (!key.empty()) keyed[key] = std::move(text);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  lent_ = std::move(keyed);
+}
+
+void SpecReadLoan::EndLoan() {
+  std::map<std::string, SpecFileText> dropped;
+  std::lock_guard<std::mutex> lock(mu_);
+  lent_.swap(dropped);
+}
+
 SpecTree WalkSpecTree(const std::vector<std::string>& paths) {
   SpecTree tree;
   std::vector<std::string>& files = tree.files;

@@ -1,11 +1,15 @@
 // The files of a spec tree: which files the --specs paths hold (the one walker: the loader, the
-// tracker and the watcher's fingerprint all use it), and reading one file's bytes within the
-// limits. Nothing here parses: see spec_validator.h.
+// tracker and the watcher's fingerprint all use it), reading one file's bytes within the limits,
+// and handing bytes just read on to the next reader (SpecReadLoan). Nothing here parses: see
+// spec_validator.h.
 //
 // Thread-safety: pure apart from reading the file system; may be called from several threads.
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +34,45 @@ struct SpecFileText {
 
 // Reads one file (any extension), at most kMaxSpecFileBytes.
 SpecFileText ReadSpecFile(const std::string& path);
+
+// Reads one spec file's bytes: ReadSpecFile, or what stands in for it (a test's counting reader,
+// a SpecReadLoan).
+using SpecFileReader = std::function<SpecFileText(const std::string& path)>;
+
+// Bytes just read, lent to the next reader of the same file, so that one read serves two users.
+// In `crtoken run` the spec watcher reads every spec file to see whether anything changed, and
+// when it did, the tracker that its callback reloads parses those same bytes instead of reading
+// each file a second time (SpecWatcherOptions::lend_to, SpecTracker's reader).
+//
+// A loan lasts from Lend to EndLoan (the watcher: while its callback runs). During it, the first
+// Read of a lent path returns the lent bytes (or the lent read failure) and ends the loan of that
+// path; a second Read of it, a Read of a path not lent, and every Read outside a loan read the
+// file through `read`. So a reader never gets bytes older than the loan, and nothing lent
+// outlives it. Paths are compared as absolute, lexically normal paths (the watcher and the
+// tracker may name the same file differently: "specs/a.yaml", "/srv/specs/./a.yaml").
+// Thread-safe.
+class SpecReadLoan {
+ public:
+  explicit SpecReadLoan(SpecFileReader read = ReadSpecFile) : read_(std::move(read)) {}
+  SpecReadLoan(const SpecReadLoan&) = delete;
+  SpecReadLoan& operator=(const SpecReadLoan&) = delete;
+
+  // The lent bytes of `path`, once, during a loan; else what `read` returns.
+  SpecFileText Read(const std::string& path);
+  // A SpecFileReader that calls Read; valid while this object lives.
+  SpecFileReader reader() {
+    return [this](const std::string& path) { return Read(path); };
+  }
+  // Starts a loan of `reads` (path -> what reading it returned just now), replacing any before.
+  void Lend(std::map<std::string, SpecFileText> reads);
+  // Ends the loan: what was not read is dropped.
+  void EndLoan();
+
+ private:
+  SpecFileReader read_;
+  std::mutex mu_;
+  std::map<std::string, SpecFileText> lent_;  // by normalised path
+};
 
 // The spec files under `paths`, in reading order: a file path is taken as given (any extension);
 // a directory is walked recursively in byte order of names, taking `*.yaml` and `*.yml` files,

@@ -6,8 +6,10 @@
 // roots are listed in DesiredState::prune.unread: nothing is pruned while they last.
 //
 // Each Load walks the tree once (WalkSpecTree) and reads every spec file once, through the reader
-// given (ReadSpecFile by default); a file whose bytes are those of the previous Load keeps what
-// they parsed to, and only a changed file is parsed, from the bytes of that same read.
+// given (ReadSpecFile by default; in `crtoken run` a SpecReadLoan's, so that the bytes the spec
+// watcher has just read are parsed without a second read); a file whose bytes are those of the
+// previous Load keeps what they parsed to, and only a changed file is parsed, from the bytes of
+// that same read.
 //
 // Thread-compatible: the caller serialises Load().
 #pragma once
@@ -30,9 +32,6 @@ struct SpecSnapshot {
   int files = 0;                      // spec files read
   int parsed = 0;                     // of those, the files parsed (new or changed bytes)
 };
-
-// Reads one spec file's bytes (a seam for tests; ReadSpecFile in production).
-using SpecFileReader = std::function<SpecFileText(const std::string& path)>;
 
 class SpecTracker {
  public:

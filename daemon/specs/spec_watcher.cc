@@ -121,7 +121,8 @@ void Mix(uint64_t& h, const char* data, size_t n) {
 
 }  // namespace
 
-uint64_t SpecFingerprint(const std::vector<std::string>& paths) {
+uint64_t SpecFingerprint(const std::vector<std::string>& paths, const SpecFileReader& read_file,
+                         std::map<std::string, SpecFileText>* reads) {
   Walk walk = WalkSpecs(paths);
   if (walk.files.empty() && walk.states.empty()) return 0;
   uint64_t h = kFnvOffset;
@@ -130,17 +131,18 @@ uint64_t SpecFingerprint(const std::vector<std::string>& paths) {
     const std::string name = f.string();
     Mix(h, name.data(), name.size() + 1);
     // Read as the loader reads it, within its limits.
-    const SpecFileText read = ReadSpecFile(name);
+    SpecFileText read = read_file(name);
     if (read.problem) {
       const std::string why = read.problem->errors.empty()
                                   ? std::string("unreadable")
                                   : read.problem->errors.front().ToString();
       Mix(h, "\x01", 1);
       Mix(h, why.data(), why.size() + 1);
-      continue;
+    } else {
+      Mix(h, read.text.data(), read.text.size());
+      Mix(h, "\0", 1);
     }
-    Mix(h, read.text.data(), read.text.size());
-    Mix(h, "\0", 1);
+    if (reads != nullptr) (*reads)[name] = std::move(read);
   }
   return h == 0 ? 1 : h;
 }
@@ -196,7 +198,7 @@ Status SpecWatcher::Start() {
   if (wake_fd_ < 0) {
     return Error{ErrorKind::kInternal, std::string("eventfd: ") + std::strerror(errno)};
   }
-  fingerprint_ = SpecFingerprint(options_.paths);
+  fingerprint_ = Fingerprint(nullptr);
   bool use_inotify = options_.mode != SpecWatcherOptions::Mode::kPoll;
   if (use_inotify) {
     inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -298,12 +300,31 @@ std::chrono::milliseconds SpecWatcher::DelayFor(int wd, uint32_t mask, const std
   return options_.debounce;
 }
 
+uint64_t SpecWatcher::Fingerprint(std::map<std::string, SpecFileText>* reads) const {
+  return SpecFingerprint(options_.paths, options_.read,
+                         options_.lend_to != nullptr ? reads : nullptr);
+}
+
+void SpecWatcher::Notify(std::map<std::string, SpecFileText> reads) {
+  changes_++;
+  if (options_.lend_to == nullptr) {
+    on_change_();
+    return;
+  }
+  options_.lend_to->Lend(std::move(reads));
+  struct EndLoan {
+    SpecReadLoan* loan;
+    ~EndLoan() { loan->EndLoan(); }
+  } end{options_.lend_to};
+  on_change_();
+}
+
 void SpecWatcher::CheckAndNotify() {
-  const uint64_t fp = SpecFingerprint(options_.paths);
+  std::map<std::string, SpecFileText> reads;
+  const uint64_t fp = Fingerprint(&reads);
   if (fp == fingerprint_) return;
   fingerprint_ = fp;
-  changes_++;
-  on_change_();
+  Notify(std::move(reads));
   last_notify_ = SteadyClock::now();
 }
 
@@ -384,12 +405,12 @@ void SpecWatcher::RunPolling() {
     pollfd fd = {wake_fd_, POLLIN, 0};
     ::poll(&fd, 1, static_cast<int>(options_.poll_interval.count()));
     if (stop_) break;
-    const uint64_t fp = SpecFingerprint(options_.paths);
+    std::map<std::string, SpecFileText> reads;
+    const uint64_t fp = Fingerprint(&reads);
     if (fp != previous) last_activity_ = SteadyClock::now().time_since_epoch().count();
     if (fp != fingerprint_ && fp == previous) {
       fingerprint_ = fp;
-      changes_++;
-      on_change_();
+      Notify(std::move(reads));
     }
     previous = fp;
   }

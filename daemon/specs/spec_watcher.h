@@ -34,6 +34,12 @@
 // Where inotify is unavailable (or when forced, e.g. for tests) the watcher polls the fingerprint
 // every `poll_interval`.
 //
+// One read per change: the fingerprint reads every file through `read`; with `lend_to`, the bytes
+// of the check that found a change are lent to the reads its callback makes (SpecReadLoan, in
+// spec_files.h), so that the tracker the callback reloads parses them without reading the files
+// again. Nothing is lent outside the callback: a check that finds no change, and in polling mode
+// a change not yet confirmed by a second poll, lend nothing.
+//
 // Thread-safety: Start and Stop from one thread. The callback runs on the watcher's own thread,
 // never twice at once. last_activity, FilesBeingWritten and the counters may be read from any
 // thread.
@@ -50,6 +56,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/specs/spec_files.h"
 #include "reconciler/error.h"
 
 namespace crtoken {
@@ -62,11 +69,19 @@ struct SpecWatcherOptions {
   enum class Mode { kAuto, kInotify, kPoll };
   Mode mode = Mode::kAuto;  // kAuto: inotify, else polling
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  // Reads each spec file for the fingerprint.
+  SpecFileReader read = ReadSpecFile;
+  // When set, lent the bytes of the check that called back, while the callback runs. Not owned;
+  // must outlive the watcher.
+  SpecReadLoan* lend_to = nullptr;
 };
 
 // The fingerprint of everything the spec loader would read under `paths`, and of what it would
-// report as unreadable (0 when no path exists).
-uint64_t SpecFingerprint(const std::vector<std::string>& paths);
+// report as unreadable (0 when no path exists). Each file is read through `read`; with `reads`,
+// what each read returned is kept there by path.
+uint64_t SpecFingerprint(const std::vector<std::string>& paths,
+                         const SpecFileReader& read = ReadSpecFile,
+                         std::map<std::string, SpecFileText>* reads = nullptr);
 
 class SpecWatcher {
  public:
@@ -110,6 +125,10 @@ class SpecWatcher {
   // Keeps writing_ and last_activity_ up to date for an event that matters.
   void Track(int wd, uint32_t mask, const std::string& name);
   void CheckAndNotify();
+  // Runs the callback, with `reads` lent to it when options_.lend_to is set.
+  void Notify(std::map<std::string, SpecFileText> reads);
+  // The fingerprint now; the reads kept in `reads` when they may be lent.
+  uint64_t Fingerprint(std::map<std::string, SpecFileText>* reads) const;
 
   SpecWatcherOptions options_;
   Callback on_change_;

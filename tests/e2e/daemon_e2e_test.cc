@@ -6,14 +6,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <thread>
 
+#include "tests/support/daemon_fixture.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
@@ -28,17 +26,6 @@ using std::chrono::seconds;
 
 // The bound for "a spec change reaches the emulator as the right request".
 constexpr milliseconds kChangeDeadline(2000);
-// For everything that only has to happen eventually.
-constexpr milliseconds kGenerous(30000);
-
-bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-}
 
 struct TokenDecl {
   std::string name;
@@ -56,50 +43,25 @@ std::string Yaml(const TokenDecl& t) {
          (t.file.empty() ? t.name + "-" + t.registry + ".json" : t.file) + "\n";
 }
 
-class DaemonE2ETest : public ::testing::Test {
+class DaemonE2ETest : public DaemonFixture<> {
  protected:
-  void SetUp() override {
-    emu_ = std::make_unique<EmulatorProcess>(
-        std::vector<std::string>{"--registry", "acme-prod", "--registry", "acme-dev"});
-    specs_ = dir_ / "specs";
-    fs::create_directories(specs_);
-    metrics_port_ = FreePort();
-    health_port_ = FreePort();
-  }
-
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "---- crtoken log ----\n" << daemon_->Log();
-  }
+  DaemonE2ETest() : DaemonFixture({"acme-prod", "acme-dev"}, "crtoken-e2e") {}
 
   void Start(std::vector<std::string> extra = {}, const fs::path& specs = {}) {
-    std::vector<std::string> args = {
-        "--specs",        (specs.empty() ? specs_ : specs).string(),
-        "--api-url",      emu_->base_url(),
-        "--secret-dir",   (dir_ / "secrets").string(),
-        "--state-dir",    (dir_ / "state").string(),
-        "--metrics-addr", "127.0.0.1:" + std::to_string(metrics_port_),
-        "--health-addr",  "127.0.0.1:" + std::to_string(health_port_),
-        "--resync",       "10m",  // only the watcher (or a signal) may trigger a pass
-        "--debounce",     "50ms"};
+    std::vector<std::string> args = {"--resync",
+                                     "10m",  // only the watcher (or a signal) may trigger a pass
+                                     "--debounce", "50ms"};
     args.insert(args.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<DaemonProcess>(
-        args, std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}},
-        dir_ / "crtoken.log");
+    StartOn(specs, args);
   }
 
   int Get(int port, const std::string& path, std::string* body = nullptr) {
-    auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + path, {}, "", 5000);
-    if (body) *body = r.body;
-    return r.status;
+    return GetLocal(port, path, body);
   }
   std::string Metrics() {
     std::string body;
     Get(metrics_port_, "/metrics", &body);
     return body;
-  }
-  double Metric(const std::string& series) { return MetricValue(Metrics(), series).value_or(-1); }
-  bool WaitReady() {
-    return WaitUntil([&] { return Get(health_port_, "/readyz") == 200; }, kGenerous);
   }
 
   // The emulator's full state (kept in a member: a range-for over a temporary's member dangles).
@@ -109,13 +71,7 @@ class DaemonE2ETest : public ::testing::Test {
   }
   // The token as the emulator holds it, or null.
   nlohmann::json Token(const std::string& registry, const std::string& name) {
-    for (const auto& r : State()["registries"]) {
-      if (r["name"] != registry) continue;
-      for (const auto& t : r["tokens"]) {
-        if (t["name"] == name) return t;
-      }
-    }
-    return nullptr;
+    return emu_->Token(name, registry);
   }
   std::string TokenPath(const std::string& registry, const std::string& name) {
     auto t = Token(registry, name);
@@ -171,12 +127,6 @@ class DaemonE2ETest : public ::testing::Test {
     ASSERT_FALSE(Token("acme-dev", "dev-pull").is_null());
   }
 
-  TempDir dir_{"crtoken-e2e"};
-  fs::path specs_;
-  std::unique_ptr<EmulatorProcess> emu_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  int metrics_port_ = 0;
-  int health_port_ = 0;
   nlohmann::json state_;
 };
 

@@ -16,15 +16,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 #include "tests/support/crtoken_process.h"
+#include "tests/support/daemon_fixture.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
@@ -35,17 +33,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-constexpr milliseconds kGenerous(30000);
-
-bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-}
 
 // `crtoken run` started as a user other than root (root may read any /proc file, dumpable or not):
 // as nobody when this test runs as root, else as this test's user. Killed and reaped on
@@ -122,67 +109,26 @@ std::string CoreLimits(pid_t pid) {
 
 std::string LimitText(rlim_t v) { return v == RLIM_INFINITY ? "unlimited" : std::to_string(v); }
 
-class LocalSafetyRunE2eTest : public ::testing::Test {
+class LocalSafetyRunE2eTest : public DaemonFixture<> {
  protected:
+  LocalSafetyRunE2eTest() : DaemonFixture({"acme"}, "crtoken-local-run") {}
   void SetUp() override {
-    emu_ = std::make_unique<EmulatorProcess>(std::vector<std::string>{"--registry", "acme"});
-    fs::create_directories(dir_ / "specs");
+    DaemonFixture::SetUp();
     fs::create_directories(dir_ / "secrets");
-    health_port_ = FreePort();
-    metrics_port_ = FreePort();
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "---- crtoken log ----\n" << daemon_->Log();
   }
 
   void Declare(const std::string& name) {
-    std::ofstream(dir_ / ("specs/" + name + ".yaml"))
-        << "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " << name
-        << "\nspec:\n  registry: acme\n  status: enabled\n  scopes:\n"
-        << "    - {name: \"app/*\", type: repository, actions: [pull]}\n"
-        << "  secret:\n    file: " << name << ".json\n";
+    WriteFile(dir_ / ("specs/" + name + ".yaml"), TokenSpecYaml(name, "acme"));
   }
 
   void Start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--specs",        (dir_ / "specs").string(),
-                                     "--api-url",      emu_->base_url(),
-                                     "--secret-dir",   (dir_ / "secrets").string(),
-                                     "--state-dir",    (dir_ / "state").string(),
-                                     "--metrics-addr", "127.0.0.1:" + std::to_string(metrics_port_),
-                                     "--health-addr",  "127.0.0.1:" + std::to_string(health_port_),
-                                     "--resync",       "10m"};
+    std::vector<std::string> args = {"--resync", "10m"};
     args.insert(args.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<DaemonProcess>(
-        args, std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}},
-        dir_ / "crtoken.log");
+    StartOn(specs_, args);
   }
 
-  int Get(int port, const std::string& path, std::string* body = nullptr) {
-    auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + path, {}, "", 5000);
-    if (body) *body = r.body;
-    return r.status;
-  }
-  double Metric(const std::string& series) {
-    std::string body;
-    Get(metrics_port_, "/metrics", &body);
-    return MetricValue(body, series).value_or(-1);
-  }
-  nlohmann::json Token(const std::string& name) {
-    state_ = emu_->StateJson();
-    for (const auto& r : state_["registries"]) {
-      for (const auto& t : r["tokens"]) {
-        if (t["name"] == name) return t;
-      }
-    }
-    return nullptr;
-  }
-
-  TempDir dir_{"crtoken-local-run"};
-  std::unique_ptr<EmulatorProcess> emu_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  int health_port_ = 0;
-  int metrics_port_ = 0;
-  nlohmann::json state_;
+  int Get(int port, const std::string& path) { return GetLocal(port, path); }
+  nlohmann::json Token(const std::string& name) { return emu_->Token(name); }
 };
 
 TEST_F(LocalSafetyRunE2eTest, AFifoAtASecretPathNeitherWedgesTheWorkerNorGetsAToken) {

@@ -14,7 +14,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,19 +27,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-std::string TokenYaml(const std::string& name) {
-  return "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " + name +
-         "\nspec:\n  registry: acme-prod\n  scopes:\n    - {name: \"app/*\", type: repository, "
-         "actions: [pull]}\n  secret:\n    file: " +
-         name + ".json\n";
-}
-
-void Write(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-}
 
 // In the child, before exec: as root, drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
 // bounding set, so that the exec'd crtoken is bound by file permissions like any user.
@@ -66,9 +52,7 @@ class SpecSafetyE2eTest : public ::testing::Test {
   CommandResult Run(const std::string& command, const std::vector<std::string>& specs,
                     std::vector<std::string> extra = {},
                     const std::function<void()>& in_child = {}) {
-    std::vector<std::string> args = {command,        "--api-url",     emu_.base_url(),
-                                     "--secret-dir", Path("secrets"), "--state-dir",
-                                     Path("state")};
+    std::vector<std::string> args = OneShotArgs(command, emu_.base_url(), dir_.path());
     for (const std::string& s : specs) {
       args.push_back("--specs");
       args.push_back(s);
@@ -104,8 +88,8 @@ class SpecSafetyE2eTest : public ::testing::Test {
 
   // Two tokens from specs/ (one file each), applied: what every test starts from.
   Snapshot ApplyTwoTokens(const fs::path& specs) {
-    Write(specs / "ci-push.yaml", TokenYaml("ci-push"));
-    Write(specs / "puller.yaml", TokenYaml("puller"));
+    WriteFile(specs / "ci-push.yaml", TokenSpecYaml("ci-push"));
+    WriteFile(specs / "puller.yaml", TokenSpecYaml("puller"));
     const CommandResult r = Run("apply", {specs.string()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     const Snapshot snap = Take();
@@ -220,7 +204,7 @@ TEST_F(SpecSafetyE2eTest, AnEmptyRootDeletesNothingUntilAFileDeclaresNothing) {
   CommandResult apply = Run("apply", {specs.string()});
   ExpectNothingDeleted(apply, before, specs.string() + ": holds no spec file (*.yaml, *.yml)", 2);
   // A spec file that declares nothing prunes everything, on purpose.
-  Write(specs / "tokens.yaml", "# nothing declared\n");
+  WriteFile(specs / "tokens.yaml", "# nothing declared\n");
   apply = Run("apply", {specs.string()});
   EXPECT_EQ(apply.exit_code, 0) << apply.err;
   EXPECT_EQ(Requests("DELETE"), 2);
@@ -229,13 +213,13 @@ TEST_F(SpecSafetyE2eTest, AnEmptyRootDeletesNothingUntilAFileDeclaresNothing) {
 
 TEST_F(SpecSafetyE2eTest, AnUnreadableSubdirectoryDeletesNothingButTheRestIsApplied) {
   const fs::path specs = dir_ / "specs";
-  Write(specs / "sub/puller.yaml", TokenYaml("puller"));
-  Write(specs / "ci-push.yaml", TokenYaml("ci-push"));
+  WriteFile(specs / "sub/puller.yaml", TokenSpecYaml("puller"));
+  WriteFile(specs / "ci-push.yaml", TokenSpecYaml("ci-push"));
   ASSERT_EQ(Run("apply", {specs.string()}).exit_code, 0);
   const Snapshot before = Take();
   emu_.ClearRequests();
   // A new token next to the unreadable directory is still created.
-  Write(specs / "ci-push.yaml", TokenYaml("ci-push") + "---\n" + TokenYaml("deployer"));
+  WriteFile(specs / "ci-push.yaml", TokenSpecYaml("ci-push") + "---\n" + TokenSpecYaml("deployer"));
   fs::permissions(specs / "sub", fs::perms::none);
   CommandResult apply = Run("apply", {specs.string()}, {}, WithoutFileCapabilities);
   fs::permissions(specs / "sub", fs::perms::owner_all);
@@ -288,7 +272,7 @@ TEST_F(SpecSafetyE2eTest, DeepNestingAndAliasBombsAreRejectedInBoundedMemory) {
   // A ConfigMap holds 1 MB; the loader reads files up to 8 MB. Unbounded, 1 MB of '[' took
   // 244 MB to validate and 8 MB took 1.97 GB.
   for (const size_t size : {size_t{1} << 20, size_t{8} << 20}) {
-    Write(dir_ / "deep.yaml", std::string(size, '['));
+    WriteFile(dir_ / "deep.yaml", std::string(size, '['));
     const CommandResult r = Validate(Path("deep.yaml"));
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find(Path("deep.yaml") + ":1:64: YAML nesting too deep"), std::string::npos)
@@ -300,10 +284,10 @@ TEST_F(SpecSafetyE2eTest, DeepNestingAndAliasBombsAreRejectedInBoundedMemory) {
   for (int i = 0; i < 1000; ++i) actions += i ? ", pull" : "pull";
   std::string scopes = "[&s {name: x, type: repository, actions: " + actions + "]}";
   for (int i = 0; i < 20000; ++i) scopes += ", *s";
-  Write(dir_ / "bomb.yaml",
-        "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n"
-        "  name: bomb\nspec:\n  registry: acme-prod\n  scopes: " +
-            scopes + "]\n  secret: {file: bomb.json}\n");
+  WriteFile(dir_ / "bomb.yaml",
+            "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n"
+            "  name: bomb\nspec:\n  registry: acme-prod\n  scopes: " +
+                scopes + "]\n  secret: {file: bomb.json}\n");
   const CommandResult r = Validate(Path("bomb.yaml"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("YAML aliases expand too much"), std::string::npos) << r.err.substr(0, 300);

@@ -9,13 +9,13 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "tests/support/crtoken_process.h"
+#include "tests/support/daemon_fixture.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
@@ -27,34 +27,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
-using test::EmulatorProcess;
-using test::FreePort;
-using test::HttpCall;
-using test::TempDir;
-
-constexpr milliseconds kGenerous(30000);
-
-bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout = kGenerous) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
-
-std::string TokenYaml(const std::string& name) {
-  return "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " + name +
-         "\nspec:\n  registry: acme-prod\n  scopes:\n    - {name: \"app/*\", type: repository, "
-         "actions: [pull]}\n  secret:\n    file: " +
-         name + ".json\n";
-}
-
-void WriteFile(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::trunc);
-  out << content;
-}
 
 // write(2) all of `text` to `fd`.
 void WriteAll(int fd, const std::string& text) {
@@ -66,45 +38,15 @@ void WriteAll(int fd, const std::string& text) {
   }
 }
 
-class SpecSettleE2ETest : public ::testing::Test {
+class SpecSettleE2ETest : public DaemonFixture<> {
  protected:
-  void SetUp() override {
-    emu_ = std::make_unique<EmulatorProcess>(std::vector<std::string>{"--registry", "acme-prod"});
-    specs_ = dir_ / "specs";
-    fs::create_directories(specs_);
-    metrics_port_ = FreePort();
-    health_port_ = FreePort();
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "---- crtoken log ----\n" << daemon_->Log();
-  }
+  SpecSettleE2ETest() : DaemonFixture({"acme-prod"}, "crtoken-settle") {}
 
   // crtoken run with JSON logs, no resync to speak of (only the watcher and its own timers act).
   void Start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--specs",        specs_.string(),
-                                     "--api-url",      emu_->base_url(),
-                                     "--secret-dir",   (dir_ / "secrets").string(),
-                                     "--state-dir",    (dir_ / "state").string(),
-                                     "--metrics-addr", "127.0.0.1:" + std::to_string(metrics_port_),
-                                     "--health-addr",  "127.0.0.1:" + std::to_string(health_port_),
-                                     "--resync",       "10m",
-                                     "--log-format",   "json"};
+    std::vector<std::string> args = {"--resync", "10m", "--log-format", "json"};
     args.insert(args.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<DaemonProcess>(
-        args, std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}},
-        dir_ / "crtoken.log");
-  }
-  bool WaitReady() {
-    return WaitUntil([&] {
-      return HttpCall("GET", "http://127.0.0.1:" + std::to_string(health_port_) + "/readyz", {}, "",
-                      5000)
-                 .status == 200;
-    });
-  }
-  double Metric(const std::string& series) {
-    auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics", {},
-                      "", 5000);
-    return MetricValue(r.body, series).value_or(-1);
+    StartOn(specs_, args);
   }
 
   // The daemon's log lines, parsed.
@@ -151,21 +93,12 @@ class SpecSettleE2ETest : public ::testing::Test {
 
   // "ID PASSWORD" of the token, as the emulator holds it ("" when absent).
   std::string Token(const std::string& name) {
-    const json state = emu_->StateJson();
-    for (const auto& r : state["registries"]) {
-      for (const auto& t : r["tokens"]) {
-        if (t["name"] == name) {
-          return t["id"].get<std::string>() + " " + t["password"].get<std::string>();
-        }
-      }
-    }
-    return "";
+    const json t = emu_->Token(name);
+    if (t.is_null()) return "";
+    return t["id"].get<std::string>() + " " + t["password"].get<std::string>();
   }
   std::string Secret(const std::string& name) {
-    std::ifstream in(dir_ / "secrets" / (name + ".json"));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return ReadFile(dir_ / "secrets" / (name + ".json"));
   }
   int Requests(const std::string& method) {
     int n = 0;
@@ -175,7 +108,7 @@ class SpecSettleE2ETest : public ::testing::Test {
 
   // ci-push and puller declared in one file, created, their secrets written.
   void StartWithTwoTokens(std::vector<std::string> extra = {}) {
-    WriteFile(specs_ / "tokens.yaml", TokenYaml("ci-push") + "---\n" + TokenYaml("puller"));
+    WriteFile(specs_ / "tokens.yaml", TokenSpecYaml("ci-push") + "---\n" + TokenSpecYaml("puller"));
     Start(std::move(extra));
     ASSERT_TRUE(WaitReady());
     ASSERT_TRUE(WaitUntil([&] { return !Secret("puller").empty() && !Secret("ci-push").empty(); }));
@@ -193,12 +126,6 @@ class SpecSettleE2ETest : public ::testing::Test {
     EXPECT_EQ(Secret("puller"), puller_secret_);
   }
 
-  TempDir dir_{"crtoken-settle"};
-  fs::path specs_;
-  std::unique_ptr<EmulatorProcess> emu_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  int metrics_port_ = 0;
-  int health_port_ = 0;
   std::string puller_;
   std::string puller_secret_;
 };
@@ -209,9 +136,9 @@ TEST_F(SpecSettleE2ETest, AFileWrittenInTwoStepsNeverLosesItsSecondToken) {
   // One document, a pause, then the second: the daemon reads the file in between.
   const int fd = ::open((specs_ / "tokens.yaml").c_str(), O_WRONLY | O_TRUNC);
   ASSERT_GE(fd, 0);
-  WriteAll(fd, TokenYaml("ci-push"));
+  WriteAll(fd, TokenSpecYaml("ci-push"));
   std::this_thread::sleep_for(milliseconds(300));
-  WriteAll(fd, "---\n" + TokenYaml("puller"));
+  WriteAll(fd, "---\n" + TokenSpecYaml("puller"));
   ::close(fd);
   ASSERT_TRUE(WaitUntil([&] { return SettledAndActed(settles); }));
   // The half-written file was read and held puller's delete back; the whole one declares it.
@@ -228,7 +155,7 @@ TEST_F(SpecSettleE2ETest, AFileEmptiedAndRestoredBeforeItSettlesDeletesNothing) 
   WriteFile(specs_ / "tokens.yaml", "# rewriting\n");
   ASSERT_TRUE(
       WaitUntil([&] { return CountLog("deletes wait for the spec files to settle") >= 1; }));
-  WriteFile(specs_ / "tokens.yaml", TokenYaml("ci-push") + "---\n" + TokenYaml("puller"));
+  WriteFile(specs_ / "tokens.yaml", TokenSpecYaml("ci-push") + "---\n" + TokenSpecYaml("puller"));
   ASSERT_TRUE(WaitUntil([&] { return CountLog("specs loaded", "files changed") >= loads + 2; }));
   ASSERT_TRUE(WaitUntil([&] { return SettledAndActed(settles); }));
   ExpectPullerUntouched();
@@ -242,8 +169,9 @@ TEST_F(SpecSettleE2ETest, AnEditStormIsReadFarLessOftenThanItIsSavedAndDeletesNo
   // An editor saving 100 times a second for 3 s: truncate, write, close, each time a new comment.
   constexpr int kSaves = 300;
   for (int i = 0; i < kSaves; ++i) {
-    WriteFile(specs_ / "tokens.yaml", "# save " + std::to_string(i) + "\n" + TokenYaml("ci-push") +
-                                          "---\n" + TokenYaml("puller"));
+    WriteFile(specs_ / "tokens.yaml", "# save " + std::to_string(i) + "\n" +
+                                          TokenSpecYaml("ci-push") + "---\n" +
+                                          TokenSpecYaml("puller"));
     std::this_thread::sleep_for(milliseconds(10));
   }
   ASSERT_TRUE(WaitUntil([&] { return SettledAndActed(settles); }));
@@ -257,7 +185,7 @@ TEST_F(SpecSettleE2ETest, AnEditStormIsReadFarLessOftenThanItIsSavedAndDeletesNo
 TEST_F(SpecSettleE2ETest, AnUndeclaredTokenIsPrunedByItselfOnceTheFilesSettle) {
   StartWithTwoTokens({"--prune-settle", "1s"});
   const auto t0 = std::chrono::steady_clock::now();
-  WriteFile(specs_ / "tokens.yaml", TokenYaml("ci-push"));
+  WriteFile(specs_ / "tokens.yaml", TokenSpecYaml("ci-push"));
   // No resync for 10 minutes: the daemon wakes for the settle on its own.
   ASSERT_TRUE(WaitUntil([&] { return Requests("DELETE") == 1; }));
   const auto waited = std::chrono::steady_clock::now() - t0;
@@ -272,10 +200,10 @@ TEST_F(SpecSettleE2ETest, AFileLeftOpenForWritingHoldsPruningUntilItIsClosed) {
   const int settles = CountLog("spec files settled; pruning is allowed");
   const int fd = ::open((specs_ / "tokens.yaml").c_str(), O_WRONLY | O_TRUNC);
   ASSERT_GE(fd, 0);
-  WriteAll(fd, TokenYaml("ci-push"));
+  WriteAll(fd, TokenSpecYaml("ci-push"));
   // The writer pauses far longer than the settle time, the file still open.
   std::this_thread::sleep_for(milliseconds(1500));
-  WriteAll(fd, "---\n" + TokenYaml("puller"));
+  WriteAll(fd, "---\n" + TokenSpecYaml("puller"));
   ::close(fd);
   ASSERT_TRUE(WaitUntil([&] { return SettledAndActed(settles); }));
   ExpectPullerUntouched();
@@ -297,10 +225,7 @@ TEST_F(SpecSettleE2ETest, ASpecDirectoryMovedAwayOrEmptiedDeletesNothing) {
   EXPECT_NE(daemon_->Log().find(specs_.string() + ": no such file or directory"),
             std::string::npos);
   EXPECT_NE(daemon_->Log().find("nothing pruned, 2 deletes held back"), std::string::npos);
-  EXPECT_EQ(
-      HttpCall("GET", "http://127.0.0.1:" + std::to_string(health_port_) + "/healthz", {}, "", 5000)
-          .status,
-      200);
+  EXPECT_EQ(GetLocal(health_port_, "/healthz"), 200);
   EXPECT_EQ(Requests("DELETE"), 0);
 
   // An empty directory in its place: once it is read and has settled, a full re-check (SIGHUP)

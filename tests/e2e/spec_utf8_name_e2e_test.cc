@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -20,19 +19,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string TokenYaml(const std::string& name) {
-  return "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " + name +
-         "\nspec:\n  registry: acme-prod\n  scopes:\n    - {name: \"app/*\", type: repository, "
-         "actions: [pull]}\n  secret:\n    file: " +
-         name + ".json\n";
-}
-
-void Write(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::trunc | std::ios::binary);
-  out << text;
-}
-
 bool Printable(const std::string& s) { return PrintableText(s, std::string::npos) == s; }
 
 class SpecUtf8NameE2eTest : public ::testing::Test {
@@ -42,9 +28,8 @@ class SpecUtf8NameE2eTest : public ::testing::Test {
     fs::create_directories(dir_.path() / "out");
   }
   CommandResult Run(const std::string& command, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {command,        "--api-url",     emu_.base_url(),
-                                     "--secret-dir", Path("secrets"), "--state-dir",
-                                     Path("state"),  "--specs",       Path("specs")};
+    std::vector<std::string> args =
+        OneShotArgs(command, emu_.base_url(), dir_.path(), {"--specs", Path("specs")});
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCrtoken(args, {{"IONOS_TOKEN", "t"}}, Path("out"), std::chrono::seconds(60));
   }
@@ -71,8 +56,8 @@ class SpecUtf8NameE2eTest : public ::testing::Test {
 
 TEST_F(SpecUtf8NameE2eTest, ItIsAppliedRecordedAndProtectedWhenItBreaks) {
   const std::string cafe = Path("specs") + "/caf\xe9.yaml";
-  Write(cafe, TokenYaml("ci-push"));
-  Write(Path("specs") + "/other.yaml", TokenYaml("puller"));
+  WriteFile(cafe, TokenSpecYaml("ci-push"));
+  WriteFile(Path("specs") + "/other.yaml", TokenSpecYaml("puller"));
 
   const CommandResult plan = Run("plan", {"--log-format", "json"});
   EXPECT_EQ(plan.exit_code, 2) << PrintableText(plan.err);  // changes pending
@@ -94,7 +79,7 @@ TEST_F(SpecUtf8NameE2eTest, ItIsAppliedRecordedAndProtectedWhenItBreaks) {
   ASSERT_FALSE(doc.is_discarded()) << PrintableText(state);
 
   // The file breaks: its token must stay (its file failed), with text logs printable.
-  Write(cafe, TokenYaml("ci-push") + "  bogus: 1\n");
+  WriteFile(cafe, TokenSpecYaml("ci-push") + "  bogus: 1\n");
   emu_.ClearRequests();
   const CommandResult broken = Run("apply", {"--prune", "owned"});
   EXPECT_EQ(broken.exit_code, 1) << PrintableText(broken.err);

@@ -6,13 +6,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
+#include "tests/support/crtoken_process.h"
+#include "tests/support/daemon_fixture.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
 #include "tests/support/http_client.h"
@@ -21,34 +20,8 @@
 namespace crtoken::test {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
-using test::EmulatorProcess;
-using test::FreePort;
-using test::TempDir;
-
-bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout = milliseconds(30000)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
-
-std::string TokenYaml(const std::string& name) {
-  return "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " + name +
-         "\nspec:\n  registry: acme-prod\n  scopes:\n    - {name: \"app/*\", type: repository, "
-         "actions: [pull]}\n  secret:\n    file: " +
-         name + ".json\n";
-}
-
-void WriteFile(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::trunc | std::ios::binary);
-  out << content;
-}
 
 // True when every byte of `line` is printable ASCII or part of valid UTF-8 text without control
 // characters (what PrintableText leaves as it is).
@@ -70,38 +43,16 @@ bool PrintableLine(const std::string& line) {
   return true;
 }
 
-class SpecUtf8NameRunE2ETest : public ::testing::TestWithParam<std::string> {
+class SpecUtf8NameRunE2ETest : public DaemonFixture<::testing::TestWithParam<std::string>> {
  protected:
+  SpecUtf8NameRunE2ETest() : DaemonFixture({"acme-prod"}, "crtoken-utf8-run") {}
   void SetUp() override {
-    emu_ = std::make_unique<EmulatorProcess>(std::vector<std::string>{"--registry", "acme-prod"});
-    WriteFile(dir_.path() / "specs" / "caf\xe9.yaml", TokenYaml("ci-push"));
-    WriteFile(dir_.path() / "specs" / "bad\xff.yaml", TokenYaml("puller") + "  bogus: 1\n");
-    daemon_ = std::make_unique<DaemonProcess>(
-        std::vector<std::string>{
-            "--specs", (dir_.path() / "specs").string(), "--api-url", emu_->base_url(),
-            "--secret-dir", (dir_.path() / "secrets").string(), "--state-dir",
-            (dir_.path() / "state").string(), "--metrics-addr",
-            "127.0.0.1:" + std::to_string(FreePort()), "--health-addr",
-            "127.0.0.1:" + std::to_string(FreePort()), "--log-format", GetParam()},
-        std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}},
-        dir_.path() / "crtoken.log");
+    DaemonFixture::SetUp();
+    WriteFile(specs_ / "caf\xe9.yaml", TokenSpecYaml("ci-push"));
+    WriteFile(specs_ / "bad\xff.yaml", TokenSpecYaml("puller") + "  bogus: 1\n");
+    StartOn(specs_, {"--log-format", GetParam()});
   }
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "---- crtoken log ----\n" << daemon_->Log();
-  }
-  bool HasToken(const std::string& name) {
-    const json state = emu_->StateJson();
-    for (const auto& r : state["registries"]) {
-      for (const auto& t : r["tokens"]) {
-        if (t["name"] == name) return true;
-      }
-    }
-    return false;
-  }
-
-  TempDir dir_{"crtoken-utf8-run"};
-  std::unique_ptr<EmulatorProcess> emu_;
-  std::unique_ptr<DaemonProcess> daemon_;
+  bool HasToken(const std::string& name) { return !emu_->Token(name).is_null(); }
 };
 
 TEST_P(SpecUtf8NameRunE2ETest, TheFileIsLoadedAndEveryLogLineStaysValid) {

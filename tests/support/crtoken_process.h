@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -29,6 +30,33 @@ struct CommandResult {
   bool timed_out = false;  // killed (SIGKILL) because it ran past the caller's deadline
   long max_rss_kb = 0;     // the child's peak resident set size
 };
+
+// One token's spec as the e2e tests declare it: `name` in `registry`, pulling "app/*", its secret
+// in the file NAME.json.
+inline std::string TokenSpecYaml(const std::string& name,
+                                 const std::string& registry = "acme-prod") {
+  return "apiVersion: crtoken.io/v1alpha1\nkind: RegistryToken\nmetadata:\n  name: " + name +
+         "\nspec:\n  registry: " + registry +
+         "\n  scopes:\n    - {name: \"app/*\", type: repository, actions: [pull]}\n"
+         "  secret:\n    file: " +
+         name + ".json\n";
+}
+
+// The arguments of a one-shot command (plan, apply) in an e2e test: COMMAND --api-url API_URL
+// --secret-dir DIR/secrets --state-dir DIR/state, then `extra`.
+inline std::vector<std::string> OneShotArgs(const std::string& command, const std::string& api_url,
+                                            const std::filesystem::path& dir,
+                                            const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {command,
+                                   "--api-url",
+                                   api_url,
+                                   "--secret-dir",
+                                   (dir / "secrets").string(),
+                                   "--state-dir",
+                                   (dir / "state").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
 
 // Where the crtoken binary is: $CRTOKEN_BINARY, else CRTOKEN_BINARY_DIR/daemon/crtoken.
 inline std::string CrtokenBinaryPath() {

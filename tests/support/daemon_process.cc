@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/support/crtoken_process.h"
+#include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken::test {
@@ -89,6 +90,42 @@ std::optional<double> MetricValue(const std::string& exposition, const std::stri
     }
   }
   return std::nullopt;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::unique_ptr<DaemonProcess> StartDaemon(const DaemonPlaces& places,
+                                           const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {
+      "--specs",        places.specs.string(),
+      "--api-url",      places.api_url,
+      "--secret-dir",   (places.dir / "secrets").string(),
+      "--state-dir",    (places.dir / "state").string(),
+      "--metrics-addr", "127.0.0.1:" + std::to_string(places.metrics_port),
+      "--health-addr",  "127.0.0.1:" + std::to_string(places.health_port)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<DaemonProcess>(
+      args, std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}},
+      places.dir / "crtoken.log");
+}
+
+int GetLocal(int port, const std::string& path, std::string* body) {
+  HttpResult r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(port) + path, {}, "", 5000);
+  if (body != nullptr) *body = r.body;
+  return r.status;
+}
+
+double ScrapeMetric(int port, const std::string& series) {
+  std::string body;
+  GetLocal(port, "/metrics", &body);
+  return MetricValue(body, series).value_or(-1);
 }
 
 }  // namespace crtoken::test

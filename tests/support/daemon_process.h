@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,5 +41,32 @@ class DaemonProcess {
 // The value of one series in a Prometheus text exposition, e.g.
 // MetricValue(text, "crtoken_reconcile_total{result=\"success\"}").
 std::optional<double> MetricValue(const std::string& exposition, const std::string& series);
+
+// How long an e2e test waits for what only has to happen eventually.
+inline constexpr std::chrono::milliseconds kGenerous{30000};
+
+// Checks `done` every 10 ms until it is true or `timeout` has passed; whether it became true.
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = kGenerous);
+
+// Where the `crtoken run` of an e2e test reads and writes, and the ports it serves on.
+struct DaemonPlaces {
+  std::filesystem::path specs;  // --specs
+  std::string api_url;          // --api-url
+  std::filesystem::path
+      dir;               // --secret-dir DIR/secrets, --state-dir DIR/state, log DIR/crtoken.log
+  int metrics_port = 0;  // --metrics-addr 127.0.0.1:PORT
+  int health_port = 0;   // --health-addr 127.0.0.1:PORT
+};
+
+// Starts `crtoken run` on `places`, with `extra` flags after those, as IONOS_TOKEN=e2e-token.
+std::unique_ptr<DaemonProcess> StartDaemon(const DaemonPlaces& places,
+                                           const std::vector<std::string>& extra = {});
+
+// GET http://127.0.0.1:PORT/PATH with a 5 s timeout: the status (0 when nothing answered); the
+// body into *body when given.
+int GetLocal(int port, const std::string& path, std::string* body = nullptr);
+
+// The value of `series` on http://127.0.0.1:PORT/metrics; -1 when it is not there.
+double ScrapeMetric(int port, const std::string& series);
 
 }  // namespace crtoken::test

@@ -129,4 +129,15 @@ std::string EmulatorProcess::RegistryId(const std::string& name) const {
   throw std::runtime_error("emulator has no registry named " + name);
 }
 
+nlohmann::json EmulatorProcess::Token(const std::string& name, const std::string& registry) const {
+  const nlohmann::json state = StateJson();
+  for (const auto& r : state["registries"]) {
+    if (!registry.empty() && r["name"] != registry) continue;
+    for (const auto& t : r["tokens"]) {
+      if (t["name"] == name) return t;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace crtoken::test

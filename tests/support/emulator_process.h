@@ -56,6 +56,9 @@ class EmulatorProcess {
   void AdvanceClock(int64_t seconds) const;
   // The id of the registry named `name` (from the state); throws when there is none.
   std::string RegistryId(const std::string& name) const;
+  // The token named `name` as the state shows it ({"id", "name", "password", ...}), in the
+  // registry named `registry` (any registry when ""); null when there is none.
+  nlohmann::json Token(const std::string& name, const std::string& registry = "") const;
 
  private:
   HttpResult Admin(const std::string& method, const std::string& path,

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -18,6 +20,7 @@
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
 #include "reconciler/state_store.h"
+#include "reconciler/time_util.h"
 #include "reconciler/token_id.h"
 
 namespace crtoken::test {
@@ -47,19 +50,34 @@ inline bool ValidTokenName(const std::string& name) {
   return true;
 }
 
+// Where FakeClock starts, and the time of a FakeRegistryApi given no clock: 2026-11-28T12:00:00Z.
+inline constexpr std::chrono::sys_seconds kFakeClockStart =
+    std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
+
 // The registry API in memory. Every write method counts as a write request. It answers as
 // HttpRegistryApi does against the API (tests/contract/ports checks both with one scenario list):
-// ids must be UUIDs (kInvalid), an unknown registry or token is kNotFound, a token id is unique
-// across registries, a PUT onto an existing id keeps the token's name and password and returns
-// no password (an error), token ids compare without regard to case (and come back lower-case),
-// and deleting what is gone succeeds. Unlike the API it takes any token name, and expiry dates
-// in the past (it has no clock).
+// ids must be UUIDs (kInvalid), names must match the API's pattern (kInvalid), an unknown registry
+// or token is kNotFound, a token id is unique across registries, a PUT onto an existing id keeps
+// the token's name and password and returns no password (an error), token ids compare without
+// regard to case (and come back lower-case), deleting what is gone succeeds, and a token list is
+// in creation order. Time is the registry's clock (UseClock; kFakeClockStart, standing still,
+// until one is given): an expiry at or before its second is refused (kInvalid), on create, PUT
+// and PATCH alike, and a token whose expiry has come is gone (from lists, reads and the views
+// below), as the API deletes it.
 class FakeRegistryApi : public RegistryApi {
  public:
   struct Token {
     ObservedToken token;
     std::string password;
+    uint64_t created = 0;  // creation order within the fake
   };
+
+  // The registry's clock (a test's FakeClock, so that expiry follows the time the test moves).
+  // Not owned; must outlive the fake. nullptr: kFakeClockStart again.
+  void UseClock(const Clock* clock) {
+    std::lock_guard<std::mutex> lock(mu_);
+    clock_ = clock;
+  }
   struct Registry {
     RegistryInfo info;
     std::map<std::string, Token> tokens;  // by id
@@ -85,7 +103,7 @@ class FakeRegistryApi : public RegistryApi {
     ObservedToken t;
     t.id = id;
     t.name = name;
-    registries_.at(registry_id).tokens[id] = Token{t, "foreign-password"};
+    registries_.at(registry_id).tokens[id] = Token{t, "foreign-password", ++created_};
     return id;
   }
   void DeleteByHand(const std::string& registry_id, const std::string& name) {
@@ -101,13 +119,15 @@ class FakeRegistryApi : public RegistryApi {
   std::optional<Token> Find(const std::string& registry_id, const std::string& name) const {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [_, t] : registries_.at(registry_id).tokens) {
-      if (t.token.name == name) return t;
+      if (t.token.name == name && !ExpiredLocked(t)) return t;
     }
     return std::nullopt;
   }
   size_t TokenCount(const std::string& registry_id) const {
     std::lock_guard<std::mutex> lock(mu_);
-    return registries_.at(registry_id).tokens.size();
+    const auto& tokens = registries_.at(registry_id).tokens;
+    return std::count_if(tokens.begin(), tokens.end(),
+                         [&](const auto& entry) { return !ExpiredLocked(entry.second); });
   }
 
   // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
@@ -161,12 +181,17 @@ class FakeRegistryApi : public RegistryApi {
     if (auto e = TakeFault("LIST")) return *e;
     if (auto it = fail_list.find(registry_id); it != fail_list.end()) return it->second;
     if (auto e = CheckRegistryId(registry_id)) return *e;
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
-    std::vector<ObservedToken> out;
+    std::vector<const Token*> listed;
     for (const auto& [id, t] : r->second.tokens) {
-      if (!hide_from_list.count(id)) out.push_back(t.token);
+      if (!hide_from_list.count(id)) listed.push_back(&t);
     }
+    std::sort(listed.begin(), listed.end(),
+              [](const Token* a, const Token* b) { return a->created < b->created; });
+    std::vector<ObservedToken> out;
+    for (const Token* t : listed) out.push_back(t->token);
     return out;
   }
   Result<ObservedToken> GetToken(const std::string& registry_id,
@@ -176,6 +201,7 @@ class FakeRegistryApi : public RegistryApi {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("GET_TOKEN")) return *e;
     if (auto e = CheckIds(registry_id, token_id)) return *e;
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     auto it = r->second.tokens.find(token_id);
@@ -194,6 +220,8 @@ class FakeRegistryApi : public RegistryApi {
       return Error{ErrorKind::kInvalid,
                    "properties.name: '" + fields.name + "' is not a token name"};
     }
+    if (auto e = CheckExpiry("properties.expiryDate", fields.expiry)) return *e;
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     if (auto existing = r->second.tokens.find(token_id); existing != r->second.tokens.end()) {
@@ -228,7 +256,7 @@ class FakeRegistryApi : public RegistryApi {
     t.expiry = fields.expiry;
     t.scopes = fields.scopes;
     std::string password = "pw-" + std::to_string(++issued_) + "-" + fields.name;
-    r->second.tokens[token_id] = Token{t, password};
+    r->second.tokens[token_id] = Token{t, password, ++created_};
     if (put_then_fail > 0) {
       --put_then_fail;
       return Error{ErrorKind::kUnavailable, "connection reset after the PUT"};
@@ -244,6 +272,10 @@ class FakeRegistryApi : public RegistryApi {
     patch_log.push_back(patch);
     if (auto e = TakeFault("PATCH")) return *e;
     if (auto e = CheckIds(registry_id, token_id)) return *e;
+    if (patch.expiry) {
+      if (auto e = CheckExpiry("expiryDate", *patch.expiry)) return *e;
+    }
+    PurgeExpired();
     auto r = registries_.find(registry_id);
     if (r == registries_.end()) return Error{ErrorKind::kNotFound, "no registry " + registry_id};
     auto it = r->second.tokens.find(token_id);
@@ -259,6 +291,7 @@ class FakeRegistryApi : public RegistryApi {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto e = TakeFault("DELETE")) return *e;
     if (auto e = CheckIds(registry_id, token_id)) return *e;
+    PurgeExpired();
     // A token of an unknown registry is gone as well: that succeeds too.
     auto r = registries_.find(registry_id);
     if (r != registries_.end()) r->second.tokens.erase(token_id);
@@ -288,6 +321,26 @@ class FakeRegistryApi : public RegistryApi {
     }
     return std::nullopt;
   }
+  // The registry's time, to the second (as the API keeps it).
+  Instant NowLocked() const {
+    if (clock_ == nullptr) return kFakeClockStart;
+    return std::chrono::floor<std::chrono::seconds>(clock_->Now());
+  }
+  // kInvalid for an expiry at or before now, as the API answers 400.
+  std::optional<Error> CheckExpiry(const char* field, const std::optional<Instant>& expiry) const {
+    if (!expiry || *expiry > NowLocked()) return std::nullopt;
+    return Error{ErrorKind::kInvalid,
+                 std::string(field) + ": " + FormatRfc3339(*expiry) + " is not in the future"};
+  }
+  bool ExpiredLocked(const Token& t) const {
+    return t.token.expiry && *t.token.expiry <= NowLocked();
+  }
+  // Deletes every token whose expiry has come.
+  void PurgeExpired() {
+    for (auto& [_, r] : registries_) {
+      std::erase_if(r.tokens, [&](const auto& entry) { return ExpiredLocked(entry.second); });
+    }
+  }
   std::optional<Error> TakeFault(const std::string& method) {
     auto it = fail_next_.find(method);
     if (it == fail_next_.end() || it->second.empty()) return std::nullopt;
@@ -301,6 +354,8 @@ class FakeRegistryApi : public RegistryApi {
   std::map<std::string, std::deque<Error>> fail_next_;
   int issued_ = 0;
   int foreign_ = 0;
+  uint64_t created_ = 0;
+  const Clock* clock_ = nullptr;
 };
 
 // Secrets in memory, keyed by SecretRef::ToString(); `fail_writes` makes every Write fail.
@@ -494,8 +549,7 @@ class FakeClock : public Clock {
 
  private:
   mutable std::mutex mu_;
-  std::chrono::system_clock::time_point now_ =
-      std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
+  std::chrono::system_clock::time_point now_ = kFakeClockStart;
 };
 
 }  // namespace crtoken::test

@@ -78,11 +78,15 @@ class RegistryHarness {
                                                     const std::string& name) = 0;
   // How many tokens the registry holds.
   virtual size_t TokenCount(const std::string& registry_id) = 0;
+  // Moves the registry's clock forward (it starts at the wall clock).
+  virtual void AdvanceClock(std::chrono::seconds by) = 0;
 };
 
 class FakeHarness : public RegistryHarness {
  public:
   explicit FakeHarness(Seed seed = {}) {
+    clock_.Set(std::chrono::system_clock::now());
+    fake_.UseClock(&clock_);
     fake_.AddRegistry(kRegistry, std::string(kRegistry) + ".cr.de-fra.ionos.com");
     fake_.AddRegistry(kOtherRegistry, std::string(kOtherRegistry) + ".cr.de-fra.ionos.com");
     for (int i = 0; i < seed.extra_registries; ++i) {
@@ -104,6 +108,7 @@ class FakeHarness : public RegistryHarness {
   size_t TokenCount(const std::string& registry_id) override {
     return fake_.TokenCount(registry_id);
   }
+  void AdvanceClock(std::chrono::seconds by) override { clock_.Advance(by); }
 
  private:
   // The fake's fault hook fails the next call: a fake that keeps failing queues one per call.
@@ -119,6 +124,7 @@ class FakeHarness : public RegistryHarness {
    private:
     const bool* failing_;
   };
+  test::FakeClock clock_;
   bool failing_ = false;
   FailingFake fake_{&failing_};
 };
@@ -169,6 +175,7 @@ class EmulatorHarness : public RegistryHarness {
     }
     return 0;
   }
+  void AdvanceClock(std::chrono::seconds by) override { emu_.AdvanceClock(by.count()); }
 
  private:
   static std::vector<std::string> Args(Seed seed) {
@@ -548,6 +555,91 @@ TYPED_TEST(RegistryApiContract, ListReturnsEveryTokenAcrossPages) {
   EXPECT_EQ(ids.size(), static_cast<size_t>(kTokens));
   EXPECT_EQ(names.size(), static_cast<size_t>(kTokens));
   EXPECT_TRUE(ids.count(TokenId(1)) && ids.count(TokenId(kTokens)));
+}
+
+// The list is in creation order, across pages, whatever the ids: a token deleted and created
+// again comes last.
+TYPED_TEST(RegistryApiContract, ListIsInCreationOrderAcrossPages) {
+  constexpr int kTokens = 130;
+  std::vector<std::string> created;
+  for (int i = 0; i < kTokens; ++i) {
+    // Ids made in descending order, and names in neither order of the ids.
+    const int n = kTokens - i;
+    created.push_back(this->MustCreate(n, "t-" + std::to_string((i * 7) % kTokens)).id);
+  }
+  ASSERT_TRUE(this->api().DeleteToken(this->rid_, created.front()).ok());
+  auto again = this->api().CreateToken(this->rid_, created.front(), Fields("again"));
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  std::vector<std::string> expected(created.begin() + 1, created.end());
+  expected.push_back(created.front());
+
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  std::vector<std::string> ids;
+  for (const ObservedToken& t : listed.value()) ids.push_back(t.id);
+  EXPECT_EQ(ids, expected);
+}
+
+// --- expiry ---
+
+// An expiry that is not in the future is refused, on create, on a PUT onto an existing token and
+// on a patch; nothing changes.
+TYPED_TEST(RegistryApiContract, AnExpiryInThePastIsRefusedAndChangesNothing) {
+  TokenFields past = Fields("expired");
+  past.expiry = At(2020, 1, 1);
+  auto created = this->api().CreateToken(this->rid_, TokenId(1), past);
+  ASSERT_FALSE(created.ok()) << "a token that expired before it was made";
+  EXPECT_EQ(created.error().kind, ErrorKind::kInvalid) << created.error().ToString();
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 0u);
+  EXPECT_FALSE(this->h_.StoredPassword(this->rid_, "expired").has_value());
+
+  this->MustCreate(2, "ci-push");
+  TokenFields replace = Fields("ci-push");
+  replace.status = TokenStatus::kDisabled;
+  replace.expiry = At(2020, 1, 1);
+  auto put = this->api().CreateToken(this->rid_, TokenId(2), replace);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.error().kind, ErrorKind::kInvalid) << put.error().ToString();
+
+  TokenPatch patch;
+  patch.expiry = std::optional<Instant>(At(2020, 1, 1));
+  auto patched = this->api().PatchToken(this->rid_, TokenId(2), patch);
+  ASSERT_FALSE(patched.ok());
+  EXPECT_EQ(patched.error().kind, ErrorKind::kInvalid) << patched.error().ToString();
+
+  auto got = this->api().GetToken(this->rid_, TokenId(2));
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value().status, TokenStatus::kEnabled);
+  EXPECT_EQ(got.value().expiry, At(2031, 1, 15));
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+}
+
+// A token whose expiry comes is gone, as the service deletes it: not listed, not found, its
+// password gone, its name free; the others stay.
+TYPED_TEST(RegistryApiContract, ATokenWhoseExpiryComesIsGone) {
+  const Instant now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  TokenFields soon = Fields("short-lived");
+  soon.expiry = now + std::chrono::hours(1);
+  ASSERT_TRUE(this->api().CreateToken(this->rid_, TokenId(1), soon).ok());
+  this->MustCreate(2, "long-lived");  // expires in 2031
+  ASSERT_EQ(this->h_.TokenCount(this->rid_), 2u);
+
+  this->h_.AdvanceClock(std::chrono::hours(2));
+
+  auto got = this->api().GetToken(this->rid_, TokenId(1));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().kind, ErrorKind::kNotFound) << got.error().ToString();
+  auto listed = this->api().ListTokens(this->rid_);
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed.value().size(), 1u);
+  EXPECT_EQ(listed.value()[0].id, TokenId(2));
+  EXPECT_EQ(this->h_.TokenCount(this->rid_), 1u);
+  EXPECT_FALSE(this->h_.StoredPassword(this->rid_, "short-lived").has_value());
+  EXPECT_TRUE(this->api().DeleteToken(this->rid_, TokenId(1)).ok());
+  TokenFields renewed = Fields("short-lived");
+  renewed.expiry.reset();
+  auto created = this->api().CreateToken(this->rid_, TokenId(3), renewed);
+  EXPECT_TRUE(created.ok()) << created.error().ToString();
 }
 
 // --- patch ---

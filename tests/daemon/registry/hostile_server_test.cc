@@ -12,6 +12,7 @@
 #include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
 #include "tests/support/raw_http_server.h"
+#include "tests/support/scripted_clients.h"
 
 namespace crtoken {
 namespace {
@@ -20,8 +21,8 @@ using crtoken::test::RawHttpServer;
 using crtoken::test::RawReply;
 using nlohmann::json;
 
-const char kReg[] = "0b7f1a4e-9f59-4c3c-8d8e-55aa44aa0c11";
-const char kTok[] = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+constexpr const char* kReg = test::kScriptedRegistryId;
+constexpr const char* kTok = test::kScriptedTokenId;
 
 json Token(const std::string& id, const std::string& name) {
   return {{"id", id},
@@ -53,19 +54,7 @@ RawReply Redirect(int status, const std::string& location) {
   return r;
 }
 
-HttpRegistryApiConfig Config(const std::string& url) {
-  HttpRegistryApiConfig c;
-  c.base_url = url + "/containerregistries";
-  c.credentials = Credentials::Bearer("bearer-SECRET-token");
-  c.qps = 1e6;
-  c.burst = 1000000;
-  c.request_timeout = std::chrono::seconds(5);
-  c.retry.initial_backoff = std::chrono::milliseconds(1);
-  c.retry.max_backoff = std::chrono::milliseconds(5);
-  c.retry.max_attempts = 4;
-  c.jitter_seed = 1;
-  return c;
-}
+HttpRegistryApiConfig Config(const std::string& url) { return test::ScriptedRegistryConfig(url); }
 
 std::unique_ptr<HttpRegistryApi> MakeApi(const HttpRegistryApiConfig& config) {
   auto api = HttpRegistryApi::Create(config);
@@ -159,19 +148,9 @@ TEST(HostileServerTest, KubernetesClientFollowsNoRedirect) {
   RawHttpServer api_server;
   RawHttpServer elsewhere("127.0.0.2");
   api_server.SetDefault(Redirect(302, elsewhere.url() + "/api/v1/namespaces/team-a/secrets/s"));
-  KubernetesConfig config;
-  config.server = api_server.url();
-  config.token = "k8s-SECRET-token";
-  config.source = "test";
-  KubernetesSinkOptions options;
-  options.max_attempts = 2;
-  options.backoff = std::chrono::milliseconds(1);
-  auto sink = KubernetesSecretSink::Create(config, options);
+  auto sink = test::ScriptedKubernetesSink(api_server.url(), 2);
   ASSERT_TRUE(sink.ok()) << sink.error().ToString();
-  SecretRef ref;
-  ref.kind = SecretRef::Kind::kKubernetes;
-  ref.k8s_namespace = "team-a";
-  ref.k8s_name = "s";
+  const SecretRef ref = test::ScriptedSecretRef();
   auto state = sink.value()->Inspect(ref);
   ASSERT_FALSE(state.ok());
   EXPECT_TRUE(Contains(state.error().message, "redirect to " + elsewhere.url()))
@@ -269,18 +248,9 @@ TEST(HostileServerTest, KubernetesClientCapsBodies) {
   RawReply flood;
   flood.endless = true;
   server.SetDefault(flood);
-  KubernetesConfig config;
-  config.server = server.url();
-  config.token = "k8s-token";
-  config.source = "test";
-  KubernetesSinkOptions options;
-  options.max_attempts = 1;
-  auto sink = KubernetesSecretSink::Create(config, options);
+  auto sink = test::ScriptedKubernetesSink(server.url(), 1);
   ASSERT_TRUE(sink.ok());
-  SecretRef ref;
-  ref.kind = SecretRef::Kind::kKubernetes;
-  ref.k8s_namespace = "team-a";
-  ref.k8s_name = "s";
+  const SecretRef ref = test::ScriptedSecretRef();
   auto state = sink.value()->Inspect(ref);
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.error().kind, ErrorKind::kUnavailable);

@@ -12,15 +12,13 @@
 #include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
 #include "tests/support/raw_http_server.h"
+#include "tests/support/scripted_clients.h"
 
 namespace crtoken {
 namespace {
 
 using crtoken::test::RawHttpServer;
 using crtoken::test::RawReply;
-
-const char kReg[] = "0b7f1a4e-9f59-4c3c-8d8e-55aa44aa0c11";
-const char kTok[] = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
 // Every status class, with the statuses the clients tell apart.
 const std::vector<std::pair<int, ErrorKind>> kTable = {
@@ -79,23 +77,13 @@ std::vector<std::pair<int, ErrorKind>> WireTable() {
 
 TEST(HttpStatusTest, RegistryClientGivesTheTablesKind) {
   RawHttpServer server;
-  HttpRegistryApiConfig c;
-  c.base_url = server.url() + "/containerregistries";
-  c.credentials = Credentials::Bearer("bearer-SECRET-token");
-  c.qps = 1e6;
-  c.burst = 1000000;
-  c.request_timeout = std::chrono::seconds(5);
-  c.retry.initial_backoff = std::chrono::milliseconds(1);
-  c.retry.max_backoff = std::chrono::milliseconds(2);
-  c.retry.max_attempts = 2;
-  c.jitter_seed = 1;
-  auto api = HttpRegistryApi::Create(c);
+  auto api = HttpRegistryApi::Create(test::ScriptedRegistryConfig(server.url(), 2));
   ASSERT_TRUE(api.ok()) << api.error().ToString();
   for (const auto& [status, kind] : WireTable()) {
     if (status == 304) continue;  // a 304 carries no body: not a reply this server scripts
     SCOPED_TRACE(status);
     server.SetDefault(Answer(status));
-    auto t = api.value()->GetToken(kReg, kTok);
+    auto t = api.value()->GetToken(test::kScriptedRegistryId, test::kScriptedTokenId);
     ASSERT_FALSE(t.ok());
     EXPECT_EQ(ErrorKindName(t.error().kind), std::string(ErrorKindName(kind))) << t.error().message;
   }
@@ -103,19 +91,9 @@ TEST(HttpStatusTest, RegistryClientGivesTheTablesKind) {
 
 TEST(HttpStatusTest, KubernetesClientGivesTheTablesKind) {
   RawHttpServer server;
-  KubernetesConfig config;
-  config.server = server.url();
-  config.token = "k8s-SECRET-token";
-  config.source = "test";
-  KubernetesSinkOptions options;
-  options.max_attempts = 1;
-  options.backoff = std::chrono::milliseconds(1);
-  auto sink = KubernetesSecretSink::Create(config, options);
+  auto sink = test::ScriptedKubernetesSink(server.url(), 1);
   ASSERT_TRUE(sink.ok()) << sink.error().ToString();
-  SecretRef ref;
-  ref.kind = SecretRef::Kind::kKubernetes;
-  ref.k8s_namespace = "team-a";
-  ref.k8s_name = "s";
+  const SecretRef ref = test::ScriptedSecretRef();
   for (const auto& [status, kind] : WireTable()) {
     if (status == 304 || status == 404) continue;  // 404: the Secret is absent, not an error
     SCOPED_TRACE(status);
