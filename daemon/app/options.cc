@@ -377,7 +377,7 @@ std::string OptionsHelp(const std::string& command) {
     if (!AppliesTo(f, command)) continue;
     std::string left = std::string("  --") + f.name + (f.value ? std::string(" ") + f.value : "");
     out << left;
-    if (left.size() < 34) out << std::string(34 - left.size(), ' ');
+    out << (left.size() < 34 ? std::string(34 - left.size(), ' ') : std::string("  "));
     out << f.help << "  [$" << EnvName(f.name) << "]\n";
   }
   return out.str();
