@@ -1,10 +1,13 @@
 #include "reconciler/plan.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <tuple>
 #include <utility>
 
 #include "reconciler/time_util.h"
+#include "reconciler/token_id.h"
 
 namespace crtoken {
 
@@ -56,6 +59,7 @@ std::vector<Scope> NormalizeScopes(std::vector<Scope> scopes) {
 namespace {
 
 const char kNotInRegistry[] = "not in the registry";
+const char kNotDeclared[] = "not declared";
 
 std::string ExpiryText(const std::optional<Instant>& expiry) {
   return expiry ? FormatRfc3339(*expiry) : "none";
@@ -88,6 +92,12 @@ std::string DurationText(std::chrono::seconds d) {
     }
   }
   if (rest > 0 || out.empty()) out += std::to_string(rest) + "s";
+  return out;
+}
+
+std::string PlacesText(const std::vector<SecretRef>& places) {
+  std::string out;
+  for (const SecretRef& place : places) out += (out.empty() ? "" : ", ") + place.ToString();
   return out;
 }
 
@@ -139,8 +149,8 @@ std::string Action::Describe() const {
     case ActionType::kReissue:
     case ActionType::kDelete:
       if (!reason.empty()) out += ": " + reason;
-      if (type == ActionType::kDelete && keep_secret && record) {
-        out += " (keeping " + record->secret.ToString() + ", now declared by a spec)";
+      if (type == ActionType::kDelete && !kept_secrets.empty()) {
+        out += " (keeping " + PlacesText(kept_secrets) + ", now declared by a spec)";
       }
       return out;
   }
@@ -162,6 +172,33 @@ std::string Problem::ToString() const {
 
 namespace {
 
+// Token ids compare without regard to case; the API writes them lower-case.
+bool SameId(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string LowerId(std::string id) {
+  for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
+}
+
+// True when `record` is `owner`'s and names the token `id` of `key`.
+bool Records(const SecretRecord& record, const std::string& owner, const TokenKey& key,
+             const std::string& id) {
+  return !record.empty() && record.owner == owner && record.registry_id == key.registry_id &&
+         record.token_name == key.name && SameId(record.token_id, id);
+}
+
+// An observed token and what its id says to this owner.
+struct SeenToken {
+  const ObservedToken* token = nullptr;
+  TokenIdInfo id;
+  bool owned = false;  // kMine, or not crtoken's and recorded by one of this owner's secrets
+};
+
 // Everything the planner looks things up in, built once per ComputePlan. Pointers point into the
 // caller's DesiredState and ObservedState, which outlive the call.
 struct Index {
@@ -171,10 +208,15 @@ struct Index {
   // (registry name, token name) of unresolved specs: such a token is declared, just not reachable
   // through a resolved id, so it must never be pruned.
   std::set<std::pair<std::string, std::string>> unresolved_names;
-  std::map<TokenKey, const OwnershipRecord*> records;
+  // Every place a spec (resolved or not) writes: a secret there is never deleted.
+  std::set<SecretRef> declared_places;
+  // This owner's listed secrets by the key they record, in ref order.
+  std::map<TokenKey, std::vector<const ListedSecret*>> secrets;
+  // (registry id, lower-case token id) of every token a listed secret records.
+  std::set<std::pair<std::string, std::string>> recorded_ids;
   // One token per (registry, name); `extra_tokens` holds any further ones with the same name (the
   // API forbids that; if it ever happens they are left alone).
-  std::map<TokenKey, const ObservedToken*> tokens;
+  std::map<TokenKey, SeenToken> tokens;
   std::vector<TokenKey> extra_tokens;
 };
 
@@ -184,12 +226,14 @@ bool SpecLess(const TokenSpec* a, const TokenSpec* b) {
                                                b->source.line, b->source.column);
 }
 
-Index BuildIndex(const DesiredState& desired, const ObservedState& observed) {
+Index BuildIndex(const DesiredState& desired, const ObservedState& observed,
+                 const PlanPolicy& policy) {
   Index index;
   std::vector<const TokenSpec*> specs;
   for (const TokenSpec& spec : desired.specs) specs.push_back(&spec);
   std::sort(specs.begin(), specs.end(), SpecLess);
   for (const TokenSpec* spec : specs) {
+    index.declared_places.insert(spec->secret);
     if (spec->registry_id.empty()) {
       index.unresolved.push_back(spec);
       index.unresolved_names.emplace(spec->registry, spec->name);
@@ -197,38 +241,46 @@ Index BuildIndex(const DesiredState& desired, const ObservedState& observed) {
       index.specs[TokenKey{spec->registry_id, spec->name}].push_back(spec);
     }
   }
-  // Token ids present per key, to tell a live record from a stale one.
-  std::set<std::pair<TokenKey, std::string>> present;
+  std::vector<const ListedSecret*> listed;
+  for (const ListedSecret& secret : observed.listed) {
+    if (secret.record.empty() || secret.record.owner != policy.owner) continue;  // not this owner's
+    listed.push_back(&secret);
+  }
+  std::sort(listed.begin(), listed.end(),
+            [](const ListedSecret* a, const ListedSecret* b) { return a->ref < b->ref; });
+  for (const ListedSecret* secret : listed) {
+    index.secrets[TokenKey{secret->record.registry_id, secret->record.token_name}].push_back(
+        secret);
+    index.recorded_ids.emplace(secret->record.registry_id, LowerId(secret->record.token_id));
+  }
   for (const auto& [registry_id, registry] : observed.registries) {
+    std::map<std::string, std::vector<SeenToken>> by_name;
     for (const ObservedToken& token : registry.tokens) {
-      present.emplace(TokenKey{registry_id, token.name}, token.id);
-    }
-  }
-  for (const OwnershipRecord& record : observed.owned) {
-    // The store keeps one record per key. Should two arrive, prefer the one whose token exists,
-    // then the smallest id: the choice must not depend on input order.
-    const OwnershipRecord*& slot = index.records[record.key()];
-    auto rank = [&](const OwnershipRecord* r) {
-      return std::make_tuple(present.count({r->key(), r->token_id}) == 0, r->token_id,
-                             r->generation);
-    };
-    if (slot == nullptr || rank(&record) < rank(slot)) slot = &record;
-  }
-  for (const auto& [registry_id, registry] : observed.registries) {
-    std::map<std::string, std::vector<const ObservedToken*>> by_name;
-    for (const ObservedToken& token : registry.tokens) by_name[token.name].push_back(&token);
-    for (auto& [name, tokens] : by_name) {
-      const TokenKey key{registry_id, name};
-      std::sort(tokens.begin(), tokens.end(),
-                [](const ObservedToken* a, const ObservedToken* b) { return a->id < b->id; });
-      const ObservedToken* chosen = tokens.front();
-      auto record = index.records.find(key);
-      if (record != index.records.end()) {
-        for (const ObservedToken* token : tokens) {
-          if (token->id == record->second->token_id) chosen = token;
+      const TokenKey key{registry_id, token.name};
+      SeenToken seen;
+      seen.token = &token;
+      seen.id = ClassifyTokenId(policy.owner, registry_id, token.name, token.id);
+      seen.owned = seen.id.cls == TokenIdClass::kMine;
+      if (seen.id.cls == TokenIdClass::kNotCrtoken) {
+        // Tokens created before ids carried the owner: owned through a secret that records them.
+        if (auto it = index.secrets.find(key); it != index.secrets.end()) {
+          for (const ListedSecret* secret : it->second) {
+            seen.owned = seen.owned || Records(secret->record, policy.owner, key, token.id);
+          }
+        }
+        if (auto it = observed.secrets.find(key); it != observed.secrets.end()) {
+          seen.owned = seen.owned || Records(it->second.record, policy.owner, key, token.id);
         }
       }
-      index.tokens[key] = chosen;
+      by_name[token.name].push_back(seen);
+    }
+    for (auto& [name, tokens] : by_name) {
+      // Prefer the owned one, then the smallest id: the choice must not depend on input order.
+      std::sort(tokens.begin(), tokens.end(), [](const SeenToken& a, const SeenToken& b) {
+        return std::make_tuple(!a.owned, a.token->id) < std::make_tuple(!b.owned, b.token->id);
+      });
+      const TokenKey key{registry_id, name};
+      index.tokens[key] = tokens.front();
       for (size_t i = 1; i < tokens.size(); ++i) index.extra_tokens.push_back(key);
     }
   }
@@ -242,25 +294,8 @@ std::string RegistryLabel(const TokenSpec& spec, const ObservedState& observed) 
   return spec.registry_id;
 }
 
-// Why an owned token's password must be replaced, or "" when it need not be.
-std::string ReissueReason(const TokenSpec& spec, const OwnershipRecord& record,
-                          const ObservedState& observed, const std::string& hostname) {
-  if (record.phase != OwnershipRecord::Phase::kReady) return "password never reached the sink";
-  if (spec.secret != record.secret) {
-    return "secret moved from " + record.secret.ToString() + " to " + spec.secret.ToString();
-  }
-  auto it = observed.secrets.find(TokenKey{spec.registry_id, spec.name});
-  if (it == observed.secrets.end()) return "";  // could not be inspected: decide nothing on it
-  const SecretState& secret = it->second;
-  if (!secret.exists) return "secret missing";
-  if (!secret.has_password) return "secret has no password";
-  if (secret.username != spec.name) {
-    return "secret has username \"" + secret.username + "\" instead of \"" + spec.name + "\"";
-  }
-  if (!hostname.empty() && secret.hostname != hostname) {
-    return "secret is for host \"" + secret.hostname + "\" instead of \"" + hostname + "\"";
-  }
-  return "";
+std::string RegistryLabel(const RegistryInfo& info) {
+  return info.name.empty() ? info.id : info.name;
 }
 
 TokenPatch Diff(const TokenSpec& spec, const ObservedToken& token, Instant now) {
@@ -282,6 +317,13 @@ TokenPatch Diff(const TokenSpec& spec, const ObservedToken& token, Instant now) 
   return patch;
 }
 
+// What is known of one declared key's secrets: the spec's own place, as inspected, and the other
+// places where this owner's secrets record the key.
+struct KeySecrets {
+  const SecretState* own = nullptr;            // nullptr: could not be inspected
+  std::vector<const ListedSecret*> elsewhere;  // at places no spec writes
+};
+
 class Planner {
  public:
   Planner(const DesiredState& desired, const ObservedState& observed, const PlanPolicy& policy,
@@ -290,7 +332,9 @@ class Planner {
         observed_(observed),
         policy_(policy),
         now_(now),
-        index_(BuildIndex(desired, observed)) {}
+        index_(BuildIndex(desired, observed, policy)),
+        prune_allowed_(desired.prune.allowed() && desired.failed_files.empty() &&
+                       observed.secrets_listed) {}
 
   Plan Run() {
     for (const TokenSpec* spec : index_.unresolved) {
@@ -300,14 +344,13 @@ class Planner {
     }
     for (const auto& [key, specs] : index_.specs) PlanDeclared(key, specs);
     for (const auto& [registry_id, registry] : observed_.registries) PlanUndeclared(registry);
-    PlanGoneRecords();
+    PlanOrphanSecrets();
     ReportHeldDeletes();
     plan_.counts.error += static_cast<int>(protected_seen_.size());
     plan_.counts.unmanaged += static_cast<int>(index_.extra_tokens.size());
     NextExpiry();
     Order();
     PairRenames();
-    MarkKeptSecrets();
     return std::move(plan_);
   }
 
@@ -327,14 +370,98 @@ class Planner {
     return index_.specs.count(key) > 0 || index_.unresolved_names.count({info.name, key.name}) > 0;
   }
 
-  const OwnershipRecord* RecordFor(const TokenKey& key) const {
-    auto it = index_.records.find(key);
-    return it == index_.records.end() ? nullptr : it->second;
+  const SeenToken* TokenFor(const TokenKey& key) const {
+    auto it = index_.tokens.find(key);
+    return it == index_.tokens.end() ? nullptr : &it->second;
   }
 
-  const ObservedToken* TokenFor(const TokenKey& key) const {
-    auto it = index_.tokens.find(key);
-    return it == index_.tokens.end() ? nullptr : it->second;
+  const std::vector<const ListedSecret*>& SecretsOf(const TokenKey& key) const {
+    static const std::vector<const ListedSecret*> kNone;
+    auto it = index_.secrets.find(key);
+    return it == index_.secrets.end() ? kNone : it->second;
+  }
+
+  KeySecrets SecretsOfDeclared(const TokenKey& key, const TokenSpec& spec) const {
+    KeySecrets out;
+    if (auto it = observed_.secrets.find(key); it != observed_.secrets.end()) {
+      out.own = &it->second;
+    }
+    for (const ListedSecret* secret : SecretsOf(key)) {
+      if (secret->ref != spec.secret && index_.declared_places.count(secret->ref) == 0) {
+        out.elsewhere.push_back(secret);
+      }
+    }
+    return out;
+  }
+
+  // True when the spec's own secret is this owner's and records a token of the key.
+  bool OwnRecordsKey(const TokenKey& key, const KeySecrets& secrets) const {
+    return secrets.own != nullptr && !secrets.own->record.empty() &&
+           secrets.own->record.owner == policy_.owner &&
+           secrets.own->record.registry_id == key.registry_id &&
+           secrets.own->record.token_name == key.name;
+  }
+
+  // True when some secret of this owner records the key (whatever the id).
+  bool AnySecretRecords(const TokenKey& key, const KeySecrets& secrets) const {
+    return !SecretsOf(key).empty() || OwnRecordsKey(key, secrets);
+  }
+
+  // One more than the highest generation seen for the key (the live token's, and those of this
+  // owner's ids its secrets record), skipping every generation seen: after the counter wraps, the
+  // highest is not the newest. 0 when none is seen.
+  uint16_t NextGeneration(const TokenKey& key, const SeenToken* token,
+                          const KeySecrets& secrets) const {
+    std::set<uint16_t> seen;
+    auto consider = [&](const std::string& id) {
+      const TokenIdInfo info = ClassifyTokenId(policy_.owner, key.registry_id, key.name, id);
+      if (info.cls == TokenIdClass::kMine) seen.insert(info.generation);
+    };
+    if (token != nullptr) consider(token->token->id);
+    for (const ListedSecret* secret : SecretsOf(key)) consider(secret->record.token_id);
+    if (OwnRecordsKey(key, secrets)) consider(secrets.own->record.token_id);
+    if (seen.empty()) return 0;
+    uint16_t next = static_cast<uint16_t>(*seen.rbegin() + 1);
+    while (seen.count(next) > 0) next = static_cast<uint16_t>(next + 1);
+    return next;
+  }
+
+  // Why an owned token's password must be replaced, or "" when it is delivered (or its secret
+  // could not be inspected: nothing is decided on that).
+  std::string ReissueReason(const TokenSpec& spec, const TokenKey& key, const ObservedToken& token,
+                            const KeySecrets& secrets, const std::string& hostname) const {
+    if (secrets.own == nullptr) return "";
+    const SecretState& secret = *secrets.own;
+    if (!Records(secret.record, policy_.owner, key, token.id)) {
+      for (const ListedSecret* other : secrets.elsewhere) {
+        if (SameId(other->record.token_id, token.id)) {
+          return "secret moved from " + other->ref.ToString() + " to " + spec.secret.ToString();
+        }
+      }
+      if (!secret.exists) return "secret missing";
+      return "password never reached the sink";
+    }
+    if (!secret.has_password) return "secret has no password";
+    if (secret.username != spec.name) {
+      return "secret has username \"" + secret.username + "\" instead of \"" + spec.name + "\"";
+    }
+    if (!hostname.empty() && secret.hostname != hostname) {
+      return "secret is for host \"" + secret.hostname + "\" instead of \"" + hostname + "\"";
+    }
+    return "";
+  }
+
+  // The places of `secrets` that may be deleted in this pass; held back ones are counted.
+  std::vector<SecretRef> Deletable(const std::vector<const ListedSecret*>& secrets,
+                                   const RegistryInfo& info) {
+    std::vector<SecretRef> out;
+    if (secrets.empty() || policy_.prune == PruneMode::kNone) return out;
+    if (!prune_allowed_) {
+      for (size_t i = 0; i < secrets.size(); ++i) Hold(info);
+      return out;
+    }
+    for (const ListedSecret* secret : secrets) out.push_back(secret->ref);
+    return out;
   }
 
   void PlanDeclared(const TokenKey& key, const std::vector<const TokenSpec*>& specs) {
@@ -373,75 +500,131 @@ class Planner {
       ++plan_.counts.error;
       return;
     }
-    const OwnershipRecord* record = RecordFor(key);
-    const ObservedToken* token = TokenFor(key);
+    const SeenToken* seen = TokenFor(key);
+    const KeySecrets secrets = SecretsOfDeclared(key, spec);
     const bool held = observed_.held_passwords.count(key) > 0;
 
     // Built only when there is something to do: most tokens in a steady state are in sync.
-    auto act = [&](ActionType type, std::string reason, TokenPatch patch = {}) {
+    auto make = [&](ActionType type, std::string reason) {
       Action action;
       action.type = type;
       action.key = key;
       action.registry_name = info.name;
       action.hostname = info.hostname;
-      action.spec = spec;
-      if (record != nullptr) action.record = *record;
-      if (token != nullptr) {
-        action.token_id = token->id;
-        action.observed = *token;
+      if (seen != nullptr) {
+        action.token_id = seen->token->id;
+        action.observed = *seen->token;
       }
-      action.patch = std::move(patch);
       action.reason = std::move(reason);
+      return action;
+    };
+    // A create or re-issue: the id of the next generation, and the secrets the key left at places
+    // its spec no longer writes, deleted once the new secret is in place.
+    auto issue = [&](ActionType type, std::string reason) {
+      Action action = make(type, std::move(reason));
+      action.spec = spec;
+      action.new_token_id = OwnedTokenId(policy_.owner, key.registry_id, key.name,
+                                         NextGeneration(key, seen, secrets));
+      action.delete_secrets = Deletable(secrets.elsewhere, info);
       Add(std::move(action));
     };
 
-    if (token == nullptr) {
-      // With a record, the caller did not look the token up by id: a create is safe even when the
-      // list missed a live token. Its PUT goes to a new id and the API refuses a second token
-      // with the name (409), and the secret is written only after a PUT that succeeded.
-      if (record == nullptr) {
-        act(ActionType::kCreate, kNotInRegistry);
-      } else if (record->phase == OwnershipRecord::Phase::kCreating) {
-        act(ActionType::kCreate, "not in the registry (an earlier create did not complete)");
-      } else {
-        act(ActionType::kCreate, "disappeared from the registry (deleted by hand or expired)");
-      }
+    if (seen == nullptr) {
+      // The caller did not look the token up by id: a create is safe even when the list missed a
+      // live token. Its PUT goes to a new id (a generation no secret records) and the API refuses
+      // a second token with the name (409); the secret is written only after a PUT that succeeded.
+      issue(ActionType::kCreate, AnySecretRecords(key, secrets)
+                                     ? "disappeared from the registry (deleted by hand or expired)"
+                                     : kNotInRegistry);
       return;
     }
-    if (record == nullptr || record->token_id != token->id) {
-      if (spec.adopt || policy_.adopt_all) {
+    const ObservedToken& token = *seen->token;
+    if (!seen->owned) {
+      const bool adopt = spec.adopt || policy_.adopt_all;
+      switch (seen->id.cls) {
+        case TokenIdClass::kCollided:
+          // Never acted on, not even to adopt it: whoever made it can delete it.
+          AddProblem(spec, "a token named " + spec.name + " exists in registry " + info.name +
+                               " with id " + token.id +
+                               ", which carries this owner's mark but was not made for this "
+                               "name (forged, or a collision); crtoken leaves it alone: delete it "
+                               "by hand");
+          ++plan_.counts.error;
+          return;
+        case TokenIdClass::kOtherOwner:
+          if (adopt) {
+            issue(ActionType::kReissue, "adopt");
+            return;
+          }
+          AddProblem(spec, "a token named " + spec.name + " exists in registry " + info.name +
+                               " and belongs to another crtoken installation (owner fingerprint " +
+                               FingerprintText(seen->id.fingerprint) + "; this one is owner \"" +
+                               policy_.owner + "\", fingerprint " +
+                               FingerprintText(OwnerFingerprint(policy_.owner)) +
+                               "); declare it in one installation only, or set spec.adopt: true "
+                               "or --adopt to take it over");
+          ++plan_.counts.error;
+          return;
+        case TokenIdClass::kMine:
+        case TokenIdClass::kNotCrtoken:
+          break;
+      }
+      if (adopt) {
         // Its password is unknown, so taking it over means replacing it.
-        act(ActionType::kReissue, "adopt");
+        issue(ActionType::kReissue, "adopt");
         return;
       }
-      AddProblem(spec,
-                 "a token named " + spec.name + " exists in registry " + info.name +
-                     " but crtoken does not own it" +
-                     (record != nullptr ? " (its id differs from the one crtoken created)" : "") +
-                     "; set spec.adopt: true or --adopt");
+      AddProblem(spec, "a token named " + spec.name + " exists in registry " + info.name +
+                           " but crtoken does not own it" +
+                           (AnySecretRecords(key, secrets)
+                                ? " (its id differs from the one crtoken created)"
+                                : "") +
+                           "; set spec.adopt: true or --adopt");
       ++plan_.counts.error;
       return;
     }
     // A held password is on its way to the sink: the reconciler retries the write.
     if (!held) {
-      std::string reason = ReissueReason(spec, *record, observed_, info.hostname);
+      std::string reason = ReissueReason(spec, key, token, secrets, info.hostname);
       if (!reason.empty()) {
-        act(ActionType::kReissue, std::move(reason));  // carries the full spec: no update
+        issue(ActionType::kReissue, std::move(reason));  // carries the full spec: no update
         return;
       }
     }
     // Renewal: a token with a lifetime is replaced (new password, secret rewritten) once less
     // than renewBefore is left, so that it never expires in use. Not while a password is held:
     // the token that password belongs to is still the one consumers are waiting for.
-    if (spec.lifetime && token->expiry && now_ >= *token->expiry - spec.renew_before && !held) {
-      act(ActionType::kReissue, "renewal: expires " + FormatRfc3339(*token->expiry));
+    if (spec.lifetime && token.expiry && now_ >= *token.expiry - spec.renew_before && !held) {
+      issue(ActionType::kReissue, "renewal: expires " + FormatRfc3339(*token.expiry));
       return;
     }
-    TokenPatch patch = Diff(spec, *token, now_);
+    TokenPatch patch = Diff(spec, token, now_);
+    bool counted = false;
     if (!patch.empty()) {
-      act(ActionType::kUpdate, "fields differ", std::move(patch));
-      return;
+      Action action = make(ActionType::kUpdate, "fields differ");
+      action.spec = spec;
+      action.patch = std::move(patch);
+      Add(std::move(action));
+      counted = true;
     }
+    // Delivered at the spec's place: secrets the key left elsewhere go.
+    const bool delivered = !held && secrets.own != nullptr;
+    if (delivered && !secrets.elsewhere.empty()) {
+      std::vector<SecretRef> places = Deletable(secrets.elsewhere, info);
+      if (!places.empty()) {
+        Action action = make(ActionType::kDelete, "secret moved to " + spec.secret.ToString());
+        action.token_id.clear();  // the token stays: only its old secrets go
+        action.observed.reset();
+        action.delete_secrets = std::move(places);
+        if (counted) {
+          plan_.actions.push_back(std::move(action));  // the key is counted once, as pending
+        } else {
+          Add(std::move(action));
+          counted = true;
+        }
+      }
+    }
+    if (counted) return;
     if (held) {
       ++plan_.counts.pending;
     } else {
@@ -451,122 +634,129 @@ class Planner {
 
   void PlanUndeclared(const ObservedRegistry& registry) {
     const RegistryInfo& info = registry.info;
-    int kept_unowned = 0;
     for (auto it = index_.tokens.lower_bound(TokenKey{info.id, ""});
          it != index_.tokens.end() && it->first.registry_id == info.id; ++it) {
       const TokenKey& key = it->first;
-      const ObservedToken* token = it->second;
+      const SeenToken& seen = it->second;
       if (Declared(key, info) || Protected(key)) continue;
-      const OwnershipRecord* record = RecordFor(key);
-      const bool owned = record != nullptr && record->token_id == token->id;
       Action action;
       action.type = ActionType::kDelete;
       action.key = key;
       action.registry_name = info.name;
       action.hostname = info.hostname;
-      action.token_id = token->id;
-      action.observed = *token;
-      if (record != nullptr) action.record = *record;
-      if (owned) {
+      action.token_id = seen.token->id;
+      action.observed = *seen.token;
+      for (const ListedSecret* secret : SecretsOf(key)) {
+        if (index_.declared_places.count(secret->ref) > 0) {
+          action.kept_secrets.push_back(secret->ref);
+        } else {
+          action.delete_secrets.push_back(secret->ref);
+        }
+      }
+      if (seen.owned) {
         if (policy_.prune == PruneMode::kNone) {
           ++plan_.counts.unmanaged;
-        } else if (desired_.failed_files.count(record->source_file) > 0) {
-          ++plan_.counts.in_sync;  // its declaration is in a file that fails: left as it was
-        } else if (!desired_.prune.allowed()) {
+        } else if (!prune_allowed_) {
           ++plan_.counts.in_sync;  // pruning is held back: left as it was
           Hold(info);
         } else {
-          action.reason = "not declared";
+          action.reason = kNotDeclared;
+          consumed_.insert(key);
           Add(std::move(action));
         }
         continue;
       }
-      if (policy_.prune != PruneMode::kAll) {
+      // Another owner's, forged or collided: never touched. Not crtoken's: only under kAll, and
+      // only when no secret of this owner records it (such a secret says it was crtoken's).
+      if (policy_.prune != PruneMode::kAll || seen.id.cls != TokenIdClass::kNotCrtoken ||
+          index_.recorded_ids.count({info.id, LowerId(seen.token->id)}) > 0) {
         ++plan_.counts.unmanaged;
         continue;
       }
-      if (!desired_.prune.allowed()) {
+      if (!prune_allowed_) {
         ++plan_.counts.unmanaged;
         Hold(info);
-        continue;
-      }
-      if (!desired_.failed_files.empty()) {
-        // A failing file may declare this very token: deleting it could destroy a credential in
-        // use, so nothing unowned is pruned until every file loads.
-        ++plan_.counts.unmanaged;
-        ++kept_unowned;
         continue;
       }
       action.reason = "not declared (prune=all)";
-      if (record != nullptr) consumed_records_.insert(key);  // its stale record goes with it
+      consumed_.insert(key);  // this owner's secrets of the key (of gone tokens) go with it
       Add(std::move(action));
-    }
-    if (kept_unowned > 0) {
-      std::string files;
-      for (const std::string& file : desired_.failed_files) {
-        files += (files.empty() ? "" : ", ") + file;
-      }
-      plan_.problems.push_back(Problem{
-          TokenKey{info.id, ""}, SourceLocation{},
-          "prune=all: " + CountText(kept_unowned, "undeclared token") + " in registry " +
-              info.name + " that crtoken does not own " + (kept_unowned == 1 ? "is" : "are") +
-              " kept while spec files fail to load (" + files + ")"});
     }
   }
 
-  // Records whose token no longer exists (or whose name now belongs to another id) and that are
-  // not declared: forget them and remove their secrets. The caller has confirmed the absence by a
-  // lookup by id (a paged list can miss a live token; such a token is in the observed list).
-  void PlanGoneRecords() {
+  // This owner's secrets that record a token of an undeclared key that no longer exists (or whose
+  // name another id now holds): they are deleted. The caller has confirmed the absence by a lookup
+  // by id (a paged list can miss a live token; such a token is in the observed list).
+  void PlanOrphanSecrets() {
     if (policy_.prune == PruneMode::kNone) return;
-    for (const auto& [key, record] : index_.records) {
+    for (const auto& [key, secrets] : index_.secrets) {
       auto registry_it = observed_.registries.find(key.registry_id);
       if (registry_it == observed_.registries.end()) continue;
       const RegistryInfo& info = registry_it->second.info;
-      if (Declared(key, info) || consumed_records_.count(key) > 0) continue;
-      const ObservedToken* token = TokenFor(key);
-      if (token != nullptr && token->id == record->token_id) continue;  // handled as a token
-      if (desired_.failed_files.count(record->source_file) > 0) continue;
-      if (desired_.protected_keys.count(key) > 0) continue;  // a record alone is not counted
-      if (!desired_.prune.allowed()) {
-        Hold(info);
-        continue;
+      if (Declared(key, info) || consumed_.count(key) > 0) continue;
+      if (desired_.protected_keys.count(key) > 0) continue;  // secrets alone are not counted
+      const SeenToken* seen = TokenFor(key);
+      if (seen != nullptr && seen->owned) continue;  // handled as a token (kept under kNone)
+      std::vector<const ListedSecret*> places;
+      for (const ListedSecret* secret : secrets) {
+        if (index_.declared_places.count(secret->ref) == 0) places.push_back(secret);
       }
+      if (places.empty()) continue;  // a declared spec writes there now: its secret
+      std::vector<SecretRef> refs = Deletable(places, info);
+      if (refs.empty()) continue;
       Action action;
       action.type = ActionType::kDelete;
       action.key = key;
       action.registry_name = info.name;
       action.hostname = info.hostname;
-      action.record = *record;
-      action.reason = "already gone; removing its secret and record";
+      action.delete_secrets = std::move(refs);
+      action.reason = "already gone; removing its secret";
       Add(std::move(action));
     }
   }
 
-  // A delete in `info`'s registry that the prune verdict holds back.
+  // A delete in `info`'s registry that is held back.
   void Hold(const RegistryInfo& info) {
     ++plan_.deletes_held;
     ++held_by_registry_[info.id];
   }
 
-  // One Problem per registry whose deletes were held back because spec paths cannot be read. (A
-  // settling tree is no failure: the held deletes are only counted.)
+  // For each registry whose deletes were held back, one Problem per failure that holds them:
+  // unread spec paths, spec files that fail to load, secrets that could not be listed. (A settling
+  // tree is no failure: the held deletes are only counted.)
   void ReportHeldDeletes() {
+    std::vector<std::string> whys;
     const std::vector<std::string>& unread = desired_.prune.unread;
-    if (unread.empty()) return;
-    std::string paths;
-    for (size_t i = 0; i < unread.size() && i < 3; ++i) paths += (i == 0 ? "" : "; ") + unread[i];
-    if (unread.size() > 3) paths += "; and " + std::to_string(unread.size() - 3) + " more";
+    if (!unread.empty()) {
+      std::string paths;
+      for (size_t i = 0; i < unread.size() && i < 3; ++i) {
+        paths += (i == 0 ? "" : "; ") + unread[i];
+      }
+      if (unread.size() > 3) paths += "; and " + std::to_string(unread.size() - 3) + " more";
+      whys.push_back(" held back while spec paths cannot be read (" + paths +
+                     "); restore them or correct --specs");
+    }
+    if (!desired_.failed_files.empty()) {
+      std::string files;
+      for (const std::string& file : desired_.failed_files) {
+        files += (files.empty() ? "" : ", ") + file;
+      }
+      whys.push_back(" held back while spec files fail to load (" + files +
+                     "): any of them may declare any token");
+    }
+    if (!observed_.secrets_listed) {
+      whys.push_back(" held back while the secrets of owner \"" + policy_.owner +
+                     "\" cannot be listed");
+    }
     for (const auto& [registry_id, held] : held_by_registry_) {
       auto it = observed_.registries.find(registry_id);  // always there: Hold() saw it
-      const std::string name = it != observed_.registries.end() && !it->second.info.name.empty()
-                                   ? it->second.info.name
-                                   : registry_id;
-      plan_.problems.push_back(Problem{TokenKey{registry_id, ""}, SourceLocation{},
-                                       "registry " + name + ": nothing pruned, " +
-                                           CountText(held, "delete") +
-                                           " held back while spec paths cannot be read (" + paths +
-                                           "); restore them or correct --specs"});
+      const std::string name =
+          it != observed_.registries.end() ? RegistryLabel(it->second.info) : registry_id;
+      for (const std::string& why : whys) {
+        plan_.problems.push_back(
+            Problem{TokenKey{registry_id, ""}, SourceLocation{},
+                    "registry " + name + ": nothing pruned, " + CountText(held, "delete") + why});
+      }
     }
   }
 
@@ -583,8 +773,10 @@ class Planner {
     for (const TokenSpec& spec : desired_.specs) {
       if (spec.expiry) consider(*spec.expiry);
       if (!spec.lifetime) continue;
-      const ObservedToken* token = TokenFor(TokenKey{spec.registry_id, spec.name});
-      if (token != nullptr && token->expiry) consider(*token->expiry - spec.renew_before);
+      const SeenToken* seen = TokenFor(TokenKey{spec.registry_id, spec.name});
+      if (seen != nullptr && seen->token->expiry) {
+        consider(*seen->token->expiry - spec.renew_before);
+      }
     }
   }
 
@@ -608,45 +800,29 @@ class Planner {
     });
   }
 
-  // A create and a delete of an owned token in the same registry, declared by the same file with
-  // the same secret: the spec's name was changed. Only the reasons change; the actions stay (the
-  // API cannot rename). Runs on ordered actions, so the pairing is deterministic.
+  // A create of a new name and a delete of an owned token in the same registry, where the delete
+  // keeps a secret because the create's spec writes it now: the spec's name was changed. Only the
+  // reasons change; the actions stay (the API cannot rename). Runs on ordered actions, so the
+  // pairing is deterministic.
   void PairRenames() {
-    // Unpaired creates by (registry, source file, secret), in action order.
-    std::map<std::tuple<std::string, std::string, SecretRef>, std::vector<Action*>> creates;
+    // Unpaired creates by (registry, secret), in action order.
+    std::map<std::pair<std::string, SecretRef>, Action*> creates;
     for (Action& action : plan_.actions) {
-      if (action.type == ActionType::kCreate && !action.record && action.spec) {
-        creates[{action.key.registry_id, action.spec->source.file, action.spec->secret}].push_back(
-            &action);
+      if (action.type == ActionType::kCreate && action.reason == kNotInRegistry && action.spec) {
+        creates.emplace(std::make_pair(action.key.registry_id, action.spec->secret), &action);
       }
     }
     if (creates.empty()) return;
-    std::map<std::tuple<std::string, std::string, SecretRef>, size_t> used;
     for (Action& old_one : plan_.actions) {
-      if (old_one.type != ActionType::kDelete || old_one.token_id.empty() || !old_one.record ||
-          old_one.record->token_id != old_one.token_id) {
-        continue;
-      }
-      const auto slot = std::make_tuple(old_one.key.registry_id, old_one.record->source_file,
-                                        old_one.record->secret);
-      auto it = creates.find(slot);
-      if (it == creates.end() || used[slot] >= it->second.size()) continue;
-      Action& new_one = *it->second[used[slot]++];
-      new_one.reason = "renamed from " + old_one.key.name;
-      old_one.reason = "renamed to " + new_one.key.name;
-    }
-  }
-
-  void MarkKeptSecrets() {
-    std::set<SecretRef> declared;  // built only when something is deleted
-    for (Action& action : plan_.actions) {
-      if (action.type != ActionType::kDelete || !action.record) continue;
-      if (declared.empty()) {
-        for (const TokenSpec& spec : desired_.specs) declared.insert(spec.secret);
-      }
-      action.keep_secret = declared.count(action.record->secret) > 0;
-      if (action.keep_secret && action.token_id.empty()) {
-        action.reason = "already gone; removing its record";
+      if (old_one.type != ActionType::kDelete || old_one.reason != kNotDeclared) continue;
+      for (const SecretRef& place : old_one.kept_secrets) {
+        auto it = creates.find({old_one.key.registry_id, place});
+        if (it == creates.end()) continue;
+        Action& new_one = *it->second;
+        creates.erase(it);
+        new_one.reason = "renamed from " + old_one.key.name;
+        old_one.reason = "renamed to " + new_one.key.name;
+        break;
       }
     }
   }
@@ -656,8 +832,9 @@ class Planner {
   const PlanPolicy& policy_;
   const Instant now_;
   const Index index_;
+  const bool prune_allowed_;
   std::set<TokenKey> protected_seen_;
-  std::set<TokenKey> consumed_records_;
+  std::set<TokenKey> consumed_;  // undeclared keys whose secrets go with their token's delete
   std::map<std::string, int> held_by_registry_;  // registry id -> deletes held back
   Plan plan_;
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -15,8 +16,6 @@
 
 namespace crtoken {
 namespace {
-
-using Phase = OwnershipRecord::Phase;
 
 // An action's log line: its description, then `text`, with the fields registry, token and action.
 std::string ActionLine(const Action& a, const std::string& text) {
@@ -77,6 +76,53 @@ TokenFields FieldsOf(const TokenSpec& spec, Instant now) {
   return fields;
 }
 
+// Token ids compare without regard to case; the API writes them lower-case.
+std::string LowerCase(std::string id) {
+  for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
+}
+
+// The registries of the account by id and by name, from one ListRegistries().
+struct RegistryDirectory {
+  std::map<std::string, RegistryInfo> by_id;
+  std::map<std::string, std::vector<const RegistryInfo*>> by_name;
+
+  explicit RegistryDirectory(std::vector<RegistryInfo> all) {
+    for (RegistryInfo& info : all) {
+      std::string id = info.id;
+      by_id[id] = std::move(info);
+    }
+    for (const auto& [id, info] : by_id) by_name[info.name].push_back(&info);
+  }
+
+  // The registry a spec names: by id when it has one, else by name. Not found when the complete
+  // list lacks it; an error when two registries carry the name.
+  Result<RegistryInfo> Resolve(const TokenSpec& spec) const {
+    if (!spec.registry_id.empty()) {
+      auto it = by_id.find(spec.registry_id);
+      if (it == by_id.end()) {
+        return Error{ErrorKind::kNotFound, "no registry with id " + spec.registry_id};
+      }
+      return it->second;
+    }
+    auto it = by_name.find(spec.registry);
+    if (it == by_name.end()) {
+      return Error{ErrorKind::kNotFound, "no registry named '" + spec.registry + "'"};
+    }
+    if (it->second.size() > 1) {
+      std::string ids;
+      for (const RegistryInfo* info : it->second) ids += (ids.empty() ? "" : ", ") + info->id;
+      return Error{ErrorKind::kInvalid, std::to_string(it->second.size()) +
+                                            " registries are named '" + spec.registry + "' (" +
+                                            ids + "); declare spec.registryId instead"};
+    }
+    return *it->second.front();
+  }
+};
+
+// A registry that no longer exists: visited with no tokens, so that the secrets recording it go.
+RegistryInfo GoneRegistry(const std::string& id) { return RegistryInfo{id, "", "", "gone"}; }
+
 }  // namespace
 
 // Everything one pass reads and decides, plus what its parallel actions report back.
@@ -86,17 +132,22 @@ struct Reconciler::PassContext {
 
   // Selected specs, registry_id filled in where the registry was resolved.
   std::vector<TokenSpec> specs;
-  // Resolved registries by id (whether or not their token list could be read).
+  // Registries to visit by id (whether or not their token list can be read): the resolved ones,
+  // and those the owner's secrets record.
   std::map<std::string, RegistryInfo> registries;
+  // Registries that no longer exist (a lookup by id answered 404): observed with no tokens.
+  std::set<std::string> gone;
   // Registries whose token list was read completely.
   std::map<std::string, ObservedRegistry> observed;
-  // Refs (names) that could not be resolved, with the specs that use them.
+  // Refs (names or ids as declared) that could not be resolved, with the specs that use them.
   std::map<std::string, std::vector<TokenSpec>> unresolved;
-  std::map<TokenKey, OwnershipRecord> records;  // of the resolved registries
+  // The owner's secrets (every registry), and whether they could be listed.
+  std::vector<ListedSecret> listed;
+  bool secrets_listed = false;
   std::map<TokenKey, SecretState> secrets;
   std::set<TokenKey> held_keys;
-  // Owned tokens missing from their list whose lookup by id failed: nothing of theirs (record,
-  // secret, held password) is dropped or acted on in this pass.
+  // Tokens missing from their list whose lookup by id failed: nothing of their key (secrets, held
+  // password) is dropped or acted on in this pass.
   std::set<TokenKey> unconfirmed;
   Plan plan;
 
@@ -105,6 +156,7 @@ struct Reconciler::PassContext {
   bool transient = false;
   int write_requests = 0;
   int actions_failed = 0;
+  bool secrets_deleted = false;
   std::map<TokenKey, std::optional<Instant>> issued_expiry;  // of lifetime tokens issued this pass
 
   void SetIssuedExpiry(const TokenKey& key, std::optional<Instant> expiry) {
@@ -121,6 +173,10 @@ struct Reconciler::PassContext {
     std::lock_guard<std::mutex> lock(mu);
     write_requests += n;
   }
+  void SecretDeleted() {
+    std::lock_guard<std::mutex> lock(mu);
+    secrets_deleted = true;
+  }
   void ActionFailed(const Action& action, const std::string& what, const Error& error) {
     spdlog::warn(ActionLine(action, what + " failed: " + error.ToString()));
     std::lock_guard<std::mutex> lock(mu);
@@ -130,14 +186,9 @@ struct Reconciler::PassContext {
   }
 };
 
-Reconciler::Reconciler(RegistryApi& api, SecretSink& sink, StateStore& state, const Clock& clock,
-                       Metrics* metrics, ReconcilerConfig config)
-    : api_(api),
-      sink_(sink),
-      state_(state),
-      clock_(clock),
-      metrics_(metrics),
-      config_(std::move(config)) {}
+Reconciler::Reconciler(RegistryApi& api, SecretSink& sink, const Clock& clock, Metrics* metrics,
+                       ReconcilerConfig config)
+    : api_(api), sink_(sink), clock_(clock), metrics_(metrics), config_(std::move(config)) {}
 
 int Reconciler::HeldPasswords() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -151,6 +202,10 @@ std::mutex& Reconciler::RegistryLock(const std::string& registry_id) {
   return *slot;
 }
 
+SecretRecord Reconciler::RecordOf(const TokenKey& key, const std::string& token_id) const {
+  return SecretRecord{config_.policy.owner, key.registry_id, key.name, token_id};
+}
+
 Result<std::vector<std::string>> Reconciler::RegistryRefs(const DesiredState& desired) {
   std::vector<std::string> refs;
   std::set<std::string> names;
@@ -159,114 +214,147 @@ Result<std::vector<std::string>> Reconciler::RegistryRefs(const DesiredState& de
     if (!spec.registry.empty()) names.insert(spec.registry);
     if (!ref.empty() && !Contains(refs, ref)) refs.push_back(ref);
   }
-  auto records = state_.Load();
-  if (!records.ok()) return records.error();
-  for (const auto& record : records.value()) {
-    if (names.count(record.registry_name) || Contains(refs, record.registry_id)) continue;
-    refs.push_back(record.registry_id);
+  auto listed = sink_.List(config_.policy.owner);
+  if (!listed.ok()) return listed.error();
+  std::set<std::string> ids;
+  for (const auto& secret : listed.value()) {
+    const std::string& id = secret.record.registry_id;
+    if (IsUuid(id) && !Contains(refs, id)) ids.insert(id);
+  }
+  if (ids.empty()) return refs;
+  std::map<std::string, std::string> known;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    known = registry_names_;
+  }
+  if (std::any_of(ids.begin(), ids.end(),
+                  [&](const std::string& id) { return !known.count(id); })) {
+    // A registry no pass has seen yet: its name decides whether a declared ref covers it.
+    if (auto all = api_.ListRegistries(); all.ok()) {
+      known.clear();
+      for (const auto& info : all.value()) known[info.id] = info.name;
+      std::lock_guard<std::mutex> lock(mu_);
+      registry_names_ = known;
+    }
+  }
+  for (const std::string& id : ids) {
+    auto it = known.find(id);
+    if (it != known.end() && names.count(it->second)) continue;  // visited under its name
+    refs.push_back(id);
   }
   return refs;
 }
 
-// Resolves the selected registries (each once) and loads their ownership records. When the records
-// cannot be read, nothing is selected: without them the pass cannot tell what it owns.
+// Resolves every declared registry with one ListRegistries(), and selects the specs and the
+// registries of the pass. The owner's secrets must be listed first: the registries they record are
+// visited too.
 void Reconciler::ReadRegistries(PassContext& ctx) {
   const auto& refs = ctx.refs;
-  auto selected = [&](const std::string& name, const std::string& id) {
-    return refs.empty() || Contains(refs, name) || Contains(refs, id);
-  };
-
-  // Resolve each registry once per pass: by id (GetRegistry) or by name (FindRegistryByName). This
-  // is the only cache of registry lookups, and it lives for one pass: each pass sees registries as
-  // they are now (a registry recreated under the same name, a hostname that appeared). A registry
-  // already resolved one way is not asked for again the other way.
-  std::map<std::string, Result<RegistryInfo>> by_id;
-  std::map<std::string, Result<RegistryInfo>> by_name;
-  auto resolve_id = [&](const std::string& id) -> const Result<RegistryInfo>& {
-    auto it = by_id.find(id);
-    if (it != by_id.end()) return it->second;
-    for (const auto& [_, info] : by_name) {
-      if (info.ok() && info.value().id == id) return by_id.emplace(id, info).first->second;
+  auto all = api_.ListRegistries();
+  if (!all.ok()) {
+    const std::string message = "listing registries failed: " + all.error().ToString();
+    spdlog::warn(message);
+    ctx.AddError(message, all.error().Transient());
+    for (const auto& spec : ctx.desired->specs) {
+      const std::string& ref = spec.registry_id.empty() ? spec.registry : spec.registry_id;
+      if (refs.empty() || Contains(refs, ref)) ctx.unresolved[ref].push_back(spec);
     }
-    return by_id.emplace(id, api_.GetRegistry(id)).first->second;
-  };
-  auto resolve_name = [&](const std::string& name) -> const Result<RegistryInfo>& {
-    auto it = by_name.find(name);
-    if (it != by_name.end()) return it->second;
-    for (const auto& [_, info] : by_id) {
-      if (info.ok() && info.value().name == name) return by_name.emplace(name, info).first->second;
-    }
-    return by_name.emplace(name, api_.FindRegistryByName(name)).first->second;
-  };
-
-  for (const auto& spec_in : ctx.desired->specs) {
-    if (!selected(spec_in.registry, spec_in.registry_id)) continue;
-    TokenSpec spec = spec_in;
-    const auto& info =
-        spec.registry_id.empty() ? resolve_name(spec.registry) : resolve_id(spec.registry_id);
-    if (info.ok()) {
-      spec.registry_id = info.value().id;
-      ctx.registries[info.value().id] = info.value();
-      ctx.specs.push_back(std::move(spec));
-    } else {
-      ctx.unresolved[spec.registry_id.empty() ? spec.registry : spec.registry_id].push_back(
-          std::move(spec));
-    }
-  }
-  for (const auto& [name, info] : by_name) {
-    if (!info.ok()) {
-      const std::string message =
-          "registry " + name + ": lookup failed: " + info.error().ToString();
-      spdlog::warn(WithFields(message, {{"registry", name}}));
-      ctx.AddError(message, info.error().Transient());
-    }
-  }
-
-  auto records = state_.Load();
-  if (!records.ok()) {
-    ctx.AddError("ownership records: " + records.error().ToString(), records.error().Transient());
-    ctx.registries.clear();
-    ctx.specs.clear();
     return;
   }
-  // Records of registries not declared by any selected spec: look their registry up by id.
-  for (const auto& record : records.value()) {
-    if (ctx.registries.count(record.registry_id)) continue;
-    if (!refs.empty() && !Contains(refs, record.registry_id)) continue;
-    const auto& info = resolve_id(record.registry_id);
-    if (info.ok()) ctx.registries[record.registry_id] = info.value();
-  }
-  for (const auto& [id, info] : by_id) {
-    if (!info.ok()) {
-      const std::string message = "registry " + id + ": lookup failed: " + info.error().ToString();
-      spdlog::warn(WithFields(message, {{"registry", id}}));
-      ctx.AddError(message, info.error().Transient());
-    }
+  const RegistryDirectory directory(std::move(all.value()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    registry_names_.clear();
+    for (const auto& [id, info] : directory.by_id) registry_names_[id] = info.name;
   }
   // One registry may be declared by name in some specs and by id in others, and the daemon passes
   // one ref as written: every spec of a selected registry belongs to this pass, or its token would
-  // look undeclared here and be pruned. The resolved registries carry both name and id, so this
-  // costs no request.
-  if (!refs.empty()) {
-    for (const auto& spec_in : ctx.desired->specs) {
-      if (selected(spec_in.registry, spec_in.registry_id)) continue;  // taken above
-      const RegistryInfo* info = nullptr;
-      for (const auto& [id, registry] : ctx.registries) {
-        if (spec_in.registry_id.empty() ? registry.name == spec_in.registry
-                                        : id == spec_in.registry_id) {
-          info = &registry;
-          break;
-        }
-      }
-      if (info == nullptr) continue;
-      TokenSpec spec = spec_in;
-      spec.registry_id = info->id;
-      ctx.specs.push_back(std::move(spec));
+  // look undeclared here and be pruned.
+  auto selected = [&](const RegistryInfo& info) {
+    return refs.empty() || Contains(refs, info.name) || Contains(refs, info.id);
+  };
+  std::map<std::string, Error> failed;  // ref -> why it could not be resolved
+  for (const auto& spec_in : ctx.desired->specs) {
+    const std::string& ref = spec_in.registry_id.empty() ? spec_in.registry : spec_in.registry_id;
+    auto info = directory.Resolve(spec_in);
+    if (!info.ok()) {
+      if (!refs.empty() && !Contains(refs, ref)) continue;
+      failed.emplace(ref, info.error());
+      ctx.unresolved[ref].push_back(spec_in);
+      continue;
+    }
+    if (!selected(info.value())) continue;
+    TokenSpec spec = spec_in;
+    spec.registry_id = info.value().id;
+    ctx.registries[info.value().id] = info.value();
+    ctx.specs.push_back(std::move(spec));
+  }
+  for (const auto& [ref, error] : failed) {
+    const std::string message = "registry " + ref + ": lookup failed: " + error.ToString();
+    spdlog::warn(WithFields(message, {{"registry", ref}}));
+    ctx.AddError(message, error.Transient());
+  }
+
+  // The registries the owner's secrets record: a registry no spec names any more is pruned too.
+  // (Not one that a spec declares by an id the list lacks: that spec's error stands, and the
+  // registry is not visited until it is corrected.)
+  std::set<std::string> unlisted;
+  for (const auto& secret : ctx.listed) {
+    const std::string& id = secret.record.registry_id;
+    if (ctx.registries.count(id) || unlisted.count(id) || ctx.unresolved.count(id)) continue;
+    auto it = directory.by_id.find(id);
+    if (it != directory.by_id.end()) {
+      if (selected(it->second)) ctx.registries[id] = it->second;
+      continue;
+    }
+    if (!refs.empty() && !Contains(refs, id)) continue;
+    if (!IsUuid(id)) {
+      spdlog::warn(WithFields("secret " + secret.ref.ToString() + " records registry id '" + id +
+                                  "', which is not a registry id; the secret is left alone",
+                              {{"registry", id}}));
+      continue;
+    }
+    unlisted.insert(id);
+  }
+  // Missing from the complete list: gone, or missed by a list read page by page. Looked up by id
+  // before its secrets are dropped as those of a gone registry.
+  std::vector<std::string> ids(unlisted.begin(), unlisted.end());
+  std::vector<std::optional<Result<RegistryInfo>>> found(ids.size());
+  ParallelFor(ids.size(), config_.parallelism,
+              [&](size_t i) { found[i].emplace(api_.GetRegistry(ids[i])); });
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Result<RegistryInfo>& got = *found[i];
+    if (got.ok()) {
+      ctx.registries[ids[i]] = got.value();
+    } else if (got.error().kind == ErrorKind::kNotFound) {
+      spdlog::info(WithFields(
+          "registry " + ids[i] + " no longer exists; the secrets that record it are deleted",
+          {{"registry", ids[i]}}));
+      ctx.registries[ids[i]] = GoneRegistry(ids[i]);
+      ctx.gone.insert(ids[i]);
+    } else {
+      const std::string message =
+          "registry " + ids[i] + ": lookup failed: " + got.error().ToString();
+      spdlog::warn(WithFields(message, {{"registry", ids[i]}}));
+      ctx.AddError(message, got.error().Transient());
     }
   }
-  for (const auto& record : records.value()) {
-    if (ctx.registries.count(record.registry_id)) ctx.records[record.key()] = record;
+}
+
+// One SecretSink::List per pass. A failure holds every delete of the pass back (the planner sees
+// secrets_listed false) and is an error of the pass.
+void Reconciler::ListSecrets(PassContext& ctx) {
+  auto listed = sink_.List(config_.policy.owner);
+  if (!listed.ok()) {
+    const std::string message =
+        "listing the secrets of owner " + config_.policy.owner +
+        " failed (nothing is deleted until they can be listed): " + listed.error().ToString();
+    spdlog::warn(message);
+    ctx.AddError(message, listed.error().Transient());
+    return;
   }
+  ctx.listed = std::move(listed.value());
+  ctx.secrets_listed = true;
 }
 
 PassResult Reconciler::Reconcile(const DesiredState& desired,
@@ -275,16 +363,23 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   PassContext ctx;
   ctx.desired = &desired;
   ctx.refs = registry_refs;
+  ListSecrets(ctx);
   ReadRegistries(ctx);
 
   // Serialise passes that share a registry; lock in id order so two passes cannot deadlock.
   std::vector<std::unique_lock<std::mutex>> locks;
   for (const auto& [id, _] : ctx.registries) locks.emplace_back(RegistryLock(id));
 
-  // List every resolved registry's tokens. A failed list leaves the registry out of `observed`.
+  // List every visited registry's tokens. A failed list leaves the registry out of `observed`.
   {
     std::vector<const RegistryInfo*> infos;
-    for (const auto& [id, info] : ctx.registries) infos.push_back(&info);
+    for (const auto& [id, info] : ctx.registries) {
+      if (ctx.gone.count(id)) {
+        ctx.observed[id] = ObservedRegistry{info, {}};
+      } else {
+        infos.push_back(&info);
+      }
+    }
     std::vector<std::optional<Result<std::vector<ObservedToken>>>> lists(infos.size());
     ParallelFor(infos.size(), config_.parallelism,
                 [&](size_t i) { lists[i].emplace(api_.ListTokens(infos[i]->id)); });
@@ -344,7 +439,8 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     d.protected_keys.insert(ctx.unconfirmed.begin(), ctx.unconfirmed.end());
     ObservedState o;
     o.registries = ctx.observed;
-    for (const auto& [_, record] : ctx.records) o.owned.push_back(record);
+    o.listed = ctx.listed;
+    o.secrets_listed = ctx.secrets_listed;
     o.secrets = ctx.secrets;
     o.held_passwords = ctx.held_keys;
     ctx.plan = ComputePlan(d, o, config_.policy, now);
@@ -369,7 +465,9 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   result.next_expiry = result.plan.next_expiry;
   result.write_requests = ctx.write_requests;
   result.actions_failed = ctx.actions_failed;
-  for (const auto& [id, _] : ctx.observed) result.registry_ids.push_back(id);
+  for (const auto& [id, _] : ctx.observed) {
+    if (!ctx.gone.count(id)) result.registry_ids.push_back(id);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, held] : held_) {
@@ -418,22 +516,20 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
 }
 
 // A token list is read page by page, by offset: when another client deletes a token of an earlier
-// page meanwhile, the later pages shift and one live token is never seen. So an owned token that is
-// missing from its registry's list is looked up by id (GetToken) before the pass acts on its
-// absence by dropping something:
-// - the record and secret of an undeclared token (its token gone, or its name now held by another
-//   id): found, it is added to the observed tokens as if listed, and the planner deletes it
-//   (DELETE, then secret and record) instead of orphaning it;
-// - a held password (FlushHeld drops the password of a token that is gone).
+// page meanwhile, the later pages shift and one live token is never seen. So a token this owner
+// still needs to know about, missing from its registry's list, is looked up by id (GetToken) before
+// the pass acts on its absence by dropping something:
+// - the token a secret of the owner records, for a key no spec declares (its token gone, or its
+//   name now held by another id): found, it is added to the observed tokens as if listed, and the
+//   planner deletes it (DELETE, then its secrets) instead of orphaning it;
+// - the token of a held password (FlushHeld drops the password of a token that is gone).
 // Not found (kNotFound): gone, as the list said. Any other error: its key is protected for this
-// pass (record, secret and held password kept, nothing planned for it) and the pass fails.
+// pass (secrets and held password kept, nothing planned for it) and the pass fails.
 //
 // A declared token without a held password is not looked up. Its absence plans a create, which is
-// safe on a missed token: the PUT goes to a new id and the API refuses a second token with the
-// name (409), after which the old record is put back; the secret is only written after a PUT that
-// succeeded. Re-issues and updates act only on tokens the list showed, by their id; an adopting
-// re-issue replaces a record whose name another id holds, and a token with the record's id cannot
-// hold that name at the same time.
+// safe on a missed token: the PUT goes to the id of a generation no secret records, and the API
+// refuses a second token with the name (409); the secret is only written after a PUT that
+// succeeded. Re-issues and updates act only on tokens the list showed, by their id.
 void Reconciler::ConfirmUnlisted(PassContext& ctx) {
   struct Unlisted {
     TokenKey key;
@@ -443,29 +539,35 @@ void Reconciler::ConfirmUnlisted(PassContext& ctx) {
   {
     std::set<TokenKey> declared;
     for (const auto& spec : ctx.specs) declared.insert(TokenKey{spec.registry_id, spec.name});
-    // Under prune none no record is dropped: looking them up would only cost a request per pass.
-    for (const auto& [key, record] : ctx.records) {
-      if (!declared.count(key) && ctx.observed.count(key.registry_id) &&
-          config_.policy.prune != PruneMode::kNone) {
-        candidates.push_back(Unlisted{key, record.token_id});
+    // Under prune none no secret is dropped: looking them up would only cost a request per pass.
+    if (config_.policy.prune != PruneMode::kNone) {
+      for (const auto& secret : ctx.listed) {
+        const TokenKey key{secret.record.registry_id, secret.record.token_name};
+        if (!declared.count(key) && ctx.observed.count(key.registry_id) &&
+            !ctx.gone.count(key.registry_id) && IsUuid(secret.record.token_id)) {
+          candidates.push_back(Unlisted{key, secret.record.token_id});
+        }
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, held] : held_) {
-      // An undeclared key's password is dropped anyway; its record is a candidate above.
-      if (declared.count(key) && ctx.observed.count(key.registry_id)) {
+      // An undeclared key's password is dropped anyway.
+      if (declared.count(key) && ctx.observed.count(key.registry_id) &&
+          !ctx.gone.count(key.registry_id)) {
         candidates.push_back(Unlisted{key, held.token_id});
       }
     }
   }
-  if (candidates.empty()) return;  // the steady state: every record is declared
-  std::set<std::pair<std::string, std::string>> listed;  // (registry id, token id)
+  if (candidates.empty()) return;  // the steady state: every secret is of a declared token
+  std::set<std::pair<std::string, std::string>> listed;  // (registry id, lower-case token id)
   for (const auto& [id, registry] : ctx.observed) {
-    for (const auto& token : registry.tokens) listed.emplace(id, token.id);
+    for (const auto& token : registry.tokens) listed.emplace(id, LowerCase(token.id));
   }
   std::vector<Unlisted> unlisted;
   for (auto& c : candidates) {
-    if (!listed.count({c.key.registry_id, c.token_id})) unlisted.push_back(std::move(c));
+    if (listed.emplace(c.key.registry_id, LowerCase(c.token_id)).second) {
+      unlisted.push_back(std::move(c));  // (once: two secrets may record one token)
+    }
   }
   std::vector<std::optional<Result<ObservedToken>>> found(unlisted.size());
   ParallelFor(unlisted.size(), config_.parallelism, [&](size_t i) {
@@ -484,7 +586,7 @@ void Reconciler::ConfirmUnlisted(PassContext& ctx) {
     } else if (got.error().kind != ErrorKind::kNotFound) {
       const std::string text = "token " + token_id +
                                " is missing from the token list and looking it up failed; its "
-                               "record and secret are kept: " +
+                               "secrets are kept: " +
                                got.error().ToString();
       spdlog::warn(KeyLine(registry_name, key, text));
       ctx.AddError(KeyName(registry_name, key) + ": " + text, got.error().Transient());
@@ -493,8 +595,9 @@ void Reconciler::ConfirmUnlisted(PassContext& ctx) {
   }
 }
 
-// Writes the secrets of held passwords whose registry hostname is now known, and records them
-// kReady. A held password whose spec or token went away is dropped: it can never be used.
+// Writes the secrets of held passwords whose registry hostname is now known, with their record,
+// and makes them durable. A held password whose spec or token went away is dropped: it can never
+// be used.
 void Reconciler::FlushHeld(PassContext& ctx) {
   struct Pending {
     TokenKey key;
@@ -519,7 +622,7 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       }
       const auto& tokens = obs->second.tokens;
       bool token_there = std::any_of(tokens.begin(), tokens.end(), [&](const ObservedToken& t) {
-        return t.id == it->second.token_id;
+        return LowerCase(t.id) == LowerCase(it->second.token_id);
       });
       auto spec = spec_by_key.find(key);
       if (!token_there || spec == spec_by_key.end()) {
@@ -540,7 +643,6 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       ++it;
     }
   }
-  std::vector<OwnershipRecord> ready;
   std::vector<TokenKey> written;
   for (const auto& p : pending) {
     Password password;
@@ -550,9 +652,9 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       password = held_.at(p.key).password.Clone();
       token_id = held_.at(p.key).token_id;
     }
-    Status status =
-        sink_.Write(p.spec->secret, DockerCredential{p.hostname, p.spec->name, std::move(password),
-                                                     SecretRecord{"", "", "", token_id}});
+    Status status = sink_.Write(
+        p.spec->secret,
+        DockerCredential{p.hostname, p.spec->name, std::move(password), RecordOf(p.key, token_id)});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
     const std::string& registry_name = ctx.registries.at(p.key.registry_id).name;
     const std::string name = KeyName(registry_name, p.key);
@@ -567,40 +669,20 @@ void Reconciler::FlushHeld(PassContext& ctx) {
     }
     spdlog::info(
         KeyLine(registry_name, p.key, "held password written to " + p.spec->secret.ToString()));
-    OwnershipRecord record;
-    if (auto it = ctx.records.find(p.key); it != ctx.records.end()) record = it->second;
-    record.registry_id = p.key.registry_id;
-    record.registry_name = ctx.registries.at(p.key.registry_id).name;
-    record.token_name = p.key.name;
-    record.token_id = token_id;
-    record.phase = Phase::kReady;
-    record.secret = p.spec->secret;
-    record.source_file = p.spec->source.file;
-    ready.push_back(record);
     written.push_back(p.key);
   }
-  if (ready.empty()) return;
+  if (written.empty()) return;
   if (Status flushed = sink_.Flush(); !flushed.ok()) {
     ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
     return;  // still held: written and synced again next pass
   }
-  Status status = state_.PutAll(ready);
-  if (!status.ok()) {
-    // The secrets are written, but the records still say the password never arrived: keep the
-    // passwords held so that the next pass writes them again and records them then.
-    ctx.AddError("ownership records: " + status.error().ToString(), true);
-    return;
-  }
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t i = 0; i < ready.size(); ++i) {
-    ctx.records[written[i]] = ready[i];
-    held_.erase(written[i]);
-  }
+  for (const TokenKey& key : written) held_.erase(key);
 }
 
-// The plan's actions in the order that keeps every step crash-safe: re-issued tokens deleted,
-// intents recorded, new tokens PUT (updates alongside), outcomes recorded, undeclared tokens
-// deleted; then the expiry gauges.
+// The plan's actions in the order that keeps every step crash-safe: re-issued tokens deleted, new
+// tokens PUT and their secrets written (updates alongside), the secrets made durable, undeclared
+// tokens deleted before their secrets; then the expiry gauges.
 void Reconciler::Act(PassContext& ctx) {
   std::vector<const Action*> creates;  // creates and re-issues: both end in a PUT
   std::vector<const Action*> reissues;
@@ -623,10 +705,16 @@ void Reconciler::Act(PassContext& ctx) {
     }
   }
   DeleteReissuedTokens(ctx, reissues, creates);
-  const std::vector<OwnershipRecord> intents = RecordIntents(ctx, creates);
-  std::vector<CreateOutcome> outcomes = CreateAndUpdate(ctx, creates, intents, updates);
-  RecordOutcomes(ctx, creates, intents, outcomes);
+  std::vector<CreateOutcome> outcomes = CreateAndUpdate(ctx, creates, updates);
+  DeliverCreated(ctx, creates, outcomes);
   DeleteUndeclared(ctx, deletes);
+  if (ctx.secrets_deleted) {
+    // A delete that a crash undoes brings back a secret of a gone token: the next pass deletes it
+    // again. The sync only makes the pass's report true.
+    if (Status flushed = sink_.Flush(); !flushed.ok()) {
+      ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
+    }
+  }
   if (metrics_) SetExpiryGauges(ctx);
 }
 
@@ -640,13 +728,13 @@ void Reconciler::CountOperation(ActionType type, bool ok) const {
 
 // How one create (or re-issue) ended.
 struct Reconciler::CreateOutcome {
-  enum { kFailed, kReady, kHeld, kRevert } state = kFailed;
+  enum { kFailed, kReady, kHeld } state = kFailed;
   Password password;  // kReady / kHeld
 };
 
-// Re-issue starts by deleting the token whose password is lost. This comes before the new
-// intent is recorded: a crash in between leaves the old record with its token gone, which the
-// next pass repairs with a create. The re-issues whose old token is gone join `creates`.
+// Re-issue starts by deleting the token whose password is lost. A crash right after leaves no
+// token and a secret recording the old generation, which the next pass repairs with a create of
+// the next one. The re-issues whose old token is gone join `creates`.
 void Reconciler::DeleteReissuedTokens(PassContext& ctx, const std::vector<const Action*>& reissues,
                                       std::vector<const Action*>& creates) {
   std::vector<char> deleted(reissues.size(), 0);
@@ -663,6 +751,7 @@ void Reconciler::DeleteReissuedTokens(PassContext& ctx, const std::vector<const 
       CountOperation(a.type, false);
       return;
     }
+    Hook("after-delete");
     deleted[i] = 1;
   });
   for (size_t i = 0; i < reissues.size(); ++i) {
@@ -670,45 +759,11 @@ void Reconciler::DeleteReissuedTokens(PassContext& ctx, const std::vector<const 
   }
 }
 
-// Record every intent of the pass in one durable write. When that write fails, every create fails
-// and `creates` is emptied.
-std::vector<OwnershipRecord> Reconciler::RecordIntents(PassContext& ctx,
-                                                       std::vector<const Action*>& creates) {
-  std::vector<OwnershipRecord> intents;
-  for (const Action* a : creates) {
-    OwnershipRecord record;
-    record.registry_id = a->key.registry_id;
-    record.registry_name = a->registry_name;
-    record.token_name = a->key.name;
-    record.generation = a->record ? a->record->generation + 1 : 0;
-    record.token_id =
-        DeterministicTokenId(record.registry_id, record.token_name, record.generation);
-    record.phase = Phase::kCreating;
-    record.secret = a->spec->secret;
-    record.source_file = a->spec->source.file;
-    intents.push_back(std::move(record));
-  }
-  if (!intents.empty()) {
-    Status status = state_.PutAll(intents);
-    if (!status.ok()) {
-      for (const Action* a : creates) {
-        ctx.ActionFailed(*a, "recording the intent", status.error());
-        CountOperation(a->type, false);
-      }
-      creates.clear();
-      intents.clear();
-    } else {
-      Hook("after-intent");
-    }
-  }
-  return intents;
-}
-
-// PUT each new token and write its secret at once; updates run alongside. One outcome per create,
-// in order.
+// PUT each new token under its id and write its secret with its record at once; updates run
+// alongside. One outcome per create, in order.
 std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
     PassContext& ctx, const std::vector<const Action*>& creates,
-    const std::vector<OwnershipRecord>& intents, const std::vector<const Action*>& updates) {
+    const std::vector<const Action*>& updates) {
   std::vector<CreateOutcome> outcomes(creates.size());
   const size_t total = creates.size() + updates.size();
   ParallelFor(total, config_.parallelism, [&](size_t i) {
@@ -725,33 +780,39 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
       return;
     }
     const Action& a = *creates[i];
-    const OwnershipRecord& intent = intents[i];
     const TokenSpec& spec = *a.spec;
     ctx.AddWrites(1);
     const TokenFields fields = FieldsOf(spec, Now(clock_));
-    auto created = api_.CreateToken(a.key.registry_id, intent.token_id, fields);
+    auto created = api_.CreateToken(a.key.registry_id, a.new_token_id, fields);
     if (!created.ok() && created.error().kind == ErrorKind::kConflict &&
         (spec.adopt || config_.policy.adopt_all)) {
-      // The name was taken after our list (or the list was stale): adopt it by re-issue.
+      // The name was taken after our list (or the list was stale): adopt it by re-issue. Never a
+      // token whose id carries this owner's mark for another name (forged or collided).
       auto tokens = api_.ListTokens(a.key.registry_id);
       if (tokens.ok()) {
         for (const auto& t : tokens.value()) {
-          if (t.name != spec.name || t.id == intent.token_id) continue;
+          if (t.name != spec.name || LowerCase(t.id) == LowerCase(a.new_token_id)) continue;
+          if (ClassifyTokenId(config_.policy.owner, a.key.registry_id, t.name, t.id).cls ==
+              TokenIdClass::kCollided) {
+            break;
+          }
           spdlog::info(ActionLine(a, "name taken by token " + t.id + ", adopting it by re-issue"));
           ctx.AddWrites(2);
           Status deleted = api_.DeleteToken(a.key.registry_id, t.id);
-          if (deleted.ok()) created = api_.CreateToken(a.key.registry_id, intent.token_id, fields);
+          if (deleted.ok()) {
+            Hook("after-delete");
+            created = api_.CreateToken(a.key.registry_id, a.new_token_id, fields);
+          }
           break;
         }
       }
     }
     if (!created.ok()) {
+      // Nothing to undo: after a definite refusal nothing was created; after a transient failure
+      // the PUT may have happened, and the next pass sees the token, owned, with no secret
+      // recording it, and re-issues it.
       ctx.ActionFailed(a, "PUT", created.error());
       CountOperation(a.type, false);
-      // A definite refusal created nothing: forget the intent. After a transient failure the PUT
-      // may have happened: keep the intent, the next pass looks at the registry.
-      outcomes[i].state =
-          created.error().Transient() ? CreateOutcome::kFailed : CreateOutcome::kRevert;
       return;
     }
     Hook("after-put");
@@ -759,9 +820,8 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
     if (spec.lifetime) ctx.SetIssuedExpiry(a.key, fields.expiry);
     Password password = std::move(created.value().password);
     if (password.empty()) {
+      // The token exists and no secret records it: the next pass re-issues it.
       ctx.ActionFailed(a, "PUT", Error{ErrorKind::kUnavailable, "the API returned no password"});
-      outcomes[i].state =
-          CreateOutcome::kFailed;  // the record stays kCreating: re-issued next pass
       return;
     }
     const RegistryInfo& info = ctx.registries.at(a.key.registry_id);
@@ -773,7 +833,7 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
       return;
     }
     DockerCredential credential{info.hostname, spec.name, std::move(password),
-                                SecretRecord{"", "", "", intent.token_id}};
+                                RecordOf(a.key, a.new_token_id)};
     Status written = sink_.Write(spec.secret, credential);
     password = std::move(credential.password);
     if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());
@@ -794,10 +854,10 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
   return outcomes;
 }
 
-// Make the secrets durable with one sync, then record the outcome of every create in one
-// durable write. A failed sync leaves the passwords held: written again next pass.
-void Reconciler::RecordOutcomes(PassContext& ctx, const std::vector<const Action*>& creates,
-                                const std::vector<OwnershipRecord>& intents,
+// Makes the secrets written this pass durable with one sync before anything counts as delivered:
+// a failed sync holds their passwords (written again next pass). Then the secrets a key left at a
+// place its spec no longer writes are deleted, and the passwords of held tokens are kept.
+void Reconciler::DeliverCreated(PassContext& ctx, const std::vector<const Action*>& creates,
                                 std::vector<CreateOutcome>& outcomes) {
   if (std::any_of(outcomes.begin(), outcomes.end(),
                   [](const CreateOutcome& o) { return o.state == CreateOutcome::kReady; })) {
@@ -812,63 +872,45 @@ void Reconciler::RecordOutcomes(PassContext& ctx, const std::vector<const Action
       }
     }
   }
-  {
-    std::vector<OwnershipRecord> finals;
-    std::vector<TokenKey> removals;
-    for (size_t i = 0; i < creates.size(); ++i) {
-      OwnershipRecord record = intents[i];
-      switch (outcomes[i].state) {
-        case CreateOutcome::kFailed:
-          continue;
-        case CreateOutcome::kRevert:
-          if (creates[i]->record) {
-            finals.push_back(*creates[i]->record);
-          } else {
-            removals.push_back(record.key());
-          }
-          continue;
-        case CreateOutcome::kReady:
-          record.phase = Phase::kReady;
-          break;
-        case CreateOutcome::kHeld:
-          record.phase = Phase::kCreated;
-          break;
-      }
-      finals.push_back(record);
-    }
-    Status status = finals.empty() ? Status::Ok() : state_.PutAll(finals);
-    if (!status.ok()) {
-      ctx.AddError("ownership records: " + status.error().ToString(), true);
-    }
-    if (!removals.empty()) {
-      Status removed = state_.RemoveAll(removals);
-      if (!removed.ok()) ctx.AddError("ownership records: " + removed.error().ToString(), true);
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < creates.size(); ++i) {
-      const TokenKey key = intents[i].key();
-      const bool held = outcomes[i].state == CreateOutcome::kHeld ||
-                        (outcomes[i].state == CreateOutcome::kReady && !status.ok());
-      if (held) {
-        // The token exists and this process is the only holder of its password: keep it until
-        // the sink has it and the record says so.
-        held_[key] =
-            Held{intents[i].token_id, std::move(outcomes[i].password), creates[i]->registry_name};
-      } else {
-        held_.erase(key);  // the token the held password belonged to is gone or replaced
-      }
+  for (size_t i = 0; i < creates.size(); ++i) {
+    if (outcomes[i].state != CreateOutcome::kReady) continue;
+    for (const SecretRef& ref : creates[i]->delete_secrets) DeleteSecret(ctx, *creates[i], ref);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < creates.size(); ++i) {
+    const TokenKey& key = creates[i]->key;
+    if (outcomes[i].state == CreateOutcome::kHeld) {
+      // The token exists and this process is the only holder of its password: keep it until
+      // the sink has it, durably.
+      held_[key] = Held{creates[i]->new_token_id, std::move(outcomes[i].password),
+                        creates[i]->registry_name};
+    } else {
+      held_.erase(key);  // the token the held password belonged to is gone or replaced
     }
   }
-
   outcomes.clear();  // wipes the passwords already written and synced (held ones moved to held_)
 }
 
-// Deletes last, so a renamed token's new name exists before the old one goes.
+bool Reconciler::DeleteSecret(PassContext& ctx, const Action& action, const SecretRef& ref) {
+  // Defence in depth: a place any spec writes (of this pass or another) is that spec's.
+  for (const auto& spec : ctx.desired->specs) {
+    if (spec.secret == ref) return true;
+  }
+  Status status = sink_.Delete(ref);
+  if (!status.ok()) {
+    ctx.ActionFailed(action, "deleting secret " + ref.ToString(), status.error());
+    return false;
+  }
+  ctx.SecretDeleted();
+  return true;
+}
+
+// Deletes last, so a renamed token's new name exists before the old one goes. The token goes
+// before its secrets: a crash in between leaves secrets of a gone token, never a token whose owner
+// is forgotten.
 void Reconciler::DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes) {
-  std::set<SecretRef> declared_secrets;
-  for (const auto& spec : ctx.desired->specs) declared_secrets.insert(spec.secret);
-  std::vector<TokenKey> forget;
-  std::mutex forget_mu;
+  std::set<TokenKey> declared;
+  for (const auto& spec : ctx.specs) declared.insert(TokenKey{spec.registry_id, spec.name});
   ParallelFor(deletes.size(), config_.parallelism, [&](size_t i) {
     const Action& a = *deletes[i];
     if (!a.token_id.empty()) {
@@ -879,35 +921,21 @@ void Reconciler::DeleteUndeclared(PassContext& ctx, const std::vector<const Acti
         CountOperation(a.type, false);
         return;
       }
+      Hook("after-delete");
     }
-    // A secret that a declared spec writes to (a renamed token that kept its secret) stays.
-    if (a.record && !a.keep_secret && !declared_secrets.count(a.record->secret)) {
-      Status status = sink_.Delete(a.record->secret);
-      if (!status.ok()) {
-        // Keep the record: the next pass deletes the secret again.
-        ctx.ActionFailed(a, "deleting secret " + a.record->secret.ToString(), status.error());
-        CountOperation(a.type, false);
-        return;
-      }
+    bool ok = true;
+    for (const SecretRef& ref : a.delete_secrets) ok = DeleteSecret(ctx, a, ref) && ok;
+    CountOperation(a.type, ok);
+    if (!ok) return;  // the secrets left are listed again next pass, and deleted then
+    if (metrics_ && !declared.count(a.key)) {
+      metrics_->SetTokenExpiry(a.registry_name, a.key.name, std::nullopt);
     }
-    CountOperation(a.type, true);
-    if (metrics_) metrics_->SetTokenExpiry(a.registry_name, a.key.name, std::nullopt);
     spdlog::info(ActionLine(a, "done"));
-    if (a.record) {
-      std::lock_guard<std::mutex> lock(forget_mu);
-      forget.push_back(a.key);
+    if (!a.token_id.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_.erase(a.key);
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    held_.erase(a.key);
   });
-  if (!forget.empty()) {
-    if (Status flushed = sink_.Flush(); !flushed.ok()) {
-      // The records stay: the next pass deletes (and syncs) their secrets again.
-      ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
-    } else if (Status status = state_.RemoveAll(forget); !status.ok()) {
-      ctx.AddError("ownership records: " + status.error().ToString(), true);
-    }
-  }
 }
 
 // crtoken_token_expiry_timestamp_seconds of every declared token of a readable registry.

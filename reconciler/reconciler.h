@@ -1,33 +1,44 @@
-// The reconcile pass: read the world, plan with the pure ComputePlan, act, report.
+// The reconcile pass: read the world, plan with the pure ComputePlan, act, report. crtoken keeps no
+// state of its own: what it owns, which generation a token is, and whether its password reached
+// the consumers are read on every pass from the token ids and from the owner's secrets
+// (docs/ownership.md).
 //
-//   read:  resolve each registry (by name or id, once per pass), list its tokens, load the
-//          ownership records, inspect each declared token's secret. A registry whose lookup or list
-//          fails is left out of the observed state (never taken as "empty"): nothing in it is
-//          created, changed or deleted in this pass, and the failure is an error of the pass.
-//          An owned token missing from the list is looked up by id before the pass drops anything
-//          because of its absence (see ConfirmUnlisted): a list read page by page can miss a live
-//          token.
+//   read:  one ListRegistries() resolves every declared registry name and id (an id missing from
+//          the complete list is not found; two registries with one name is an error); one
+//          SecretSink::List(owner) finds the owner's secrets, and the registries they record are
+//          visited too (so that a registry no spec names any more is still pruned; one missing
+//          from the list is looked up by id, and when that answers 404 it is gone: visited with no
+//          tokens, so its secrets are deleted). Then the token list of each visited registry, and
+//          each declared token's secret (with its record). A registry whose lookup or list fails is
+//          left out of the observed state (never taken as "empty"): nothing in it is created,
+//          changed or deleted in this pass, and the failure is an error of the pass. A token that
+//          a secret of the owner records, missing from its list, is looked up by id before the
+//          pass drops anything because of its absence (see ConfirmUnlisted): a list read page by
+//          page can miss a live token. A failed secret listing holds every delete back.
 //   plan:  one ComputePlan over every registry of the pass, the specs whose registry could not be
-//          resolved included (the planner reports them, and never prunes a token they may declare,
-//          even in a registry resolved through its ownership records).
+//          resolved included (the planner reports them, and never prunes a token they may declare).
 //   act:   every action on its own; one failure never stops the others; errors are collected.
 //   result: converged or not, when to come back (soon on transient errors or held passwords), the
 //          nearest declared expiry.
 //
-// Creation is two-phase and crash-safe: the intent (OwnershipRecord phase kCreating with the
-// generation and the DeterministicTokenId) is recorded durably before the PUT; the secret is
-// written at once after the PUT; then the record becomes kReady. A crash anywhere leaves a record
-// that the next pass repairs: the token absent -> create; present but not kReady -> re-issue
-// (delete, create with the next generation, write the secret). Intents of one pass are recorded in
-// one durable write, and the success records of one pass in one more (so a pass of N creates costs
-// two state writes, not 2N); a crash between them only costs a re-issue of the tokens created in
-// between.
+// Crash safety. A create is: PUT the token under OwnedTokenId(owner, registry, name, generation),
+// write the secret with its record (owner, registry id, name, token id), and make the batch of
+// secrets durable with one SecretSink::Flush before the pass reports it delivered. A re-issue
+// deletes the token, then creates it with the next generation. After a kill -9 anywhere, the next
+// pass sees: an owned token that its secret does not record (crash after the PUT, or a power loss
+// before the flush) and re-issues it; or no token and a secret recording an older generation (crash
+// after a re-issue's delete) and creates the next generation; or the token and the secret that
+// records it, and does nothing. So there is never a second token (the id is deterministic and the
+// API allows one per name), never an orphan (every token crtoken creates carries its owner), and
+// never a secret with a wrong password (a secret is believed only when it records the live token's
+// id, and a new token never reuses an id a secret records). An undeclared token is deleted before
+// its secrets, so a crash in between leaves secrets of a gone token, which the next pass deletes.
 //
 // Held passwords: when the registry has no hostname yet (not Running) or the sink write fails, the
-// password of a freshly created token is kept in memory (keyed by TokenKey), the record stays
-// kCreated, and every later pass retries the write; it is never dropped while the process lives
-// (only when the token itself goes away or is replaced). Held keys are passed to the planner as
-// observed.held_passwords, so they are not re-issued. Visible in logs and crtoken_secrets_waiting.
+// password of a freshly created token is kept in memory (keyed by TokenKey), and every later pass
+// retries the write; it is never dropped while the process lives (only when the token itself goes
+// away or is replaced). Held keys are passed to the planner as observed.held_passwords, so they are
+// not re-issued. Visible in logs and crtoken_secrets_waiting.
 //
 // Thread-safety: Reconcile may be called concurrently from several threads. Passes over disjoint
 // registries run in parallel; passes that share a registry are serialised on that registry (a
@@ -53,20 +64,20 @@
 #include "reconciler/plan.h"
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
-#include "reconciler/state_store.h"
 
 namespace crtoken {
 
 struct ReconcilerConfig {
-  PlanPolicy policy;
-  // Plan only: no API writes, no secret writes, no state writes, no held password flushed.
+  PlanPolicy policy;  // policy.owner: whose tokens and secrets these are
+  // Plan only: no API writes, no secret writes, no held password flushed.
   bool dry_run = false;
   // How many actions of one pass run at once (API calls and secret writes overlap).
   int parallelism = 8;
   // requeue_after when the pass hit a transient error or still holds passwords.
   std::chrono::milliseconds retry_soon = std::chrono::seconds(5);
-  // TEST ONLY: called at named points of a create ("after-intent", "after-put", "after-secret");
-  // the CLI sets it from CRTOKEN_TEST_CRASH_AT to _exit(137) there, to prove crash safety.
+  // TEST ONLY: called at named points: "after-put" (a create's PUT succeeded), "after-secret" (its
+  // secret was written), "after-delete" (a token was deleted: by a re-issue or a prune). The CLI
+  // sets it from CRTOKEN_TEST_CRASH_AT to _exit(137) there, to prove crash safety.
   std::function<void(std::string_view point)> test_hook;
 };
 
@@ -93,21 +104,22 @@ struct PassResult {
 class Reconciler {
  public:
   // All references must outlive the Reconciler. `metrics` may be null.
-  Reconciler(RegistryApi& api, SecretSink& sink, StateStore& state, const Clock& clock,
-             Metrics* metrics, ReconcilerConfig config);
+  Reconciler(RegistryApi& api, SecretSink& sink, const Clock& clock, Metrics* metrics,
+             ReconcilerConfig config);
   Reconciler(const Reconciler&) = delete;
   Reconciler& operator=(const Reconciler&) = delete;
 
   // One pass. `registry_refs` limits it to some registries: each a registry name or id as declared
-  // in the specs (spec.registry or spec.registryId), or a registry id from the ownership records.
-  // Empty = every declared registry plus every registry in the ownership records.
-  // Specs of other registries, and records of other registries, are not looked at.
+  // in the specs (spec.registry or spec.registryId), or a registry id that a secret of the owner
+  // records. Empty = every declared registry plus every registry the owner's secrets record.
+  // Tokens and secrets of other registries are not acted on.
   PassResult Reconcile(const DesiredState& desired,
                        const std::vector<std::string>& registry_refs = {});
 
   // The keys a daemon can use to split the work by registry: every registry ref declared in
-  // `desired` (name or id, as written), plus the registry id of every ownership record whose
-  // registry is not declared under its recorded name. Fails only when the state cannot be read.
+  // `desired` (name or id, as written), plus the id of every registry a secret of the owner records
+  // that is not declared (by id, or by its name as the last registry list showed it; a registry id
+  // no pass has seen yet costs one ListRegistries()). Fails only when the secrets cannot be listed.
   Result<std::vector<std::string>> RegistryRefs(const DesiredState& desired);
 
   // How many passwords are held in memory, waiting for a hostname or a working sink.
@@ -122,6 +134,7 @@ class Reconciler {
   struct PassContext;
 
   void ReadRegistries(PassContext& ctx);
+  void ListSecrets(PassContext& ctx);
   void ConfirmUnlisted(PassContext& ctx);
   void FlushHeld(PassContext& ctx);
   // Act carries out the plan in these steps, each named after what it does.
@@ -129,15 +142,15 @@ class Reconciler {
   void Act(PassContext& ctx);
   void DeleteReissuedTokens(PassContext& ctx, const std::vector<const Action*>& reissues,
                             std::vector<const Action*>& creates);
-  std::vector<OwnershipRecord> RecordIntents(PassContext& ctx, std::vector<const Action*>& creates);
   std::vector<CreateOutcome> CreateAndUpdate(PassContext& ctx,
                                              const std::vector<const Action*>& creates,
-                                             const std::vector<OwnershipRecord>& intents,
                                              const std::vector<const Action*>& updates);
-  void RecordOutcomes(PassContext& ctx, const std::vector<const Action*>& creates,
-                      const std::vector<OwnershipRecord>& intents,
+  void DeliverCreated(PassContext& ctx, const std::vector<const Action*>& creates,
                       std::vector<CreateOutcome>& outcomes);
   void DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes);
+  // Deletes `ref` unless a spec of the pass's desired state writes it; true when it is gone.
+  bool DeleteSecret(PassContext& ctx, const Action& action, const SecretRef& ref);
+  SecretRecord RecordOf(const TokenKey& key, const std::string& token_id) const;
   void SetExpiryGauges(PassContext& ctx);
   void Hook(std::string_view point) const;  // config_.test_hook, when set
   void CountOperation(ActionType type, bool ok) const;
@@ -145,13 +158,14 @@ class Reconciler {
 
   RegistryApi& api_;
   SecretSink& sink_;
-  StateStore& state_;
   const Clock& clock_;
   Metrics* metrics_;
   ReconcilerConfig config_;
 
-  mutable std::mutex mu_;  // guards held_ and registry_locks_
+  mutable std::mutex mu_;  // guards held_, registry_names_ and registry_locks_
   std::map<TokenKey, Held> held_;
+  // Registry id -> name, as the last ListRegistries() showed them (for RegistryRefs).
+  std::map<std::string, std::string> registry_names_;
   std::map<std::string, std::unique_ptr<std::mutex>> registry_locks_;
 };
 

@@ -4,45 +4,149 @@
 
 #include <array>
 #include <cctype>
-#include <cstdint>
-#include <stdexcept>
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
 
 namespace crtoken {
 namespace {
 
-// The crtoken namespace UUID: fixed forever, since changing it changes every token id.
-// ("c7a1d8e2-4b3f-4e6a-9f0d-2a5b7c3e1f90", chosen once at random.)
-constexpr std::array<uint8_t, 16> kNamespace = {0xc7, 0xa1, 0xd8, 0xe2, 0x4b, 0x3f, 0x4e, 0x6a,
-                                                0x9f, 0x0d, 0x2a, 0x5b, 0x7c, 0x3e, 0x1f, 0x90};
+constexpr uint8_t kVersionAndTagHigh = 0x8c;  // version 8, then the tag's first hex digit (c)
+constexpr uint8_t kTagLow = 0x72;             // the tag's last two hex digits (72)
+
+using Digest = std::array<uint8_t, 32>;
+
+// SHA-256 of the parts joined by NUL bytes.
+Digest Sha256(std::initializer_list<const std::string*> parts) {
+  std::string input;
+  bool first = true;
+  for (const std::string* part : parts) {
+    if (!first) input.push_back('\0');
+    first = false;
+    input += *part;
+  }
+  Digest digest;
+  unsigned int len = 0;
+  if (EVP_Digest(input.data(), input.size(), digest.data(), &len, EVP_sha256(), nullptr) != 1 ||
+      len != digest.size()) {
+    // SHA-256 of the default provider fails only when memory is exhausted; an id computed any
+    // other way would break determinism.
+    std::fputs("crtoken: SHA-256 failed computing a token id\n", stderr);
+    std::abort();
+  }
+  return digest;
+}
+
+const std::string kOwnerDomain = "crtoken-owner";
+const std::string kKeyDomain = "crtoken-key";
+
+// The first 62 bits of the key digest.
+uint64_t KeyHash(const std::string& owner, const std::string& registry_id,
+                 const std::string& token_name) {
+  const Digest d = Sha256({&kKeyDomain, &owner, &registry_id, &token_name});
+  uint64_t first = 0;
+  for (int i = 0; i < 8; ++i) first = (first << 8) | d[i];
+  return first >> 2;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The 16 bytes of a canonical UUID; false when `text` is not one.
+bool ParseUuid(const std::string& text, std::array<uint8_t, 16>* out) {
+  if (!IsUuid(text)) return false;
+  std::string hex;
+  for (char c : text) {
+    if (c != '-') hex.push_back(c);
+  }
+  for (size_t i = 0; i < 16; ++i) {
+    (*out)[i] = static_cast<uint8_t>(HexValue(hex[2 * i]) << 4 | HexValue(hex[2 * i + 1]));
+  }
+  return true;
+}
 
 }  // namespace
 
-std::string DeterministicTokenId(const std::string& registry_id, const std::string& token_name,
-                                 int generation) {
-  const std::string name = registry_id + "/" + token_name + "/" + std::to_string(generation);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, kNamespace.data(), kNamespace.size()) == 1 &&
-            EVP_DigestUpdate(ctx, name.data(), name.size()) == 1 &&
-            EVP_DigestFinal_ex(ctx, digest, &digest_len) == 1 && digest_len >= 16;
-  EVP_MD_CTX_free(ctx);
-  // SHA-1 from the default provider cannot fail short of memory exhaustion; a silent fallback id
-  // would break determinism, so this is treated as fatal.
-  if (!ok) throw std::runtime_error("DeterministicTokenId: SHA-1 digest failed");
+uint32_t OwnerFingerprint(const std::string& owner) {
+  // One owner per process in practice: the last fingerprint is kept per thread.
+  thread_local std::string cached_owner;
+  thread_local uint32_t cached = 0;
+  thread_local bool valid = false;
+  if (valid && cached_owner == owner) return cached;
+  const Digest d = Sha256({&kOwnerDomain, &owner});
+  cached = static_cast<uint32_t>(d[0]) << 24 | static_cast<uint32_t>(d[1]) << 16 |
+           static_cast<uint32_t>(d[2]) << 8 | d[3];
+  cached_owner = owner;
+  valid = true;
+  return cached;
+}
 
-  digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);  // version 5
-  digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
+std::string FingerprintText(uint32_t fingerprint) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", fingerprint);
+  return text;
+}
+
+std::string OwnedTokenId(const std::string& owner, const std::string& registry_id,
+                         const std::string& token_name, uint16_t generation) {
+  const uint32_t fp = OwnerFingerprint(owner);
+  const uint64_t key = KeyHash(owner, registry_id, token_name);
+  std::array<uint8_t, 16> b;
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(fp >> (24 - 8 * i));
+  b[4] = static_cast<uint8_t>(generation >> 8);
+  b[5] = static_cast<uint8_t>(generation);
+  b[6] = kVersionAndTagHigh;
+  b[7] = kTagLow;
+  b[8] = static_cast<uint8_t>(0x80 | ((key >> 56) & 0x3f));  // variant 10, then 6 bits of key
+  for (int i = 9; i < 16; ++i) b[i] = static_cast<uint8_t>(key >> (8 * (15 - i)));
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(36);
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0f]);
+    out.push_back(kHex[b[i] >> 4]);
+    out.push_back(kHex[b[i] & 0x0f]);
   }
   return out;
+}
+
+const char* TokenIdClassName(TokenIdClass cls) {
+  switch (cls) {
+    case TokenIdClass::kMine:
+      return "mine";
+    case TokenIdClass::kOtherOwner:
+      return "another owner's";
+    case TokenIdClass::kCollided:
+      return "forged or collided";
+    case TokenIdClass::kNotCrtoken:
+      return "not crtoken's";
+  }
+  return "not crtoken's";
+}
+
+TokenIdInfo ClassifyTokenId(const std::string& owner, const std::string& registry_id,
+                            const std::string& token_name, const std::string& id) {
+  TokenIdInfo info;
+  std::array<uint8_t, 16> b;
+  if (!ParseUuid(id, &b)) return info;
+  // The tag and the version first: most ids that are not crtoken's stop here, without a hash.
+  if (b[6] != kVersionAndTagHigh || b[7] != kTagLow || (b[8] & 0xc0) != 0x80) return info;
+  info.fingerprint = static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 |
+                     static_cast<uint32_t>(b[2]) << 8 | b[3];
+  info.generation = static_cast<uint16_t>(b[4] << 8 | b[5]);
+  if (info.fingerprint != OwnerFingerprint(owner)) {
+    info.cls = TokenIdClass::kOtherOwner;
+    return info;
+  }
+  uint64_t key = b[8] & 0x3f;
+  for (int i = 9; i < 16; ++i) key = (key << 8) | b[i];
+  info.cls = key == KeyHash(owner, registry_id, token_name) ? TokenIdClass::kMine
+                                                            : TokenIdClass::kCollided;
+  return info;
 }
 
 bool IsUuid(const std::string& s) {

@@ -1,5 +1,6 @@
 // Prints how long ComputePlan takes for large worlds: every token in sync (the steady state of
-// the daemon), every token to create (a first apply), and a mix of every kind of action.
+// the daemon: every token's id classified, every secret's record read), every token to create (a
+// first apply), and a mix of every kind of action.
 // Usage: plan_bench [TOKENS...]   (default: 1000 10000)
 #include <algorithm>
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include "reconciler/plan.h"
 #include "reconciler/time_util.h"
+#include "reconciler/token_id.h"
 
 namespace crtoken {
 namespace {
@@ -26,6 +28,7 @@ std::string RegistryId(int r) {
 struct World {
   DesiredState desired;
   ObservedState observed;
+  World() { observed.secrets_listed = true; }
 };
 
 // kind 0: in sync; 1: to create; 2: a mix (create, update, reissue, delete, unmanaged, in sync).
@@ -49,28 +52,23 @@ World Build(int tokens, int kind) {
                    Scope{"lib/*", "repository", {"pull"}}};
     spec.secret.file = name + ".json";
     spec.source = SourceLocation{"specs/" + std::to_string(i / 50) + ".yaml", i % 50 * 20 + 1, 9};
+    const std::string id = OwnedTokenId("crtoken", registry_id, name, 0);
     ObservedToken token{
-        "id-" + name,
+        id,
         name,
         TokenStatus::kEnabled,
         expiry,
         {Scope{"lib/*", "repository", {"pull"}}, Scope{"app/*", "repository", {"pull", "push"}}}};
-    OwnershipRecord record;
-    record.registry_id = registry_id;
-    record.token_name = name;
-    record.token_id = token.id;
-    record.phase = OwnershipRecord::Phase::kReady;
-    record.secret = spec.secret;
-    record.source_file = spec.source.file;
+    const SecretRecord record{"crtoken", registry_id, name, id};
     const std::string& host = w.observed.registries[registry_id].info.hostname;
-    const SecretState secret{true, true, host, name, SecretRecord{}, ""};
+    const SecretState secret{true, true, host, name, record, ""};
     const TokenKey key{registry_id, name};
     switch (variant) {
       case 0:  // in sync
       case 5:
         w.desired.specs.push_back(spec);
         w.observed.registries[registry_id].tokens.push_back(token);
-        w.observed.owned.push_back(record);
+        w.observed.listed.push_back(ListedSecret{spec.secret, record});
         w.observed.secrets[key] = secret;
         break;
       case 1:  // create
@@ -80,18 +78,23 @@ World Build(int tokens, int kind) {
         spec.status = TokenStatus::kDisabled;
         w.desired.specs.push_back(spec);
         w.observed.registries[registry_id].tokens.push_back(token);
-        w.observed.owned.push_back(record);
+        w.observed.listed.push_back(ListedSecret{spec.secret, record});
         w.observed.secrets[key] = secret;
         break;
       case 3:  // reissue
         w.desired.specs.push_back(spec);
         w.observed.registries[registry_id].tokens.push_back(token);
-        w.observed.owned.push_back(record);
         w.observed.secrets[key] = SecretState{};
         break;
-      case 4:  // delete, or unmanaged
-        w.observed.registries[registry_id].tokens.push_back(token);
-        if (i % 12 == 4) w.observed.owned.push_back(record);
+      case 4:  // delete (owned), or unmanaged (another tool's id)
+        if (i % 12 == 4) {
+          w.observed.registries[registry_id].tokens.push_back(token);
+          w.observed.listed.push_back(ListedSecret{spec.secret, record});
+        } else {
+          token.id = "ffffffff-0000-4000-8000-" + std::string(12 - std::to_string(i).size(), '0') +
+                     std::to_string(i);
+          w.observed.registries[registry_id].tokens.push_back(token);
+        }
         break;
     }
   }

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   auto start = Clock::now();
   for (int i = 0; i < tokens; ++i) {
     const std::string name = "bench-" + std::to_string(i);
-    ids.push_back(DeterministicTokenId(rid, name, 1));
+    ids.push_back(OwnedTokenId("crtoken", rid, name, 1));
     TokenFields f;
     f.name = name;
     f.scopes = {{"app/*", "repository", {"pull", "push"}}};

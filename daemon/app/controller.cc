@@ -90,7 +90,7 @@ void Controller::Apply(SpecSnapshot snap, const char* why, bool tree_changed) {
     }
     known_.insert(refs.value().begin(), refs.value().end());
   } else {
-    spdlog::error("cannot read the ownership records: {}", refs.error().ToString());
+    spdlog::error("cannot list the secrets crtoken wrote: {}", refs.error().ToString());
   }
   spdlog::info(
       WithFields("specs loaded", {{"reason", why},
@@ -169,7 +169,7 @@ WorkOutcome Controller::Pass(const std::string& key) {
   // A key the specs no longer call for is dropped unpassed: a registry id queued while the
   // specs declared none of its tokens (a file caught half-written), whose tokens are declared
   // by the registry's name again, would see them owned and undeclared in a pass of its own.
-  // (A key a spec declares is wanted; only the others need the ownership records.)
+  // (A key a spec declares is wanted; only the others need the secrets listed.)
   const bool declared = std::any_of(desired->specs.begin(), desired->specs.end(),
                                     [&](const TokenSpec& s) { return RegistryRefOf(s) == key; });
   if (!declared) {

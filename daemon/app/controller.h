@@ -2,8 +2,8 @@
 // files and the results of reconcile passes into work-queue operations, one key per registry ref.
 //
 //   Reload (specs changed, or start) -> Add every registry ref whose declarations changed (all of
-//                                       them at the first load), and every key the ownership
-//                                       records add (a registry no longer declared that still
+//                                       them at the first load), and every key the owner's
+//                                       secrets add (a registry no longer declared that still
 //                                       holds owned tokens) that was not known yet
 //   Resync                           -> Add every known key
 //   Pass(key), the work-queue handler -> one Reconciler pass over that key; its WorkOutcome:

@@ -9,7 +9,6 @@
 
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/http_registry_api.h"
-#include "daemon/sinks/file_state_store.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
 
 namespace crtoken {
@@ -149,16 +148,12 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   }
   SecretSink& sink = rt->fenced_sink ? *rt->fenced_sink : *rt->sink;
 
-  auto state = FileStateStore::Open(options.state_dir);
-  if (!state.ok()) return state.error();
-  rt->state = std::move(state.value());
-
   ReconcilerConfig config;
   config.policy = options.policy;
   config.dry_run = dry_run || options.dry_run;
   config.test_hook = CrashHookFromEnv();
-  rt->reconciler = std::make_unique<Reconciler>(*rt->api, sink, *rt->state, *rt->clock,
-                                                rt->metrics.get(), std::move(config));
+  rt->reconciler = std::make_unique<Reconciler>(*rt->api, sink, *rt->clock, rt->metrics.get(),
+                                                std::move(config));
   return rt;
 }
 

@@ -1,9 +1,9 @@
 // The composition shared by `crtoken plan`, `apply` and `run`: the API client, the secret sinks,
-// the state store, the metrics and the Reconciler over them, built from Options. The one place
-// where options become the adapters' own configurations: no adapter sees Options.
+// the metrics and the Reconciler over them, built from Options. The one place where options become
+// the adapters' own configurations: no adapter sees Options.
 //
-// Startup errors (no credentials, a bad URL, a corrupt state file, an explicit --kubeconfig that
-// cannot be used) are one Error with a clear message; the caller prints it and exits 1.
+// Startup errors (no credentials, a bad URL, an explicit --kubeconfig that cannot be used) are one
+// Error with a clear message; the caller prints it and exits 1.
 #pragma once
 
 #include <memory>
@@ -16,7 +16,6 @@
 #include "reconciler/metrics.h"
 #include "reconciler/reconciler.h"
 #include "reconciler/registry_api.h"
-#include "reconciler/state_store.h"
 
 namespace crtoken {
 
@@ -32,7 +31,6 @@ struct Runtime {
   // With a write guard (--leader-elect): `sink` behind the fence, what the reconciler writes
   // through; `api` is then fenced itself (fenced_ports.h).
   std::unique_ptr<SecretSink> fenced_sink;
-  std::unique_ptr<StateStore> state;
   std::unique_ptr<Reconciler> reconciler;
 };
 
@@ -49,10 +47,10 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 
 // `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run.
 //
-// TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-intent, after-put or
-// after-secret, the process ends with _exit(137) (as if killed with SIGKILL) the first time a
-// create reaches that point. The end-to-end tests use it to prove crash safety; never set it
-// otherwise.
+// TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-put, after-secret or
+// after-delete, the process ends with _exit(137) (as if killed with SIGKILL) the first time the
+// pass reaches that point (ReconcilerConfig::test_hook). The end-to-end tests use it to prove
+// crash safety; never set it otherwise.
 //
 // `write_guard` (crtoken run --leader-elect): every registry and secret write asks it first and is
 // not sent when it refuses: once per call at the ports (fenced_ports.h), and again right before

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "daemon/common/file_ops.h"
-#include "reconciler/state_store.h"
+#include "daemon/sinks/ownership_record.h"
 
 namespace crtoken {
 

@@ -113,13 +113,13 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   f.name = "ci-push";
   f.expiry = ParseRfc3339("2031-06-30T00:00:00Z");
   f.scopes = {{"app/*", "repository", {"pull", "push"}}, {"*", "registry", {"pull"}}};
-  const std::string id = DeterministicTokenId(rid, f.name, 1);
+  const std::string id = OwnedTokenId("crtoken", rid, f.name, 1);
   auto token = api.CreateToken(rid, id, f);
   ASSERT_TRUE(token.ok()) << token.error().ToString();
   TokenFields bare;  // no expiry, no scopes, disabled
   bare.name = "bare";
   bare.status = TokenStatus::kDisabled;
-  ASSERT_TRUE(api.CreateToken(rid, DeterministicTokenId(rid, "bare", 1), bare).ok());
+  ASSERT_TRUE(api.CreateToken(rid, OwnedTokenId("crtoken", rid, "bare", 1), bare).ok());
 
   ASSERT_TRUE(api.GetToken(rid, id).ok());
   auto list = api.ListTokens(rid);
@@ -139,7 +139,7 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_TRUE(api.PatchToken(rid, id, p3).ok());
 
   // Error paths, still valid requests.
-  auto conflict = api.CreateToken(rid, DeterministicTokenId(rid, f.name, 2), f);
+  auto conflict = api.CreateToken(rid, OwnedTokenId("crtoken", rid, f.name, 2), f);
   ASSERT_FALSE(conflict.ok());
   EXPECT_EQ(conflict.error().kind, ErrorKind::kConflict) << conflict.error().ToString();
   auto missing = api.GetToken(rid, "00000000-0000-4000-8000-000000000000");
@@ -161,7 +161,7 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   // Last, a request that breaks the spec: Prism must refuse it (422) and log it. Its log line
   // also shows the log is complete up to here (Prism writes it asynchronously, in order).
   const std::string bare_path =
-      "/registries/" + rid + "/tokens/" + DeterministicTokenId(rid, "bare", 1);
+      "/registries/" + rid + "/tokens/" + OwnedTokenId("crtoken", rid, "bare", 1);
   const std::string invalid = R"({"status":"sideways"})";
   auto refused = api.Call(HttpMethod::kPatch, bare_path, &invalid);
   ASSERT_TRUE(refused.ok());

@@ -198,7 +198,8 @@ TEST_F(PlanApplyE2eTest, FreshCreateAcrossTwoRegistriesThenNothingToDo) {
   ExpectSecretWorks("beta", "deployer");
   EXPECT_EQ(Requests("PUT"), 3) << Log();
   ExpectNoPasswordIn(apply);
-  EXPECT_TRUE(fs::exists(dir_ / "state/ownership.json"));
+  // crtoken keeps no state: what it owns is read from the registry and the secrets.
+  EXPECT_FALSE(fs::exists(dir_ / "state"));
 
   emu_.ClearRequests();
   CommandResult again = Run("apply");
@@ -498,22 +499,32 @@ TEST_F(PlanApplyE2eTest, KubernetesSecretsAreWrittenAndPrunedThroughTheKubernete
 
 class CrashE2eTest : public PlanApplyE2eTest, public ::testing::WithParamInterface<const char*> {};
 
-TEST_P(CrashE2eTest, AKillAtAnyStepOfACreateConvergesWithNoOrphan) {
+// A kill after the PUT or the secret write of a create, or after the DELETE of a prune (its
+// secret is still there), and the next apply converges: one token per spec, working secrets, no
+// token or secret of the pruned spec left.
+TEST_P(CrashE2eTest, AKillAtAnyStepOfACreateOrAPruneConvergesWithNoOrphan) {
+  const std::string point = GetParam();
   WriteSpec("a.yaml", {{"ci-push", "acme"}, {"puller", "acme"}});
-  CommandResult crashed = Run("apply", {{"CRTOKEN_TEST_CRASH_AT", GetParam()}});
+  if (point == "after-delete") {
+    WriteSpec("b.yaml", {{"old", "acme"}});
+    ASSERT_EXIT_CODE(Run("apply"), 0);
+    fs::remove(dir_ / "specs/b.yaml");
+  }
+  CommandResult crashed = Run("apply", {{"CRTOKEN_TEST_CRASH_AT", point}});
   ASSERT_EXIT_CODE(crashed, 137);
   CommandResult apply = Run("apply");
   ASSERT_EXIT_CODE(apply, 0);
   EXPECT_EQ(TokenCount("acme"), 2u);
   ExpectSecretWorks("acme", "ci-push");
   ExpectSecretWorks("acme", "puller");
+  EXPECT_FALSE(fs::exists(dir_ / "secrets/old.json"));
   emu_.ClearRequests();
   ASSERT_EXIT_CODE(Run("apply"), 0);
   EXPECT_EQ(WriteRequests(), 0) << Log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Steps, CrashE2eTest,
-                         ::testing::Values("after-intent", "after-put", "after-secret"),
+                         ::testing::Values("after-put", "after-secret", "after-delete"),
                          [](const auto& info) {
                            std::string s = info.param;
                            std::replace(s.begin(), s.end(), '-', '_');
@@ -629,15 +640,28 @@ TEST_F(PlanApplyE2eTest, AnUnreachableApiIsAnErrorThatChangesNothing) {
   ExpectSecretWorks("acme", "ci-push");
 }
 
-TEST_F(PlanApplyE2eTest, ACorruptStateFileIsAnErrorNotNothingOwned) {
-  WriteSpec("a.yaml", {{"ci-push", "acme"}});
+// Ownership is not kept in a file that can be lost or corrupted: a run from another working
+// directory (no --state-dir) still knows the token it created, and prunes it with its secret.
+TEST_F(PlanApplyE2eTest, AnotherWorkingDirectoryStillKnowsWhatCrtokenOwns) {
+  WriteSpec("a.yaml", {{"ci-push", "acme"}, {"puller", "acme"}});
   ASSERT_EXIT_CODE(Run("apply"), 0);
-  std::ofstream(dir_ / "state/ownership.json", std::ios::trunc) << "{ not json";
-  WriteRaw("a.yaml", "# all gone\n");
-  CommandResult apply = Run("apply");
-  ASSERT_EXIT_CODE(apply, 1);
-  EXPECT_NE(apply.err.find("corrupt"), std::string::npos) << apply.err;
-  EXPECT_TRUE(Token("acme", "ci-push").has_value());
+  WriteSpec("a.yaml", {{"puller", "acme"}});
+  emu_.ClearRequests();
+  const fs::path elsewhere = dir_ / "elsewhere";
+  fs::create_directories(elsewhere);
+  const std::string where = elsewhere.string();
+  CommandResult apply = RunCrtoken({"apply", "--specs", (dir_ / "specs").string(), "--api-url",
+                                    emu_.base_url(), "--secret-dir", (dir_ / "secrets").string()},
+                                   {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(),
+                                   std::chrono::seconds(60), [&where] {
+                                     if (::chdir(where.c_str()) != 0) ::_exit(126);
+                                   });
+  ASSERT_EXIT_CODE(apply, 0);
+  EXPECT_TRUE(fs::is_empty(elsewhere));  // nothing written where it ran
+  EXPECT_FALSE(Token("acme", "ci-push").has_value());
+  EXPECT_FALSE(fs::exists(dir_ / "secrets/ci-push.json"));
+  ExpectSecretWorks("acme", "puller");
+  EXPECT_EQ(WriteRequests(), 1) << Log();  // the DELETE of ci-push
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The planner's prune verdict (DesiredState::prune): while part of the spec tree cannot be read,
 // or the daemon waits for the tree to settle, no delete of any kind is planned; creates, re-issues
-// and updates still are.
+// and updates still are. So it is while the owner's secrets cannot be listed.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -8,6 +8,7 @@
 
 #include "reconciler/plan.h"
 #include "reconciler/time_util.h"
+#include "reconciler/token_id.h"
 
 namespace crtoken {
 namespace {
@@ -32,31 +33,29 @@ TokenSpec Spec(const std::string& name, const std::string& registry_id = kProd) 
   return spec;
 }
 
-ObservedToken Token(const std::string& name) {
+// This owner's token `name`, as Spec(name) declares it.
+ObservedToken Token(const std::string& name, const std::string& registry_id = kProd) {
   ObservedToken token;
-  token.id = "id-" + name;
+  token.id = OwnedTokenId("crtoken", registry_id, name, 0);
   token.name = name;
   token.expiry = kExpiry;
   token.scopes = {Scope{"app/*", "repository", {"pull"}}};
   return token;
 }
 
-OwnershipRecord Record(const std::string& name, const std::string& registry_id = kProd) {
-  OwnershipRecord record;
-  record.registry_id = registry_id;
-  record.token_name = name;
-  record.token_id = "id-" + name;
-  record.phase = OwnershipRecord::Phase::kReady;
-  record.secret.file = name + ".json";
-  record.source_file = "specs/" + name + ".yaml";
-  return record;
+// This owner's secret NAME.json, recording its token.
+ListedSecret Secret(const std::string& name, const std::string& registry_id = kProd) {
+  SecretRef ref;
+  ref.file = name + ".json";
+  return ListedSecret{ref, SecretRecord{"crtoken", registry_id, name,
+                                        OwnedTokenId("crtoken", registry_id, name, 0)}};
 }
 
 // acme-prod holds, besides what each test adds:
 //  - "kept": declared, owned, in sync;
 //  - "old": owned, no longer declared (a prune);
-//  - "hand-made": not owned, not declared (a prune only under --prune all);
-//  - a record of "vanished", whose token is gone (its secret and record are removed).
+//  - "hand-made": not crtoken's, not declared (a prune only under --prune all);
+//  - a secret of "vanished", whose token is gone (the secret is removed).
 // And a change of every other kind: "new" is declared and absent (a create), "lost" is owned
 // but its secret is missing (a re-issue), "edited" differs in status (an update).
 struct World {
@@ -64,23 +63,28 @@ struct World {
   ObservedState observed;
   PlanPolicy policy;
 
-  World() {
+  // Without the deletes: no "old", no "hand-made", no "vanished".
+  explicit World(bool with_deletes = true) {
     observed.registries[kProd] = ObservedRegistry{{kProd, "acme-prod", Host(kProd), "Running"}, {}};
     observed.registries[kDev] = ObservedRegistry{{kDev, "acme-dev", Host(kDev), "Running"}, {}};
+    observed.secrets_listed = true;
     for (const char* name : {"kept", "lost", "edited"}) {
       desired.specs.push_back(Spec(name));
       observed.registries[kProd].tokens.push_back(Token(name));
-      observed.owned.push_back(Record(name));
+      observed.listed.push_back(Secret(name));
       observed.secrets[TokenKey{kProd, name}] =
-          SecretState{true, true, Host(kProd), name, SecretRecord{}, ""};
+          SecretState{true, true, Host(kProd), name, Secret(name).record, ""};
     }
     desired.specs.back().status = TokenStatus::kDisabled;  // "edited"
     observed.secrets[TokenKey{kProd, "lost"}] = SecretState{};
     desired.specs.push_back(Spec("new"));
+    if (!with_deletes) return;
     observed.registries[kProd].tokens.push_back(Token("old"));
-    observed.owned.push_back(Record("old"));
-    observed.registries[kProd].tokens.push_back(Token("hand-made"));
-    observed.owned.push_back(Record("vanished"));
+    observed.listed.push_back(Secret("old"));
+    ObservedToken hand_made = Token("hand-made");
+    hand_made.id = "f47ac10b-58cc-4372-a567-0e02b2c3d479";  // not crtoken's
+    observed.registries[kProd].tokens.push_back(hand_made);
+    observed.listed.push_back(Secret("vanished"));
   }
   Plan Compute() const { return ComputePlan(desired, observed, policy, kNow); }
 };
@@ -110,7 +114,7 @@ TEST(PruneVerdict, AllowedPrunesAsUsual) {
   std::vector<std::string> want = kNoDeletes;
   want.push_back("delete acme-prod/hand-made: not declared (prune=all)");
   want.push_back("delete acme-prod/old: not declared");
-  want.push_back("delete acme-prod/vanished: already gone; removing its secret and record");
+  want.push_back("delete acme-prod/vanished: already gone; removing its secret");
   EXPECT_EQ(Lines(plan), want);
   EXPECT_EQ(plan.deletes_held, 0);
   EXPECT_TRUE(plan.problems.empty()) << ::testing::PrintToString(Problems(plan));
@@ -150,16 +154,14 @@ TEST(PruneVerdict, ManyUnreadPathsAreNamedUpToThree) {
 TEST(PruneVerdict, ARegistryWithNothingToDeleteGetsNoProblem) {
   World w;
   w.desired.prune.unread = {"specs/sub: cannot read directory: Permission denied"};
-  w.observed.owned.push_back(Record("dev-old", kDev));
-  w.observed.registries[kDev].tokens.push_back(Token("dev-old"));
+  w.observed.listed.push_back(Secret("dev-old", kDev));
+  w.observed.registries[kDev].tokens.push_back(Token("dev-old", kDev));
   Plan plan = w.Compute();
   EXPECT_EQ(plan.problems.size(), 2u) << ::testing::PrintToString(Problems(plan));
   EXPECT_EQ(plan.deletes_held, 3);
 
-  World clean;
+  World clean(/*with_deletes=*/false);
   clean.desired.prune.unread = {"specs/sub: cannot read directory: Permission denied"};
-  clean.observed.owned.erase(clean.observed.owned.begin() + 3, clean.observed.owned.end());
-  clean.observed.registries[kProd].tokens.resize(3);  // no "old", no "hand-made"
   plan = clean.Compute();
   EXPECT_EQ(Lines(plan), kNoDeletes);
   EXPECT_EQ(plan.deletes_held, 0);
@@ -178,9 +180,8 @@ TEST(PruneVerdict, SettlingHoldsDeletesWithoutAProblem) {
 
 TEST(PruneVerdict, ARenameWhileSettlingCreatesTheNewNameAndKeepsTheOld) {
   World w;
-  // "old" was renamed to "renamed" in the same file, keeping its secret.
+  // "old" was renamed to "renamed", keeping its secret.
   TokenSpec renamed = Spec("renamed");
-  renamed.source.file = "specs/old.yaml";
   renamed.secret.file = "old.json";
   w.desired.specs.push_back(renamed);
   w.desired.prune.settling = "the spec files changed";
@@ -195,10 +196,31 @@ TEST(PruneVerdict, ARenameWhileSettlingCreatesTheNewNameAndKeepsTheOld) {
   plan = w.Compute();
   ASSERT_FALSE(plan.actions.empty());
   EXPECT_EQ(plan.actions.back().Describe(),
-            "delete acme-prod/vanished: already gone; removing its secret and record");
+            "delete acme-prod/vanished: already gone; removing its secret");
   EXPECT_EQ(plan.actions[plan.actions.size() - 2].Describe(),
             "delete acme-prod/old: renamed to renamed (keeping file:old.json, now declared by a "
             "spec)");
+}
+
+TEST(PruneVerdict, AFailedSecretListingHoldsEveryDeleteAndSaysSo) {
+  for (PruneMode mode : {PruneMode::kOwned, PruneMode::kAll}) {
+    World w;
+    w.policy.prune = mode;
+    w.observed.secrets_listed = false;
+    w.observed.listed.clear();  // what a failed listing leaves
+    const Plan plan = w.Compute();
+    // "lost" is re-issued, "edited" updated, "new" created all the same; "kept" is owned through
+    // its id and its own secret's record, so it stays in sync.
+    EXPECT_EQ(Lines(plan), kNoDeletes) << PruneModeName(mode);
+    const int held = mode == PruneMode::kAll ? 2 : 1;  // old (and hand-made)
+    EXPECT_EQ(plan.deletes_held, held);
+    EXPECT_EQ(Problems(plan), std::vector<std::string>{
+                                  "registry acme-prod: nothing pruned, " + std::to_string(held) +
+                                  " delete" + (held == 1 ? "" : "s") +
+                                  " held back while the secrets of owner \"crtoken\" cannot be "
+                                  "listed"});
+    EXPECT_EQ(plan.counts.in_sync, 2);
+  }
 }
 
 TEST(PruneVerdict, PruneNoneHasNothingToHold) {

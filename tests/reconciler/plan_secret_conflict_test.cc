@@ -4,6 +4,7 @@
 
 #include "reconciler/plan.h"
 #include "reconciler/time_util.h"
+#include "reconciler/token_id.h"
 
 namespace crtoken {
 namespace {
@@ -36,17 +37,8 @@ ObservedToken Token(const std::string& name, const std::string& id) {
   return token;
 }
 
-OwnershipRecord Record(const TokenSpec& spec, const std::string& id, OwnershipRecord::Phase phase) {
-  OwnershipRecord record;
-  record.registry_id = kReg;
-  record.registry_name = "acme";
-  record.token_name = spec.name;
-  record.token_id = id;
-  record.phase = phase;
-  record.secret = spec.secret;
-  record.source_file = spec.source.file;
-  return record;
-}
+// This owner's id of `name`.
+std::string Mine(const std::string& name) { return OwnedTokenId("crtoken", kReg, name, 0); }
 
 SecretState Foreign() {
   SecretState state;
@@ -59,7 +51,10 @@ struct World {
   DesiredState desired;
   ObservedState observed;
   PlanPolicy policy;
-  World() { observed.registries[kReg] = ObservedRegistry{{kReg, "acme", kHost, "Running"}, {}}; }
+  World() {
+    observed.registries[kReg] = ObservedRegistry{{kReg, "acme", kHost, "Running"}, {}};
+    observed.secrets_listed = true;
+  }
   Plan Compute() const { return ComputePlan(desired, observed, policy, kNow); }
 };
 
@@ -91,9 +86,9 @@ TEST(PlanSecretConflict, AnOwnedTokenIsLeftAsItIsNeitherReissuedNorUpdated) {
   TokenSpec spec = Spec("puller");
   spec.status = TokenStatus::kDisabled;  // differs from the token: an update without the conflict
   w.desired.specs = {spec};
-  w.observed.registries[kReg].tokens = {Token("puller", "id-1")};
-  // Never reached the sink: a re-issue without the conflict.
-  w.observed.owned = {Record(spec, "id-1", OwnershipRecord::Phase::kCreated)};
+  w.observed.registries[kReg].tokens = {Token("puller", Mine("puller"))};
+  // Never reached the sink (no secret records it): a re-issue without the conflict.
+  w.observed.secrets[TokenKey{kReg, "puller"}] = SecretState{};
   ASSERT_EQ(w.Compute().actions.size(), 1u);
   EXPECT_EQ(w.Compute().actions[0].type, ActionType::kReissue);
   w.observed.secrets[TokenKey{kReg, "puller"}] = Foreign();
@@ -105,8 +100,9 @@ TEST(PlanSecretConflict, NoAdoptionIntoASecretCrtokenCannotWrite) {
   TokenSpec spec = Spec("puller");
   spec.adopt = true;
   w.desired.specs = {spec};
-  w.observed.registries[kReg].tokens = {Token("puller", "someone-elses")};
-  ASSERT_EQ(w.Compute().actions.size(), 1u);  // the adopting re-issue
+  w.observed.registries[kReg].tokens = {
+      Token("puller", "f47ac10b-58cc-4372-a567-0e02b2c3d479")};  // not crtoken's
+  ASSERT_EQ(w.Compute().actions.size(), 1u);                     // the adopting re-issue
   w.observed.secrets[TokenKey{kReg, "puller"}] = Foreign();
   ExpectOnlyTheProblem(w.Compute(), "puller");
   EXPECT_EQ(w.Compute().counts.unmanaged, 0);
@@ -116,8 +112,7 @@ TEST(PlanSecretConflict, AHeldPasswordDoesNotBypassIt) {
   World w;
   TokenSpec spec = Spec("puller");
   w.desired.specs = {spec};
-  w.observed.registries[kReg].tokens = {Token("puller", "id-1")};
-  w.observed.owned = {Record(spec, "id-1", OwnershipRecord::Phase::kCreated)};
+  w.observed.registries[kReg].tokens = {Token("puller", Mine("puller"))};
   w.observed.held_passwords = {TokenKey{kReg, "puller"}};
   w.observed.secrets[TokenKey{kReg, "puller"}] = Foreign();
   ExpectOnlyTheProblem(w.Compute(), "puller");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "reconciler/plan.h"
+#include "reconciler/token_id.h"
 
 namespace crtoken {
 namespace {
@@ -32,11 +33,12 @@ Plan SplitAndMerge(const DesiredState& desired, const ObservedState& observed,
       if (spec.registry_id == id) d.specs.push_back(spec);
     }
     ObservedState o;
+    o.secrets_listed = observed.secrets_listed;
     if (auto it = observed.registries.find(id); it != observed.registries.end()) {
       o.registries[id] = it->second;
     }
-    for (const auto& r : observed.owned) {
-      if (r.registry_id == id) o.owned.push_back(r);
+    for (const auto& secret : observed.listed) {
+      if (secret.record.registry_id == id) o.listed.push_back(secret);
     }
     for (const auto& [key, s] : observed.secrets) {
       if (key.registry_id == id) o.secrets[key] = s;
@@ -53,7 +55,9 @@ Plan SplitAndMerge(const DesiredState& desired, const ObservedState& observed,
   for (auto& [ref, specs] : unresolved) {
     DesiredState d = desired.WithoutSpecs();
     d.specs = specs;
-    plans["ref:" + ref] = ComputePlan(d, ObservedState{}, policy, kNow);
+    ObservedState o;
+    o.secrets_listed = observed.secrets_listed;
+    plans["ref:" + ref] = ComputePlan(d, o, policy, kNow);
   }
   Plan out;
   for (auto& [_, plan] : plans) {
@@ -75,12 +79,19 @@ Plan SplitAndMerge(const DesiredState& desired, const ObservedState& observed,
   return out;
 }
 
+std::string Refs(const std::vector<SecretRef>& refs) {
+  std::string out;
+  for (const SecretRef& ref : refs) out += ref.ToString() + ",";
+  return out;
+}
+
 std::string Text(const Plan& plan) {
   std::string out;
   for (const Action& a : plan.actions) {
     out += std::string(ActionTypeName(a.type)) + " " + a.key.registry_id + "/" + a.key.name +
-           " id=" + a.token_id + " reason=" + a.reason + " keep=" + (a.keep_secret ? "1" : "0") +
-           " | " + a.Describe() + "\n";
+           " id=" + a.token_id + " new=" + a.new_token_id + " reason=" + a.reason +
+           " delete=" + Refs(a.delete_secrets) + " keep=" + Refs(a.kept_secrets) + " | " +
+           a.Describe() + "\n";
   }
   std::vector<std::string> problems;
   for (const Problem& p : plan.problems) problems.push_back(p.ToString());
@@ -99,6 +110,20 @@ struct Random {
   explicit Random(unsigned seed) : rng(seed) {}
   int Int(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); }
   bool Chance(int percent) { return Int(100) < percent; }
+  // A token id for `name` in `registry_id`: mostly this owner's (of a small generation), else
+  // not crtoken's, another owner's, or this owner's for another name (collided).
+  std::string Id(const std::string& registry_id, const std::string& name) {
+    switch (Int(8)) {
+      case 0:
+        return "f47ac10b-58cc-4372-a567-0e02b2c3d47" + std::to_string(Int(3));
+      case 1:
+        return OwnedTokenId("team-b", registry_id, name, 0);
+      case 2:
+        return OwnedTokenId("crtoken", registry_id, name + "-x", 0);
+      default:
+        return OwnedTokenId("crtoken", registry_id, name, static_cast<uint16_t>(Int(3)));
+    }
+  }
 };
 
 TEST(PlanWholePassTest, OnePlanOverAllRegistriesEqualsPlanningEachAndMerging) {
@@ -114,6 +139,7 @@ TEST(PlanWholePassTest, OnePlanOverAllRegistriesEqualsPlanningEachAndMerging) {
     if (r.Chance(15)) desired.failed_files.insert("specs/f1.yaml");
     if (r.Chance(10)) desired.prune.unread.push_back("specs/missing: no such file");
     if (r.Chance(10)) desired.prune.settling = "a quiet spec tree";
+    observed.secrets_listed = r.Chance(90);
 
     std::vector<std::string> resolved;
     for (size_t i = 0; i < kIds.size(); ++i) {
@@ -126,7 +152,7 @@ TEST(PlanWholePassTest, OnePlanOverAllRegistriesEqualsPlanningEachAndMerging) {
         for (const auto& n : names) {
           if (!r.Chance(45)) continue;
           ObservedToken t;
-          t.id = "tok-" + std::to_string(i) + "-" + n + (r.Chance(20) ? "-x" : "");
+          t.id = r.Id(kIds[i], n);
           t.name = n;
           t.status = r.Chance(80) ? TokenStatus::kEnabled : TokenStatus::kDisabled;
           if (r.Chance(50)) t.expiry = kNow + std::chrono::hours(24 * (r.Int(40) - 5));
@@ -168,24 +194,21 @@ TEST(PlanWholePassTest, OnePlanOverAllRegistriesEqualsPlanningEachAndMerging) {
             s.has_password = s.exists && r.Chance(90);
             s.hostname = s.exists ? kNames[i] + ".cr.example" : "";
             s.username = s.exists ? n : "";
+            if (s.exists && r.Chance(70))
+              s.record = SecretRecord{"crtoken", kIds[i], n, r.Id(kIds[i], n)};
             if (s.exists && r.Chance(5))
               s = SecretState{true, false, "", "", SecretRecord{}, "not ours"};
             observed.secrets[key] = s;
           }
           if (r.Chance(10)) observed.held_passwords.insert(key);
         }
-        if (r.Chance(40)) {
-          OwnershipRecord rec;
-          rec.registry_id = kIds[i];
-          rec.registry_name = kNames[i];
-          rec.token_name = n;
-          rec.token_id = "tok-" + std::to_string(i) + "-" + n + (r.Chance(20) ? "-x" : "");
-          rec.generation = r.Int(3);
-          rec.phase = static_cast<OwnershipRecord::Phase>(r.Int(3));
-          rec.secret.kind = SecretRef::Kind::kFile;
-          rec.secret.file = kNames[i] + "-" + n + ".json";
-          rec.source_file = source;
-          observed.owned.push_back(rec);
+        for (int copy = 0; copy < 2; ++copy) {
+          if (!r.Chance(copy == 0 ? 40 : 10)) continue;
+          ListedSecret secret;
+          secret.ref.kind = SecretRef::Kind::kFile;
+          secret.ref.file = kNames[i] + "-" + n + (copy == 0 ? "" : "-old") + ".json";
+          secret.record = SecretRecord{"crtoken", kIds[i], n, r.Id(kIds[i], n)};
+          observed.listed.push_back(secret);
         }
         if (r.Chance(5)) desired.protected_keys.insert(TokenKey{kIds[i], n});
       }

@@ -1,7 +1,7 @@
 // The reconcile pass never forgets what it has not confirmed, and never creates what it cannot
-// deliver: an owned token missing from a token list is looked up by id before its record, secret
-// or held password is dropped; a secret place that is not crtoken's to write stops the token
-// before any create. Against the in-memory fakes; end states, not call sequences.
+// deliver: a token a secret records, missing from a token list, is looked up by id before its
+// secrets or held password are dropped; a secret place that is not crtoken's to write stops the
+// token before any create. Against the in-memory fakes; end states, not call sequences.
 #include <gtest/gtest.h>
 
 #include "reconciler/reconciler.h"
@@ -13,8 +13,6 @@ namespace {
 using test::FakeClock;
 using test::FakeRegistryApi;
 using test::MemorySecretSink;
-using test::MemoryStateStore;
-using Phase = OwnershipRecord::Phase;
 
 constexpr char kAcmeHost[] = "acme.cr.de-fra.ionos.com";
 
@@ -42,7 +40,7 @@ class ReconcilerSafetyTest : public ::testing::Test {
   std::unique_ptr<Reconciler> Make(PlanPolicy policy = {}) {
     ReconcilerConfig config;
     config.policy = policy;
-    return std::make_unique<Reconciler>(api_, sink_, state_, clock_, nullptr, config);
+    return std::make_unique<Reconciler>(api_, sink_, clock_, nullptr, config);
   }
 
   std::string IdOf(const std::string& name) { return api_.Find(acme_, name)->token.id; }
@@ -59,7 +57,6 @@ class ReconcilerSafetyTest : public ::testing::Test {
 
   FakeRegistryApi api_;
   MemorySecretSink sink_;
-  MemoryStateStore state_;
   FakeClock clock_;
   std::string acme_;
 };
@@ -78,11 +75,10 @@ TEST_F(ReconcilerSafetyTest, AnUndeclaredOwnedTokenMissingFromTheListIsDeletedNo
   EXPECT_TRUE(pass.converged) << Joined(pass.errors);
   EXPECT_FALSE(api_.Find(acme_, "drop").has_value()) << "the token was orphaned";
   EXPECT_FALSE(sink_.Get("file:drop.json").has_value());
-  EXPECT_FALSE(state_.Get(TokenKey{acme_, "drop"}).has_value());
   ExpectSecretMatches("keep");
 }
 
-TEST_F(ReconcilerSafetyTest, ATokenThatIsReallyGoneLosesItsRecordAndSecretAsBefore) {
+TEST_F(ReconcilerSafetyTest, ATokenThatIsReallyGoneLosesItsSecret) {
   DesiredState desired;
   desired.specs = {Spec("keep"), Spec("drop")};
   auto r = Make();
@@ -94,7 +90,6 @@ TEST_F(ReconcilerSafetyTest, ATokenThatIsReallyGoneLosesItsRecordAndSecretAsBefo
   PassResult pass = r->Reconcile(desired);
   EXPECT_TRUE(pass.converged) << Joined(pass.errors);
   EXPECT_FALSE(sink_.Get("file:drop.json").has_value());
-  EXPECT_FALSE(state_.Get(TokenKey{acme_, "drop"}).has_value());
   EXPECT_EQ(api_.deletes, deletes_before);  // nothing left to DELETE
   EXPECT_EQ(api_.TokenCount(acme_), 1u);
   EXPECT_EQ(api_.gets, 1);  // its absence confirmed once; the steady state looks nothing up
@@ -113,11 +108,10 @@ TEST_F(ReconcilerSafetyTest, UnderPruneNoneNothingIsLookedUpAndNothingDropped) {
   api_.DeleteByHand(acme_, "drop");
   for (int pass = 0; pass < 2; ++pass) EXPECT_TRUE(r->Reconcile(desired).converged);
   EXPECT_EQ(api_.gets, 0);
-  EXPECT_TRUE(state_.Get(TokenKey{acme_, "drop"}).has_value());
   EXPECT_TRUE(sink_.Get("file:drop.json").has_value());
 }
 
-TEST_F(ReconcilerSafetyTest, AFailedLookupKeepsTheRecordAndSecretAndFailsThePass) {
+TEST_F(ReconcilerSafetyTest, AFailedLookupKeepsTheSecretAndFailsThePass) {
   DesiredState desired;
   desired.specs = {Spec("keep"), Spec("drop")};
   auto r = Make();
@@ -138,17 +132,15 @@ TEST_F(ReconcilerSafetyTest, AFailedLookupKeepsTheRecordAndSecretAndFailsThePass
   EXPECT_TRUE(api_.Find(acme_, "drop").has_value());
   ASSERT_TRUE(sink_.Get("file:drop.json").has_value());
   EXPECT_EQ(sink_.Get("file:drop.json")->password.Reveal(), password);
-  EXPECT_TRUE(state_.Get(TokenKey{acme_, "drop"}).has_value());
 
-  // The next pass can look it up: the token is deleted with its secret and record.
+  // The next pass can look it up: the token is deleted with its secret.
   PassResult next = r->Reconcile(desired);
   EXPECT_TRUE(next.converged) << Joined(next.errors);
   EXPECT_FALSE(api_.Find(acme_, "drop").has_value());
   EXPECT_FALSE(sink_.Get("file:drop.json").has_value());
-  EXPECT_FALSE(state_.Get(TokenKey{acme_, "drop"}).has_value());
 }
 
-TEST_F(ReconcilerSafetyTest, ARecordWhoseNameAnotherIdHoldsIsCheckedByItsOwnId) {
+TEST_F(ReconcilerSafetyTest, ASecretWhoseNameAnotherIdHoldsIsCheckedByItsOwnId) {
   // The list shows a hand-made token under the owned token's name but not the owned token itself
   // (the API forbids two tokens of one name, but a list read across a change can show both
   // states). The owned token lives: it is deleted, the hand-made one is left alone.
@@ -168,7 +160,6 @@ TEST_F(ReconcilerSafetyTest, ARecordWhoseNameAnotherIdHoldsIsCheckedByItsOwnId) 
   EXPECT_EQ(left->token.id, foreign_id);  // only the owned one was deleted
   EXPECT_EQ(api_.TokenCount(acme_), 2u);  // keep + the hand-made one
   EXPECT_FALSE(sink_.Get("file:old.json").has_value());
-  EXPECT_FALSE(state_.Get(TokenKey{acme_, "old"}).has_value());
 }
 
 TEST_F(ReconcilerSafetyTest, AHeldPasswordIsKeptWhenTheListMissesItsToken) {
@@ -190,7 +181,7 @@ TEST_F(ReconcilerSafetyTest, AHeldPasswordIsKeptWhenTheListMissesItsToken) {
   auto secret = sink_.Get("file:early.json");
   ASSERT_TRUE(secret.has_value());
   EXPECT_EQ(secret->password.Reveal(), api_.Find(fresh, "early")->password);
-  EXPECT_EQ(state_.Get(TokenKey{fresh, "early"})->phase, Phase::kReady);
+  EXPECT_EQ(secret->record.token_id, api_.Find(fresh, "early")->token.id);
 }
 
 TEST_F(ReconcilerSafetyTest, AHeldPasswordWhoseLookupFailsIsKept) {
@@ -219,8 +210,8 @@ TEST_F(ReconcilerSafetyTest, AHeldPasswordWhoseLookupFailsIsKept) {
 }
 
 TEST_F(ReconcilerSafetyTest, ADeclaredTokenMissingFromTheListIsNeverDuplicated) {
-  // No lookup for a declared token: its create goes to a new id, the name is taken, the PUT is
-  // refused and the record is put back. The live token and its secret are untouched.
+  // No lookup for a declared token: its create goes to the id of the next generation, the name is
+  // taken, and the PUT is refused. The live token and its secret are untouched.
   DesiredState desired;
   desired.specs = {Spec("ci-push")};
   auto r = Make();
@@ -234,11 +225,9 @@ TEST_F(ReconcilerSafetyTest, ADeclaredTokenMissingFromTheListIsNeverDuplicated) 
   EXPECT_EQ(api_.TokenCount(acme_), 1u);
   EXPECT_EQ(api_.Find(acme_, "ci-push")->password, password);
   EXPECT_EQ(sink_.Get("file:ci-push.json")->password.Reveal(), password);
-  ASSERT_TRUE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());
-  EXPECT_EQ(state_.Get(TokenKey{acme_, "ci-push"})->token_id, id);
-  EXPECT_EQ(state_.Get(TokenKey{acme_, "ci-push"})->phase, Phase::kReady);
+  EXPECT_EQ(sink_.Get("file:ci-push.json")->record.token_id, id);
 
-  EXPECT_EQ(api_.gets, 0);  // a declared token's record is not looked up: the create is safe
+  EXPECT_EQ(api_.gets, 0);  // a declared token is not looked up: the create is safe
 
   api_.hide_from_list.clear();
   PassResult next = r->Reconcile(desired);
@@ -263,7 +252,6 @@ TEST_F(ReconcilerSafetyTest, AForeignSecretStopsTheCreateUntilItIsFreed) {
               std::string::npos)
         << Joined(pass.errors);
     EXPECT_FALSE(api_.Find(acme_, "ci-push").has_value());
-    EXPECT_FALSE(state_.Get(TokenKey{acme_, "ci-push"}).has_value());
     EXPECT_EQ(r->HeldPasswords(), 0);
     ExpectSecretMatches("other");  // the rest of the pass goes on
   }
@@ -293,7 +281,6 @@ TEST_F(ReconcilerSafetyTest, AnOwnedTokenWhoseSecretBecameForeignIsLeftAsItIs) {
   EXPECT_EQ(api_.Find(acme_, "ci-push")->token.id, id);
   EXPECT_EQ(api_.Find(acme_, "ci-push")->password, password);
   EXPECT_EQ(api_.Find(acme_, "ci-push")->token.status, TokenStatus::kEnabled);
-  EXPECT_EQ(state_.Get(TokenKey{acme_, "ci-push"})->token_id, id);
 }
 
 // --- One registry, declared by name in one spec and by id in another ---------------------------

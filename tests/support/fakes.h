@@ -1,5 +1,6 @@
 // In-memory fakes of the reconciler's interfaces, with fault hooks, for the reconciler's tests.
-// Each keeps the state a test asserts on (tokens with their issued passwords, secrets, records).
+// Each keeps the state a test asserts on (tokens with their issued passwords, secrets with their
+// records).
 #pragma once
 
 #include <algorithm>
@@ -19,7 +20,6 @@
 #include "reconciler/clock.h"
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
-#include "reconciler/state_store.h"
 #include "reconciler/time_util.h"
 #include "reconciler/token_id.h"
 
@@ -83,13 +83,18 @@ class FakeRegistryApi : public RegistryApi {
     std::map<std::string, Token> tokens;  // by id
   };
 
-  // Adds a registry; returns its id. `hostname` "" = not Running yet.
+  // Adds a registry; returns its id (never one used before). `hostname` "" = not Running yet.
   std::string AddRegistry(const std::string& name, const std::string& hostname,
                           const std::string& state = "Running") {
     std::lock_guard<std::mutex> lock(mu_);
-    std::string id = "00000000-0000-4000-8000-" + Pad(registries_.size() + 1);
+    std::string id = "00000000-0000-4000-8000-" + Pad(++registry_count_);
     registries_[id] = Registry{RegistryInfo{id, name, hostname, state}, {}};
     return id;
+  }
+  // Deletes a registry with all its tokens, as the API's DELETE /registries/{id} does.
+  void RemoveRegistry(const std::string& registry_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    registries_.erase(registry_id);
   }
   void SetHostname(const std::string& registry_id, const std::string& hostname) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -130,12 +135,24 @@ class FakeRegistryApi : public RegistryApi {
                          [&](const auto& entry) { return !ExpiredLocked(entry.second); });
   }
 
-  // Fault hooks. `fail_list[registry_id]` fails every list of that registry; `fail_next` fails
-  // the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN",
+  // Every token of every registry (for tests that check there is no orphan).
+  std::vector<std::pair<std::string, ObservedToken>> AllTokens() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<std::string, ObservedToken>> out;
+    for (const auto& [id, r] : registries_) {
+      for (const auto& [_, t] : r.tokens) out.emplace_back(id, t.token);
+    }
+    return out;
+  }
+
+  // Fault hooks. `down` fails every call at once with kUnavailable, as a process that was killed
+  // sends nothing more; `fail_list[registry_id]` fails every list of that registry; `fail_next`
+  // fails the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN",
   // "LIST_REGISTRIES") in
   // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
   // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
   // gap).
+  std::atomic<bool> down{false};
   std::map<std::string, Error> fail_list;
   std::set<std::string> hide_from_list;
   void FailNext(const std::string& method, Error error) {
@@ -342,6 +359,7 @@ class FakeRegistryApi : public RegistryApi {
     }
   }
   std::optional<Error> TakeFault(const std::string& method) {
+    if (down) return Error{ErrorKind::kUnavailable, method + ": the process is down"};
     auto it = fail_next_.find(method);
     if (it == fail_next_.end() || it->second.empty()) return std::nullopt;
     Error e = it->second.front();
@@ -352,6 +370,7 @@ class FakeRegistryApi : public RegistryApi {
   mutable std::mutex mu_;
   std::map<std::string, Registry> registries_;
   std::map<std::string, std::deque<Error>> fail_next_;
+  size_t registry_count_ = 0;
   int issued_ = 0;
   int foreign_ = 0;
   uint64_t created_ = 0;
@@ -363,17 +382,21 @@ class FakeRegistryApi : public RegistryApi {
 // PowerLoss() brings back the last flushed content. SetForeign(ref, why) puts something crtoken
 // must not overwrite in the place of `ref` (a Secret it does not manage): Inspect reports it as a
 // conflict and Write and Delete refuse it, until SetForeign(ref, ""). As in the real sinks, the
-// record is kept with the password, for every kind of ref.
+// record is kept with the password, for every kind of ref. `down` fails every call, as a killed
+// process writes nothing more.
 class MemorySecretSink : public SecretSink {
  public:
   std::atomic<bool> fail_writes{false};
   std::atomic<bool> fail_flush{false};
   std::atomic<bool> fail_list{false};
+  std::atomic<bool> down{false};
   std::atomic<int> writes{0};
   std::atomic<int> flushes{0};
+  std::atomic<int> listings{0};
 
   Status Write(const SecretRef& ref, const DockerCredential& c) override {
     ++writes;
+    if (down) return Down();
     if (fail_writes) return Error{ErrorKind::kIo, "cannot write " + ref.ToString() + ": disk full"};
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
@@ -383,6 +406,7 @@ class MemorySecretSink : public SecretSink {
     return Status::Ok();
   }
   Result<SecretState> Inspect(const SecretRef& ref) override {
+    if (down) return Down();
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       SecretState state;
@@ -400,6 +424,7 @@ class MemorySecretSink : public SecretSink {
                        ""};
   }
   Status Delete(const SecretRef& ref) override {
+    if (down) return Down();
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to delete it"};
@@ -408,6 +433,8 @@ class MemorySecretSink : public SecretSink {
     return Status::Ok();
   }
   Result<std::vector<ListedSecret>> List(const std::string& owner) override {
+    ++listings;
+    if (down) return Down();
     if (fail_list) return Error{ErrorKind::kIo, "cannot list the secrets: permission denied"};
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<ListedSecret> out;
@@ -421,6 +448,7 @@ class MemorySecretSink : public SecretSink {
     return out;
   }
   Status Stamp(const SecretRef& ref, const SecretRecord& record) override {
+    if (down) return Down();
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = foreign_.find(ref.ToString()); it != foreign_.end()) {
       return Error{ErrorKind::kConflict, it->second + "; refusing to stamp it"};
@@ -431,6 +459,7 @@ class MemorySecretSink : public SecretSink {
     return Status::Ok();
   }
   Status Flush() override {
+    if (down) return Down();
     if (fail_flush) return Error{ErrorKind::kIo, "cannot sync the file system: I/O error"};
     std::lock_guard<std::mutex> lock(mu_);
     ++flushes;
@@ -464,8 +493,18 @@ class MemorySecretSink : public SecretSink {
     std::lock_guard<std::mutex> lock(mu_);
     return secrets_.size();
   }
+  // Every secret held now, by SecretRef::ToString(), without its password.
+  std::map<std::string, SecretState> All() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, SecretState> out;
+    for (const auto& [key, s] : secrets_) {
+      out[key] = SecretState{true, !s.password.empty(), s.hostname, s.username, s.record, ""};
+    }
+    return out;
+  }
 
  private:
+  static Error Down() { return Error{ErrorKind::kIo, "the process is down"}; }
   // A DockerCredential cannot be copied (its Password cannot): the fake keeps plain copies.
   struct Stored {
     SecretRef ref;
@@ -478,50 +517,6 @@ class MemorySecretSink : public SecretSink {
   std::map<std::string, Stored> secrets_;
   std::map<std::string, Stored> durable_;
   std::map<std::string, std::string> foreign_;  // ref -> what occupies it
-};
-
-// Records in memory; `fail_writes` makes every mutation fail; `writes` counts durable writes.
-class MemoryStateStore : public StateStore {
- public:
-  std::atomic<bool> fail_writes{false};
-  std::atomic<int> writes{0};
-
-  Result<std::vector<OwnershipRecord>> Load() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<OwnershipRecord> out;
-    for (const auto& [_, r] : records_) out.push_back(r);
-    return out;
-  }
-  Status Put(const OwnershipRecord& record) override { return PutAll({record}); }
-  Status PutAll(const std::vector<OwnershipRecord>& records) override {
-    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
-    std::lock_guard<std::mutex> lock(mu_);
-    ++writes;
-    for (const auto& r : records) records_[r.key()] = r;
-    return Status::Ok();
-  }
-  Status Remove(const TokenKey& key) override { return RemoveAll({key}); }
-  Status RemoveAll(const std::vector<TokenKey>& keys) override {
-    if (fail_writes) return Error{ErrorKind::kIo, "state: disk full"};
-    std::lock_guard<std::mutex> lock(mu_);
-    ++writes;
-    for (const auto& k : keys) records_.erase(k);
-    return Status::Ok();
-  }
-  std::optional<OwnershipRecord> Get(const TokenKey& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = records_.find(key);
-    if (it == records_.end()) return std::nullopt;
-    return it->second;
-  }
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return records_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<TokenKey, OwnershipRecord> records_;
 };
 
 // The one fake clock of the tests: time moves only when a test moves it. Now() starts at

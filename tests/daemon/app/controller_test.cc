@@ -1,6 +1,6 @@
 // The Controller's policy, driven like a worker would drive it (take a ready key, Pass, Done) on
-// the real WorkQueue and Reconciler, with a fake clock, the in-memory registry, sink and state
-// store, and a spec source the test sets. Assertions are on end states: what the queue holds and
+// the real WorkQueue and Reconciler, with a fake clock, the in-memory registry and sink, and a spec
+// source the test sets. Assertions are on end states: what the queue holds and
 // when each key is due, readiness, the tokens in the fake registry.
 #include "daemon/app/controller.h"
 
@@ -22,7 +22,6 @@ using std::chrono::seconds;
 using test::FakeClock;
 using test::FakeRegistryApi;
 using test::MemorySecretSink;
-using test::MemoryStateStore;
 
 TokenSpec Spec(const std::string& registry, const std::string& name) {
   TokenSpec spec;
@@ -61,7 +60,7 @@ class ControllerTest : public ::testing::Test {
   void Make(ControllerOptions options = Options()) {
     ReconcilerConfig config;
     config.dry_run = options.dry_run;
-    reconciler_ = std::make_unique<Reconciler>(api_, sink_, state_, clock_, &metrics_, config);
+    reconciler_ = std::make_unique<Reconciler>(api_, sink_, clock_, &metrics_, config);
     controller_ = std::make_unique<Controller>(
         options, [this] { return specs_; }, *reconciler_, metrics_, clock_);
     controller_->set_on_ready([this] { ++ready_calls_; });
@@ -105,7 +104,6 @@ class ControllerTest : public ::testing::Test {
 
   FakeRegistryApi api_;
   MemorySecretSink sink_;
-  MemoryStateStore state_;
   FakeClock clock_;
   Metrics metrics_;
   SpecSnapshot specs_;

@@ -114,7 +114,7 @@ TEST(EmulatorApiTest, CreateReturnsTheIssuedPasswordAndListPagesOver250) {
   std::map<std::string, std::string> passwords;  // id -> password
   for (int i = 0; i < 257; ++i) {
     const std::string name = "tok-" + std::to_string(i);
-    const std::string id = DeterministicTokenId(rid, name, 1);
+    const std::string id = OwnedTokenId("crtoken", rid, name, 1);
     auto c = api->CreateToken(rid, id, Fields(name));
     ASSERT_TRUE(c.ok()) << c.error().ToString();
     EXPECT_EQ(c.value().token.id, id);
@@ -155,7 +155,7 @@ TEST(EmulatorApiTest, FailedPageFailsTheList) {
   auto api = Api(Config(emu));
   for (int i = 0; i < 150; ++i) {
     const std::string name = "tok-" + std::to_string(i);
-    ASSERT_TRUE(api->CreateToken(rid, DeterministicTokenId(rid, name, 1), Fields(name)).ok());
+    ASSERT_TRUE(api->CreateToken(rid, OwnedTokenId("crtoken", rid, name, 1), Fields(name)).ok());
   }
   emu.AddFault({{"method", "GET"}, {"path", "offset=100"}, {"status", 500}});
   auto list = api->ListTokens(rid);
@@ -248,7 +248,7 @@ TEST(EmulatorApiTest, ErrorKinds) {
   auto api = Api(Config(emu));
 
   // 400: a name the API's pattern refuses.
-  auto bad = api->CreateToken(rid, DeterministicTokenId(rid, "-bad", 1), Fields("-bad"));
+  auto bad = api->CreateToken(rid, OwnedTokenId("crtoken", rid, "-bad", 1), Fields("-bad"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalid) << bad.error().ToString();
   EXPECT_NE(bad.error().message.find("PUT /registries/" + rid + "/tokens/"), std::string::npos);
@@ -270,8 +270,8 @@ TEST(EmulatorApiTest, ErrorKinds) {
   EXPECT_EQ(nfr.error().kind, ErrorKind::kNotFound);
 
   // 409: the name is taken by a token with another id; the API's message is carried.
-  ASSERT_TRUE(api->CreateToken(rid, DeterministicTokenId(rid, "ci", 1), Fields("ci")).ok());
-  auto conflict = api->CreateToken(rid, DeterministicTokenId(rid, "ci", 2), Fields("ci"));
+  ASSERT_TRUE(api->CreateToken(rid, OwnedTokenId("crtoken", rid, "ci", 1), Fields("ci")).ok());
+  auto conflict = api->CreateToken(rid, OwnedTokenId("crtoken", rid, "ci", 2), Fields("ci"));
   ASSERT_FALSE(conflict.ok());
   EXPECT_EQ(conflict.error().kind, ErrorKind::kConflict) << conflict.error().ToString();
   EXPECT_NE(conflict.error().message.find("HTTP 409: "), std::string::npos);
@@ -280,7 +280,7 @@ TEST(EmulatorApiTest, ErrorKinds) {
   // 429 for good: retried until the attempts run out, then kRateLimited.
   emu.AddFault({{"method", "GET"}, {"status", 429}, {"retryAfter", "0"}});
   emu.ClearRequests();
-  auto limited = api->GetToken(rid, DeterministicTokenId(rid, "ci", 1));
+  auto limited = api->GetToken(rid, OwnedTokenId("crtoken", rid, "ci", 1));
   ASSERT_FALSE(limited.ok());
   EXPECT_EQ(limited.error().kind, ErrorKind::kRateLimited);
   EXPECT_EQ(emu.Requests().size(), 5u);  // max_attempts
@@ -289,7 +289,7 @@ TEST(EmulatorApiTest, ErrorKinds) {
   // 500: unavailable, not retried.
   emu.AddFault({{"method", "GET"}, {"status", 500}, {"times", 1}});
   emu.ClearRequests();
-  auto down = api->GetToken(rid, DeterministicTokenId(rid, "ci", 1));
+  auto down = api->GetToken(rid, OwnedTokenId("crtoken", rid, "ci", 1));
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(emu.Requests().size(), 1u);
@@ -300,7 +300,7 @@ TEST(EmulatorApiTest, RateLimitedThenSuccessBothRetryAfterForms) {
   const std::string rid = emu.RegistryId("acme");
   Metrics metrics;
   auto api = Api(Config(emu, &metrics));
-  const std::string id = DeterministicTokenId(rid, "ci", 1);
+  const std::string id = OwnedTokenId("crtoken", rid, "ci", 1);
   ASSERT_TRUE(api->CreateToken(rid, id, Fields("ci")).ok());
 
   for (const std::string& retry_after :
@@ -322,7 +322,7 @@ TEST(EmulatorApiTest, ServiceUnavailableBurstThenSuccess) {
   const std::string rid = emu.RegistryId("acme");
   auto api = Api(Config(emu));
   emu.AddFault({{"status", 503}, {"times", 3}});
-  const std::string id = DeterministicTokenId(rid, "ci", 1);
+  const std::string id = OwnedTokenId("crtoken", rid, "ci", 1);
   auto c = api->CreateToken(rid, id, Fields("ci"));  // PUT is idempotent: retried
   ASSERT_TRUE(c.ok()) << c.error().ToString();
   auto puts = Matching(emu, "PUT", id);
@@ -392,7 +392,7 @@ TEST(EmulatorApiTest, PatchSendsOnlyTheChangedFieldsAndClearsExpiry) {
   EmulatorProcess emu({"--registry", "acme", "--token", "t"});
   const std::string rid = emu.RegistryId("acme");
   auto api = Api(Config(emu));
-  const std::string id = DeterministicTokenId(rid, "ci", 1);
+  const std::string id = OwnedTokenId("crtoken", rid, "ci", 1);
   TokenFields f = Fields("ci");
   f.expiry = ParseRfc3339("2031-01-01T00:00:00Z");
   ASSERT_TRUE(api->CreateToken(rid, id, f).ok());
@@ -427,7 +427,7 @@ TEST(EmulatorApiTest, RepeatedCreateNeverMakesASecondTokenAndDeleteIsIdempotent)
   EmulatorProcess emu({"--registry", "acme", "--token", "t"});
   const std::string rid = emu.RegistryId("acme");
   auto api = Api(Config(emu));
-  const std::string id = DeterministicTokenId(rid, "ci", 1);
+  const std::string id = OwnedTokenId("crtoken", rid, "ci", 1);
   auto first = api->CreateToken(rid, id, Fields("ci"));
   ASSERT_TRUE(first.ok());
   // The same create again (as after a lost answer): the token exists, no password comes back,
@@ -451,7 +451,7 @@ TEST(EmulatorApiTest, ExpiredTokensDisappear) {
   EmulatorProcess emu({"--registry", "acme", "--token", "t"});
   const std::string rid = emu.RegistryId("acme");
   auto api = Api(Config(emu));
-  const std::string id = DeterministicTokenId(rid, "short", 1);
+  const std::string id = OwnedTokenId("crtoken", rid, "short", 1);
   TokenFields f = Fields("short");
   f.expiry = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
              std::chrono::hours(2);
@@ -476,7 +476,7 @@ TEST(EmulatorApiTest, ConcurrentRegistriesShareOneClient) {
       threads.emplace_back([&, rid, part] {
         for (int i = 0; i < 40; ++i) {
           const std::string name = "p" + std::to_string(part) + "-" + std::to_string(i);
-          if (!api->CreateToken(rid, DeterministicTokenId(rid, name, 1), Fields(name)).ok()) {
+          if (!api->CreateToken(rid, OwnedTokenId("crtoken", rid, name, 1), Fields(name)).ok()) {
             ++failures;
           }
           if (!api->ListTokens(rid).ok()) ++failures;

@@ -151,7 +151,7 @@ TEST(ListPagingTest, OneFullPageCostsOneRequest) {
     const std::string name = "tok-" + std::to_string(i);
     TokenFields f;
     f.name = name;
-    ASSERT_TRUE(api->CreateToken(rid, DeterministicTokenId(rid, name, 1), f).ok());
+    ASSERT_TRUE(api->CreateToken(rid, OwnedTokenId("crtoken", rid, name, 1), f).ok());
     if (i + 1 != 100 && i + 1 != 200) continue;
     emu.ClearRequests();
     auto listed = api->ListTokens(rid);

@@ -1,5 +1,7 @@
-// Durable operator state: which tokens crtoken owns, and every create in flight. FileStateStore
-// (daemon/) keeps it under --state-dir; tests use an in-memory fake.
+// The ownership records of earlier versions, which kept in --state-dir/ownership.json which tokens
+// crtoken owned and every create in flight. The reconcile pass no longer reads or writes them (it
+// reads ownership from the token ids and the secrets, docs/ownership.md); FileStateStore keeps
+// them readable for the migration from a state directory.
 //
 // Contract: thread-safe; never throws; a mutation that returns ok is durable (survives kill -9).
 #pragma once
