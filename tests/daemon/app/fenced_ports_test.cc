@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "reconciler/reconciler.h"
 #include "tests/support/fakes.h"
 
 namespace crtoken {
@@ -122,6 +123,55 @@ TEST(FencedPortsTest, TheLeaderWritesAndTheGuardIsAskedAtEachWrite) {
   ExpectRefused(f.sink->Delete(Ref()).error(), "delete secret " + Ref().ToString());
   EXPECT_TRUE(f.fake->Find(f.registry_id, "ci-push").has_value());
   EXPECT_TRUE(f.memory.Inspect(Ref()).value().exists);
+}
+
+// Leadership lost between a token's create and the write of its Secret, in a real reconcile pass:
+// the refused write is an ordinary failed action, the password is held, and once this replica
+// may write again the Secret gets exactly the password the registry issued (nothing re-issued).
+TEST(FencedPortsTest, AWriteRefusedMidPassLosesNothing) {
+  auto inner = std::make_unique<test::FakeRegistryApi>();
+  test::FakeRegistryApi& fake = *inner;
+  const std::string registry_id = fake.AddRegistry("acme", "acme.cr.de-fra.ionos.com");
+  test::MemorySecretSink memory;
+  std::atomic<int> writes_allowed{1};  // the token's create, then the fence closes
+  WriteGuard guard = [&]() -> Status {
+    if (writes_allowed-- > 0) return Status::Ok();
+    return Error{ErrorKind::kUnavailable,
+                 "not the leader any more: Lease crtoken/crtoken was "
+                 "last renewed 10.2s ago, past the renew deadline of 10s"};
+  };
+  FencedRegistryApi api(std::move(inner), guard);
+  FencedSecretSink sink(memory, guard);
+  test::FakeClock clock;
+  Reconciler reconciler(api, sink, clock, nullptr, ReconcilerConfig{});
+
+  TokenSpec spec;
+  spec.name = "ci-push";
+  spec.registry = "acme";
+  spec.secret.kind = SecretRef::Kind::kFile;
+  spec.secret.file = "ci-push.json";
+  spec.source = SourceLocation{"/specs/ci.yaml", 4, 9};
+  DesiredState desired;
+  desired.specs = {spec};
+
+  PassResult refused = reconciler.Reconcile(desired);
+  EXPECT_FALSE(refused.converged);
+  EXPECT_EQ(refused.secrets_waiting, 1);
+  EXPECT_EQ(reconciler.HeldPasswords(), 1);
+  bool named = false;
+  for (const std::string& e : refused.errors) named |= e.find("not sent (write secret") != e.npos;
+  EXPECT_TRUE(named) << ::testing::PrintToString(refused.errors);
+  ASSERT_TRUE(fake.Find(registry_id, "ci-push").has_value());
+  EXPECT_FALSE(memory.Get(spec.secret.ToString()).has_value());
+
+  writes_allowed = 1000;  // leading again
+  PassResult written = reconciler.Reconcile(desired);
+  EXPECT_TRUE(written.converged) << ::testing::PrintToString(written.errors);
+  EXPECT_EQ(fake.puts, 1);  // the one create: the token was not issued again
+  auto secret = memory.Get(spec.secret.ToString());
+  ASSERT_TRUE(secret.has_value());
+  EXPECT_EQ(secret->password.Reveal(), fake.Find(registry_id, "ci-push")->password);
+  EXPECT_EQ(reconciler.HeldPasswords(), 0);
 }
 
 }  // namespace
