@@ -229,10 +229,14 @@ TEST_F(LeaderElectionE2eTest, TwoReplicasOneLeadsAndOnlyItWrites) {
   // kubectl shows the Lease and its holder: replica-1's identity.
   const std::string identity = R(1).Identity();
   ASSERT_FALSE(identity.empty()) << R(1).Log();
-  auto [kubectl_status, kubectl] =
-      k8s_.Kubectl((dir_ / "kubeconfig-token").string(), {"get", "lease", "-n", "crtoken"});
-  ASSERT_EQ(kubectl_status, 0) << kubectl;
-  EXPECT_TRUE(std::regex_search(kubectl, std::regex("\ncrtoken +" + identity + " "))) << kubectl;
+  CommandResult kubectl = RunProgram(
+      "/usr/bin/kubectl",
+      {"get", "lease", "-n", "crtoken", "--cache-dir", (dir_ / "kubectl-cache").string()},
+      {{"KUBECONFIG", (dir_ / "kubeconfig-token").string()}, {"HOME", dir_.path().string()}},
+      dir_.path().string(), 60s);
+  ASSERT_EQ(kubectl.exit_code, 0) << kubectl.err;
+  EXPECT_TRUE(std::regex_search(kubectl.out, std::regex("\ncrtoken +" + identity + " ")))
+      << kubectl.out;
   const json lease = Lease();
   EXPECT_EQ(lease["spec"]["holderIdentity"], identity);
   EXPECT_EQ(lease["spec"]["leaseDurationSeconds"], 3);

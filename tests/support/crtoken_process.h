@@ -1,4 +1,5 @@
-// Runs the real `crtoken` binary for an end-to-end test and captures its exit code and output.
+// Runs the real `crtoken` binary (or another program an end-to-end test drives) and captures its
+// exit code and output.
 #pragma once
 
 #include <fcntl.h>
@@ -64,12 +65,13 @@ inline std::string CrtokenBinaryPath() {
   return std::string(CRTOKEN_BINARY_DIR) + "/daemon/crtoken";
 }
 
-// Runs crtoken ARGS with a clean environment plus `env`; stdout and stderr go to files in
-// `scratch` (an existing directory) and are read back. With a `deadline` (> 0), a run still going
-// after it is killed and reported as timed_out, so that a hang fails a test instead of stalling it.
-// `in_child`, when given, runs in the child just before exec (it must only make system calls); it
-// may _exit(126) to say it could not.
-inline CommandResult RunCrtoken(const std::vector<std::string>& args,
+// Runs the program at path `program` with ARGS, a clean environment (PATH=/usr/bin:/bin) plus
+// `env`, and stdin as the test's; stdout and stderr go to files in `scratch` (an existing
+// directory) and are read back. With a `deadline` (> 0), a run still going after it is killed and
+// reported as timed_out, so that a hang fails a test instead of stalling it. `in_child`, when
+// given, runs in the child just before exec (it must only make system calls, e.g. open a file as
+// stdin); it may _exit(126) to say it could not. Exit code 127: the program could not be run.
+inline CommandResult RunProgram(const std::string& program, const std::vector<std::string>& args,
                                 const std::map<std::string, std::string>& env,
                                 const std::string& scratch,
                                 std::chrono::milliseconds deadline = std::chrono::milliseconds(0),
@@ -83,7 +85,7 @@ inline CommandResult RunCrtoken(const std::vector<std::string>& args,
   std::vector<char*> envp;
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::string bin = CrtokenBinaryPath();
+  const std::string& bin = program;
   std::vector<std::string> argv_s = {bin};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -120,6 +122,15 @@ inline CommandResult RunCrtoken(const std::vector<std::string>& args,
   result.out = ReadFile(out_path);
   result.err = ReadFile(err_path);
   return result;
+}
+
+// Runs crtoken ARGS (RunProgram with CrtokenBinaryPath()).
+inline CommandResult RunCrtoken(const std::vector<std::string>& args,
+                                const std::map<std::string, std::string>& env,
+                                const std::string& scratch,
+                                std::chrono::milliseconds deadline = std::chrono::milliseconds(0),
+                                const std::function<void()>& in_child = {}) {
+  return RunProgram(CrtokenBinaryPath(), args, env, scratch, deadline, in_child);
 }
 
 }  // namespace crtoken::test

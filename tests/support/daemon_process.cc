@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,9 +18,19 @@ namespace crtoken::test {
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
                              std::filesystem::path log_file)
+    : DaemonProcess(Program{CrtokenBinaryPath(),
+                            [&args] {
+                              std::vector<std::string> run_args = {"run"};
+                              run_args.insert(run_args.end(), args.begin(), args.end());
+                              return run_args;
+                            }()},
+                    std::move(env), std::move(log_file)) {}
+
+DaemonProcess::DaemonProcess(Program program, std::map<std::string, std::string> env,
+                             std::filesystem::path log_file)
     : log_file_(std::move(log_file)) {
-  std::vector<std::string> argv_s = {CrtokenBinaryPath(), "run"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> argv_s = {program.path.string()};
+  argv_s.insert(argv_s.end(), program.args.begin(), program.args.end());
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv = *e;
@@ -35,9 +46,12 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
   envp.push_back(nullptr);
   const int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot open " + log_file_.string());
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test killed by its timeout
+    if (::getppid() != parent) ::_exit(127);
     ::setpgid(0, 0);
     // The test runner may block signals; the daemon must start with a clean mask.
     sigset_t none;

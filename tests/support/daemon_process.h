@@ -1,5 +1,7 @@
-// Runs `crtoken run` as a child process for end-to-end tests: its own process group, stderr to a
-// log file, stopped with a signal and reaped with a deadline.
+// Runs `crtoken run` (or another server an end-to-end test needs) as a child process: its own
+// process group, stdout and stderr to a log file, stopped with a signal and reaped with a deadline.
+// The child is killed when the thread that started it ends (PR_SET_PDEATHSIG), so that a test
+// killed by its timeout leaves no server behind: start it on the test's own thread.
 #pragma once
 
 #include <sys/types.h>
@@ -17,9 +19,18 @@ namespace crtoken::test {
 
 class DaemonProcess {
  public:
+  // A program to start: its path and its arguments (after the program itself).
+  struct Program {
+    std::filesystem::path path;
+    std::vector<std::string> args;
+  };
+
   // Starts the crtoken binary (CrtokenBinaryPath(), crtoken_process.h) with `args` (after "run")
   // and the extra environment `env`; the test's own CRTOKEN_* and IONOS_* variables are dropped.
   DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
+                std::filesystem::path log_file);
+  // Starts another long-running program the same way (a server an end-to-end test needs).
+  DaemonProcess(Program program, std::map<std::string, std::string> env,
                 std::filesystem::path log_file);
   ~DaemonProcess();  // SIGKILL if still running
   DaemonProcess(const DaemonProcess&) = delete;

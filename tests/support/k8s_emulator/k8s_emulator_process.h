@@ -97,27 +97,6 @@ class K8sEmulatorProcess {
     return {code, nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false)};
   }
 
-  // The real kubectl against the emulator: `kubectl ARGS` with `kubeconfig` (and a cache dir of
-  // its own); the exit status and what it printed (stdout and stderr together).
-  std::pair<int, std::string> Kubectl(const std::string& kubeconfig,
-                                      const std::vector<std::string>& args) const {
-    std::string cmd = "KUBECONFIG='" + kubeconfig + "' HOME='" + dir_.path().string() +
-                      "' kubectl --request-timeout 20s --cache-dir '" +
-                      (dir_ / "kubectl-cache").string() + "'";
-    for (const std::string& a : args) cmd += " '" + a + "'";
-    cmd += " 2>&1";
-    std::string output;
-    int status = -1;
-    if (FILE* f = ::popen(cmd.c_str(), "r")) {
-      char buf[256];
-      size_t got;
-      while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) output.append(buf, got);
-      const int raw = ::pclose(f);
-      status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    }
-    return {status, output};
-  }
-
   bool started() const { return first_line_.find("listening") != std::string::npos; }
   const std::string& first_line() const { return first_line_; }
   std::string Server() const { return "https://127.0.0.1:" + std::to_string(port_); }
