@@ -1,5 +1,7 @@
 #include "reconciler/metrics.h"
 
+#include <set>
+
 namespace crtoken {
 namespace {
 
@@ -54,6 +56,16 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                         .Name("crtoken_token_expiry_timestamp_seconds")
                         .Help("Declared expiry of each managed token, as a Unix timestamp")
                         .Register(*registry_)),
+      token_renewal_(BuildGauge()
+                         .Name("crtoken_token_renewal_timestamp_seconds")
+                         .Help("When each managed token with a lifetime is due for renewal, as a "
+                               "Unix timestamp")
+                         .Register(*registry_)),
+      token_state_(BuildGauge()
+                       .Name("crtoken_token_state")
+                       .Help("State of each declared token after the last pass (value 1, the "
+                             "state as a label: in_sync, pending, error)")
+                       .Register(*registry_)),
       spec_errors_(BuildGauge()
                        .Name("crtoken_spec_errors")
                        .Help("Spec errors in force (files that fail to load keep their last good "
@@ -125,23 +137,65 @@ void Metrics::SetTokenCounts(const std::string& scope, const PlanCounts& counts)
   tokens_.Add({{"state", "unmanaged"}}).Set(sum.unmanaged);
 }
 
-void Metrics::SetTokenExpiry(const std::string& registry, const std::string& token,
-                             std::optional<Instant> expiry) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto key = std::make_pair(registry, token);
-  auto it = expiry_series_.find(key);
-  if (!expiry) {
-    if (it != expiry_series_.end()) {
-      token_expiry_.Remove(it->second);
-      expiry_series_.erase(it);
+void Metrics::SetInstantLocked(prometheus::Family<prometheus::Gauge>& family,
+                               std::map<SeriesKey, prometheus::Gauge*>& series,
+                               const SeriesKey& key, std::optional<Instant> value) {
+  auto it = series.find(key);
+  if (!value) {
+    if (it != series.end()) {
+      family.Remove(it->second);
+      series.erase(it);
     }
     return;
   }
-  if (it == expiry_series_.end()) {
-    it = expiry_series_.emplace(key, &token_expiry_.Add({{"registry", registry}, {"token", token}}))
-             .first;
+  if (it == series.end()) {
+    it = series.emplace(key, &family.Add({{"registry", key.first}, {"token", key.second}})).first;
   }
-  it->second->Set(static_cast<double>(expiry->time_since_epoch().count()));
+  it->second->Set(static_cast<double>(value->time_since_epoch().count()));
+}
+
+void Metrics::SetTokenExpiry(const std::string& registry, const std::string& token,
+                             std::optional<Instant> expiry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const SeriesKey key(registry, token);
+  SetInstantLocked(token_expiry_, expiry_series_, key, expiry);
+  if (!expiry) SetInstantLocked(token_renewal_, renewal_series_, key, std::nullopt);
+}
+
+void Metrics::SetTokenStates(const std::string& scope,
+                             const std::vector<DeclaredTokenState>& tokens) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<SeriesKey> declared;
+  for (const DeclaredTokenState& t : tokens) {
+    const SeriesKey key(t.registry, t.token);
+    declared.insert(key);
+    StateSeries& s = state_series_[key];
+    if (s.gauge != nullptr && s.state != t.state) {
+      token_state_.Remove(s.gauge);
+      s.gauge = nullptr;
+    }
+    if (s.gauge == nullptr) {
+      s.gauge = &token_state_.Add(
+          {{"registry", t.registry}, {"token", t.token}, {"state", TokenStateName(t.state)}});
+    }
+    s.gauge->Set(1);
+    s.state = t.state;
+    s.scope = scope;
+    if (t.registry_read) {
+      SetInstantLocked(token_expiry_, expiry_series_, key, t.expiry);
+      SetInstantLocked(token_renewal_, renewal_series_, key, t.renewal);
+    }
+  }
+  for (auto it = state_series_.begin(); it != state_series_.end();) {
+    if (it->second.scope != scope || declared.count(it->first)) {
+      ++it;
+      continue;
+    }
+    token_state_.Remove(it->second.gauge);
+    SetInstantLocked(token_expiry_, expiry_series_, it->first, std::nullopt);
+    SetInstantLocked(token_renewal_, renewal_series_, it->first, std::nullopt);
+    it = state_series_.erase(it);
+  }
 }
 
 void Metrics::SetSpecErrors(int errors) { spec_errors_.Set(errors); }

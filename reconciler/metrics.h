@@ -16,8 +16,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "reconciler/plan.h"
+#include "reconciler/token_state.h"
 #include "reconciler/types.h"
 
 namespace crtoken {
@@ -47,9 +49,17 @@ class Metrics {
   void CountSecretWrite(SecretRef::Kind sink, bool success);
   // crtoken_tokens{state}: the sum over all scopes (one scope per registry key in the daemon).
   void SetTokenCounts(const std::string& scope, const PlanCounts& counts);
-  // crtoken_token_expiry_timestamp_seconds{registry,token}; std::nullopt removes the series.
+  // crtoken_token_expiry_timestamp_seconds{registry,token}; std::nullopt removes the series, and
+  // the token's crtoken_token_renewal_timestamp_seconds with it.
   void SetTokenExpiry(const std::string& registry, const std::string& token,
                       std::optional<Instant> expiry);
+  // The declared tokens of one pass scope (as SetTokenCounts), after the pass:
+  // crtoken_token_state{registry,token,state} = 1, one series per token (a changed state replaces
+  // the series); for tokens whose registry was read, crtoken_token_expiry_timestamp_seconds and
+  // crtoken_token_renewal_timestamp_seconds{registry,token} (set, or removed when nullopt).
+  // Tokens this scope set before and no longer declares lose all three series; a token that
+  // another scope declares now belongs to that scope.
+  void SetTokenStates(const std::string& scope, const std::vector<DeclaredTokenState>& tokens);
   // crtoken_spec_errors: the number of spec errors in force.
   void SetSpecErrors(int errors);
   // crtoken_last_success_timestamp_seconds: the end of the last pass that converged.
@@ -79,6 +89,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& secret_writes_;
   prometheus::Family<prometheus::Gauge>& tokens_;
   prometheus::Family<prometheus::Gauge>& token_expiry_;
+  prometheus::Family<prometheus::Gauge>& token_renewal_;
+  prometheus::Family<prometheus::Gauge>& token_state_;
   prometheus::Gauge& spec_errors_;
   prometheus::Gauge& last_success_;
   prometheus::Gauge& secrets_waiting_;
@@ -86,7 +98,19 @@ class Metrics {
   std::mutex mu_;
   std::map<std::string, PlanCounts> counts_by_scope_;
   std::map<std::string, int> waiting_by_scope_;
-  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> expiry_series_;
+  using SeriesKey = std::pair<std::string, std::string>;  // (registry, token)
+  struct StateSeries {
+    std::string scope;
+    TokenState state = TokenState::kInSync;
+    prometheus::Gauge* gauge = nullptr;
+  };
+  // Sets (or with nullopt removes) the series of `key` in `family`; mu_ is held.
+  void SetInstantLocked(prometheus::Family<prometheus::Gauge>& family,
+                        std::map<SeriesKey, prometheus::Gauge*>& series, const SeriesKey& key,
+                        std::optional<Instant> value);
+  std::map<SeriesKey, prometheus::Gauge*> expiry_series_;
+  std::map<SeriesKey, prometheus::Gauge*> renewal_series_;
+  std::map<SeriesKey, StateSeries> state_series_;
 };
 
 }  // namespace crtoken

@@ -158,6 +158,7 @@ struct Reconciler::PassContext {
   int actions_failed = 0;
   bool secrets_deleted = false;
   std::map<TokenKey, std::optional<Instant>> issued_expiry;  // of lifetime tokens issued this pass
+  std::map<TokenKey, std::string> failures;                  // failed actions: what failed and why
 
   void SetIssuedExpiry(const TokenKey& key, std::optional<Instant> expiry) {
     std::lock_guard<std::mutex> lock(mu);
@@ -181,6 +182,7 @@ struct Reconciler::PassContext {
     spdlog::warn(ActionLine(action, what + " failed: " + error.ToString()));
     std::lock_guard<std::mutex> lock(mu);
     errors.push_back(action.Describe() + ": " + what + " failed: " + error.ToString());
+    failures[action.key] = what + " failed: " + error.ToString();
     transient = transient || error.Transient();
     ++actions_failed;
   }
@@ -468,11 +470,13 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   for (const auto& [id, _] : ctx.observed) {
     if (!ctx.gone.count(id)) result.registry_ids.push_back(id);
   }
+  PassFacts facts;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, held] : held_) {
       if (!ctx.registries.count(key.registry_id)) continue;
       ++result.secrets_waiting;
+      facts.held.insert(key);
       if (!config_.dry_run) {
         ctx.errors.push_back("secret of " + KeyName(held.registry_name, key) +
                              " not written yet: its password is held in memory and retried");
@@ -489,6 +493,19 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     result.converged = result.errors.empty();
   }
   if (ctx.transient || result.secrets_waiting > 0) result.requeue_after = config_.retry_soon;
+
+  facts.specs = ctx.specs;
+  for (const auto& [_, specs] : ctx.unresolved) {
+    facts.specs.insert(facts.specs.end(), specs.begin(), specs.end());
+  }
+  for (const auto& [id, info] : ctx.registries) facts.registry_names[id] = info.name;
+  facts.observed = &ctx.observed;
+  facts.plan = &result.plan;
+  facts.acted = !config_.dry_run;
+  facts.failures = std::move(ctx.failures);
+  facts.issued_expiry = std::move(ctx.issued_expiry);
+  result.tokens = DeclaredTokenStates(facts);
+  if (metrics_ && !config_.dry_run) metrics_->SetTokenStates(scope, result.tokens);
 
   const double seconds = std::chrono::duration<double>(clock_.Monotonic() - started).count();
   if (metrics_ && !config_.dry_run) {
@@ -682,7 +699,7 @@ void Reconciler::FlushHeld(PassContext& ctx) {
 
 // The plan's actions in the order that keeps every step crash-safe: re-issued tokens deleted, new
 // tokens PUT and their secrets written (updates alongside), the secrets made durable, undeclared
-// tokens deleted before their secrets; then the expiry gauges.
+// tokens deleted before their secrets.
 void Reconciler::Act(PassContext& ctx) {
   std::vector<const Action*> creates;  // creates and re-issues: both end in a PUT
   std::vector<const Action*> reissues;
@@ -715,7 +732,6 @@ void Reconciler::Act(PassContext& ctx) {
       ctx.AddError("syncing secrets: " + flushed.error().ToString(), true);
     }
   }
-  if (metrics_) SetExpiryGauges(ctx);
 }
 
 void Reconciler::Hook(std::string_view point) const {
@@ -936,29 +952,6 @@ void Reconciler::DeleteUndeclared(PassContext& ctx, const std::vector<const Acti
       held_.erase(a.key);
     }
   });
-}
-
-// crtoken_token_expiry_timestamp_seconds of every declared token of a readable registry.
-void Reconciler::SetExpiryGauges(PassContext& ctx) {
-  // A lifetime token's expiry is its own: the one it was just issued with, else the one the
-  // list showed.
-  std::map<TokenKey, std::optional<Instant>> token_expiry;
-  if (std::any_of(ctx.specs.begin(), ctx.specs.end(),
-                  [](const TokenSpec& spec) { return spec.lifetime.has_value(); })) {
-    for (const auto& [id, registry] : ctx.observed) {
-      for (const auto& t : registry.tokens) token_expiry[TokenKey{id, t.name}] = t.expiry;
-    }
-    for (const auto& [key, expiry] : ctx.issued_expiry) token_expiry[key] = expiry;
-  }
-  for (const auto& spec : ctx.specs) {
-    if (!ctx.observed.count(spec.registry_id)) continue;
-    std::optional<Instant> expiry = spec.expiry;
-    if (spec.lifetime) {
-      auto it = token_expiry.find(TokenKey{spec.registry_id, spec.name});
-      expiry = it != token_expiry.end() ? it->second : std::nullopt;
-    }
-    metrics_->SetTokenExpiry(ctx.registries.at(spec.registry_id).name, spec.name, expiry);
-  }
 }
 
 }  // namespace crtoken

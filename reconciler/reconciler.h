@@ -19,7 +19,7 @@
 //          resolved included (the planner reports them, and never prunes a token they may declare).
 //   act:   every action on its own; one failure never stops the others; errors are collected.
 //   result: converged or not, when to come back (soon on transient errors or held passwords), the
-//          nearest declared expiry.
+//          nearest declared expiry, the state of each declared token (token_state.h).
 //
 // Crash safety. A create is: PUT the token under OwnedTokenId(owner, registry, name, generation),
 // write the secret with its record (owner, registry id, name, token id), and make the batch of
@@ -64,6 +64,7 @@
 #include "reconciler/plan.h"
 #include "reconciler/registry_api.h"
 #include "reconciler/secret_sink.h"
+#include "reconciler/token_state.h"
 
 namespace crtoken {
 
@@ -99,6 +100,10 @@ struct PassResult {
   int actions_failed = 0;   // actions of the plan that did not complete
   int secrets_waiting = 0;  // passwords held in memory for these registries after the pass
   std::vector<std::string> registry_ids;  // the registries read completely in this pass
+  // Every declared token of the pass (the unresolved included) and its state after the pass (in a
+  // dry run: pending where an action is planned); also exported as metrics (Metrics::
+  // SetTokenStates) in a pass that acts.
+  std::vector<DeclaredTokenState> tokens;
 };
 
 class Reconciler {
@@ -151,7 +156,6 @@ class Reconciler {
   // Deletes `ref` unless a spec of the pass's desired state writes it; true when it is gone.
   bool DeleteSecret(PassContext& ctx, const Action& action, const SecretRef& ref);
   SecretRecord RecordOf(const TokenKey& key, const std::string& token_id) const;
-  void SetExpiryGauges(PassContext& ctx);
   void Hook(std::string_view point) const;  // config_.test_hook, when set
   void CountOperation(ActionType type, bool ok) const;
   std::mutex& RegistryLock(const std::string& registry_id);

@@ -12,7 +12,12 @@
 // Each round starts fresh emulators; the figures are printed per round and as medians. The API
 // rate limit is lifted (--api-qps): the figures are about the client, not the limiter.
 //
-// Usage: apply_bench [--tokens N] [--registries R] [--rounds K]
+// With --api-latency-ms L every emulator delays each API answer by L ms (a fault rule with only
+// delayMs), as the real service's round trip does: the ratio then shows what the engine's
+// requests in flight buy against the sequential replay, where loopback's zero latency shows only
+// the client's own cost per request.
+//
+// Usage: apply_bench [--tokens N] [--registries R] [--rounds K] [--api-latency-ms L]
 // Everything goes under $TMPDIR (default /tmp): TMPDIR=/dev/shm puts the secrets on tmpfs, as an
 // emptyDir with medium: Memory does in a pod.
 #include <cpprest/http_client.h>
@@ -149,12 +154,18 @@ int main(int argc, char** argv) {
   int tokens = 1000;
   int registries = 10;
   int rounds = 3;
+  int latency_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--tokens") tokens = std::atoi(argv[i + 1]);
     if (flag == "--registries") registries = std::atoi(argv[i + 1]);
     if (flag == "--rounds") rounds = std::max(1, std::atoi(argv[i + 1]));
+    if (flag == "--api-latency-ms") latency_ms = std::max(0, std::atoi(argv[i + 1]));
   }
+  // Every API answer of `emu` delayed by latency_ms (the admin routes are not).
+  auto with_latency = [latency_ms](EmulatorProcess& emu) {
+    if (latency_ms > 0) emu.AddFault(json{{"delayMs", latency_ms}});
+  };
   std::vector<std::string> emu_args = {"--token", "t"};
   std::vector<std::string> names;
   for (int r = 0; r < registries; ++r) {
@@ -235,6 +246,7 @@ int main(int argc, char** argv) {
   crossplat::threadpool::initialize_with_threads(2);
   for (int round = 1; round <= rounds; ++round) {
     EmulatorProcess emu(emu_args);
+    with_latency(emu);
     // Secrets and state of each round in a directory of their own, deleted only at the end: on
     // ext4, creating files soon after many were deleted is slow (the kernel skips recently freed
     // inodes), which would make each round slower than the one before.
@@ -274,6 +286,7 @@ int main(int argc, char** argv) {
     // connection, each against a fresh emulator, bodies built before the clock starts.
     {
       EmulatorProcess fresh(emu_args);
+      with_latency(fresh);
       const std::vector<Request> requests = replayable(create_log, state, fresh);
       HttpConnection conn("127.0.0.1", fresh.port());
       const crtoken::test::Headers headers = {{"Authorization", "Bearer t"},
@@ -291,6 +304,7 @@ int main(int argc, char** argv) {
     }
     {
       EmulatorProcess fresh(emu_args);
+      with_latency(fresh);
       const std::vector<Request> requests = replayable(create_log, state, fresh);
       web::http::client::http_client client(fresh.root_url());
       int failed = 0;
@@ -345,13 +359,14 @@ int main(int argc, char** argv) {
   }
   const double apply = Median(apply_s), replay = Median(replay_s), cpprest = Median(cpprest_s);
   std::printf(
-      "\n(b) apply of %d new tokens, medians of %d rounds: %.3f s wall (pass %.3f s; crtoken "
+      "\n(b) apply of %d new tokens, API latency %d ms, medians of %d rounds: %.3f s wall (pass "
+      "%.3f s; crtoken "
       "validate of the same specs %.3f s)\n"
       "    apply / bare raw-socket replay of its requests = %.3f / %.3f s = %.2fx (target <= "
       "1.0x)\n"
       "    apply / the same sequence through cpprest       = %.3f / %.3f s = %.2fx\n",
-      tokens, rounds, apply, Median(pass_s), Median(validate_s), apply, replay, apply / replay,
-      apply, cpprest, apply / cpprest);
+      tokens, latency_ms, rounds, apply, Median(pass_s), Median(validate_s), apply, replay,
+      apply / replay, apply, cpprest, apply / cpprest);
   if (keep) std::printf("logs: %s\n", dir.path().c_str());
   return failures == 0 ? 0 : 1;
 }

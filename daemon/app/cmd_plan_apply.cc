@@ -10,48 +10,11 @@
 #include <thread>
 
 #include "daemon/app/commands.h"
-#include "daemon/app/logging.h"
+#include "daemon/app/one_shot.h"
 #include "daemon/app/runtime.h"
-#include "daemon/common/json_text.h"
-#include "daemon/specs/spec_loader.h"
 
 namespace crtoken {
 namespace {
-
-// Every error line goes to stderr through this: an error can carry a server's text, which must
-// neither forge lines nor send terminal escapes, nor flood the output.
-std::string Printable(const std::string& text) { return PrintableText(text, 4096); }
-
-// A one-shot command gives up at once on API failures that waiting does not fix (connection
-// refused, unresolvable name, untrusted certificate), where the daemon retries them patiently.
-Options OneShot(Options options) {
-  options.one_shot = true;
-  return options;
-}
-
-bool InitLogging(const char* command, const Options& options) {
-  if (Status s = SetupLogging(options.log_format, options.log_level); !s.ok()) {
-    std::fprintf(stderr, "crtoken %s: %s\n", command, Printable(s.error().message).c_str());
-    return false;
-  }
-  return true;
-}
-
-// Loads the specs; prints every spec error. The specs of failed files are left out and their
-// tokens protected (DesiredState.failed_files); while any spec path cannot be read, nothing at all
-// is deleted (DesiredState.prune), but creates and updates of the files that were read go ahead.
-DesiredState LoadDesired(const Options& options, int* spec_errors) {
-  SpecSet set = LoadSpecs(options.specs);
-  for (const auto& error : set.errors) {
-    std::fprintf(stderr, "%s\n", Printable(error.ToString()).c_str());
-  }
-  *spec_errors = static_cast<int>(set.errors.size());
-  DesiredState desired;
-  desired.specs = std::move(set.specs);
-  desired.failed_files = std::move(set.failed_files);
-  desired.prune.unread = std::move(set.unread);
-  return desired;
-}
 
 struct Tally {
   int create = 0, reissue = 0, update = 0, remove = 0;
@@ -76,12 +39,6 @@ Tally Count(const Plan& plan) {
     }
   }
   return t;
-}
-
-void PrintErrors(const char* command, const std::vector<std::string>& errors) {
-  for (const auto& e : errors) {
-    std::fprintf(stderr, "crtoken %s: error: %s\n", command, Printable(e).c_str());
-  }
 }
 
 }  // namespace

@@ -11,6 +11,9 @@ int ValidateCommand(const Options& options);
 int PlanCommand(const Options& options);
 // crtoken apply: one pass to convergence; 0 converged, 1 otherwise.
 int ApplyCommand(const Options& options);
+// crtoken status: one read-only pass, one line per declared token (-o json: a document); 0 when
+// every token is in sync, 1 otherwise.
+int StatusCommand(const Options& options);
 // crtoken run: the daemon; 0 after a clean shutdown.
 int RunCommand(const Options& options);
 

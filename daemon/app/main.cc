@@ -22,6 +22,7 @@ constexpr char kUsage[] =
     "  run        watch the specs and reconcile continuously; serve metrics and health\n"
     "  plan       one read-only pass: print the actions (exit 0 none, 2 pending, 1 error)\n"
     "  apply      one pass to convergence, then exit (0 converged, 1 otherwise)\n"
+    "  status     one read-only pass: each token's state, expiry and renewal (exit 0 all in sync)\n"
     "  validate   check spec files offline: crtoken validate PATH...\n"
     "  version    print the version\n"
     "  help       this text; `crtoken COMMAND --help` lists a command's flags\n";
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   if (command == "run") handler = crtoken::RunCommand;
   if (command == "plan") handler = crtoken::PlanCommand;
   if (command == "apply") handler = crtoken::ApplyCommand;
+  if (command == "status") handler = crtoken::StatusCommand;
   if (command == "validate") handler = crtoken::ValidateCommand;
   if (handler == nullptr) {
     std::fprintf(stderr, "crtoken: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);

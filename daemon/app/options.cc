@@ -213,6 +213,13 @@ const std::vector<Flag>& Flags() {
          o.kubeconfig = v;
          return std::string();
        }},
+      {"output", "text|json", "status",
+       "text (default): one line per token; json: one document (also -o)",
+       [](Options& o, const std::string& v) {
+         if (v != "text" && v != "json") return std::string("want text or json");
+         o.output = v;
+         return std::string();
+       }},
       {"leader-elect", nullptr, "run",
        "run as one of several replicas: only the holder of a Lease writes (needs a cluster)",
        [](Options& o, const std::string& v) { return SetBool(&o.leader_elect, v); }},
@@ -251,6 +258,8 @@ const std::vector<Flag>& Flags() {
 }
 
 bool AppliesTo(const Flag& flag, const std::string& command) {
+  // `crtoken status` is a read-only pass like `plan`: it takes plan's flags, and its own.
+  if (command == "status" && AppliesTo(flag, "plan")) return true;
   std::istringstream in(flag.commands);
   std::string c;
   while (in >> c) {
@@ -308,7 +317,8 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
   }
   bool specs_from_flags = false;
   for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
+    // -o is the one short flag: --output.
+    const std::string a = args[i] == "-o" ? std::string("--output") : args[i];
     if (a == "-h" || a == "--help") {
       o.help = true;
       continue;

@@ -25,6 +25,7 @@ struct Options {
   std::string log_format = "text";  // text | json
   std::string log_level = "info";   // trace | debug | info | warn | error
   bool dry_run = false;
+  std::string output = "text";  // status: text | json
 
   // The API client.
   double api_qps = 20;
