@@ -10,7 +10,6 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,9 +33,11 @@ class Metrics {
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
   // crtoken_leader (1 while this process may write: the elected leader, or a `run` without
-  // --leader-elect; 0 on a standby) and, on each change, crtoken_leadership_changes_total{change=
-  // gained|lost}. Setting the value it already has changes nothing.
-  void SetLeader(bool leading);
+  // --leader-elect; 0 on a standby), labelled lease="NAMESPACE/NAME" when `lease` is not empty (the
+  // labels are those of the first call), and on each change
+  // crtoken_leadership_changes_total{change= gained|lost}. A process starts as not leading; setting
+  // the value it has changes nothing.
+  void SetLeader(bool leading, const std::string& lease = "");
 
   // crtoken_api_requests_total{method,code} and crtoken_api_request_duration_seconds{method}.
   // `code` is the HTTP status, or 0 for a request that got no answer (label "error").
@@ -69,18 +70,6 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Gauge& leader_ =
-      prometheus::BuildGauge()
-          .Name("crtoken_leader")
-          .Help("1 on the replica that may write (the leader), 0 on a standby")
-          .Register(*registry_)
-          .Add({});
-  prometheus::Family<prometheus::Counter>& leadership_changes_ =
-      prometheus::BuildCounter()
-          .Name("crtoken_leadership_changes_total")
-          .Help("Leadership gained and lost by this process, by change")
-          .Register(*registry_);
-  std::atomic<bool> leading_{false};
   prometheus::Family<prometheus::Counter>& api_requests_;
   prometheus::Family<prometheus::Histogram>& api_duration_;
   prometheus::Family<prometheus::Counter>& reconciles_;
@@ -94,6 +83,11 @@ class Metrics {
   prometheus::Gauge& spec_errors_;
   prometheus::Gauge& last_success_;
   prometheus::Gauge& secrets_waiting_;
+  prometheus::Family<prometheus::Gauge>& leader_;
+  prometheus::Family<prometheus::Counter>& leadership_changes_;
+  std::mutex leader_mu_;
+  prometheus::Gauge* leader_series_ = nullptr;  // made by the first SetLeader
+  bool leading_ = false;
 
   std::mutex mu_;
   std::map<std::string, PlanCounts> counts_by_scope_;

@@ -38,14 +38,15 @@ Result<std::unique_ptr<Leadership>> Leadership::Make(const Options& options, con
   }
   leadership->lock_ =
       std::make_unique<KubeLeaseLock>(*leadership->client_, ns, options.leader_elect_resource_name);
+  leadership->lease_ = ns + "/" + options.leader_elect_resource_name;
   Leadership* self = leadership.get();
   LeaderElector::Callbacks callbacks;
   callbacks.started_leading = [self](const std::string&) {
-    if (self->metrics_ != nullptr) self->metrics_->SetLeader(true);
+    if (self->metrics_ != nullptr) self->metrics_->SetLeader(true, self->lease_);
     if (self->on_gained_) self->on_gained_();
   };
   callbacks.stopped_leading = [self](const std::string&) {
-    if (self->metrics_ != nullptr) self->metrics_->SetLeader(false);
+    if (self->metrics_ != nullptr) self->metrics_->SetLeader(false, self->lease_);
   };
   callbacks.stepped = [self] {
     if (self->set_ready_) self->set_ready_(self->elector_->LeaseReachable());
@@ -89,7 +90,7 @@ void Leadership::Start(Metrics& metrics, std::function<void()> on_gained,
   metrics_ = &metrics;
   on_gained_ = std::move(on_gained);
   set_ready_ = std::move(set_ready);
-  metrics.SetLeader(false);
+  metrics.SetLeader(false, lease_);
   elector_->Start();
 }
 

@@ -14,7 +14,7 @@
 //                    leader reconciles everything at once). Passes in flight are counted, and the
 //                    elector takes no Lease while any is still running from an earlier leadership
 //                    (so a pass that began under one leadership never writes under the next).
-//   Start            runs the elector; on each change sets crtoken_leader and
+//   Start            runs the elector; on each change sets crtoken_leader{lease="NS/NAME"} and
 //                    crtoken_leadership_changes_total, and on a gain calls on_gained; after every
 //                    round, set_ready(LeaseReachable): a standby is ready when it can take over.
 //   Shutdown         stops the elector and releases the Lease (clears holderIdentity), so that a
@@ -64,6 +64,7 @@ class Leadership {
   std::unique_ptr<KubeLeaseLock> lock_;
   BootClock clock_;
   std::unique_ptr<LeaderElector> elector_;
+  std::string lease_;  // "NAMESPACE/NAME", the crtoken_leader label
   std::atomic<int> in_flight_{0};
   // Set by Start, read by the elector's callbacks.
   Metrics* metrics_ = nullptr;

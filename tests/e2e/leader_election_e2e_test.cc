@@ -36,6 +36,8 @@ namespace fs = std::filesystem;
 constexpr char kKubeToken[] = "kt-leader-e2e";
 constexpr auto kLease = 3s;
 constexpr auto kRetry = 500ms;
+// The leader gauge of an elected replica names its Lease.
+constexpr char kLeader[] = "crtoken_leader{lease=\"crtoken/crtoken\"}";
 
 struct Replica {
   std::string user;       // its registry API user (createdBy of the tokens it creates)
@@ -46,7 +48,7 @@ struct Replica {
   std::unique_ptr<DaemonProcess> process;
 
   double Metric(const std::string& series) const { return ScrapeMetric(metrics_port, series); }
-  bool Leads() const { return Metric("crtoken_leader") == 1; }
+  bool Leads() const { return Metric(kLeader) == 1; }
   std::string Log() const { return process ? process->Log() : ""; }
   // The identity it logged at start ("leader election ... identity=HOST_SUFFIX").
   std::string Identity() const {
@@ -119,7 +121,7 @@ class LeaderElectionE2eTest : public ::testing::Test {
     Start(2);
     ASSERT_TRUE(WaitUntil([&] { return GetLocal(R(2).health_port, "/readyz") == 200; }))
         << "the standby never became ready";
-    EXPECT_EQ(R(2).Metric("crtoken_leader"), 0);
+    EXPECT_EQ(R(2).Metric(kLeader), 0);
     ASSERT_TRUE(WaitUntil([&] { return Converged(tokens); })) << StateText();
   }
 
@@ -240,7 +242,7 @@ TEST_F(LeaderElectionE2eTest, TwoReplicasOneLeadsAndOnlyItWrites) {
   const json lease = Lease();
   EXPECT_EQ(lease["spec"]["holderIdentity"], identity);
   EXPECT_EQ(lease["spec"]["leaseDurationSeconds"], 3);
-  EXPECT_EQ(R(2).Metric("crtoken_leader"), 0);
+  EXPECT_EQ(R(2).Metric(kLeader), 0);
   EXPECT_EQ(R(1).Metric("crtoken_leadership_changes_total{change=\"gained\"}"), 1);
 
   // A spec added later is reconciled by the leader too; a file secret is refused by both.
@@ -280,7 +282,7 @@ TEST_F(LeaderElectionE2eTest, AfterKillNineAStandbyReconcilesANewSpec) {
   const json lease = Lease();
   EXPECT_EQ(lease["spec"]["holderIdentity"], second);
   EXPECT_EQ(lease["spec"]["leaseTransitions"], 1);
-  EXPECT_EQ(R(2).Metric("crtoken_leader"), 1);
+  EXPECT_EQ(R(2).Metric(kLeader), 1);
   EXPECT_EQ(CreatedBy("pull-a"), "replica-1");
   EXPECT_EQ(CreatedBy("pull-b"), "replica-2");
   EXPECT_NE(R(2).Log().find("leadership gained: " + second +
@@ -337,8 +339,7 @@ TEST_F(LeaderElectionE2eTest, ALeaderPausedPastItsLeaseSendsNoWriteWhenItResumes
   // steps down.
   ASSERT_TRUE(WaitUntil([&] {
     return passes_done(R(1).Log()) > passes_before &&
-           R(1).Log().find("leadership lost: ") != std::string::npos &&
-           R(1).Metric("crtoken_leader") == 0;
+           R(1).Log().find("leadership lost: ") != std::string::npos && R(1).Metric(kLeader) == 0;
   })) << R(1).Log();
   // Long enough for anything it still had to send: a retry period and the backoff of its pass.
   std::this_thread::sleep_for(2 * kLease);
@@ -352,7 +353,7 @@ TEST_F(LeaderElectionE2eTest, ALeaderPausedPastItsLeaseSendsNoWriteWhenItResumes
       "kubernetes (POST|PUT) /api/v1/namespaces/team-a/secrets[^ ]*: not sent: not the leader");
   EXPECT_TRUE(std::regex_search(R(1).Log(), refused)) << R(1).Log();
   EXPECT_EQ(Lease()["spec"]["holderIdentity"], second);
-  EXPECT_EQ(R(1).Metric("crtoken_leader"), 0);
+  EXPECT_EQ(R(1).Metric(kLeader), 0);
   EXPECT_EQ(R(1).Metric("crtoken_leadership_changes_total{change=\"lost\"}"), 1);
 }
 

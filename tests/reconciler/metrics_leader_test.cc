@@ -19,7 +19,8 @@ bool Has(const std::string& text, const std::string& line) {
 TEST(MetricsLeader, TheGaugeFollowsLeadershipAndTheCounterCountsChanges) {
   Metrics m;
   std::string text = Scrape(m);
-  EXPECT_TRUE(Has(text, "crtoken_leader 0")) << text;
+  EXPECT_EQ(text.find("crtoken_leader{"), std::string::npos) << text;  // not before it is set
+  EXPECT_EQ(text.find("crtoken_leader "), std::string::npos) << text;
 
   m.SetLeader(false);  // a standby starting: no change
   text = Scrape(m);
@@ -39,6 +40,15 @@ TEST(MetricsLeader, TheGaugeFollowsLeadershipAndTheCounterCountsChanges) {
   EXPECT_TRUE(Has(text, "crtoken_leader 1")) << text;
   EXPECT_TRUE(Has(text, "crtoken_leadership_changes_total{change=\"gained\"} 2")) << text;
   EXPECT_TRUE(Has(text, "crtoken_leadership_changes_total{change=\"lost\"} 1")) << text;
+}
+
+TEST(MetricsLeader, AnElectedProcessNamesItsLease) {
+  Metrics m;
+  m.SetLeader(false, "crtoken/crtoken");
+  m.SetLeader(true, "crtoken/crtoken");
+  const std::string text = Scrape(m);
+  EXPECT_TRUE(Has(text, "crtoken_leader{lease=\"crtoken/crtoken\"} 1")) << text;
+  EXPECT_TRUE(Has(text, "crtoken_leadership_changes_total{change=\"gained\"} 1")) << text;
 }
 
 }  // namespace
