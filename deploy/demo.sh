@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # make demo: crtoken-emulator with two registries (acme-prod, acme-dev) on a free loopback port,
-# and `crtoken run` on manifests/examples/ writing secrets under demo/secrets/ (state under
-# demo/state/). Edit a file under manifests/examples/ while it runs and watch it reconcile.
+# and `crtoken run` on manifests/examples/ writing secrets under demo/secrets/. Edit a file under manifests/examples/ while it runs and watch it reconcile.
 # Ctrl-C stops both cleanly.
 #
 # Usage: deploy/demo.sh [BUILD_DIR]   (make demo builds first, then calls this)
@@ -28,10 +27,10 @@ metrics_port=9464; port_free $metrics_port || metrics_port=$(free_port)
 health_port=8081; port_free $health_port || health_port=$(free_port)
 
 demo="$root/demo"
-# The emulator starts empty, so the operator's state from an earlier demo would only describe
-# tokens that no longer exist: start both afresh.
+# The emulator starts empty, so the secrets of an earlier demo would only describe tokens that no
+# longer exist: start afresh.
 rm -rf "$demo/state" "$demo/secrets"
-mkdir -p "$demo/secrets" "$demo/state"
+mkdir -p "$demo/secrets"
 
 emu_pid=""
 crtoken_pid=""
@@ -73,7 +72,6 @@ setsid "$crtoken" run \
   --specs "$root/manifests/examples" \
   --api-url "http://127.0.0.1:$emu_port/containerregistries" \
   --secret-dir "$demo/secrets" \
-  --state-dir "$demo/state" \
   --metrics-addr "127.0.0.1:$metrics_port" \
   --health-addr "127.0.0.1:$health_port" \
   --resync 30s \
@@ -95,7 +93,6 @@ cat <<BANNER
    metrics    http://127.0.0.1:$metrics_port/metrics
    health     http://127.0.0.1:$health_port/healthz   http://127.0.0.1:$health_port/readyz
    secrets    $demo/secrets/   (dockerconfigjson, mode 0600)
-   state      $demo/state/
    specs      $root/manifests/examples/
 
  Try, in another terminal:

@@ -41,6 +41,26 @@ Tally Count(const Plan& plan) {
   return t;
 }
 
+// The migration of an old ownership.json, before the pass: a line per token and the summary on
+// stdout; failed steps (and then the summary) on stderr. False when it is not complete: the
+// command then runs no pass.
+bool PrintMigration(const char* command, const std::optional<MigrationReport>& migration) {
+  if (!migration) return true;
+  for (const MigrationReport::Step& step : migration->steps) {
+    if (step.outcome == MigrationReport::Outcome::kFailed) {
+      std::fprintf(stderr, "crtoken %s: error: %s\n", command, Printable(step.line).c_str());
+    } else {
+      std::printf("%s\n", Printable(step.line).c_str());
+    }
+  }
+  if (migration->complete()) {
+    std::printf("%s\n", Printable(migration->Summary()).c_str());
+    return true;
+  }
+  std::fprintf(stderr, "crtoken %s: %s\n", command, Printable(migration->Summary()).c_str());
+  return false;
+}
+
 }  // namespace
 
 int PlanCommand(const Options& options) {
@@ -52,6 +72,8 @@ int PlanCommand(const Options& options) {
     std::fprintf(stderr, "crtoken plan: %s\n", Printable(runtime.error().message).c_str());
     return 1;
   }
+  const std::optional<MigrationReport>& migration = runtime.value()->migration;
+  if (!PrintMigration("plan", migration)) return 1;
   PassResult result = runtime.value()->reconciler->Reconcile(desired);
   for (const auto& action : result.plan.actions) {
     std::printf("%s\n", action.Describe().c_str());
@@ -68,11 +90,18 @@ int PlanCommand(const Options& options) {
                  result.errors.size());
     return 1;
   }
-  return result.plan.empty() ? 0 : 2;
+  // A pending migration is a change too, even when the pass would have nothing left to do.
+  return result.plan.empty() && !migration ? 0 : 2;
 }
 
 int ApplyCommand(const Options& options) {
   if (!InitLogging("apply", options)) return 1;
+  // One writer per secret directory, before anything is read.
+  auto lock = LockSecretDir(options);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "crtoken apply: %s\n", Printable(lock.error().message).c_str());
+    return 1;
+  }
   int spec_errors = 0;
   DesiredState desired = LoadDesired(options, &spec_errors);
   auto runtime = MakeRuntime(OneShot(options));
@@ -80,6 +109,7 @@ int ApplyCommand(const Options& options) {
     std::fprintf(stderr, "crtoken apply: %s\n", Printable(runtime.error().message).c_str());
     return 1;
   }
+  if (!PrintMigration("apply", runtime.value()->migration)) return 1;
   Reconciler& reconciler = *runtime.value()->reconciler;
   // One pass converges unless something transient got in the way (the API client has already
   // retried each request); then a couple more passes, a moment apart, before giving up.

@@ -86,6 +86,12 @@ int RunCommand(const Options& options) {
     std::fprintf(stderr, "crtoken run: %s\n", s.error().message.c_str());
     return 1;
   }
+  // One writer per secret directory, before anything is read; held until the process ends.
+  auto lock = LockSecretDir(options);
+  if (!lock.ok()) {
+    spdlog::critical("crtoken run: {}", lock.error().message);
+    return 1;
+  }
   std::unique_ptr<Leadership> leadership;
   if (options.leader_elect) {
     auto made = MakeLeadership(options);
@@ -102,6 +108,21 @@ int RunCommand(const Options& options) {
     return 1;
   }
   Runtime& rt = *runtime.value();
+  if (rt.migration) {
+    for (const MigrationReport::Step& step : rt.migration->steps) {
+      if (step.outcome == MigrationReport::Outcome::kFailed) {
+        spdlog::error("{}", step.line);
+      } else {
+        spdlog::info("{}", step.line);
+      }
+    }
+    if (!rt.migration->complete()) {
+      // No pass on a half-migrated state: the supervisor's restart migrates again.
+      spdlog::critical("crtoken run: {}", rt.migration->Summary());
+      return 1;
+    }
+    spdlog::info("{}", rt.migration->Summary());
+  }
   auto http = HttpServer::Start(options.metrics_addr, options.health_addr, rt.metrics->registry());
   if (!http.ok()) {
     spdlog::critical("crtoken run: {}", http.error().message);

@@ -1,8 +1,10 @@
 #include "daemon/app/options.h"
 
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
+#include "daemon/common/json_text.h"
 #include "daemon/kube/leader_elector.h"
 #include "daemon/kube/lease_lock.h"
 #include "daemon/registry/http_registry_api.h"
@@ -20,6 +22,8 @@ struct Flag {
   const char* commands;  // space-separated subcommands it applies to
   const char* help;
   Setter set;
+  // Set for a deprecated flag: what it does now, for the one warning line when it is given.
+  const char* deprecated = nullptr;
 };
 
 std::string SetDuration(std::chrono::milliseconds* out, const std::string& v) {
@@ -109,11 +113,22 @@ const std::vector<Flag>& Flags() {
          o.secret_dir = v;
          return std::string();
        }},
-      {"state-dir", "DIR", "run plan apply", "durable operator state (default ./.crtoken)",
+      {"owner", "NAME", "run plan apply",
+       "this installation's name in its tokens' ids and its secrets' records (default crtoken)",
+       [](Options& o, const std::string& v) {
+         if (std::string why = CheckOwnerName(v); !why.empty()) return why;
+         o.owner = v;
+         return std::string();
+       }},
+      {"state-dir", "DIR", "run plan apply",
+       "deprecated, ignored: crtoken keeps no state; an ownership.json found there (or in "
+       "./.crtoken) is migrated once",
        [](Options& o, const std::string& v) {
          o.state_dir = v;
          return std::string();
-       }},
+       },
+       "is deprecated and ignored: crtoken keeps no state of its own; an ownership.json there is "
+       "migrated once (docs/ownership.md), then the flag can go"},
       {"resync", "DURATION", "run", "full re-check interval (default 60s)",
        [](Options& o, const std::string& v) { return SetDuration(&o.resync, v); }},
       {"prune", "MODE", "run plan apply",
@@ -276,6 +291,9 @@ std::string EnvName(const std::string& flag) {
 
 Error Invalid(const std::string& message) { return Error{ErrorKind::kInvalid, message}; }
 
+// A value quoted in an error: without userinfo, on one printable line, not too long.
+std::string Quoted(const std::string& value) { return PrintableText(WithoutUserinfo(value), 256); }
+
 // The leader election flags together (client-go's rules, and names the API server accepts).
 std::string CheckLeaderElection(const Options& o) {
   LeaderElectionConfig c;
@@ -294,14 +312,29 @@ std::string CheckLeaderElection(const Options& o) {
 
 }  // namespace
 
+std::string CheckOwnerName(const std::string& owner) {
+  const std::string rule = "want 1 to 63 characters of a-z, 0-9 and '-'";
+  if (owner.empty()) return rule + " (it is empty)";
+  if (owner.size() > 63) return rule + " (it has " + std::to_string(owner.size()) + ")";
+  for (size_t i = 0; i < owner.size(); ++i) {
+    const char c = owner[i];
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') continue;
+    return rule + " (character " + std::to_string(i + 1) + " is not one of them)";
+  }
+  return "";
+}
+
 Result<Options> ParseOptions(const std::string& command, const std::vector<std::string>& args,
                              const EnvLookup& env) {
   Options o;
+  // Where each deprecated flag that was given came from (the flag wins over its variable).
+  std::map<const Flag*, std::string> deprecated_given;
   // Environment first, so that flags win.
   for (const Flag& f : Flags()) {
     if (!AppliesTo(f, command)) continue;
     auto v = env(EnvName(f.name));
     if (!v) continue;
+    if (f.deprecated != nullptr) deprecated_given[&f] = "$" + EnvName(f.name);
     if (std::string(f.name) == "specs") {
       // A list: colon-separated, like PATH.
       std::istringstream in(*v);
@@ -312,7 +345,7 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
       continue;
     }
     if (std::string why = f.set(o, *v); !why.empty()) {
-      return Invalid("bad value in $" + EnvName(f.name) + "=" + WithoutUserinfo(*v) + ": " + why);
+      return Invalid("bad value in $" + EnvName(f.name) + "=" + Quoted(*v) + ": " + why);
     }
   }
   bool specs_from_flags = false;
@@ -347,7 +380,10 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
     for (const Flag& f : Flags()) {
       if (name == f.name && AppliesTo(f, command)) flag = &f;
     }
-    if (flag == nullptr) return Invalid("unknown flag --" + name + " for crtoken " + command);
+    if (flag == nullptr) {
+      return Invalid("unknown flag --" + Quoted(name) + " for crtoken " + command);
+    }
+    if (flag->deprecated != nullptr) deprecated_given[flag] = "--" + name;
     if (!value) {
       if (flag->value == nullptr) {
         value = "true";
@@ -361,8 +397,11 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
       specs_from_flags = true;
     }
     if (std::string why = flag->set(o, *value); !why.empty()) {
-      return Invalid("bad value for --" + name + " \"" + WithoutUserinfo(*value) + "\": " + why);
+      return Invalid("bad value for --" + name + " \"" + Quoted(*value) + "\": " + why);
     }
+  }
+  for (const auto& [flag, where] : deprecated_given) {
+    o.warnings.push_back(where + " " + flag->deprecated);
   }
   if (o.specs.empty()) o.specs.push_back("./manifests");
   if (o.api_url.empty()) {

@@ -17,6 +17,11 @@ struct Options {
   std::string api_url;             // default $IONOS_API_URL, else the production URL
   std::string credentials_file;
   std::string secret_dir = "./secrets";
+  // The name of this installation of crtoken, carried in the ids of the tokens it creates and in
+  // the records of its secrets (docs/ownership.md): 1 to 63 characters of [a-z0-9-].
+  std::string owner = "crtoken";
+  // Deprecated (ignored by the reconcile pass): where versions before the stateless ownership kept
+  // ownership.json. apply, run and plan only look there for a file to migrate.
   std::string state_dir = "./.crtoken";
   std::chrono::milliseconds resync = std::chrono::seconds(60);
   PlanPolicy policy;
@@ -68,17 +73,26 @@ struct Options {
   // its memory holds the API credentials and token passwords.
   bool allow_core_dumps = false;
 
+  // One line each for the log, once logging is set up: a deprecated flag or variable was given.
+  std::vector<std::string> warnings;
+
   // Positional arguments (validate's paths).
   std::vector<std::string> args;
   bool help = false;
 };
 
 // Parses `args` (after the subcommand) for `command`. A bad value, an unknown flag or a missing
-// value is a kInvalid error naming the flag (or the variable) and what was wrong.
+// value is a kInvalid error naming the flag (or the variable) and what was wrong; a value quoted
+// in it is made printable (no control characters, cut when long). A deprecated flag or variable
+// that was given adds one line to `warnings`.
 Result<Options> ParseOptions(const std::string& command, const std::vector<std::string>& args,
                              const EnvLookup& env);
 
 // The flag reference printed by `crtoken <command> --help`.
 std::string OptionsHelp(const std::string& command);
+
+// The rule for --owner: 1 to 63 characters of a-z, 0-9 and '-'. Returns what is wrong with `owner`,
+// or "" when it is valid.
+std::string CheckOwnerName(const std::string& owner);
 
 }  // namespace crtoken

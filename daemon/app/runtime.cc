@@ -1,12 +1,16 @@
 #include "daemon/app/runtime.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 
+#include "daemon/app/legacy_state.h"
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
@@ -131,7 +135,9 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run,
                                              WriteGuard write_guard) {
+  for (const std::string& warning : options.warnings) spdlog::warn("{}", warning);
   auto rt = std::make_unique<Runtime>();
+  rt->owner = options.owner;
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
@@ -148,13 +154,56 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   }
   SecretSink& sink = rt->fenced_sink ? *rt->fenced_sink : *rt->sink;
 
+  const bool read_only = dry_run || options.dry_run;
+  if (write_guard && !read_only) {
+    // Replicas migrate nothing: each would try, before any of them holds the Lease the migration's
+    // writes need. One crtoken without --leader-elect migrates, once.
+    auto legacy = ReadLegacyState(options.state_dir);
+    if (!legacy.ok()) return legacy.error();
+    if (legacy.value()) {
+      return Error{ErrorKind::kInvalid,
+                   "--leader-elect: " +
+                       (std::filesystem::path(options.state_dir) / kLegacyStateFile).string() +
+                       " holds the ownership records of an earlier version; migrate them once "
+                       "with `crtoken apply` (or `crtoken run` without --leader-elect) and the "
+                       "same --state-dir, then start the replicas"};
+    }
+  } else {
+    auto migrated = MigrateLegacyState(options.state_dir, *rt->api, sink, options.owner, read_only);
+    if (!migrated.ok()) return migrated.error();
+    rt->migration = std::move(migrated.value());
+  }
+  RegistryApi* api_seen = rt->api.get();
+  SecretSink* sink_seen = &sink;
+  if (read_only && rt->migration) {
+    rt->migration_view = std::make_unique<MigrationView>(*rt->api, *rt->sink, *rt->migration);
+    api_seen = &rt->migration_view->api();
+    sink_seen = &rt->migration_view->sink();
+  }
+
   ReconcilerConfig config;
   config.policy = options.policy;
-  config.dry_run = dry_run || options.dry_run;
+  config.policy.owner = options.owner;
+  config.dry_run = read_only;
   config.test_hook = CrashHookFromEnv();
-  rt->reconciler = std::make_unique<Reconciler>(*rt->api, sink, *rt->clock, rt->metrics.get(),
-                                                std::move(config));
+  rt->reconciler = std::make_unique<Reconciler>(*api_seen, *sink_seen, *rt->clock,
+                                                rt->metrics.get(), std::move(config));
   return rt;
+}
+
+Result<DirectoryLock> LockSecretDir(const Options& options) {
+  std::string dir = options.secret_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) dir = ".";
+  // mkdir -p: each missing component 0700, as the file sink creates it.
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i != dir.size() && dir[i] != '/') continue;
+    const std::string prefix = dir.substr(0, i);
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return IoError("cannot create the secret dir", prefix, errno);
+    }
+  }
+  return LockDirectory(dir);
 }
 
 }  // namespace crtoken

@@ -2,14 +2,19 @@
 // the metrics and the Reconciler over them, built from Options. The one place where options become
 // the adapters' own configurations: no adapter sees Options.
 //
-// Startup errors (no credentials, a bad URL, an explicit --kubeconfig that cannot be used) are one
-// Error with a clear message; the caller prints it and exits 1.
+// Before the Reconciler is built, an ownership.json of an earlier version is migrated once
+// (daemon/app/migration.h). Startup errors (no credentials, a bad URL, an explicit --kubeconfig
+// that cannot be used, an unreadable or corrupt ownership.json) are one Error with a clear message;
+// the caller prints it and exits 1.
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "daemon/app/fenced_ports.h"
+#include "daemon/app/migration.h"
 #include "daemon/app/options.h"
+#include "daemon/common/file_ops.h"
 #include "daemon/sinks/composite_secret_sink.h"
 #include "daemon/sinks/file_secret_sink.h"
 #include "reconciler/clock.h"
@@ -20,6 +25,7 @@
 namespace crtoken {
 
 struct Runtime {
+  std::string owner;  // --owner: whose tokens and secrets the pass works on
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Clock> clock;
   std::unique_ptr<RegistryApi> api;
@@ -31,8 +37,20 @@ struct Runtime {
   // With a write guard (--leader-elect): `sink` behind the fence, what the reconciler writes
   // through; `api` is then fenced itself (fenced_ports.h).
   std::unique_ptr<SecretSink> fenced_sink;
+  // What the migration of an old ownership.json did (or, in a dry run, would do); nullopt when
+  // there was none. When it is not complete() the caller reports it and runs no pass. In a dry run
+  // the reconciler works on `migration_view`: the API and the sink as the migration leaves them.
+  std::optional<MigrationReport> migration;
+  std::unique_ptr<MigrationView> migration_view;
   std::unique_ptr<Reconciler> reconciler;
 };
+
+// One writer per secret directory (docs/ownership.md): creates --secret-dir when it is missing
+// (0700, and its missing parents), then takes LockDirectory on it. apply and run call it before
+// they read anything; plan and validate take no lock. Held while the result lives. An error names
+// the directory: another crtoken apply or run holds it (kConflict), or it cannot be created or
+// opened (kIo).
+Result<DirectoryLock> LockSecretDir(const Options& options);
 
 // The client the commands use: base URL, limits and TLS settings from `options`; credentials from
 // --credentials-file or IONOS_TOKEN / IONOS_USERNAME + IONOS_PASSWORD (see
@@ -45,7 +63,10 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
                                                          const EnvLookup& env,
                                                          WriteGuard before_write = {});
 
-// `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run.
+// `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run. Logs the
+// options' warnings (a deprecated flag) first. The reconciler's owner is options.owner. The
+// migration (of options.state_dir/ownership.json) runs after the adapters are built and before
+// the reconciler is; in a dry run it writes nothing.
 //
 // TEST ONLY: when the environment variable CRTOKEN_TEST_CRASH_AT is after-put, after-secret or
 // after-delete, the process ends with _exit(137) (as if killed with SIGKILL) the first time the

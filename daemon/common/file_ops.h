@@ -1,5 +1,6 @@
-// The few file-system calls the file sink and the file state store make, behind one small seam so
-// that tests can inject the failures a root-run test cannot provoke for real (EROFS, ENOSPC, EIO).
+// The few file-system calls the file sink and the legacy state reader make, behind one small seam
+// so that tests can inject the failures a root-run test cannot provoke for real (EROFS, ENOSPC,
+// EIO).
 // Each method has the POSIX call's signature and semantics: -1 with errno set on failure.
 //
 // Thread-safe: the real implementation is stateless; fault-injecting test doubles must be too.

@@ -18,7 +18,7 @@ kubectl kustomize "$src/deploy/kubernetes" >"$out/cluster.yaml"
 kubectl kustomize "$src/deploy/sidecar" >"$out/sidecar.yaml"
 
 kinds=$(grep -E '^kind: ' "$out/cluster.yaml" | sort | uniq | awk '{print $2}' | tr '\n' ' ')
-want="ClusterRole ClusterRoleBinding ConfigMap Deployment Namespace PersistentVolumeClaim PodDisruptionBudget Role RoleBinding Service ServiceAccount ServiceMonitor "
+want="ClusterRole ClusterRoleBinding ConfigMap Deployment Namespace PodDisruptionBudget Role RoleBinding Service ServiceAccount ServiceMonitor "
 check "cluster kinds are [$want] (got [$kinds])" test "$kinds" = "$want"
 
 has() { grep -qE -- "$1" "$out/${2:-cluster.yaml}"; }

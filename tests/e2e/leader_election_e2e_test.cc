@@ -397,5 +397,38 @@ TEST_F(LeaderElectionE2eTest, OnSigtermTheLeaderReleasesTheLeaseAndAStandbyTakes
   EXPECT_EQ(CreatedBy("pull-b"), "replica-2");
 }
 
+// The ownership.json of an earlier version is migrated by one crtoken without --leader-elect: a
+// replica refuses to start on it (each would try, and none holds the Lease yet), says what to do,
+// and touches nothing.
+TEST_F(LeaderElectionE2eTest, AReplicaRefusesAStateDirectoryStillToMigrate) {
+  Declare("pull-a");
+  const fs::path state = dir_ / "state";
+  fs::create_directories(state);
+  fs::copy_file(fs::path(CRTOKEN_SOURCE_DIR) / "tests/daemon/app/legacy/ownership.json",
+                state / "ownership.json");
+  const std::string before = ReadFile(state / "ownership.json");
+  fs::create_directories(dir_ / "out");
+  CommandResult run =
+      RunCrtoken({"run", "--leader-elect", "--leader-elect-resource-namespace", "crtoken",
+                  "--specs", (dir_ / "specs").string(), "--api-url", emu_->base_url(),
+                  "--secret-dir", (dir_ / "secrets").string(), "--state-dir", state.string(),
+                  "--kubeconfig", (dir_ / "kubeconfig-token").string(), "--metrics-addr",
+                  "127.0.0.1:0", "--health-addr", "127.0.0.1:0"},
+                 {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(), 30s);
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("--leader-elect: " + (state / "ownership.json").string() +
+                         " holds the ownership records of an earlier version; migrate them once "
+                         "with `crtoken apply` (or `crtoken run` without --leader-elect) and the "
+                         "same --state-dir, then start the replicas"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(ReadFile(state / "ownership.json"), before);
+  EXPECT_FALSE(fs::exists(state / "ownership.json.migrated"));
+  EXPECT_EQ(RegistryWrites(), 0);
+  auto [status, body] =
+      k8s_.Api("GET", "/apis/coordination.k8s.io/v1/namespaces/crtoken/leases/crtoken", kKubeToken);
+  EXPECT_EQ(status, 404) << body.dump();
+}
+
 }  // namespace
 }  // namespace crtoken::test

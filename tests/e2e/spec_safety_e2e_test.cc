@@ -5,8 +5,6 @@
 // and YAML built to exhaust memory. Each time: the tokens, their ids and passwords, and the secret
 // files are exactly as before, and no DELETE reached the API.
 #include <gtest/gtest.h>
-#include <linux/capability.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +18,7 @@
 
 #include "tests/support/crtoken_process.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/file_capabilities.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken::test {
@@ -28,14 +27,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-// In the child, before exec: as root, drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
-// bounding set, so that the exec'd crtoken is bound by file permissions like any user.
+// In the child, before exec: the exec'd crtoken is bound by file permissions like any user.
 void WithoutFileCapabilities() {
-  if (::geteuid() != 0) return;
-  if (::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0 ||
-      ::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) != 0) {
-    ::_exit(126);
-  }
+  if (!DropFileCapabilitiesForExec()) ::_exit(126);
 }
 
 // What must not change: every token's id and password, and every secret file's content.

@@ -44,17 +44,12 @@ inline std::string TokenSpecYaml(const std::string& name,
 }
 
 // The arguments of a one-shot command (plan, apply) in an e2e test: COMMAND --api-url API_URL
-// --secret-dir DIR/secrets --state-dir DIR/state, then `extra`.
+// --secret-dir DIR/secrets, then `extra`. (No --state-dir: it is deprecated, and warns.)
 inline std::vector<std::string> OneShotArgs(const std::string& command, const std::string& api_url,
                                             const std::filesystem::path& dir,
                                             const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {command,
-                                   "--api-url",
-                                   api_url,
-                                   "--secret-dir",
-                                   (dir / "secrets").string(),
-                                   "--state-dir",
-                                   (dir / "state").string()};
+  std::vector<std::string> args = {command, "--api-url", api_url, "--secret-dir",
+                                   (dir / "secrets").string()};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

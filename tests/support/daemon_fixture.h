@@ -1,5 +1,5 @@
 // The fixture the e2e tests of `crtoken run` share: a crtoken-emulator with the registries given,
-// a temp dir holding specs/ (and the daemon's secrets/, state/ and log), two free ports for
+// a temp dir holding specs/ (and the daemon's secrets/ and log), two free ports for
 // metrics and health, and the daemon once started; when a test fails, the daemon's log goes to
 // stderr. Header-only, for gtest fixtures: `class MyTest : public test::DaemonFixture<>` (or
 // `DaemonFixture<::testing::TestWithParam<T>>`), constructed with the registries and the temp

@@ -122,7 +122,6 @@ std::unique_ptr<DaemonProcess> StartDaemon(const DaemonPlaces& places,
       "--specs",        places.specs.string(),
       "--api-url",      places.api_url,
       "--secret-dir",   (places.dir / "secrets").string(),
-      "--state-dir",    (places.dir / "state").string(),
       "--metrics-addr", "127.0.0.1:" + std::to_string(places.metrics_port),
       "--health-addr",  "127.0.0.1:" + std::to_string(places.health_port)};
   args.insert(args.end(), extra.begin(), extra.end());

@@ -63,10 +63,9 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 struct DaemonPlaces {
   std::filesystem::path specs;  // --specs
   std::string api_url;          // --api-url
-  std::filesystem::path
-      dir;               // --secret-dir DIR/secrets, --state-dir DIR/state, log DIR/crtoken.log
-  int metrics_port = 0;  // --metrics-addr 127.0.0.1:PORT
-  int health_port = 0;   // --health-addr 127.0.0.1:PORT
+  std::filesystem::path dir;    // --secret-dir DIR/secrets, log DIR/crtoken.log
+  int metrics_port = 0;         // --metrics-addr 127.0.0.1:PORT
+  int health_port = 0;          // --health-addr 127.0.0.1:PORT
 };
 
 // Starts `crtoken run` on `places`, with `extra` flags after those, in the environment `env`

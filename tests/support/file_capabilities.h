@@ -5,6 +5,7 @@
 #pragma once
 
 #include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,5 +39,16 @@ class WithoutFileCapabilities {
   bool ok_ = false;
   bool dropped_ = false;
 };
+
+// For a process that will exec crtoken (a child between fork and exec, or a thread about to fork
+// one): takes CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the calling thread's bounding set,
+// for good, so that what it execs is bound by file permissions even as root (an exec as root gets
+// back every capability of the bounding set, whatever the effective set was). Only system calls:
+// safe after fork. False when it is not possible (the test should skip).
+inline bool DropFileCapabilitiesForExec() {
+  if (::geteuid() != 0) return true;
+  return ::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) == 0 &&
+         ::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) == 0;
+}
 
 }  // namespace crtoken::test

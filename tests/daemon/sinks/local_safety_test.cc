@@ -1,6 +1,6 @@
-// The file sink and the state store against what can sit at a path instead of a secret file: a
-// FIFO (an open for reading waits for a writer, forever), a socket, a directory, a huge sparse
-// file, a file left readable by others. Each is refused by name, in bounded time, without being
+// The file sink against what can sit at a path instead of a secret file: a FIFO (an open for
+// reading waits for a writer, forever), a socket, a directory, a huge sparse file, a file left
+// readable by others. Each is refused by name, in bounded time, without being
 // read; nothing is replaced that was not a regular file.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,7 +19,6 @@
 #include <sstream>
 
 #include "daemon/sinks/file_secret_sink.h"
-#include "daemon/sinks/file_state_store.h"
 #include "tests/support/fakes.h"
 #include "tests/support/temp_dir.h"
 
@@ -196,17 +195,6 @@ TEST(LocalSafetyTest, ALooseSecretFileIsReportedOnceAndAWriteReplacesItWithA0600
   EXPECT_EQ(FileMode(dir / "a.json"), 0600u);
   EXPECT_NE(ReadFile(dir / "a.json").find("n3w-password"), std::string::npos);
   EXPECT_EQ(ReadFile(dir / "kept-link"), old_content);
-}
-
-TEST(LocalSafetyTest, AFifoAsTheStateFileIsAStartupErrorNotAHang) {
-  TempDir dir;
-  const std::string fifo = dir / "ownership.json";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  auto opened = WithinDeadline<Result<std::unique_ptr<FileStateStore>>>(
-      fifo, [&] { return FileStateStore::Open(dir.path()); });
-  ASSERT_FALSE(opened.ok());
-  EXPECT_EQ(opened.error().message,
-            "refusing to read " + fifo + ": it is a FIFO, not a regular file");
 }
 
 }  // namespace
