@@ -160,6 +160,15 @@ struct Reconciler::PassContext {
   std::map<TokenKey, std::optional<Instant>> issued_expiry;  // of lifetime tokens issued this pass
   std::map<TokenKey, std::string> failures;                  // failed actions: what failed and why
 
+  // One action of the plan has completed (whatever the outcome): reports the pass's progress.
+  void ActionDone(const std::function<void(const PassProgress&)>& on_progress) {
+    std::lock_guard<std::mutex> lock(progress_mu);
+    ++progress.done;
+    if (on_progress) on_progress(progress);
+  }
+  std::mutex progress_mu;  // guards progress
+  PassProgress progress;
+
   void SetIssuedExpiry(const TokenKey& key, std::optional<Instant> expiry) {
     std::lock_guard<std::mutex> lock(mu);
     issued_expiry[key] = expiry;
@@ -459,6 +468,10 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
   if (config_.dry_run) {
     for (const auto& action : ctx.plan.actions) spdlog::info("plan: {}", action.Describe());
   } else {
+    if (config_.on_progress && !ctx.plan.actions.empty()) {
+      ctx.progress.total = static_cast<int>(ctx.plan.actions.size());
+      config_.on_progress(ctx.progress);
+    }
     Act(ctx);
   }
 
@@ -742,6 +755,13 @@ void Reconciler::CountOperation(ActionType type, bool ok) const {
   if (metrics_) metrics_->CountTokenOperation(type, ok);
 }
 
+// Reports one completed action when it goes out of scope, whichever way the action's code returns.
+struct Reconciler::ProgressOnExit {
+  PassContext& ctx;
+  const std::function<void(const PassProgress&)>& on_progress;
+  ~ProgressOnExit() { ctx.ActionDone(on_progress); }
+};
+
 // How one create (or re-issue) ended.
 struct Reconciler::CreateOutcome {
   enum { kFailed, kReady, kHeld } state = kFailed;
@@ -765,6 +785,7 @@ void Reconciler::DeleteReissuedTokens(PassContext& ctx, const std::vector<const 
     if (!status.ok()) {
       ctx.ActionFailed(a, "deleting the old token", status.error());
       CountOperation(a.type, false);
+      ctx.ActionDone(config_.on_progress);
       return;
     }
     Hook("after-delete");
@@ -783,6 +804,7 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
   std::vector<CreateOutcome> outcomes(creates.size());
   const size_t total = creates.size() + updates.size();
   ParallelFor(total, config_.parallelism, [&](size_t i) {
+    const ProgressOnExit progress{ctx, config_.on_progress};
     if (i >= creates.size()) {
       const Action& a = *updates[i - creates.size()];
       ctx.AddWrites(1);
@@ -928,6 +950,7 @@ void Reconciler::DeleteUndeclared(PassContext& ctx, const std::vector<const Acti
   std::set<TokenKey> declared;
   for (const auto& spec : ctx.specs) declared.insert(TokenKey{spec.registry_id, spec.name});
   ParallelFor(deletes.size(), config_.parallelism, [&](size_t i) {
+    const ProgressOnExit progress{ctx, config_.on_progress};
     const Action& a = *deletes[i];
     if (!a.token_id.empty()) {
       ctx.AddWrites(1);

@@ -68,6 +68,13 @@
 
 namespace crtoken {
 
+// How far the actions of a pass have come: `done` of the plan's `total` actions have completed
+// (successfully or not). Counts only: never a name, an id or a secret.
+struct PassProgress {
+  int done = 0;
+  int total = 0;
+};
+
 struct ReconcilerConfig {
   PlanPolicy policy;  // policy.owner: whose tokens and secrets these are
   // Plan only: no API writes, no secret writes, no held password flushed.
@@ -80,6 +87,10 @@ struct ReconcilerConfig {
   // secret was written), "after-delete" (a token was deleted: by a re-issue or a prune). The CLI
   // sets it from CRTOKEN_TEST_CRASH_AT to _exit(137) there, to prove crash safety.
   std::function<void(std::string_view point)> test_hook;
+  // Progress of a pass that acts (not in dry-run) and has actions: called once with done = 0 before
+  // the first action, then once as each action completes, up to done = total. Calls come from the
+  // threads that run the actions, one at a time, in increasing order of `done`. Must not block.
+  std::function<void(const PassProgress&)> on_progress;
 };
 
 struct PassResult {
@@ -144,6 +155,7 @@ class Reconciler {
   void FlushHeld(PassContext& ctx);
   // Act carries out the plan in these steps, each named after what it does.
   struct CreateOutcome;
+  struct ProgressOnExit;
   void Act(PassContext& ctx);
   void DeleteReissuedTokens(PassContext& ctx, const std::vector<const Action*>& reissues,
                             std::vector<const Action*>& creates);

@@ -3,6 +3,7 @@
 // Output: the actions (Action::Describe(), never a secret) and a summary on stdout; spec errors,
 // failures and logs on stderr.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include "daemon/app/commands.h"
 #include "daemon/app/one_shot.h"
+#include "daemon/app/progress_line.h"
 #include "daemon/app/runtime.h"
 
 namespace crtoken {
@@ -104,8 +106,24 @@ int ApplyCommand(const Options& options) {
   }
   int spec_errors = 0;
   DesiredState desired = LoadDesired(options, &spec_errors);
-  auto runtime = MakeRuntime(OneShot(options));
+  // On a terminal, a line on stderr shows how far the actions are and what they wait for; off a
+  // terminal (CI logs, pipes) nothing extra is printed.
+  SystemClock clock;
+  std::unique_ptr<ProgressLine> progress;
+  RuntimeHooks hooks;
+  if (isatty(STDERR_FILENO) == 1) {
+    progress =
+        std::make_unique<ProgressLine>("apply", options.api_qps, clock, [](std::string_view bytes) {
+          std::fwrite(bytes.data(), 1, bytes.size(), stderr);
+          std::fflush(stderr);
+        });
+    hooks.on_progress = [line = progress.get()](const PassProgress& p) { line->OnProgress(p); };
+    hooks.on_api_wait = [line = progress.get()](const ApiWait& w) { line->OnWait(w); };
+    KeepLogsClearOf(progress.get());
+  }
+  auto runtime = MakeRuntime(OneShot(options), /*dry_run=*/false, hooks);
   if (!runtime.ok()) {
+    if (progress) RestoreLogging();
     std::fprintf(stderr, "crtoken apply: %s\n", Printable(runtime.error().message).c_str());
     return 1;
   }
@@ -132,6 +150,10 @@ int ApplyCommand(const Options& options) {
     spdlog::info("apply: pass {} did not converge ({} errors); trying again in {} ms", pass,
                  result.errors.size(), wait.count());
     std::this_thread::sleep_for(wait);
+  }
+  if (progress) {
+    progress->Finish();
+    RestoreLogging();
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

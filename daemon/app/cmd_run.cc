@@ -101,8 +101,9 @@ int RunCommand(const Options& options) {
     }
     leadership = std::move(made.value());
   }
-  auto runtime =
-      MakeRuntime(options, /*dry_run=*/false, leadership ? leadership->guard() : WriteGuard());
+  RuntimeHooks hooks;
+  if (leadership) hooks.write_guard = leadership->guard();
+  auto runtime = MakeRuntime(options, /*dry_run=*/false, hooks);
   if (!runtime.ok()) {
     spdlog::critical("crtoken run: {}", runtime.error().message);
     return 1;
@@ -148,6 +149,14 @@ int RunCommand(const Options& options) {
       *rt.reconciler, *rt.metrics, *rt.clock);
   HttpServer* server = http.value().get();
   if (!leadership) controller.set_on_ready([server] { server->SetReady(true); });
+  server->SetStatus([&controller] { return StatusJson(controller.Status()); });
+  // On a return while the server still runs, the controller goes first: /status stops reading it.
+  struct StatusSourceReset {
+    std::unique_ptr<HttpServer>& server;
+    ~StatusSourceReset() {
+      if (server) server->SetStatus(nullptr);
+    }
+  } status_source_reset{http.value()};
 
   SpecWatcherOptions wo;
   wo.paths = options.specs;

@@ -180,6 +180,7 @@ WorkOutcome Controller::Pass(const std::string& key) {
       std::lock_guard<std::mutex> l(mu_);
       known_.erase(key);
       prune_waiting_.erase(key);
+      last_pass_.erase(key);
       if (awaiting_first_pass_.erase(key) > 0 && awaiting_first_pass_.empty()) MarkReadyLocked();
       return {};
     }
@@ -187,6 +188,18 @@ WorkOutcome Controller::Pass(const std::string& key) {
   const auto start = clock_.Monotonic();
   PassResult result = reconciler_.Reconcile(*desired, {key});
   const Ms took = std::chrono::duration_cast<Ms>(clock_.Monotonic() - start);
+  {
+    LastPass last;
+    last.tokens = result.tokens;
+    last.errors = result.errors;
+    if (!result.converged) {
+      last.deletes_left = static_cast<int>(
+          std::count_if(result.plan.actions.begin(), result.plan.actions.end(),
+                        [](const Action& a) { return a.type == ActionType::kDelete; }));
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    last_pass_[key] = std::move(last);
+  }
 
   WorkOutcome outcome;
   // In --dry-run a pending plan is the expected state, not a failure to back off from.
@@ -215,6 +228,7 @@ WorkOutcome Controller::Pass(const std::string& key) {
   if (!still_wanted && result.converged) {
     std::lock_guard<std::mutex> l(mu_);
     known_.erase(key);
+    last_pass_.erase(key);
     outcome.requeue_after.reset();
   }
 
@@ -249,6 +263,23 @@ WorkOutcome Controller::Pass(const std::string& key) {
   }
   FirstPassDone(key);
   return outcome;
+}
+
+StatusView Controller::Status() const {
+  StatusView view;
+  view.from_daemon = true;
+  std::vector<DeclaredTokenState> tokens;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    view.ready = ready_;
+    for (const auto& [key, last] : last_pass_) {
+      tokens.insert(tokens.end(), last.tokens.begin(), last.tokens.end());
+      view.deletes += last.deletes_left;
+      view.errors.insert(view.errors.end(), last.errors.begin(), last.errors.end());
+    }
+  }
+  view.rows = StatusRows(tokens);
+  return view;
 }
 
 void Controller::FirstPassDone(const std::string& key) {

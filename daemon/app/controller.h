@@ -41,12 +41,14 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "daemon/app/status_view.h"
 #include "daemon/specs/spec_tracker.h"
 #include "reconciler/clock.h"
 #include "reconciler/metrics.h"
@@ -110,6 +112,10 @@ class Controller {
 
   WorkQueue& queue() { return queue_; }
   bool ready() const;
+  // What `crtoken status --from` shows (GET /status): the declared tokens of every key as its last
+  // pass left them, the deletes still to do (of a last pass that did not converge), the errors of
+  // the last passes, and ready(). A key that is dropped leaves it. Never a secret.
+  StatusView Status() const;
 
  private:
   void Apply(SpecSnapshot snap, const char* why, bool tree_changed);
@@ -138,6 +144,13 @@ class Controller {
   bool settled_ = false;
   std::chrono::steady_clock::time_point settle_at_{};
   std::set<std::string> prune_waiting_;  // keys whose deletes waited for the settle
+  // Each key's last pass, as Status() reports it.
+  struct LastPass {
+    std::vector<DeclaredTokenState> tokens;
+    int deletes_left = 0;
+    std::vector<std::string> errors;
+  };
+  std::map<std::string, LastPass> last_pass_;
 };
 
 }  // namespace crtoken

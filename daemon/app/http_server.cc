@@ -62,6 +62,11 @@ std::string HttpServer::CivetAddress(const std::string& host_port) {
   return host_port;
 }
 
+void HttpServer::SetStatus(std::function<std::string()> document) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_ = std::move(document);
+}
+
 HttpServer::~HttpServer() {
   // Stop serving before the handlers go away.
   health_.reset();
@@ -105,6 +110,19 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(
     } else {
       Respond(c, 503, "text/plain", "not ready: the first reconcile pass has not finished\n");
     }
+  });
+  add("/status$", [self](mg_connection* c) {
+    std::string body;
+    {
+      // Called under the lock, so that SetStatus(nullptr) returns only once no call is running.
+      std::lock_guard<std::mutex> lock(self->status_mu_);
+      if (self->status_) body = self->status_() + "\n";
+    }
+    if (body.empty()) {
+      Respond(c, 503, "text/plain", "no status yet\n");
+      return;
+    }
+    Respond(c, 200, "application/json", body);
   });
   if (shared) {
     add("/metrics$", [self](mg_connection* c) {

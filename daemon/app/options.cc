@@ -144,7 +144,7 @@ const std::vector<Flag>& Flags() {
        [](Options& o, const std::string& v) { return SetBool(&o.policy.adopt_all, v); }},
       {"metrics-addr", "HOST:PORT", "run", "Prometheus /metrics (default 127.0.0.1:9464)",
        [](Options& o, const std::string& v) { return SetHostPort(&o.metrics_addr, v); }},
-      {"health-addr", "HOST:PORT", "run", "/healthz and /readyz (default 127.0.0.1:8081)",
+      {"health-addr", "HOST:PORT", "run", "/healthz, /readyz and /status (default 127.0.0.1:8081)",
        [](Options& o, const std::string& v) { return SetHostPort(&o.health_addr, v); }},
       {"log-format", "text|json", "run plan apply", "log format (default text)",
        [](Options& o, const std::string& v) {
@@ -233,6 +233,13 @@ const std::vector<Flag>& Flags() {
        [](Options& o, const std::string& v) {
          if (v != "text" && v != "json") return std::string("want text or json");
          o.output = v;
+         return std::string();
+       }},
+      {"from", "URL", "status",
+       "read the states from the running daemon's --health-addr (http://HOST:PORT, GET /status) "
+       "instead of a read-only pass of its own",
+       [](Options& o, const std::string& v) {
+         o.status_from = v;
          return std::string();
        }},
       {"leader-elect", nullptr, "run",

@@ -31,6 +31,9 @@ struct Options {
   std::string log_level = "info";   // trace | debug | info | warn | error
   bool dry_run = false;
   std::string output = "text";  // status: text | json
+  // status: the running daemon's health address (http://HOST:PORT) to read the status from;
+  // "" = a read-only pass of its own.
+  std::string status_from;
 
   // The API client.
   double api_qps = 20;

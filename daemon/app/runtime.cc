@@ -96,9 +96,9 @@ class LazyKubernetesSink : public SecretSink {
 
 }  // namespace
 
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env,
-                                                         WriteGuard before_write) {
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
+    const Options& options, Metrics* metrics, const EnvLookup& env,
+    std::function<void(const ApiWait&)> on_wait, WriteGuard before_write) {
   std::vector<std::string> warnings;
   auto creds = LoadCredentials(options.credentials_file, env, &warnings);
   if (!creds.ok()) return creds.error();
@@ -115,6 +115,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
   config.ca_file = options.ca_file;
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
   config.metrics = metrics;
+  config.on_wait = std::move(on_wait);
   config.before_write = std::move(before_write);
   if (config.insecure_skip_tls_verify) {
     spdlog::warn(
@@ -134,14 +135,16 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 }
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run,
-                                             WriteGuard write_guard) {
+                                             const RuntimeHooks& hooks) {
+  const WriteGuard& write_guard = hooks.write_guard;
   for (const std::string& warning : options.warnings) spdlog::warn("{}", warning);
   auto rt = std::make_unique<Runtime>();
   rt->owner = options.owner;
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
-  auto api = MakeHttpRegistryApi(options, rt->metrics.get(), ProcessEnv(), write_guard);
+  auto api = MakeHttpRegistryApi(options, rt->metrics.get(), ProcessEnv(), hooks.on_api_wait,
+                                 hooks.write_guard);
   if (!api.ok()) return api.error();
   rt->api = std::move(api.value());
 
@@ -186,6 +189,7 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   config.policy.owner = options.owner;
   config.dry_run = read_only;
   config.test_hook = CrashHookFromEnv();
+  config.on_progress = hooks.on_progress;
   rt->reconciler = std::make_unique<Reconciler>(*api_seen, *sink_seen, *rt->clock,
                                                 rt->metrics.get(), std::move(config));
   return rt;

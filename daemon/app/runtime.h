@@ -8,6 +8,7 @@
 // the caller prints it and exits 1.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -15,6 +16,7 @@
 #include "daemon/app/migration.h"
 #include "daemon/app/options.h"
 #include "daemon/common/file_ops.h"
+#include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/composite_secret_sink.h"
 #include "daemon/sinks/file_secret_sink.h"
 #include "reconciler/clock.h"
@@ -59,9 +61,21 @@ Result<DirectoryLock> LockSecretDir(const Options& options);
 // TLS verification is off or the credentials file is readable by others.
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics);
 // `before_write`: asked before each write attempt (HttpRegistryApiConfig::before_write).
-Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics,
-                                                         const EnvLookup& env,
-                                                         WriteGuard before_write = {});
+Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
+    const Options& options, Metrics* metrics, const EnvLookup& env,
+    std::function<void(const ApiWait&)> on_wait = nullptr, WriteGuard before_write = {});
+
+// What a command may observe of the work as it happens (e.g. apply's progress line); each may be
+// null. on_progress: ReconcilerConfig::on_progress; on_api_wait: HttpRegistryApiConfig::on_wait.
+// write_guard (crtoken run --leader-elect): every registry and secret write asks it first and is
+// not sent when it refuses: once per call at the ports (fenced_ports.h), and again right before
+// each request of it leaves (a retry, the PUT after a Secret's GET), in the API client and the
+// Kubernetes sink.
+struct RuntimeHooks {
+  std::function<void(const PassProgress&)> on_progress;
+  std::function<void(const ApiWait&)> on_api_wait;
+  WriteGuard write_guard;
+};
 
 // `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run. Logs the
 // options' warnings (a deprecated flag) first. The reconciler's owner is options.owner. The
@@ -72,12 +86,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 // after-delete, the process ends with _exit(137) (as if killed with SIGKILL) the first time the
 // pass reaches that point (ReconcilerConfig::test_hook). The end-to-end tests use it to prove
 // crash safety; never set it otherwise.
-//
-// `write_guard` (crtoken run --leader-elect): every registry and secret write asks it first and is
-// not sent when it refuses: once per call at the ports (fenced_ports.h), and again right before
-// each request of it leaves (a retry, the PUT after a Secret's GET), in the API client and the
-// Kubernetes sink.
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run = false,
-                                             WriteGuard write_guard = {});
+                                             const RuntimeHooks& hooks = {});
 
 }  // namespace crtoken

@@ -366,7 +366,12 @@ struct HttpRegistryApi::Impl {
     const char* method_name = HttpMethodName(method);
     const auto first = steady_clock::now();
     for (int attempt = 1;; ++attempt) {
-      bucket.Acquire();
+      bucket.Acquire([this](std::chrono::nanoseconds wait) {
+        if (config.on_wait) {
+          config.on_wait(ApiWait{ApiWait::Cause::kRateLimit, std::chrono::ceil<milliseconds>(wait),
+                                 std::string()});
+        }
+      });
       if (Stopping()) {
         return Error{ErrorKind::kUnavailable,
                      std::string(method_name) + " " + path + ": not sent: shutting down"};
@@ -403,6 +408,7 @@ struct HttpRegistryApi::Impl {
       if (d.retry) {
         spdlog::warn("api {} {}: {}; retry {} in {} ms", method_name, path, d.reason, attempt,
                      d.delay.count());
+        if (config.on_wait) config.on_wait(ApiWait{ApiWait::Cause::kRetry, d.delay, d.reason});
         if (SleepUnlessStopped(d.delay)) continue;
         spdlog::info("api {} {}: shutting down, no retry", method_name, path);
         // Falls through: the last answer (or failure) is final.

@@ -28,6 +28,7 @@
 // - Registry lookups are not cached: each asks the API. FindRegistryByName reads the list the
 //   API's filter.name selects (which may match a part of a name), whole, and picks the exact
 //   name from it.
+// - Every wait (rate limit, Retry-After, backoff) is told to config.on_wait before it is slept.
 // - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.
 //   Never a password, token, Authorization header, or response body of a token create.
 //
@@ -50,6 +51,17 @@ namespace crtoken {
 // The production API, the default base URL.
 inline constexpr char kDefaultApiUrl[] = "https://api.ionos.com/containerregistries";
 
+// A wait of the client before it sends a request (HttpRegistryApiConfig::on_wait).
+struct ApiWait {
+  enum class Cause {
+    kRateLimit,  // the client's own rate limit (qps, burst)
+    kRetry,      // before repeating a request: a Retry-After, or the backoff after a failure
+  };
+  Cause cause = Cause::kRateLimit;
+  std::chrono::milliseconds delay{0};
+  std::string reason;  // kRetry: why, as RetryDecision::reason says it ("429 (Retry-After 2s)")
+};
+
 struct HttpRegistryApiConfig {
   std::string base_url = kDefaultApiUrl;
   Credentials credentials = Credentials::Bearer("");
@@ -64,6 +76,9 @@ struct HttpRegistryApiConfig {
   size_t max_body_bytes = kMaxResponseBodyBytes;
   std::string user_agent = std::string("crtoken/") + CRTOKEN_VERSION;
   Metrics* metrics = nullptr;  // may be null
+  // Told of every wait before the client sleeps it (e.g. to show progress); may be null. Called
+  // from the calling threads, concurrently; must not block. Never given a secret.
+  std::function<void(const ApiWait&)> on_wait;
   // Asked right before each attempt of a write (POST, PUT, PATCH, DELETE), after any rate-limit
   // or retry wait; a refusal ends the call with kUnavailable ("not sent: WHY"), that attempt and
   // any later one unsent. `crtoken run --leader-elect` passes the Lease's fence here, so that a

@@ -28,9 +28,11 @@ std::chrono::nanoseconds TokenBucket::Reserve() {
   return std::chrono::nanoseconds(static_cast<int64_t>(-tokens_ / qps_ * 1e9 + 0.5));
 }
 
-void TokenBucket::Acquire() {
+void TokenBucket::Acquire(const std::function<void(std::chrono::nanoseconds)>& before_wait) {
   const auto wait = Reserve();
-  if (wait > std::chrono::nanoseconds::zero()) sleep_(wait);
+  if (wait <= std::chrono::nanoseconds::zero()) return;
+  if (before_wait) before_wait(wait);
+  sleep_(wait);
 }
 
 }  // namespace crtoken

@@ -25,8 +25,9 @@ class TokenBucket {
   // was available). Reservations queue up: the n-th caller in a burst waits n/qps, fairly.
   std::chrono::nanoseconds Reserve();
 
-  // Reserve() and then sleep for the returned time.
-  void Acquire();
+  // Reserve() and then sleep for the returned time; `before_wait`, when set, is told the wait first
+  // (only when there is one).
+  void Acquire(const std::function<void(std::chrono::nanoseconds)>& before_wait = nullptr);
 
   double qps() const { return qps_; }
   int burst() const { return burst_; }

@@ -399,5 +399,36 @@ TEST_F(ControllerTest, PruneAlsoWaitsForTheWatchersActivityAndOpenFiles) {
   EXPECT_FALSE(HasToken(acme_, "drop"));
 }
 
+TEST_F(ControllerTest, StatusIsEachKeysLastPassAndADroppedKeyLeavesIt) {
+  specs_ = Snapshot({Spec("acme", "ci-push"), Spec("beta", "puller")});
+  Make();
+  EXPECT_FALSE(controller_->Status().ready);
+  EXPECT_TRUE(controller_->Status().rows.empty());
+  controller_->Reload("start", true);
+  api_.fail_list[beta_] = Error{ErrorKind::kUnavailable, "list failed"};
+  Drain();
+  StatusView view = controller_->Status();
+  EXPECT_TRUE(view.from_daemon);
+  EXPECT_TRUE(view.ready);
+  ASSERT_EQ(view.rows.size(), 2u);
+  EXPECT_EQ(view.rows[0].token, "ci-push");
+  EXPECT_EQ(view.rows[0].state, "in_sync");
+  EXPECT_EQ(view.rows[1].token, "puller");
+  EXPECT_EQ(view.rows[1].state, "error");
+  ASSERT_FALSE(view.errors.empty());
+  EXPECT_NE(view.errors[0].find("list failed"), std::string::npos) << view.errors[0];
+  EXPECT_FALSE(view.AllInSync());
+
+  // beta's spec goes: its key is dropped, and with it its rows and errors.
+  specs_ = Snapshot({Spec("acme", "ci-push")});
+  controller_->Reload("files changed", true);
+  Drain();
+  view = controller_->Status();
+  ASSERT_EQ(view.rows.size(), 1u);
+  EXPECT_EQ(view.rows[0].token, "ci-push");
+  EXPECT_TRUE(view.errors.empty());
+  EXPECT_TRUE(view.AllInSync());
+}
+
 }  // namespace
 }  // namespace crtoken
