@@ -82,12 +82,32 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                            .Help("Passwords held in memory, waiting for a registry hostname or a "
                                  "working sink")
                            .Register(*registry_)
-                           .Add({})) {
+                           .Add({})),
+      leader_(BuildGauge()
+                  .Name("crtoken_leader")
+                  .Help("1 on the replica that may write (the leader), 0 on a standby")
+                  .Register(*registry_)),
+      leadership_changes_(BuildCounter()
+                              .Name("crtoken_leadership_changes_total")
+                              .Help("Leadership gained and lost by this process, by change")
+                              .Register(*registry_)) {
   // Pre-create the series users alert on, so that they read 0 rather than being absent.
   for (const char* result : {"success", "error"}) reconciles_.Add({{"result", result}});
   for (const char* state : {"in_sync", "pending", "error", "unmanaged"}) {
     tokens_.Add({{"state", state}});
   }
+}
+
+void Metrics::SetLeader(bool leading, const std::string& lease) {
+  std::lock_guard<std::mutex> lock(leader_mu_);
+  if (leader_series_ == nullptr) {
+    leader_series_ = lease.empty() ? &leader_.Add({}) : &leader_.Add({{"lease", lease}});
+    for (const char* change : {"gained", "lost"}) leadership_changes_.Add({{"change", change}});
+  }
+  if (leading_ == leading) return;
+  leading_ = leading;
+  leader_series_->Set(leading ? 1 : 0);
+  leadership_changes_.Add({{"change", leading ? "gained" : "lost"}}).Increment();
 }
 
 void Metrics::ObserveApiRequest(const std::string& method, int code, double seconds) {

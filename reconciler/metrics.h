@@ -32,6 +32,13 @@ class Metrics {
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
+  // crtoken_leader (1 while this process may write: the elected leader, or a `run` without
+  // --leader-elect; 0 on a standby), labelled lease="NAMESPACE/NAME" when `lease` is not empty (the
+  // labels are those of the first call), and on each change
+  // crtoken_leadership_changes_total{change= gained|lost}. A process starts as not leading; setting
+  // the value it has changes nothing.
+  void SetLeader(bool leading, const std::string& lease = "");
+
   // crtoken_api_requests_total{method,code} and crtoken_api_request_duration_seconds{method}.
   // `code` is the HTTP status, or 0 for a request that got no answer (label "error").
   void ObserveApiRequest(const std::string& method, int code, double seconds);
@@ -76,6 +83,11 @@ class Metrics {
   prometheus::Gauge& spec_errors_;
   prometheus::Gauge& last_success_;
   prometheus::Gauge& secrets_waiting_;
+  prometheus::Family<prometheus::Gauge>& leader_;
+  prometheus::Family<prometheus::Counter>& leadership_changes_;
+  std::mutex leader_mu_;
+  prometheus::Gauge* leader_series_ = nullptr;  // made by the first SetLeader
+  bool leading_ = false;
 
   std::mutex mu_;
   std::map<std::string, PlanCounts> counts_by_scope_;

@@ -4,11 +4,14 @@
 //   specs --(SpecWatcher, SIGHUP)--> Controller::Reload --(changed registries)--> WorkQueue
 //   WorkQueue --(N workers)--> Controller::Pass --> Reconciler::Reconcile --> requeue or backoff
 //   HttpServer: /metrics, /healthz, /readyz (ready once every registry finished its first pass)
+//   --leader-elect: Leadership (leadership.h) runs the election; the passes run on the leader only,
+//   and every write is fenced; /readyz is "can take over" (the Lease answers)
 //
 // Signals are blocked in every thread and taken by the main thread with sigwaitinfo: SIGHUP
 // reloads the specs; the first SIGTERM or SIGINT stops taking work and waits up to
 // --shutdown-timeout for passes in flight (API calls and secret writes) to finish, then exits 0;
-// a second one exits at once.
+// a second one exits at once. A leader keeps renewing its Lease while that work finishes, then
+// releases it, so that a standby takes over at its next try.
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +28,7 @@
 #include "daemon/app/commands.h"
 #include "daemon/app/controller.h"
 #include "daemon/app/http_server.h"
+#include "daemon/app/leadership.h"
 #include "daemon/app/logging.h"
 #include "daemon/app/runtime.h"
 #include "daemon/specs/spec_tracker.h"
@@ -88,7 +92,18 @@ int RunCommand(const Options& options) {
     spdlog::critical("crtoken run: {}", lock.error().message);
     return 1;
   }
-  auto runtime = MakeRuntime(options);
+  std::unique_ptr<Leadership> leadership;
+  if (options.leader_elect) {
+    auto made = MakeLeadership(options);
+    if (!made.ok()) {
+      spdlog::critical("crtoken run: {}", made.error().message);
+      return 1;
+    }
+    leadership = std::move(made.value());
+  }
+  RuntimeHooks hooks;
+  if (leadership) hooks.write_guard = leadership->guard();
+  auto runtime = MakeRuntime(options, /*dry_run=*/false, hooks);
   if (!runtime.ok()) {
     spdlog::critical("crtoken run: {}", runtime.error().message);
     return 1;
@@ -123,10 +138,17 @@ int RunCommand(const Options& options) {
   SpecReadLoan watcher_reads;
   // Loaded only by the controller, which serialises Load.
   SpecTracker tracker(options.specs, watcher_reads.reader());
+  const bool leader_elect = options.leader_elect;
   Controller controller(
-      co, [&tracker] { return tracker.Load(); }, *rt.reconciler, *rt.metrics, *rt.clock);
+      co,
+      [&tracker, leader_elect] {
+        SpecSnapshot snapshot = tracker.Load();
+        if (leader_elect) RefuseFileSecrets(snapshot);
+        return snapshot;
+      },
+      *rt.reconciler, *rt.metrics, *rt.clock);
   HttpServer* server = http.value().get();
-  controller.set_on_ready([server] { server->SetReady(true); });
+  if (!leadership) controller.set_on_ready([server] { server->SetReady(true); });
   server->SetStatus([&controller] { return StatusJson(controller.Status()); });
   // On a return while the server still runs, the controller goes first: /status stops reading it.
   struct StatusSourceReset {
@@ -160,9 +182,19 @@ int RunCommand(const Options& options) {
                                          {"prune_settle", FormatSeconds(options.prune_settle)},
                                          {"dry_run", options.dry_run ? "true" : "false"}}));
   controller.Reload("start", true);
+  if (leadership) {
+    leadership->Start(
+        *rt.metrics, [&controller] { controller.Resync(); },
+        [server](bool ready) { server->SetReady(ready); });
+  } else {
+    rt.metrics->SetLeader(true);
+  }
 
+  Leadership* gate = leadership.get();
   WorkerPool pool(controller.queue(), options.concurrency,
-                  [&controller](const std::string& key) { return controller.Pass(key); });
+                  [&controller, gate](const std::string& key) {
+                    return gate ? gate->Pass(controller, key) : controller.Pass(key);
+                  });
 
   while (true) {
     siginfo_t info{};
@@ -210,6 +242,7 @@ int RunCommand(const Options& options) {
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }
+  if (leadership) leadership->Shutdown();
   http.value().reset();
   spdlog::info("stopped cleanly");
   return 0;

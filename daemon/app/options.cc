@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "daemon/common/json_text.h"
+#include "daemon/kube/leader_elector.h"
+#include "daemon/kube/lease_lock.h"
 #include "daemon/registry/http_registry_api.h"
 #include "reconciler/time_util.h"
 
@@ -240,6 +242,35 @@ const std::vector<Flag>& Flags() {
          o.status_from = v;
          return std::string();
        }},
+      {"leader-elect", nullptr, "run",
+       "run as one of several replicas: only the holder of a Lease writes (needs a cluster)",
+       [](Options& o, const std::string& v) { return SetBool(&o.leader_elect, v); }},
+      {"leader-elect-resource-name", "NAME", "run", "the Lease's name (default crtoken)",
+       [](Options& o, const std::string& v) {
+         o.leader_elect_resource_name = v;
+         return std::string();
+       }},
+      {"leader-elect-resource-namespace", "NS", "run",
+       "the Lease's namespace (default: the pod's, else the kubeconfig context's, else default)",
+       [](Options& o, const std::string& v) {
+         o.leader_elect_resource_namespace = v;
+         return std::string();
+       }},
+      {"leader-elect-lease-duration", "DURATION", "run",
+       "how long a standby waits for an unrenewed Lease before it takes it (default 15s)",
+       [](Options& o, const std::string& v) {
+         return SetDuration(&o.leader_elect_lease_duration, v);
+       }},
+      {"leader-elect-renew-deadline", "DURATION", "run",
+       "how long the leader keeps writing without a renewal of its Lease (default 10s)",
+       [](Options& o, const std::string& v) {
+         return SetDuration(&o.leader_elect_renew_deadline, v);
+       }},
+      {"leader-elect-retry-period", "DURATION", "run",
+       "how often the Lease is renewed, or tried by a standby (default 2s)",
+       [](Options& o, const std::string& v) {
+         return SetDuration(&o.leader_elect_retry_period, v);
+       }},
       {"allow-core-dumps", nullptr, "run plan apply validate",
        "debugging only: allow core dumps and ptrace (by default the process is non-dumpable: "
        "its memory holds credentials and passwords)",
@@ -269,6 +300,22 @@ Error Invalid(const std::string& message) { return Error{ErrorKind::kInvalid, me
 
 // A value quoted in an error: without userinfo, on one printable line, not too long.
 std::string Quoted(const std::string& value) { return PrintableText(WithoutUserinfo(value), 256); }
+
+// The leader election flags together (client-go's rules, and names the API server accepts).
+std::string CheckLeaderElection(const Options& o) {
+  LeaderElectionConfig c;
+  c.lease_duration = o.leader_elect_lease_duration;
+  c.renew_deadline = o.leader_elect_renew_deadline;
+  c.retry_period = o.leader_elect_retry_period;
+  if (std::string why = ValidateLeaderElection(c); !why.empty()) return why;
+  const std::string ns =
+      o.leader_elect_resource_namespace.empty() ? "default" : o.leader_elect_resource_namespace;
+  if (std::string why = ValidLeaseName(ns, o.leader_elect_resource_name); !why.empty()) {
+    return "--leader-elect-resource-" +
+           std::string(why.rfind("namespace", 0) == 0 ? "namespace: " : "name: ") + why;
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -374,6 +421,9 @@ Result<Options> ParseOptions(const std::string& command, const std::vector<std::
   if (o.kubeconfig.empty()) {
     if (auto k = env("KUBECONFIG")) o.kubeconfig = *k;
   }
+  if (o.leader_elect) {
+    if (std::string why = CheckLeaderElection(o); !why.empty()) return Invalid(why);
+  }
   return o;
 }
 
@@ -383,7 +433,7 @@ std::string OptionsHelp(const std::string& command) {
     if (!AppliesTo(f, command)) continue;
     std::string left = std::string("  --") + f.name + (f.value ? std::string(" ") + f.value : "");
     out << left;
-    if (left.size() < 34) out << std::string(34 - left.size(), ' ');
+    out << (left.size() < 34 ? std::string(34 - left.size(), ' ') : std::string("  "));
     out << f.help << "  [$" << EnvName(f.name) << "]\n";
   }
   return out.str();

@@ -62,6 +62,15 @@ struct Options {
   // Kubernetes sink: in-cluster credentials, or this kubeconfig ($KUBECONFIG).
   std::string kubeconfig;
 
+  // `crtoken run --leader-elect`: kube-controller-manager's flags and defaults. Only the replica
+  // holding the Lease writes; the namespace defaults to the Kubernetes connection's (the pod's).
+  bool leader_elect = false;
+  std::string leader_elect_resource_name = "crtoken";
+  std::string leader_elect_resource_namespace;
+  std::chrono::milliseconds leader_elect_lease_duration = std::chrono::seconds(15);
+  std::chrono::milliseconds leader_elect_renew_deadline = std::chrono::seconds(10);
+  std::chrono::milliseconds leader_elect_retry_period = std::chrono::seconds(2);
+
   // Debugging only: leave core dumps and ptrace as the system has them. By default main makes the
   // process non-dumpable (no core file, no ptrace by other processes of the same user), since
   // its memory holds the API credentials and token passwords.

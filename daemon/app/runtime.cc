@@ -6,9 +6,11 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 
+#include "daemon/app/legacy_state.h"
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
@@ -35,7 +37,8 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
 // it lists nothing. Thread-safe.
 class LazyKubernetesSink : public SecretSink {
  public:
-  explicit LazyKubernetesSink(std::string kubeconfig) : kubeconfig_(std::move(kubeconfig)) {}
+  LazyKubernetesSink(std::string kubeconfig, WriteGuard before_write)
+      : kubeconfig_(std::move(kubeconfig)), before_write_(std::move(before_write)) {}
   Status Write(const SecretRef& ref, const DockerCredential& credential) override {
     auto sink = Get();
     if (!sink.ok()) return sink.error();
@@ -69,7 +72,9 @@ class LazyKubernetesSink : public SecretSink {
   Result<SecretSink*> Get() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!sink_ && !error_) {
-      auto made = MakeKubernetesSecretSink(kubeconfig_);
+      KubernetesSinkOptions options;
+      options.before_write = before_write_;
+      auto made = MakeKubernetesSecretSink(kubeconfig_, std::move(options));
       if (made.ok()) {
         sink_ = std::move(made.value());
       } else {
@@ -83,6 +88,7 @@ class LazyKubernetesSink : public SecretSink {
   }
 
   std::string kubeconfig_;
+  WriteGuard before_write_;
   std::mutex mu_;
   std::unique_ptr<SecretSink> sink_;
   std::optional<Error> error_;
@@ -92,7 +98,7 @@ class LazyKubernetesSink : public SecretSink {
 
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
     const Options& options, Metrics* metrics, const EnvLookup& env,
-    std::function<void(const ApiWait&)> on_wait) {
+    std::function<void(const ApiWait&)> on_wait, WriteGuard before_write) {
   std::vector<std::string> warnings;
   auto creds = LoadCredentials(options.credentials_file, env, &warnings);
   if (!creds.ok()) return creds.error();
@@ -110,6 +116,7 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
   config.metrics = metrics;
   config.on_wait = std::move(on_wait);
+  config.before_write = std::move(before_write);
   if (config.insecure_skip_tls_verify) {
     spdlog::warn(
         "--insecure-skip-tls-verify: the API's TLS certificate is NOT verified; anyone on the "
@@ -129,27 +136,48 @@ Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options,
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_run,
                                              const RuntimeHooks& hooks) {
+  const WriteGuard& write_guard = hooks.write_guard;
   for (const std::string& warning : options.warnings) spdlog::warn("{}", warning);
   auto rt = std::make_unique<Runtime>();
   rt->owner = options.owner;
   rt->metrics = std::make_unique<Metrics>();
   rt->clock = std::make_unique<SystemClock>();
 
-  auto api = MakeHttpRegistryApi(options, rt->metrics.get(), ProcessEnv(), hooks.on_api_wait);
+  auto api = MakeHttpRegistryApi(options, rt->metrics.get(), ProcessEnv(), hooks.on_api_wait,
+                                 hooks.write_guard);
   if (!api.ok()) return api.error();
   rt->api = std::move(api.value());
 
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
-  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig);
+  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig, write_guard);
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
+  if (write_guard) {
+    rt->api = std::make_unique<FencedRegistryApi>(std::move(rt->api), write_guard);
+    rt->fenced_sink = std::make_unique<FencedSecretSink>(*rt->sink, write_guard);
+  }
+  SecretSink& sink = rt->fenced_sink ? *rt->fenced_sink : *rt->sink;
 
   const bool read_only = dry_run || options.dry_run;
-  auto migrated =
-      MigrateLegacyState(options.state_dir, *rt->api, *rt->sink, options.owner, read_only);
-  if (!migrated.ok()) return migrated.error();
-  rt->migration = std::move(migrated.value());
+  if (write_guard && !read_only) {
+    // Replicas migrate nothing: each would try, before any of them holds the Lease the migration's
+    // writes need. One crtoken without --leader-elect migrates, once.
+    auto legacy = ReadLegacyState(options.state_dir);
+    if (!legacy.ok()) return legacy.error();
+    if (legacy.value()) {
+      return Error{ErrorKind::kInvalid,
+                   "--leader-elect: " +
+                       (std::filesystem::path(options.state_dir) / kLegacyStateFile).string() +
+                       " holds the ownership records of an earlier version; migrate them once "
+                       "with `crtoken apply` (or `crtoken run` without --leader-elect) and the "
+                       "same --state-dir, then start the replicas"};
+    }
+  } else {
+    auto migrated = MigrateLegacyState(options.state_dir, *rt->api, sink, options.owner, read_only);
+    if (!migrated.ok()) return migrated.error();
+    rt->migration = std::move(migrated.value());
+  }
   RegistryApi* api_seen = rt->api.get();
-  SecretSink* sink_seen = rt->sink.get();
+  SecretSink* sink_seen = &sink;
   if (read_only && rt->migration) {
     rt->migration_view = std::make_unique<MigrationView>(*rt->api, *rt->sink, *rt->migration);
     api_seen = &rt->migration_view->api();

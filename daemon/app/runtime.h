@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 
+#include "daemon/app/fenced_ports.h"
 #include "daemon/app/migration.h"
 #include "daemon/app/options.h"
 #include "daemon/common/file_ops.h"
@@ -35,6 +36,9 @@ struct Runtime {
   // kubernetes secret gets the error "kubernetes sink not configured: <why>".
   std::unique_ptr<SecretSink> kubernetes_sink;
   std::unique_ptr<CompositeSecretSink> sink;
+  // With a write guard (--leader-elect): `sink` behind the fence, what the reconciler writes
+  // through; `api` is then fenced itself (fenced_ports.h).
+  std::unique_ptr<SecretSink> fenced_sink;
   // What the migration of an old ownership.json did (or, in a dry run, would do); nullopt when
   // there was none. When it is not complete() the caller reports it and runs no pass. In a dry run
   // the reconciler works on `migration_view`: the API and the sink as the migration leaves them.
@@ -56,15 +60,21 @@ Result<DirectoryLock> LockSecretDir(const Options& options);
 // missing credential is one kInvalid error naming the three ways to give one. Logs a warning when
 // TLS verification is off or the credentials file is readable by others.
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(const Options& options, Metrics* metrics);
+// `before_write`: asked before each write attempt (HttpRegistryApiConfig::before_write).
 Result<std::unique_ptr<RegistryApi>> MakeHttpRegistryApi(
     const Options& options, Metrics* metrics, const EnvLookup& env,
-    std::function<void(const ApiWait&)> on_wait = nullptr);
+    std::function<void(const ApiWait&)> on_wait = nullptr, WriteGuard before_write = {});
 
 // What a command may observe of the work as it happens (e.g. apply's progress line); each may be
 // null. on_progress: ReconcilerConfig::on_progress; on_api_wait: HttpRegistryApiConfig::on_wait.
+// write_guard (crtoken run --leader-elect): every registry and secret write asks it first and is
+// not sent when it refuses: once per call at the ports (fenced_ports.h), and again right before
+// each request of it leaves (a retry, the PUT after a Secret's GET), in the API client and the
+// Kubernetes sink.
 struct RuntimeHooks {
   std::function<void(const PassProgress&)> on_progress;
   std::function<void(const ApiWait&)> on_api_wait;
+  WriteGuard write_guard;
 };
 
 // `dry_run` forces a read-only reconciler (crtoken plan) in addition to options.dry_run. Logs the

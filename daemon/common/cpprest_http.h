@@ -1,5 +1,5 @@
 // What the two cpprest clients (the registry API in http_registry_api.cc, Kubernetes in
-// kubernetes_secret_sink.cc) share about not trusting a server blindly. Only those two files
+// daemon/kube/kube_client.cc) share about not trusting a server blindly. Only those two files
 // include this header: it exposes cpprest types.
 //
 // - No redirect is ever followed (cpprest follows up to 10 by default, to any host, with every

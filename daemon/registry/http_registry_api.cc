@@ -376,6 +376,12 @@ struct HttpRegistryApi::Impl {
         return Error{ErrorKind::kUnavailable,
                      std::string(method_name) + " " + path + ": not sent: shutting down"};
       }
+      if (method != HttpMethod::kGet && config.before_write) {
+        if (Status allowed = config.before_write(); !allowed.ok()) {
+          return Error{ErrorKind::kUnavailable, std::string(method_name) + " " + path +
+                                                    ": not sent: " + allowed.error().message};
+        }
+      }
       const auto start = steady_clock::now();
       AttemptOutcome outcome;
       std::string error_text;

@@ -79,6 +79,11 @@ struct HttpRegistryApiConfig {
   // Told of every wait before the client sleeps it (e.g. to show progress); may be null. Called
   // from the calling threads, concurrently; must not block. Never given a secret.
   std::function<void(const ApiWait&)> on_wait;
+  // Asked right before each attempt of a write (POST, PUT, PATCH, DELETE), after any rate-limit
+  // or retry wait; a refusal ends the call with kUnavailable ("not sent: WHY"), that attempt and
+  // any later one unsent. `crtoken run --leader-elect` passes the Lease's fence here, so that a
+  // retry never goes out after the fence closed. Empty: every attempt is sent.
+  std::function<Status()> before_write;
 };
 
 class HttpRegistryApi : public RegistryApi {

@@ -1,13 +1,12 @@
-// The Kubernetes REST calls behind KubernetesSecretSink. The only file of the sink that includes
-// cpprest (slow to compile) and the only one that sees its exceptions.
+// The Kubernetes REST calls behind KubernetesSecretSink: what is sent about Secrets. How it travels
+// (TLS, the bearer token, redirects, body caps) is KubeClient's (daemon/kube/kube_client.h).
 #include "daemon/sinks/kubernetes_secret_sink.h"
 
-#include <cpprest/http_client.h>
+#include <cpprest/uri.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -18,17 +17,13 @@
 #include <vector>
 
 #include "daemon/common/base64.h"
-#include "daemon/common/cpprest_http.h"
-#include "daemon/common/cpprest_pool.h"
 #include "daemon/common/json_text.h"
 #include "daemon/sinks/docker_config.h"
 
 namespace crtoken {
 namespace {
 
-namespace http = web::http;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 constexpr char kDockerConfigType[] = "kubernetes.io/dockerconfigjson";
 constexpr char kDockerConfigKey[] = ".dockerconfigjson";
@@ -39,15 +34,6 @@ constexpr int kMaxListPages = 10000;
 
 Error Invalid(std::string message) { return Error{ErrorKind::kInvalid, std::move(message)}; }
 
-// Object names as the API server validates them; checked before they go into a URL path.
-bool IsDnsLabel(const std::string& s) {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-  return !s.empty() && s.size() <= 63 && std::regex_match(s, re);
-}
-bool IsDnsSubdomain(const std::string& s) {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-  return !s.empty() && s.size() <= 253 && std::regex_match(s, re);
-}
 // A label value as the API server validates it (the owner goes into one, and into a selector).
 bool IsLabelValue(const std::string& s) {
   static const std::regex re("([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?");
@@ -58,37 +44,6 @@ Status CheckOwner(const std::string& owner, const std::string& what) {
   return Invalid(what + ": owner \"" + PrintableText(owner, 100) +
                  "\" cannot be a Kubernetes label value (at most 63 characters: letters, digits, "
                  "'-', '_', '.', beginning and ending with a letter or digit)");
-}
-
-// Replaces every occurrence of each secret in `text`, so no message built from a server's reply
-// can carry a password or a token onward.
-std::string Redact(std::string text, const std::vector<std::string>& secrets) {
-  for (const auto& secret : secrets) {
-    if (secret.size() < 4) continue;
-    for (size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
-      text.replace(pos, secret.size(), "<redacted>");
-    }
-  }
-  return text;
-}
-
-struct HttpResult {
-  int status = 0;
-  std::string body;
-  std::optional<std::string> location;  // the Location header, for a 3xx
-};
-
-// The message of a Kubernetes Status body, or the start of whatever else came back; made
-// printable (control characters escaped, length capped), as it ends up in logs and on stderr.
-std::string StatusMessage(const std::string& body) {
-  try {
-    json j = json::parse(body);
-    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
-      return PrintableText(j["message"].get<std::string>(), 1024);
-    }
-  } catch (const json::exception&) {
-  }
-  return PrintableText(body, 200);
 }
 
 bool IsManaged(const json& obj) {
@@ -160,60 +115,10 @@ std::string WrongType(const std::string& what, const std::string& type) {
 
 class KubernetesSecretSink::Impl {
  public:
-  Impl(KubernetesConfig config, KubernetesSinkOptions options)
-      : config_(std::move(config)), options_(std::move(options)) {}
+  Impl(std::unique_ptr<KubeClient> client, KubernetesSinkOptions options)
+      : client_(std::move(client)), options_(std::move(options)) {}
 
-  Status Init() {
-    if (config_.token.empty() && config_.token_file.empty() && config_.client_cert_pem.empty()) {
-      return Invalid(config_.source + ": no credentials (token, tokenFile or client certificate)");
-    }
-    if (!config_.token_file.empty()) {
-      auto token = ReadToken();
-      if (!token.ok()) return token.error();
-    }
-    http::client::http_client_config cfg;
-    cfg.set_timeout(
-        std::chrono::duration_cast<std::chrono::microseconds>(options_.request_timeout));
-    // The bearer token goes to the configured server only: a 3xx is an error, never followed.
-    ForbidRedirects(cfg);
-    if (config_.insecure_skip_tls_verify) {
-      cfg.set_validate_certificates(false);
-      spdlog::warn("kubernetes: TLS verification of {} is OFF (insecure-skip-tls-verify)",
-                   config_.server);
-    }
-    const std::string ca = config_.ca_pem;
-    const std::string cert = config_.client_cert_pem;
-    const std::string key = config_.client_key_pem;
-    cfg.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
-      // Contents were checked at load time; a failure here leaves the context without them and
-      // the handshake then fails with a TLS error, reported as kUnavailable.
-      boost::system::error_code ec;
-      if (!ca.empty()) ctx.add_certificate_authority(boost::asio::buffer(ca), ec);
-      if (!cert.empty()) {
-        ctx.use_certificate_chain(boost::asio::buffer(cert), ec);
-        ctx.use_private_key(boost::asio::buffer(key), boost::asio::ssl::context::pem, ec);
-      }
-    });
-    try {
-      web::uri uri(config_.server);
-      if (uri.scheme() != "https" && uri.scheme() != "http") {
-        return Invalid(config_.source + ": server \"" + config_.server +
-                       "\" is not an http(s) URL");
-      }
-      if (uri.scheme() == "http") {
-        spdlog::warn(
-            "kubernetes: {} is plain http: the bearer token and passwords travel "
-            "unencrypted",
-            config_.server);
-      }
-      client_ = std::make_unique<http::client::http_client>(uri, cfg);
-    } catch (const std::exception& e) {
-      return Invalid(config_.source + ": server \"" + config_.server + "\": " + e.what());
-    }
-    return Status::Ok();
-  }
-
-  const KubernetesConfig& config() const { return config_; }
+  const KubernetesConfig& config() const { return client_->config(); }
 
   Status Write(const SecretRef& given_ref, const DockerCredential& cred) {
     const SecretRef ref = WithNamespace(given_ref);
@@ -402,11 +307,11 @@ class KubernetesSecretSink::Impl {
         failed = got.error();
       } else if (got.value().status == 403) {
         return Error{ErrorKind::kUnauthorized,
-                     "cannot list Secrets: " + config_.source +
+                     "cannot list Secrets: " + client_->source() +
                          " lacks the permission to list secrets at the cluster scope (verb "
                          "\"list\" on \"secrets\" in all namespaces: a ClusterRole bound by a "
                          "ClusterRoleBinding, as deploy/kubernetes/rbac.yaml grants it): " +
-                         StatusMessage(got.value().body)};
+                         KubeStatusMessage(got.value().body)};
       } else if (got.value().status == 410 && !next.empty()) {
         // The continue token expired (the server compacted past it): list again from the start.
         failed = HttpError("GET", kAllSecretsPath, got.value(), {});
@@ -547,8 +452,7 @@ class KubernetesSecretSink::Impl {
   SecretRef WithNamespace(const SecretRef& ref) const {
     if (ref.kind != SecretRef::Kind::kKubernetes || !ref.k8s_namespace.empty()) return ref;
     SecretRef resolved = ref;
-    resolved.k8s_namespace =
-        config_.default_namespace.empty() ? "default" : config_.default_namespace;
+    resolved.k8s_namespace = client_->DefaultNamespace();
     return resolved;
   }
 
@@ -622,104 +526,26 @@ class KubernetesSecretSink::Impl {
     const auto base = options_.backoff * (1 << std::min(attempt - 2, 6));
     double factor;
     {
-      std::lock_guard<std::mutex> lock(token_mu_);
+      std::lock_guard<std::mutex> lock(rng_mu_);
       factor = std::uniform_real_distribution<double>(0.5, 1.5)(rng_);
     }
     std::this_thread::sleep_for(
         std::chrono::duration_cast<std::chrono::microseconds>(base * factor));
   }
 
-  Result<std::string> ReadToken() {
-    auto token = ReadTokenFile(config_.token_file, config_.source + ": token file");
-    if (!token.ok()) return token.error();
-    if (token.value().empty())
-      return Invalid(config_.source + ": token file " + config_.token_file + " is empty");
-    return token;
+  Result<KubeResponse> Call(const std::string& method, const std::string& path,
+                            const std::string& body, const std::string& content_type,
+                            std::vector<std::string> secrets) {
+    return client_->Call(method, path, body, content_type, std::move(secrets));
   }
-
-  // The bearer token to send, re-reading token_file when it is older than token_refresh (or
-  // when `force`). A failed re-read keeps the last good token and says so once per read.
-  std::string BearerToken(bool force) {
-    if (config_.token_file.empty()) return config_.token;
-    std::lock_guard<std::mutex> lock(token_mu_);
-    const auto now = Clock::now();
-    if (force || cached_token_.empty() || now - token_read_at_ >= options_.token_refresh) {
-      auto token = ReadToken();
-      if (token.ok()) {
-        cached_token_ = std::move(token.value());
-      } else {
-        spdlog::warn("kubernetes: {}; keeping the previous token", token.error().message);
-      }
-      token_read_at_ = now;
-    }
-    return cached_token_.empty() ? config_.token : cached_token_;
-  }
-
-  std::vector<std::string> KnownTokens() {
-    std::lock_guard<std::mutex> lock(token_mu_);
-    return {config_.token, cached_token_};
-  }
-
-  Error HttpError(const std::string& method, const std::string& path, const HttpResult& r,
+  Error HttpError(const std::string& method, const std::string& path, const KubeResponse& r,
                   std::vector<std::string> secrets) {
-    for (auto& t : KnownTokens()) secrets.push_back(std::move(t));
-    Error error = HttpStatusError(r.status, r.location, "kubernetes " + method + " " + path,
-                                  StatusMessage(r.body));
-    error.message = Redact(error.message, secrets);
-    return error;
+    return client_->HttpError(method, path, r, std::move(secrets));
   }
 
-  // One HTTP exchange. A 401 re-reads the token file and tries once more (the kubelet may have
-  // rotated it). Every cpprest exception stops here.
-  Result<HttpResult> Call(const std::string& method, const std::string& path,
-                          const std::string& body, const std::string& content_type,
-                          std::vector<std::string> secrets) {
-    for (int round = 0;; ++round) {
-      const std::string token = BearerToken(round > 0);
-      secrets.push_back(token);
-      const auto start = Clock::now();
-      HttpResult result;
-      try {
-        http::http_request request(method);
-        request.set_request_uri(web::uri(path));
-        request.headers().add("Accept", "application/json");
-        request.headers().add("User-Agent", std::string("crtoken/") + CRTOKEN_VERSION);
-        if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
-        if (!body.empty()) request.set_body(body, content_type);
-        // Cancelling `abort` closes the connection: how an oversized body is left unread.
-        pplx::cancellation_token_source abort;
-        http::http_response response = client_->request(request, abort.get_token()).get();
-        result.status = response.status_code();
-        result.location = HeaderValue(response, "Location");
-        CappedBody read = ReadBodyCapped(response, options_.max_body_bytes, abort).get();
-        if (read.error) {
-          spdlog::debug("kubernetes {} {} -> {}: body not read", method, path, result.status);
-          return Error{ErrorKind::kUnavailable, "kubernetes " + method + " " + path + ": HTTP " +
-                                                    std::to_string(result.status) + ": " +
-                                                    *read.error};
-        }
-        result.body = std::move(read.body);
-      } catch (const std::exception& e) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-        std::string message =
-            Redact("kubernetes " + method + " " + path + " (" + config_.server + "): " + e.what(),
-                   secrets);
-        spdlog::debug("kubernetes {} {} -> error after {} ms", method, path, ms.count());
-        return Error{ErrorKind::kUnavailable, std::move(message)};
-      }
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-      spdlog::debug("kubernetes {} {} -> {} ({} ms)", method, path, result.status, ms.count());
-      if (result.status == 401 && round == 0 && !config_.token_file.empty()) continue;
-      return result;
-    }
-  }
-
-  KubernetesConfig config_;
+  std::unique_ptr<KubeClient> client_;
   KubernetesSinkOptions options_;
-  std::unique_ptr<http::client::http_client> client_;
-  std::mutex token_mu_;
-  std::string cached_token_;
-  Clock::time_point token_read_at_{};
+  std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::array<std::mutex, 64> stripes_;
 };
@@ -727,9 +553,14 @@ class KubernetesSecretSink::Impl {
 Result<std::unique_ptr<KubernetesSecretSink>> KubernetesSecretSink::Create(
     KubernetesConfig config, KubernetesSinkOptions options) {
   if (options.max_attempts < 1) options.max_attempts = 1;
-  SizeCpprestPool();
-  auto impl = std::make_unique<Impl>(std::move(config), std::move(options));
-  if (auto s = impl->Init(); !s.ok()) return s.error();
+  KubeClientOptions client_options;
+  client_options.request_timeout = options.request_timeout;
+  client_options.token_refresh = options.token_refresh;
+  client_options.max_body_bytes = options.max_body_bytes;
+  client_options.before_write = options.before_write;
+  auto client = KubeClient::Create(std::move(config), client_options);
+  if (!client.ok()) return client.error();
+  auto impl = std::make_unique<Impl>(std::move(client.value()), std::move(options));
   return std::unique_ptr<KubernetesSecretSink>(new KubernetesSecretSink(std::move(impl)));
 }
 

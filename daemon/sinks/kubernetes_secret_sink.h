@@ -35,15 +35,19 @@
 // - No redirect is followed (a 3xx is a kInvalid error naming where it pointed), so the bearer
 //   token never reaches another server; a response body over max_body_bytes is not read
 //   (kUnavailable, its connection closed); the server's messages are made printable and capped.
+//   The connection itself (TLS, the bearer token and its rotation) is a KubeClient's
+//   (daemon/kube/kube_client.h).
 // - The bearer token and the password never reach a log line or an error message.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "daemon/common/http_failure.h"
-#include "daemon/sinks/kubernetes_config.h"
+#include "daemon/kube/kube_client.h"
+#include "daemon/kube/kubernetes_config.h"
 #include "reconciler/secret_sink.h"
 
 namespace crtoken {
@@ -69,6 +73,9 @@ struct KubernetesSinkOptions {
   size_t max_body_bytes = kMaxResponseBodyBytes;
   // Secrets per page of List (the API server's limit parameter).
   int list_page_size = 250;
+  // Asked right before each write request (POST, PUT, PATCH, DELETE) leaves; a refusal fails the
+  // operation with kUnavailable, nothing more sent (KubeClientOptions::before_write).
+  std::function<Status()> before_write;
 };
 
 class KubernetesSecretSink : public SecretSink {

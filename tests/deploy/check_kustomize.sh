@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders deploy/kubernetes and deploy/sidecar with `kubectl kustomize` (offline) and checks the
-# kinds, the probes, the security context, and that the specs ConfigMap carries every example spec.
+# kinds, the probes, the security context, high availability (replicas, rollout, anti-affinity,
+# disruption budget, Lease RBAC), and that the specs ConfigMap carries every spec of the Deployment.
 # Usage: check_kustomize.sh SOURCE_DIR CRTOKEN_BINARY
 set -euo pipefail
 src=$1
@@ -17,7 +18,7 @@ kubectl kustomize "$src/deploy/kubernetes" >"$out/cluster.yaml"
 kubectl kustomize "$src/deploy/sidecar" >"$out/sidecar.yaml"
 
 kinds=$(grep -E '^kind: ' "$out/cluster.yaml" | sort | uniq | awk '{print $2}' | tr '\n' ' ')
-want="ClusterRole ClusterRoleBinding ConfigMap Deployment Namespace RoleBinding Service ServiceAccount ServiceMonitor "
+want="ClusterRole ClusterRoleBinding ConfigMap Deployment Namespace PodDisruptionBudget Role RoleBinding Service ServiceAccount ServiceMonitor "
 check "cluster kinds are [$want] (got [$kinds])" test "$kinds" = "$want"
 
 has() { grep -qE -- "$1" "$out/${2:-cluster.yaml}"; }
@@ -59,18 +60,48 @@ check "the ClusterRoleBinding binds crtoken-secret-lister only" \
 doc RoleBinding crtoken-secret-writer >"$out/rolebinding.yaml"
 check "the writer is bound per namespace (a RoleBinding)" test -s "$out/rolebinding.yaml"
 
-# Every example spec is in the ConfigMap, and the ConfigMap's specs validate.
-n_examples=$(find "$src/manifests/examples" -name '*.yaml' -o -name '*.yml' | wc -l)
+# High availability: two replicas electing a leader, rolled one at a time, kept apart, never both
+# evicted, and allowed to use their Lease.
+check "two replicas" has '^  replicas: 2$'
+check "RollingUpdate, a new pod before an old one goes" \
+  bash -c "grep -B4 '^    type: RollingUpdate' '$out/cluster.yaml' | grep -q 'maxUnavailable: 0'"
+check "run --leader-elect" has '^        - --leader-elect$'
+check "pod anti-affinity across nodes" \
+  bash -c "grep -A4 'podAntiAffinity:' '$out/cluster.yaml' | grep -q . && grep -q 'topologyKey: kubernetes.io/hostname' '$out/cluster.yaml'"
+doc PodDisruptionBudget crtoken >"$out/pdb.yaml"
+check "a PodDisruptionBudget with minAvailable 1" grep -q '^  minAvailable: 1$' "$out/pdb.yaml"
+check "the PodDisruptionBudget selects the operator's pods" \
+  bash -c "grep -q 'app.kubernetes.io/component: operator' '$out/pdb.yaml'"
+doc Role crtoken-leader-election >"$out/lease-role.yaml"
+check "Role crtoken-leader-election found" test -s "$out/lease-role.yaml"
+check "Lease RBAC: apiGroup coordination.k8s.io" grep -q -- '- coordination.k8s.io' "$out/lease-role.yaml"
+check "Lease RBAC: resources are leases only (got [$(resources "$out/lease-role.yaml")])" \
+  test "$(resources "$out/lease-role.yaml")" = "leases "
+check "Lease RBAC verbs are get create update (got [$(verbs "$out/lease-role.yaml")])" \
+  test "$(verbs "$out/lease-role.yaml")" = "get create update "
+doc RoleBinding crtoken-leader-election >"$out/lease-binding.yaml"
+check "the Lease Role is bound in crtoken's namespace" \
+  bash -c "grep -q '^  namespace: crtoken$' '$out/lease-binding.yaml' && grep -A3 '^roleRef:' '$out/lease-binding.yaml' | grep -q 'kind: Role$'"
+
+# Every spec of deploy/kubernetes/specs is in the ConfigMap; none writes a secret file (refused
+# with --leader-elect).
+n_specs=$(find "$src/deploy/kubernetes/specs" -name '*.yaml' -o -name '*.yml' | wc -l)
 n_keys=$(grep -cE '^  [A-Za-z0-9._-]+\.ya?ml: \|' "$out/cluster.yaml" || true)
-check "ConfigMap holds all $n_examples example specs (has $n_keys)" test "$n_examples" = "$n_keys"
+check "ConfigMap holds all $n_specs specs of deploy/kubernetes/specs (has $n_keys)" \
+  test "$n_specs" = "$n_keys"
+check "no spec of the Deployment writes a secret file" \
+  bash -c "! grep -qE '^ +file:' '$out/cluster.yaml'"
 
 sidecar_kinds=$(grep -E '^kind: ' "$out/sidecar.yaml" | sort | awk '{print $2}' | tr '\n' ' ')
 check "sidecar kinds [ConfigMap Pod ] (got [$sidecar_kinds])" test "$sidecar_kinds" = "ConfigMap Pod "
 check "sidecar shares an emptyDir" has 'emptyDir' sidecar.yaml
 check "sidecar runs crtoken as a native sidecar" has 'restartPolicy: Always' sidecar.yaml
+check "sidecar runs without election (one crtoken per pod)" \
+  bash -c "! grep -q -- '--leader-elect' '$out/sidecar.yaml'"
 
 if [ -x "$crtoken" ]; then
   check "sidecar specs validate" "$crtoken" validate "$src/deploy/sidecar/specs"
   check "example specs validate" "$crtoken" validate "$src/manifests"
+  check "the Deployment's specs validate" "$crtoken" validate "$src/deploy/kubernetes/specs"
 fi
 exit $fail

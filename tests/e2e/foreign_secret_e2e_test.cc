@@ -5,7 +5,6 @@
 // and the Kubernetes API emulator (tests/support/k8s_emulator).
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -83,30 +82,11 @@ class ForeignSecretE2eTest : public ::testing::Test {
                       {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string());
   }
 
-  // One request to the Kubernetes API emulator (HTTPS, its own CA) with curl; (status, body).
+  // One request to the Kubernetes API emulator as crtoken's user; (status, body).
   std::pair<int, json> Kube(const std::string& method, const std::string& path,
                             const json& body = nullptr,
                             const std::string& content_type = "application/json") {
-    const fs::path request = dir_ / "out/kube-request.json";
-    const fs::path response = dir_ / "out/kube-response.json";
-    std::string cmd = "curl -s -o " + response.string() + " -w '%{http_code}' --cacert " +
-                      k8s_.CaFile().string() + " -H 'Authorization: Bearer " + kKubeToken +
-                      "' -X " + method;
-    if (!body.is_null()) {
-      std::ofstream(request, std::ios::trunc) << body.dump();
-      cmd += " -H 'Content-Type: " + content_type + "' --data-binary @" + request.string();
-    }
-    cmd += " " + k8s_.Server() + path;
-    std::string status;
-    if (FILE* f = ::popen(cmd.c_str(), "r")) {
-      char buf[64];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) status.append(buf, n);
-      ::pclose(f);
-    }
-    const std::string text = ReadFile(response.string());
-    return {status.empty() ? 0 : std::stoi(status),
-            json::parse(text, nullptr, /*allow_exceptions=*/false)};
+    return k8s_.Api(method, path, kKubeToken, body, content_type);
   }
 
   // A Secret that someone else made: a pull secret of their own, or any other Secret; without

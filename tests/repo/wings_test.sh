@@ -1,7 +1,7 @@
 #!/bin/sh
 # The wings of daemon/ depend on each other in one direction only (see daemon/CMakeLists.txt):
-#   common: only common;  specs, registry, sinks: themselves and common;
-#   app: anything.
+#   common: only common;  specs, registry, kube: themselves and common;
+#   sinks: itself, kube and common;  app: anything.
 # Nothing outside daemon/app includes daemon/app/ (the CLI's options, the composition root), and
 # reconciler/ and emulator/ include nothing of daemon/. The build cannot see a header-only
 # dependency (an include path is the repository root for every target), so this test reads the
@@ -31,7 +31,8 @@ check() {
 check daemon/common 'daemon/common/'
 check daemon/specs 'daemon/(specs|common)/'
 check daemon/registry 'daemon/(registry|common)/'
-check daemon/sinks 'daemon/(sinks|common)/'
+check daemon/kube 'daemon/(kube|common)/'
+check daemon/sinks 'daemon/(sinks|kube|common)/'
 check reconciler 'no-daemon-include-is-allowed/'
 check emulator 'no-daemon-include-is-allowed/'
 

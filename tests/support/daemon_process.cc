@@ -116,7 +116,8 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 }
 
 std::unique_ptr<DaemonProcess> StartDaemon(const DaemonPlaces& places,
-                                           const std::vector<std::string>& extra) {
+                                           const std::vector<std::string>& extra,
+                                           const std::map<std::string, std::string>& env) {
   std::vector<std::string> args = {
       "--specs",        places.specs.string(),
       "--api-url",      places.api_url,
@@ -124,9 +125,7 @@ std::unique_ptr<DaemonProcess> StartDaemon(const DaemonPlaces& places,
       "--metrics-addr", "127.0.0.1:" + std::to_string(places.metrics_port),
       "--health-addr",  "127.0.0.1:" + std::to_string(places.health_port)};
   args.insert(args.end(), extra.begin(), extra.end());
-  return std::make_unique<DaemonProcess>(
-      args, std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}},
-      places.dir / "crtoken.log");
+  return std::make_unique<DaemonProcess>(args, env, places.dir / "crtoken.log");
 }
 
 int GetLocal(int port, const std::string& path, std::string* body) {

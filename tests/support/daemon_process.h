@@ -68,9 +68,13 @@ struct DaemonPlaces {
   int health_port = 0;          // --health-addr 127.0.0.1:PORT
 };
 
-// Starts `crtoken run` on `places`, with `extra` flags after those, as IONOS_TOKEN=e2e-token.
+// Starts `crtoken run` on `places`, with `extra` flags after those, in the environment `env`
+// (by default IONOS_TOKEN=e2e-token; replicas that must be told apart by the emulator log in as
+// IONOS_USERNAME each).
 std::unique_ptr<DaemonProcess> StartDaemon(const DaemonPlaces& places,
-                                           const std::vector<std::string>& extra = {});
+                                           const std::vector<std::string>& extra = {},
+                                           const std::map<std::string, std::string>& env = {
+                                               {"IONOS_TOKEN", "e2e-token"}});
 
 // GET http://127.0.0.1:PORT/PATH with a 5 s timeout: the status (0 when nothing answered); the
 // body into *body when given.

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A small Kubernetes API server emulator: core/v1 Secrets and Namespaces over HTTPS.
+"""A small Kubernetes API server emulator: core/v1 Secrets and Namespaces, and
+coordination.k8s.io/v1 Leases, over HTTPS.
 
 Test fixture for crtoken's KubernetesSecretSink, and checked against the real kubectl
 (kubectl_fidelity_test.py). Python 3 standard library only, plus the openssl CLI to make a
@@ -11,7 +12,8 @@ test CA on first start.
 What it serves (all but /_emulator/ need a bearer token or a client certificate signed by
 the test CA, else 401; a --readonly-token gets 403 on writes, a --namespaced-token 403 on a list
 of Secrets at the cluster scope, as a service account bound only by RoleBindings does):
-  GET  /version /api /api/v1 /apis /openapi/v2 /openapi/v3 (404: use --validate=false)
+  GET  /version /api /api/v1 /apis /apis/coordination.k8s.io[/v1] /openapi/v2 /openapi/v3
+       (404: use --validate=false)
   core/v1 namespaces: list, get, create, delete
   core/v1 secrets: list, in a namespace or across all (labelSelector, fieldSelector=metadata.name,
       limit + continue: pages in (namespace, name) order, metadata.continue and
@@ -19,6 +21,13 @@ of Secrets at the cluster scope, as a service account bound only by RoleBindings
       not a snapshot), get, create (POST),
       replace (PUT, resourceVersion precondition -> 409), patch (strategic-merge, merge,
       json-patch, apply-patch), delete (DeleteOptions preconditions), Table output for kubectl
+  coordination.k8s.io/v1 leases: list (in a namespace or across all), get, create (POST; 409
+      AlreadyExists), replace (PUT; a resourceVersion that is not the stored one -> 409 Conflict,
+      the one leader election relies on), patch (as Secrets), delete; spec fields validated as the
+      API server does (holderIdentity, leaseDurationSeconds > 0, leaseTransitions >= 0, acquireTime
+      and renewTime as RFC 3339 MicroTime); Table output (Name, Holder, Age) for kubectl
+  Writes of every kind are serialised under one lock, so concurrent writers of one object meet
+  409s exactly as on a real server.
   Errors are Kubernetes Status bodies. resourceVersion is one global counter bumped on every
   write that changes an object (a no-op update keeps it, as the real API server does).
   stringData is folded into base64 data.
@@ -36,7 +45,7 @@ Admin endpoints (no auth), for tests:
   DELETE /_emulator/faults          clears the rules
   POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...],
                                      "namespaced_tokens": [...]} replaces them
-  GET    /_emulator/state           every stored object
+  GET    /_emulator/state           every stored object (namespaces, secrets, leases)
 """
 
 import argparse
@@ -67,6 +76,9 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+LEASE_API_VERSION = "coordination.k8s.io/v1"
+# metav1.MicroTime as the API server parses it: RFC 3339, with any fraction of a second.
+MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
 def now_rfc3339():
@@ -99,11 +111,12 @@ def conflict(kind, name, why="the object has been modified; please apply your ch
                     % (kind, name, why), {"name": name, "kind": kind})
 
 
-def invalid(kind, name, causes):
+def invalid(kind, name, causes, group=""):
     """causes: [(field, reason, message)]"""
     text = ", ".join("%s: %s" % (f, m) for f, _, m in causes)
-    return ApiError(422, "Invalid", '%s "%s" is invalid: %s' % (kind, name, text),
-                    {"name": name, "group": "", "kind": kind,
+    qualified = "%s.%s" % (kind, group) if group else kind
+    return ApiError(422, "Invalid", '%s "%s" is invalid: %s' % (qualified, name, text),
+                    {"name": name, "group": group, "kind": kind,
                      "causes": [{"reason": r, "message": m, "field": f} for f, r, m in causes]})
 
 
@@ -216,6 +229,7 @@ class Store:
         self.rv = 1
         self.namespaces = {}
         self.secrets = {}  # (ns, name) -> object
+        self.leases = {}  # (ns, name) -> object
         for ns in namespaces:
             self._add_namespace(ns)
 
@@ -259,6 +273,8 @@ class Store:
         del self.namespaces[name]
         for key in [k for k in self.secrets if k[0] == name]:
             del self.secrets[key]
+        for key in [k for k in self.leases if k[0] == name]:
+            del self.leases[key]
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": name, "kind": "namespaces"}}
 
@@ -498,6 +514,194 @@ class Store:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": name, "kind": "secrets", "uid": old["metadata"]["uid"]}}
 
+    # Leases (coordination.k8s.io/v1).
+    def _normalize_lease(self, ns, name, obj):
+        """Checks a Lease as the API server's validation would; canonical kind and apiVersion."""
+        if not isinstance(obj, dict):
+            raise bad_request("the body of the request was not a JSON object")
+        if obj.get("kind") not in (None, "Lease"):
+            raise bad_request("the kind in the data (%s) does not match the expected kind (Lease)"
+                              % obj.get("kind"))
+        if obj.get("apiVersion") not in (None, LEASE_API_VERSION):
+            raise bad_request("the API version in the data (%s) does not match the expected API "
+                              "version (%s)" % (obj.get("apiVersion"), LEASE_API_VERSION))
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            raise bad_request("spec must be an object")
+        causes = []
+        if not name or len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
+            causes.append(("metadata.name", "FieldValueInvalid",
+                           "Invalid value: %r: a lowercase RFC 1123 subdomain must consist of "
+                           "lower case alphanumeric characters, '-' or '.'" % name))
+        holder = spec.get("holderIdentity")
+        if holder is not None and not isinstance(holder, str):
+            raise bad_request("spec.holderIdentity: must be a string")
+        for field, minimum in (("leaseDurationSeconds", 1), ("leaseTransitions", 0)):
+            value = spec.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad_request("spec.%s: must be an integer" % field)
+            if value < minimum:
+                causes.append(("spec.%s" % field, "FieldValueInvalid",
+                               "Invalid value: %d: must be greater than %s"
+                               % (value, "0" if minimum == 1 else "or equal to 0")))
+        for field in ("acquireTime", "renewTime"):
+            value = spec.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not MICRO_TIME.match(value):
+                raise bad_request("Lease in version \"v1\" cannot be handled as a Lease: "
+                                  "spec.%s: parsing time %r: not RFC 3339" % (field, value))
+        for field in ("labels", "annotations"):
+            value = meta.get(field)
+            if value is not None and (not isinstance(value, dict) or
+                                      not all(isinstance(v, str) for v in value.values())):
+                causes.append(("metadata.%s" % field, "FieldValueInvalid",
+                               "Invalid value: must be a map of strings"))
+        if causes:
+            raise invalid("Lease", name, causes, "coordination.k8s.io")
+        obj["kind"] = "Lease"
+        obj["apiVersion"] = LEASE_API_VERSION
+        meta["name"] = name
+        meta["namespace"] = ns
+        for field in ("labels", "annotations"):
+            if meta.get(field) == {}:
+                del meta[field]
+        return obj
+
+    def list_leases(self, ns):
+        items = []
+        for key in sorted(self.leases):
+            if ns is None or key[0] == ns:
+                item = copy.deepcopy(self.leases[key])
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+                items.append(item)
+        return {"kind": "LeaseList", "apiVersion": LEASE_API_VERSION,
+                "metadata": {"resourceVersion": str(self.rv)}, "items": items}
+
+    def get_lease(self, ns, name):
+        obj = self.leases.get((ns, name))
+        if obj is None:
+            raise not_found("leases.coordination.k8s.io", name)
+        return copy.deepcopy(obj)
+
+    def create_lease(self, ns, body, dry_run):
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        if meta.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the provided object does not match the namespace "
+                              "sent on the request")
+        name = meta.get("name") or ""
+        if not name and meta.get("generateName"):
+            name = meta["generateName"] + uuid.uuid4().hex[:5]
+        if not name:
+            raise invalid("Lease", "", [("metadata.name", "FieldValueRequired",
+                                         "Required value: name or generateName is required")],
+                          "coordination.k8s.io")
+        self._check_namespace(ns)
+        obj = self._normalize_lease(ns, name, copy.deepcopy(body))
+        if (ns, name) in self.leases:
+            raise ApiError(409, "AlreadyExists",
+                           'leases.coordination.k8s.io "%s" already exists' % name,
+                           {"name": name, "group": "coordination.k8s.io", "kind": "leases"})
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        for field in ("deletionTimestamp", "selfLink", "generation"):
+            meta.pop(field, None)
+        if dry_run:
+            meta["resourceVersion"] = ""
+            return obj
+        meta["resourceVersion"] = self._bump()
+        self.leases[(ns, name)] = obj
+        return copy.deepcopy(obj)
+
+    def _store_lease(self, ns, name, old, obj, dry_run):
+        meta = obj["metadata"]
+        for field in ("uid", "creationTimestamp"):
+            meta[field] = old["metadata"][field]
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if obj == old:  # a no-op write does not bump the resourceVersion
+            return copy.deepcopy(old)
+        if dry_run:
+            return obj
+        meta["resourceVersion"] = self._bump()
+        self.leases[(ns, name)] = obj
+        return copy.deepcopy(obj)
+
+    def replace_lease(self, ns, name, body, dry_run):
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if not isinstance(meta, dict):
+            raise bad_request("metadata is required")
+        if meta.get("name") != name:
+            raise bad_request("the name of the object (%s) does not match the name on the URL (%s)"
+                              % (meta.get("name"), name))
+        if meta.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the provided object does not match the namespace "
+                              "sent on the request")
+        old = self.leases.get((ns, name))
+        if old is None:
+            raise not_found("leases.coordination.k8s.io", name)
+        want_rv = meta.get("resourceVersion")
+        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+            raise conflict("leases.coordination.k8s.io", name)
+        obj = self._normalize_lease(ns, name, copy.deepcopy(body))
+        return self._store_lease(ns, name, old, obj, dry_run)
+
+    def patch_lease(self, ns, name, content_type, patch, dry_run):
+        old = self.leases.get((ns, name))
+        if old is None:
+            raise not_found("leases.coordination.k8s.io", name)
+        if content_type == "application/json-patch+json":
+            merged = json_patch(old, patch)
+        elif content_type in ("application/merge-patch+json",
+                              "application/strategic-merge-patch+json"):
+            merged = merge_patch(old, patch,
+                                 strategic=content_type.startswith("application/strategic"))
+        else:
+            raise ApiError(415, "UnsupportedMediaType",
+                           "the body of the request was in an unknown format - accepted media "
+                           "types include: application/json-patch+json, "
+                           "application/merge-patch+json, application/strategic-merge-patch+json")
+        if not isinstance(merged, dict):
+            raise bad_request("the patch did not produce an object")
+        meta = merged.setdefault("metadata", {})
+        if meta.get("name", name) != name:
+            raise bad_request("metadata.name: Invalid value: the name may not be changed by a "
+                              "patch")
+        want_rv = meta.get("resourceVersion")
+        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+            raise conflict("leases.coordination.k8s.io", name)
+        obj = self._normalize_lease(ns, name, merged)
+        return self._store_lease(ns, name, old, obj, dry_run)
+
+    def delete_lease(self, ns, name, options, dry_run):
+        old = self.leases.get((ns, name))
+        if old is None:
+            raise not_found("leases.coordination.k8s.io", name)
+        pre = (options or {}).get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
+            raise conflict("leases.coordination.k8s.io", name, "Precondition failed: UID in "
+                           "precondition: %s, UID in object meta: %s"
+                           % (pre["uid"], old["metadata"]["uid"]))
+        if pre.get("resourceVersion") and \
+                pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
+            raise conflict("leases.coordination.k8s.io", name, "Precondition failed: "
+                           "ResourceVersion in precondition: %s, ResourceVersion in object "
+                           "meta: %s" % (pre["resourceVersion"],
+                                         old["metadata"]["resourceVersion"]))
+        if not dry_run:
+            del self.leases[(ns, name)]
+            self._bump()
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases",
+                            "uid": old["metadata"]["uid"]}}
+
 
 def parse_limit(limit):
     if limit in (None, ""):
@@ -606,6 +810,10 @@ def to_table(kind, objects, list_rv, continue_token=None):
                    ("Age", "string", "")]
         cells = lambda o: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}),
                            age(o["metadata"].get("creationTimestamp"))]
+    elif kind == "leases":
+        columns = [("Name", "string", "name"), ("Holder", "string", ""), ("Age", "string", "")]
+        cells = lambda o: [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""),
+                           age(o["metadata"].get("creationTimestamp"))]
     else:
         columns = [("Name", "string", "name"), ("Status", "string", ""), ("Age", "string", "")]
         cells = lambda o: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"),
@@ -636,6 +844,21 @@ def resource_list(port):
     return {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
         res("namespaces", "namespace", "Namespace", False, ["ns"]),
         res("secrets", "secret", "Secret", True)]}
+
+
+COORDINATION_GROUP = {
+    "name": "coordination.k8s.io",
+    "versions": [{"groupVersion": LEASE_API_VERSION, "version": "v1"}],
+    "preferredVersion": {"groupVersion": LEASE_API_VERSION, "version": "v1"}}
+
+
+def coordination_resource_list():
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": LEASE_API_VERSION,
+            "resources": [{"name": "leases", "singularName": "lease", "namespaced": True,
+                           "kind": "Lease",
+                           "verbs": ["create", "delete", "deletecollection", "get", "list",
+                                     "patch", "update", "watch"],
+                           "storageVersionHash": "gqkMMb/YqFM="}]}
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -777,6 +1000,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                'secrets is forbidden: User "%s" cannot list resource "secrets" in '
                                'API group "" at the cluster scope' % who[0],
                                {"kind": "secrets"})
+            if method == "GET" and not who[2] and path == "/apis/%s/leases" % LEASE_API_VERSION:
+                raise ApiError(403, "Forbidden",
+                               'leases.coordination.k8s.io is forbidden: User "%s" cannot list '
+                               'resource "leases" in API group "coordination.k8s.io" at the '
+                               'cluster scope' % who[0], {"kind": "leases"})
             if method in WRITE_METHODS and not who[1] and path.startswith("/api/v1/"):
                 parts = path.split("/")
                 resource = parts[5] if len(parts) > 5 else parts[3]
@@ -789,6 +1017,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                'group "" in the namespace "%s"'
                                % (resource, ' "%s"' % name if name else "", who[0], verb,
                                   resource, ns), {"name": name, "kind": resource})
+            if method in WRITE_METHODS and not who[1] and path.startswith("/apis/"):
+                parts = path.split("/")  # "", apis, group, version, namespaces, ns, leases, name
+                ns = parts[5] if len(parts) > 6 else ""
+                name = parts[7] if len(parts) > 7 else ""
+                verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                        "DELETE": "delete"}[method]
+                raise ApiError(403, "Forbidden",
+                               'leases.coordination.k8s.io%s is forbidden: User "%s" cannot %s '
+                               'resource "leases" in API group "coordination.k8s.io" in the '
+                               'namespace "%s"' % (' "%s"' % name if name else "", who[0], verb,
+                                                   ns),
+                               {"name": name, "group": "coordination.k8s.io", "kind": "leases"})
             code, body = self.api(method, path, query, raw)
             entry["status"] = self.send_json(code, body)
         except ApiError as e:
@@ -799,11 +1039,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def touch(self, path):
         parts = path.split("/")
-        if len(parts) != 7 or parts[5] != "secrets":
-            return
         store = self.emu.store
+        if len(parts) == 8 and parts[1] == "apis" and parts[6] == "leases":
+            objects, key = store.leases, (parts[5], parts[7])
+        elif len(parts) == 7 and parts[5] == "secrets":
+            objects, key = store.secrets, (parts[4], parts[6])
+        else:
+            return
         with store.lock:
-            obj = store.secrets.get((parts[4], parts[6]))
+            obj = objects.get(key)
             if obj is not None:
                 ann = obj["metadata"].setdefault("annotations", {})
                 ann["k8s-emulator/touched"] = str(int(ann.get("k8s-emulator/touched", "0")) + 1)
@@ -865,7 +1109,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(200, {
                     "resourceVersion": str(emu.store.rv),
                     "namespaces": sorted(emu.store.namespaces),
-                    "secrets": [emu.store.secrets[k] for k in sorted(emu.store.secrets)]})
+                    "secrets": [emu.store.secrets[k] for k in sorted(emu.store.secrets)],
+                    "leases": [emu.store.leases[k] for k in sorted(emu.store.leases)]})
         raise ApiError(404, "NotFound", "no admin endpoint %s %s" % (method, path))
 
     def wants_table(self):
@@ -884,7 +1129,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/api/v1" and method == "GET":
             return 200, resource_list(self.server.server_address[1])
         if path == "/apis" and method == "GET":
-            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1",
+                         "groups": [COORDINATION_GROUP]}
+        if path == "/apis/coordination.k8s.io" and method == "GET":
+            return 200, dict(kind="APIGroup", apiVersion="v1", **COORDINATION_GROUP)
+        if path == "/apis/" + LEASE_API_VERSION and method == "GET":
+            return 200, coordination_resource_list()
+        if path.startswith("/apis/" + LEASE_API_VERSION + "/"):
+            return self.leases_api(method, path, query, raw)
         if path in ("/healthz", "/livez", "/readyz") and method == "GET":
             return 200, "ok"
         parts = path.split("/")[1:]  # api v1 ...
@@ -940,6 +1192,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         return code, obj
                     if method == "DELETE":
                         return 200, store.delete_secret(ns, name, self.parse_json(raw), dry_run)
+        if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
+                           "requested resource")
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def leases_api(self, method, path, query, raw):
+        store = self.emu.store
+        dry_run = query.get("dryRun") == "All"
+        rest = path.split("/")[4:]  # after /apis/coordination.k8s.io/v1
+        with store.lock:
+            if rest == ["leases"] and method == "GET":
+                return 200, self.maybe_table("leases", store.list_leases(None))
+            if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "leases":
+                ns = rest[1]
+                if len(rest) == 3:
+                    if method == "GET":
+                        return 200, self.maybe_table("leases", store.list_leases(ns))
+                    if method == "POST":
+                        return 201, store.create_lease(ns, self.parse_json(raw) or {}, dry_run)
+                elif len(rest) == 4:
+                    name = rest[3]
+                    if method == "GET":
+                        obj = store.get_lease(ns, name)
+                        if self.wants_table():
+                            return 200, to_table("leases", [obj],
+                                                 obj["metadata"]["resourceVersion"])
+                        return 200, obj
+                    if method == "PUT":
+                        return 200, store.replace_lease(ns, name, self.parse_json(raw) or {},
+                                                        dry_run)
+                    if method == "PATCH":
+                        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                        return 200, store.patch_lease(ns, name, ctype, self.parse_json(raw),
+                                                      dry_run)
+                    if method == "DELETE":
+                        return 200, store.delete_lease(ns, name, self.parse_json(raw), dry_run)
         if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
                            "requested resource")

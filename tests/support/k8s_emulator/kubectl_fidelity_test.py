@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -283,6 +284,111 @@ class KubectlFidelityTest(unittest.TestCase):
                          "--from-literal=a=b")
         self.assertEqual(r.returncode, 1)
         self.assertIn('namespaces "no-such-ns" not found', r.stderr)
+
+    # --- coordination.k8s.io/v1 Leases -------------------------------------------------------
+
+    LEASE = ("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: %s\n"
+             "  namespace: team-a\nspec:\n  holderIdentity: %s\n  leaseDurationSeconds: 15\n"
+             "  acquireTime: \"2026-01-02T03:04:05.000000Z\"\n"
+             "  renewTime: \"2026-01-02T03:04:06.123456Z\"\n  leaseTransitions: 2\n")
+
+    def test_lease_create_get_list_apply_delete(self):
+        path = self.write("lease.yaml", self.LEASE % ("ctl", "pod-a_0123456789"))
+        r = self.kubectl("create", "--validate=false", "-f", path)
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, "lease.coordination.k8s.io/ctl created"), r.stderr)
+        # kubectl finds the group by discovery and prints the server's table: the holder shows.
+        r = self.kubectl("get", "lease", "-n", "team-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.strip().splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "HOLDER", "AGE"])
+        self.assertEqual(lines[1].split()[:2], ["ctl", "pod-a_0123456789"])
+        r = self.kubectl("get", "leases.coordination.k8s.io", "-A", "-o", "name")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("lease.coordination.k8s.io/ctl", r.stdout.split())
+        r = self.kubectl("get", "lease", "ctl", "-n", "team-a", "-o",
+                         "jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds} "
+                         "{.spec.leaseTransitions} {.spec.renewTime} {.kind}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["pod-a_0123456789", "15", "2",
+                                            "2026-01-02T03:04:06.123456Z", "Lease"])
+        # apply (a strategic merge patch of the holder) changes it; the API reads it back.
+        self.write("lease.yaml", self.LEASE % ("ctl", "pod-b_9876543210"))
+        r = self.kubectl("apply", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        status, obj = self.api("/apis/coordination.k8s.io/v1/namespaces/team-a/leases/ctl")
+        self.assertEqual((status, obj["spec"]["holderIdentity"]), (200, "pod-b_9876543210"))
+        r = self.kubectl("delete", "lease", "ctl", "-n", "team-a")
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, 'lease.coordination.k8s.io "ctl" deleted'), r.stderr)
+        r = self.kubectl("get", "lease", "ctl", "-n", "team-a")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Error from server (NotFound): leases.coordination.k8s.io "ctl" not found',
+                      r.stderr)
+
+    def test_lease_replace_with_stale_resource_version_conflicts(self):
+        path = self.write("cas-lease.yaml", self.LEASE % ("cas-lease", "pod-a_1"))
+        r = self.kubectl("create", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("get", "lease", "cas-lease", "-n", "team-a", "-o", "json")
+        stale = json.loads(r.stdout)
+        fresh = json.loads(r.stdout)
+        fresh["spec"]["holderIdentity"] = "pod-b_2"
+        fresh["spec"]["leaseTransitions"] = 3
+        r = self.kubectl("replace", "--validate=false", "-f", "-", input_text=json.dumps(fresh))
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, "lease.coordination.k8s.io/cas-lease replaced"), r.stderr)
+        stale["spec"]["holderIdentity"] = "pod-c_3"
+        r = self.kubectl("replace", "--validate=false", "-f", "-", input_text=json.dumps(stale))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Operation cannot be fulfilled on leases.coordination.k8s.io "cas-lease": '
+                      "the object has been modified", r.stderr)
+        _, got = self.api("/apis/coordination.k8s.io/v1/namespaces/team-a/leases/cas-lease")
+        self.assertEqual(got["spec"]["holderIdentity"], "pod-b_2")
+        # A second create of the same name is AlreadyExists, as a candidate racing another sees.
+        r = self.kubectl("create", "--validate=false", "-f", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('leases.coordination.k8s.io "cas-lease" already exists', r.stderr)
+
+    def test_lease_concurrent_writers_are_serialised(self):
+        status, created = self.api("/apis/coordination.k8s.io/v1/namespaces/team-a/leases",
+                                   "POST", {"metadata": {"name": "race"},
+                                            "spec": {"holderIdentity": "",
+                                                     "leaseDurationSeconds": 15}})
+        self.assertEqual(status, 201)
+        rv = created["metadata"]["resourceVersion"]
+        results = []
+
+        def take(i):
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": "race", "namespace": "team-a", "resourceVersion": rv},
+                    "spec": {"holderIdentity": "candidate-%d" % i, "leaseDurationSeconds": 15,
+                             "leaseTransitions": 1}}
+            results.append((i, self.api(
+                "/apis/coordination.k8s.io/v1/namespaces/team-a/leases/race", "PUT", body)[0]))
+
+        threads = [threading.Thread(target=take, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        codes = sorted(code for _, code in results)
+        self.assertEqual(codes, [200] + [409] * 11, results)
+        winner = [i for i, code in results if code == 200][0]
+        _, got = self.api("/apis/coordination.k8s.io/v1/namespaces/team-a/leases/race")
+        self.assertEqual(got["spec"]["holderIdentity"], "candidate-%d" % winner)
+
+    def test_lease_spec_is_validated(self):
+        bad = (self.LEASE % ("bad-lease", "x")).replace("leaseDurationSeconds: 15",
+                                                         "leaseDurationSeconds: 0")
+        r = self.kubectl("create", "--validate=false", "-f", "-", input_text=bad)
+        self.assertEqual(r.returncode, 1)
+        # kubectl words a 422 from its details, as it does for a real server's.
+        self.assertIn('The Lease "bad-lease" is invalid: spec.leaseDurationSeconds: Invalid '
+                      'value: 0: must be greater than 0', r.stderr)
+        status, body = self.api("/apis/coordination.k8s.io/v1/namespaces/team-a/leases", "POST",
+                                {"metadata": {"name": "t"}, "spec": {"renewTime": "yesterday"}})
+        self.assertEqual((status, body["reason"]), (400, "BadRequest"))
 
 
 if __name__ == "__main__":

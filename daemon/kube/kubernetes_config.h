@@ -1,6 +1,6 @@
 // Where the Kubernetes API server is and how to authenticate to it: the pod's service account
-// (in-cluster) or a kubeconfig file. Loading only, no HTTP: the secret sink (and any other client
-// of the API server) takes the KubernetesConfig it returns.
+// (in-cluster) or a kubeconfig file. Loading only, no HTTP: KubeClient (kube_client.h) takes the
+// KubernetesConfig it returns, for the Secret sink and the leader elector alike.
 //
 // Every file is read when the config is loaded, and its PEM material checked then, so a broken
 // file is a startup error naming it, not an opaque TLS failure on the first request. Errors are
@@ -46,11 +46,12 @@ Result<KubernetesConfig> LoadKubeconfig(const std::string& path);
 
 // The startup choice: `kubeconfig` (the --kubeconfig flag or $KUBECONFIG; a ':'-separated list
 // uses its first existing file) when given, else in-cluster when `env` has
-// KUBERNETES_SERVICE_HOST. One kInvalid error saying what was looked for when neither is
-// available.
+// KUBERNETES_SERVICE_HOST. One kInvalid error, beginning with `purpose` (what needs the cluster),
+// saying what was looked for when neither is available.
 Result<KubernetesConfig> LoadKubernetesConfig(const std::string& kubeconfig,
                                               const std::string& service_account_dir,
-                                              const EnvLookup& env);
+                                              const EnvLookup& env,
+                                              const std::string& purpose = "Kubernetes secrets");
 
 // A bearer-token file (a service-account token, a kubeconfig tokenFile), without surrounding
 // whitespace; empty when it holds nothing else. kInvalid "WHAT PATH: cannot be read" (or

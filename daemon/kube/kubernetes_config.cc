@@ -1,6 +1,6 @@
 // Loading the Kubernetes client configuration: yaml-cpp for kubeconfig files, OpenSSL to check
 // PEM material. No cpprest here.
-#include "daemon/sinks/kubernetes_config.h"
+#include "daemon/kube/kubernetes_config.h"
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -224,7 +224,7 @@ Result<KubernetesConfig> LoadKubeconfig(const std::string& path) {
 
 Result<KubernetesConfig> LoadKubernetesConfig(const std::string& kubeconfig,
                                               const std::string& service_account_dir,
-                                              const EnvLookup& env) {
+                                              const EnvLookup& env, const std::string& purpose) {
   if (!kubeconfig.empty()) {
     std::string chosen;
     std::stringstream list(kubeconfig);
@@ -236,17 +236,17 @@ Result<KubernetesConfig> LoadKubernetesConfig(const std::string& kubeconfig,
       }
     }
     if (chosen.empty()) {
-      return Invalid("Kubernetes secrets: kubeconfig \"" + kubeconfig + "\" does not exist");
+      return Invalid(purpose + ": kubeconfig \"" + kubeconfig + "\" does not exist");
     }
     return LoadKubeconfig(chosen);
   }
   if (env("KUBERNETES_SERVICE_HOST")) return LoadInClusterConfig(service_account_dir, env);
-  return Invalid(
-      "Kubernetes secrets need a cluster to write to: not running in a cluster "
-      "(KUBERNETES_SERVICE_HOST is unset; service-account token expected at " +
-      service_account_dir +
-      "/token) and no kubeconfig given (--kubeconfig or "
-      "$KUBECONFIG)");
+  return Invalid(purpose +
+                 ": no Kubernetes cluster to connect to: not running in a cluster "
+                 "(KUBERNETES_SERVICE_HOST is unset; service-account token expected at " +
+                 service_account_dir +
+                 "/token) and no kubeconfig given (--kubeconfig or "
+                 "$KUBECONFIG)");
 }
 
 Result<std::string> ReadTokenFile(const std::string& path, const std::string& what) {
