@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libcpprest-dev libssl-dev \
   libboost-system-dev zlib1g-dev libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev \
   nlohmann-json3-dev libgtest-dev libgmock-dev python3 python3-jsonschema python3-yaml curl \
-  openssl skopeo docker-registry apache2-utils prometheus
+  openssl skopeo docker-registry apache2-utils prometheus faketime clang libclang-rt-14-dev
 
 .PHONY: all deps deps-apt deps-npm configure build test demo bench format format-check clean
 
