@@ -991,7 +991,7 @@ def parse_label_selector(text):
             requirements.append((key, op, number))
             i += 1
         else:
-            raise expected("'=', '!=', '==', 'in', notin'")
+            raise expected("'=', '!=', '==', 'in', 'notin'")
         if tokens[i] is None:
             break
         if tokens[i] != ",":
