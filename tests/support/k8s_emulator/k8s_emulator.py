@@ -82,6 +82,8 @@ Admin endpoints (no auth), for tests:
                                     bearer tokens (default: any) gets 403 Forbidden
   GET    /_emulator/forbid          the rules; DELETE clears them
   POST   /_emulator/settings        {"namespaceTerminationSeconds": S}
+  POST   /_emulator/finalize        {"namespace": NAME}: a Terminating namespace goes now (with
+                                    its objects), whatever is left of its termination time
   POST   /_emulator/compact         forgets the watch history: a watch from an older
                                     resourceVersion gets 410 Expired
   GET    /_emulator/state           every stored object: {"resourceVersion", "namespaces"
@@ -1454,6 +1456,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     emu.store.termination_seconds = float(body["namespaceTerminationSeconds"])
                 return self.send_json(200, {
                     "namespaceTerminationSeconds": emu.store.termination_seconds})
+        if path == "/_emulator/finalize" and method == "POST":
+            name = (self.parse_json(raw) or {}).get("namespace", "")
+            store = emu.store
+            with store.lock:
+                ns = store.objects["namespaces"].get(("", name))
+                if ns is None:
+                    raise not_found("namespaces", name)
+                if (ns.get("status") or {}).get("phase") != "Terminating":
+                    raise conflict("namespaces", name, "the namespace is not being terminated")
+                store._finalize_namespace(name, ns["metadata"]["uid"])
+                return self.send_json(200, {"finalized": name})
         if path == "/_emulator/compact" and method == "POST":
             with emu.store.lock:
                 emu.store.compact()

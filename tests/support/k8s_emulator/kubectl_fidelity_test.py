@@ -532,14 +532,16 @@ class KubectlFidelityTest(unittest.TestCase):
         self.assertEqual(w.read(), b"")
         # A relist gives the rv to watch from again.
         _, listed = self.api("/api/v1/namespaces")
-        w = self.watch("/api/v1/namespaces?watch=1&timeoutSeconds=5&resourceVersion=%s"
+        w = self.watch("/api/v1/namespaces?watch=1&timeoutSeconds=30&resourceVersion=%s"
                        % listed["metadata"]["resourceVersion"])
         self.kubectl("delete", "ns", "compact-a", "--wait=false")
         self.assertEqual(self.next_event(w)["type"], "MODIFIED")  # Terminating first
         self.assertEqual(self.next_event(w)["type"], "DELETED")
 
     def test_namespace_termination_refuses_new_content(self):
-        status, _ = self.api("/_emulator/settings", "POST", {"namespaceTerminationSeconds": 2})
+        # Terminating until the test finalizes it: no race with the clock.
+        status, _ = self.api("/_emulator/settings", "POST",
+                             {"namespaceTerminationSeconds": 3600})
         self.assertEqual(status, 200)
         self.addCleanup(self.api, "/_emulator/settings", "POST",
                         {"namespaceTerminationSeconds": 0})
@@ -567,9 +569,28 @@ class KubectlFidelityTest(unittest.TestCase):
         # Updates of what is there still work, as on a real server.
         r = self.kubectl("label", "secret", "kept", "-n", "term-a", "x=y")
         self.assertEqual(r.returncode, 0, r.stderr)
-        # kubectl waits for the deletion with a watch on the namespace's name.
-        r = self.kubectl("wait", "--for=delete", "ns/term-a", "--timeout=30s")
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # kubectl waits for the deletion with a watch on the namespace's name; the namespace
+        # controller finishing (here: the admin endpoint) ends it.
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.dir)
+        waiter = subprocess.Popen(["kubectl", "--cache-dir", self.cache, "wait", "--for=delete",
+                                   "ns/term-a", "--timeout=60s"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(
+                    "watch=true" in e["query"] and "term-a" in e["query"]
+                    for e in self.api("/_emulator/requests")[1]):
+                time.sleep(0.05)
+            self.assertEqual(self.api("/api/v1/namespaces/term-a")[0], 200)  # still there
+            status, _ = self.api("/_emulator/finalize", "POST", {"namespace": "term-a"})
+            self.assertEqual(status, 200)
+            out, err = waiter.communicate(timeout=60)
+            self.assertEqual((waiter.returncode, out.strip()),
+                             (0, "namespace/term-a condition met"), err)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.communicate(timeout=10)
         for path in ("/api/v1/namespaces/term-a", "/api/v1/namespaces/term-a/secrets/kept",
                      "/api/v1/namespaces/term-a/serviceaccounts/builder"):
             self.assertEqual(self.api(path)[0], 404, path)
