@@ -99,7 +99,10 @@ struct ObservedState {
 enum class ActionType {
   kCreate,   // PUT a new token, then write its secret
   kReissue,  // delete the existing token and create it again: its password is lost or unknown
-  kUpdate,   // PATCH only the fields that differ
+  // spec.overlap: PUT the idle slot token (after deleting a token that occupies it, token_id),
+  // write the secret with it; the previous slot stays until its retirement (a later kDelete).
+  kRotate,
+  kUpdate,  // PATCH only the fields that differ
   kDelete,   // delete an undeclared token (if it still exists) and its secrets
 };
 const char* ActionTypeName(ActionType type);
@@ -111,6 +114,13 @@ struct Action {
   std::string hostname;           // the registry's hostname ("" while it is provisioning)
   std::string token_id;           // the existing token (reissue, update, delete); "" if none
   std::string new_token_id;       // create, reissue: the id to PUT (OwnedTokenId, next generation)
+  // create, rotate of a spec with overlap: the slot token to PUT ("<name>-a" or "<name>-b"); its
+  // name is the username in the secret, and new_token_id is OwnedTokenId of this name.
+  std::string slot;
+  // rotate: the slot that serves now (the secret records it), "" when none does.
+  std::string from_slot;
+  // create, reissue, rotate: the name of the token to PUT: the slot, else key.name.
+  const std::string& IssueName() const { return slot.empty() ? key.name : slot; }
   std::optional<TokenSpec> spec;  // create, reissue, update
   TokenPatch patch;               // update
   // The token as the registry lists it (reissue, update, delete of an existing token): the "from"
