@@ -361,7 +361,7 @@ Result<bool> Store::DeleteToken(const std::string& registry_id, const std::strin
 }
 
 Store::Login Store::CheckLogin(const std::string& hostname, const std::string& user,
-                              const std::string& password) {
+                               const std::string& password) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->Now();
   PurgeExpiredLocked(now);

@@ -667,6 +667,17 @@ class Planner {
     const std::vector<std::string> slots = SlotNames(spec.name);
     std::vector<std::string> names = {spec.name};
     names.insert(names.end(), slots.begin(), slots.end());
+    for (const std::string& slot : slots) {
+      if (index_.specs.count(TokenKey{key.registry_id, slot}) > 0) {
+        // Declared by another spec too (by registry name in one, by id in the other: the
+        // validator could not see it). That spec is planned as usual; this one waits.
+        AddProblem(spec, "token " + spec.name + ": its slot name " + slot +
+                             " (spec.overlap) is declared as a token of registry " + info.name +
+                             " too; rename one of them");
+        ++plan_.counts.error;
+        return;
+      }
+    }
     std::vector<Live> live;
     for (const std::string& name : names) {
       const SeenToken* seen = TokenFor(TokenKey{key.registry_id, name});
@@ -720,19 +731,19 @@ class Planner {
         for (const ListedSecret* other : elsewhere) {
           for (const Live& l : live) {
             if (SameId(other->record.token_id, l.token->id)) {
-              why_not = "secret moved from " + other->ref.ToString() + " to " +
-                        spec.secret.ToString();
+              why_not =
+                  "secret moved from " + other->ref.ToString() + " to " + spec.secret.ToString();
             }
           }
         }
       } else if (!own->has_password) {
         why_not = "secret has no password";
       } else if (own->username != current->name) {
-        why_not = "secret has username \"" + own->username + "\" instead of \"" + current->name +
-                  "\"";
+        why_not =
+            "secret has username \"" + own->username + "\" instead of \"" + current->name + "\"";
       } else if (!info.hostname.empty() && own->hostname != info.hostname) {
-        why_not = "secret is for host \"" + own->hostname + "\" instead of \"" + info.hostname +
-                  "\"";
+        why_not =
+            "secret is for host \"" + own->hostname + "\" instead of \"" + info.hostname + "\"";
       }
       if (!why_not.empty()) current = nullptr;
       any_recorded = any_recorded || OwnRecordsAny(key, names, own);
@@ -759,14 +770,15 @@ class Planner {
         action.observed = *occupant->token;
       }
       if (current != nullptr) action.from_slot = current->name;
-      action.new_token_id = OwnedTokenId(policy_.owner, key.registry_id, slot,
-                                         NextSlotGeneration(key, names, own));
+      action.new_token_id =
+          OwnedTokenId(policy_.owner, key.registry_id, slot, NextSlotGeneration(key, names, own));
       action.delete_secrets = Deletable(elsewhere, info);
       actions.push_back(std::move(action));
     };
     // Retirement is no prune: the token belongs to a declared spec, so it is never held back.
     auto retire = [&](const Live& l, std::string reason) {
-      Action action = make(ActionType::kDelete, TokenKey{key.registry_id, l.name}, std::move(reason));
+      Action action =
+          make(ActionType::kDelete, TokenKey{key.registry_id, l.name}, std::move(reason));
       action.token_id = l.token->id;
       action.observed = *l.token;
       actions.push_back(std::move(action));
@@ -847,7 +859,8 @@ class Planner {
         }
         std::vector<SecretRef> places = Deletable(elsewhere, info);
         if (!places.empty()) {
-          Action action = make(ActionType::kDelete, key, "secret moved to " + spec.secret.ToString());
+          Action action =
+              make(ActionType::kDelete, key, "secret moved to " + spec.secret.ToString());
           action.delete_secrets = std::move(places);
           actions.push_back(std::move(action));
         }
@@ -1098,7 +1111,7 @@ class Planner {
   std::set<TokenKey> protected_seen_;
   std::set<TokenKey> consumed_;  // undeclared keys whose secrets go with their token's delete
   std::map<std::string, int> held_by_registry_;  // registry id -> deletes held back
-  std::vector<Instant> wake_;  // renewals and retirements of specs with overlap
+  std::vector<Instant> wake_;                    // renewals and retirements of specs with overlap
   Plan plan_;
 };
 

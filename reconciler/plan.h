@@ -103,7 +103,7 @@ enum class ActionType {
   // write the secret with it; the previous slot stays until its retirement (a later kDelete).
   kRotate,
   kUpdate,  // PATCH only the fields that differ
-  kDelete,   // delete an undeclared token (if it still exists) and its secrets
+  kDelete,  // delete an undeclared token (if it still exists) and its secrets
 };
 const char* ActionTypeName(ActionType type);
 
@@ -111,9 +111,9 @@ struct Action {
   ActionType type = ActionType::kCreate;
   TokenKey key;
   std::string registry_name;
-  std::string hostname;           // the registry's hostname ("" while it is provisioning)
-  std::string token_id;           // the existing token (reissue, update, delete); "" if none
-  std::string new_token_id;       // create, reissue: the id to PUT (OwnedTokenId, next generation)
+  std::string hostname;      // the registry's hostname ("" while it is provisioning)
+  std::string token_id;      // the existing token (reissue, update, delete); "" if none
+  std::string new_token_id;  // create, reissue: the id to PUT (OwnedTokenId, next generation)
   // create, rotate of a spec with overlap: the slot token to PUT ("<name>-a" or "<name>-b"); its
   // name is the username in the secret, and new_token_id is OwnedTokenId of this name.
   std::string slot;

@@ -82,7 +82,8 @@ TokenFields FieldsOf(const TokenSpec& spec, Instant now) {
 void InsertKeys(const TokenSpec& spec, std::set<TokenKey>& keys) {
   keys.insert(TokenKey{spec.registry_id, spec.name});
   if (!spec.overlap) return;
-  for (const std::string& slot : SlotNames(spec.name)) keys.insert(TokenKey{spec.registry_id, slot});
+  for (const std::string& slot : SlotNames(spec.name))
+    keys.insert(TokenKey{spec.registry_id, slot});
 }
 
 // Token ids compare without regard to case; the API writes them lower-case.
@@ -694,10 +695,10 @@ void Reconciler::FlushHeld(PassContext& ctx) {
       token_id = held_.at(p.key).token_id;
       token_name = held_.at(p.key).token_name;
     }
-    Status status = sink_.Write(
-        p.spec->secret,
-        DockerCredential{p.hostname, token_name, std::move(password),
-                         RecordOf(TokenKey{p.key.registry_id, token_name}, token_id)});
+    Status status =
+        sink_.Write(p.spec->secret,
+                    DockerCredential{p.hostname, token_name, std::move(password),
+                                     RecordOf(TokenKey{p.key.registry_id, token_name}, token_id)});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
     const std::string& registry_name = ctx.registries.at(p.key.registry_id).name;
     const std::string name = KeyName(registry_name, p.key);

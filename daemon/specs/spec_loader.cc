@@ -106,10 +106,9 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
           is_slot ? "token " + QuoteForMessage(d.spec->name) + " of " + key.first +
                         " has the slot token " + QuoteForMessage(key.second) + " (spec.overlap)"
                   : "token " + QuoteForMessage(key.second) + " of " + key.first;
-      errors.emplace_back(d.file,
-                          SpecError{d.spec->source, what + ", a name also used at " +
-                                                        others(clashing, k) +
-                                                        " as a token or as a slot of spec.overlap"});
+      errors.emplace_back(
+          d.file, SpecError{d.spec->source, what + ", a name also used at " + others(clashing, k) +
+                                                " as a token or as a slot of spec.overlap"});
       failed.insert(d.file);
     }
   }

@@ -480,10 +480,10 @@ class SpecValidator {
       return;
     }
     if (*d >= spec->renew_before) {
-      Report(At(overlap->value),
-             "spec.overlap: " + text + " must be shorter than spec.renewBefore (" +
-                 std::to_string(spec->renew_before.count()) +
-                 " s): the previous slot must be retired before it expires");
+      Report(At(overlap->value), "spec.overlap: " + text +
+                                     " must be shorter than spec.renewBefore (" +
+                                     std::to_string(spec->renew_before.count()) +
+                                     " s): the previous slot must be retired before it expires");
       return;
     }
     if (*d > *spec->lifetime - spec->renew_before) {
