@@ -201,6 +201,16 @@ struct Plan {
 // - A spec with a lifetime: reissue with reason "renewal: expires DATE" once the owned token's
 //   expiry minus renew_before is at or before `now` (not while its password is held); its expiry is
 //   only set (to now + lifetime) on a token that has none or one more than lifetime (+1 min) away.
+// - A spec with overlap is served by its slot tokens (SlotNames; and the bare name, from before
+//   overlap was set), declared like the spec's own key. The current slot is the one the spec's
+//   secret records (with a password for its user and host). Its renewal (expiry - renew_before)
+//   plans a kRotate into the idle slot (deleting first a token that occupies it); a slot issued
+//   before the current one is retired (kDelete, reason "retire: overlap ended DATE") at the
+//   current one's expiry - lifetime + overlap, never held back; one issued after it (its password
+//   lost) is re-issued by the rotation or deleted. No current slot: a kCreate into slot -a when
+//   no slot token lives, else a kRotate into a free slot or the one expiring first. next_expiry
+//   includes the renewals and retirements. A slot name declared by another spec, or held by a
+//   token crtoken does not own, is a Problem.
 // - Creates and re-issues PUT OwnedTokenId with the next generation: one more than the highest
 //   generation seen for the key (the live token's, and those of this owner's ids the secrets
 //   record for it), skipping any generation seen (the counter wraps after 65535); 0 when none.

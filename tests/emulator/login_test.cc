@@ -3,7 +3,12 @@
 // emulator's clock; 401 otherwise; the registry chosen by hostname (Host header or ?host=).
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
 
 #include "emulator/api.h"
 #include "emulator/clock.h"
