@@ -6,10 +6,10 @@
 // the moment between a renewal's steps is long enough to be seen: without overlap the prober sees
 // the credential fail during the renewal; with overlap it never does.
 //
-// The clocks are moved to a few seconds before each renewal and retirement, and a spec edit makes
-// the daemon read its clock again (its timers run on the real monotonic clock, which the jump does
-// not move); the renewal and the retirement then happen when the daemon wakes by itself at their
-// instant, which the test checks on the tokens' expiries.
+// The clocks are moved to a few seconds before each renewal and retirement, and a spec edit (that
+// changes nothing for the token) makes the daemon read its clock again (its timers run on the real
+// monotonic clock, which the jump does not move); the renewal and the retirement then happen when
+// the daemon wakes by itself at their instant, which the test checks on the tokens' expiries.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -137,19 +137,20 @@ class RotationE2eTest : public DaemonFixture<> {
     DaemonFixture::SetUp();
   }
 
-  // lifetime 2h, renewBefore 1h; overlap 5m when `overlap`.
-  void WriteSpec(bool overlap, const std::string& comment = "") {
-    std::ofstream(specs_ / "ci.yaml") << "# " << comment << "\n"
-                                      << "apiVersion: crtoken.io/v1alpha1\n"
-                                         "kind: RegistryToken\n"
-                                         "metadata:\n  name: ci\n"
-                                         "spec:\n  registry: acme\n"
-                                         "  lifetime: 2h\n  renewBefore: 1h\n"
-                                      << (overlap ? "  overlap: 5m\n" : "")
-                                      << "  scopes:\n"
-                                         "    - {name: \"app/*\", type: repository, actions: "
-                                         "[pull]}\n"
-                                         "  secret:\n    file: ci.json\n";
+  // lifetime 2h, renewBefore 1h; overlap 5m when `overlap`. `adopt` changes nothing for a token
+  // crtoken owns: flipping it is a spec change that runs a pass and nothing more.
+  void WriteSpec(bool overlap, bool adopt = false) {
+    std::ofstream(specs_ / "ci.yaml")
+        << "apiVersion: crtoken.io/v1alpha1\n"
+           "kind: RegistryToken\n"
+           "metadata:\n  name: ci\n"
+           "spec:\n  registry: acme\n"
+           "  lifetime: 2h\n  renewBefore: 1h\n"
+        << (overlap ? "  overlap: 5m\n" : "") << "  adopt: " << (adopt ? "true" : "false") << "\n"
+        << "  scopes:\n"
+           "    - {name: \"app/*\", type: repository, actions: "
+           "[pull]}\n"
+           "  secret:\n    file: ci.json\n";
   }
 
   // `crtoken run` with its wall clock `offset_` ahead of the real one.
@@ -180,7 +181,8 @@ class RotationE2eTest : public DaemonFixture<> {
     ASSERT_GE(want, offset_);
     emu_->AdvanceClock(want - offset_);
     SetOffset(want);
-    WriteSpec(overlap_, "nudge " + std::to_string(++nudges_));
+    adopt_ = !adopt_;
+    WriteSpec(overlap_, adopt_);
   }
 
   std::map<std::string, json> Tokens() {
@@ -201,7 +203,7 @@ class RotationE2eTest : public DaemonFixture<> {
   }
 
   int64_t offset_ = 0;
-  int nudges_ = 0;
+  bool adopt_ = false;
   bool overlap_ = true;
 };
 
