@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -235,6 +236,8 @@ TEST_F(RotationE2eTest, TwoRotationsWithOverlapNeverLeaveTheSecretWithoutAWorkin
     std::swap(from, to);
   }
   prober.Stop();
+  std::cout << "prober: " << prober.ok() << " logins through two rotations, " << prober.failed()
+            << " failed\n";
   EXPECT_EQ(prober.failed(), 0) << "first failure: " << prober.first_failure();
   EXPECT_GT(prober.ok(), 100);
   EXPECT_EQ(prober.users(), (std::set<std::string>{"ci-a", "ci-b"}));
@@ -264,6 +267,8 @@ TEST_F(RotationE2eTest, WithoutOverlapTheRenewalLeavesAGapTheProberSees) {
       },
       std::chrono::seconds(60)));
   prober.Stop();
+  std::cout << "prober without overlap: " << prober.ok() << " logins, " << prober.failed()
+            << " failed during the renewal\n";
   EXPECT_GT(prober.failed(), 0) << "the renewal's gap went unseen";
 }
 
