@@ -400,9 +400,56 @@ void Emulator::HandleAdmin(const HttpRequest& req, HttpResponse* resp) {
   SendError(resp, 405, "method " + m + " not allowed on " + p);
 }
 
+// The base endpoint of a registry's Docker Registry HTTP API V2, as `docker login` probes it: 200
+// for a token's valid credential, 401 otherwise. The registry is the one whose hostname is the
+// `host` query parameter or, without one, the Host header (its port ignored): every registry of
+// the emulator is served on its one address.
+void Emulator::HandleLogin(const HttpRequest& req, HttpResponse* resp) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    resp->headers.emplace_back("Allow", "GET, HEAD");
+    return SendError(resp, 405, "method " + req.method + " not allowed on " + req.path);
+  }
+  const auto query = ParseQuery(req.query);
+  std::string hostname;
+  if (auto it = query.find("host"); it != query.end()) {
+    hostname = it->second;
+  } else {
+    hostname = req.Header("host");
+    if (size_t colon = hostname.rfind(':'); colon != std::string::npos) hostname.resize(colon);
+  }
+  std::string user, password;
+  const std::string& auth = req.Header("authorization");
+  if (auth.size() > 6 && ToLower(auth.substr(0, 6)) == "basic ") {
+    std::string decoded;
+    if (Base64Decode(auth.substr(6), &decoded)) {
+      size_t colon = decoded.find(':');
+      if (colon != std::string::npos) {
+        user = decoded.substr(0, colon);
+        password = decoded.substr(colon + 1);
+      }
+    }
+  }
+  switch (store_.CheckLogin(hostname, user, password)) {
+    case Store::Login::kOk:
+      resp->headers.emplace_back("Docker-Distribution-API-Version", "registry/2.0");
+      return SendJson(resp, 200, Json::object());
+    case Store::Login::kNoRegistry:
+      return SendError(resp, 404, "no running registry has the hostname '" + hostname + "'");
+    case Store::Login::kDenied:
+      break;
+  }
+  resp->headers.emplace_back("Docker-Distribution-API-Version", "registry/2.0");
+  resp->headers.emplace_back("WWW-Authenticate", "Basic realm=\"" + hostname + "\"");
+  SendJson(resp, 401,
+           Json{{"errors", Json::array({Json{{"code", "UNAUTHORIZED"},
+                                             {"message", "authentication required"},
+                                             {"detail", nullptr}}})}});
+}
+
 void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
   const std::string& m = req.method;
   std::string path = req.path;
+  if (path == "/v2/" || path == "/v2") return HandleLogin(req, resp);
   if (path.rfind(kBase, 0) != 0 ||
       (path.size() > sizeof(kBase) - 1 && path[sizeof(kBase) - 1] != '/')) {
     return SendError(resp, 404,

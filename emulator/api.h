@@ -31,6 +31,8 @@ class Emulator {
  private:
   void HandleAdmin(const HttpRequest& req, HttpResponse* resp);
   void HandleApi(const HttpRequest& req, HttpResponse* resp);
+  // GET /v2/: a registry's login check (Store::CheckLogin).
+  void HandleLogin(const HttpRequest& req, HttpResponse* resp);
   // Checks the Authorization header; fills *caller on success.
   bool Authorize(const HttpRequest& req, Caller* caller) const;
 

@@ -360,6 +360,24 @@ Result<bool> Store::DeleteToken(const std::string& registry_id, const std::strin
   return {Outcome::kOk, "", true};
 }
 
+Store::Login Store::CheckLogin(const std::string& hostname, const std::string& user,
+                               const std::string& password) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->Now();
+  PurgeExpiredLocked(now);
+  for (const auto& [seq, reg] : registries_) {
+    if (hostname.empty() || reg.info.Hostname(now) != hostname) continue;
+    for (const auto& [tseq, t] : reg.tokens) {
+      if (t.name != user) continue;
+      const bool ok = !password.empty() && t.password == password && t.status == "enabled" &&
+                      (!t.expiry || *t.expiry > now);
+      return ok ? Login::kOk : Login::kDenied;
+    }
+    return Login::kDenied;
+  }
+  return Login::kNoRegistry;
+}
+
 nlohmann::ordered_json Store::StateJson() {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t now = clock_->Now();

@@ -152,6 +152,13 @@ class Store {
   // GET /_emulator/state.
   nlohmann::ordered_json StateJson();
 
+  // A registry login (GET /v2/ with Basic auth): whether `user` (a token name) with `password`
+  // logs in to the registry whose hostname is `hostname`, at the emulator clock's now: the token
+  // exists, has that password, is enabled and has not expired.
+  enum class Login { kOk, kNoRegistry, kDenied };
+  Login CheckLogin(const std::string& hostname, const std::string& user,
+                   const std::string& password);
+
   const StorePolicy& policy() const { return policy_; }
 
  private:

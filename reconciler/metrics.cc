@@ -44,6 +44,16 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                             .Name("crtoken_token_operations_total")
                             .Help("Token operations performed, by operation and result")
                             .Register(*registry_)),
+      token_rotations_(BuildCounter()
+                           .Name("crtoken_token_rotations_total")
+                           .Help("Rotations of tokens with spec.overlap (a new slot issued and its "
+                                 "secret written), by result")
+                           .Register(*registry_)),
+      slot_expiry_(BuildGauge()
+                       .Name("crtoken_token_slot_expiry_timestamp_seconds")
+                       .Help("Expiry of each live slot token of a token with spec.overlap, as a "
+                             "Unix timestamp")
+                       .Register(*registry_)),
       secret_writes_(BuildCounter()
                          .Name("crtoken_secret_writes_total")
                          .Help("Secret writes, by sink and result")
@@ -127,6 +137,10 @@ void Metrics::CountTokenOperation(ActionType type, bool success) {
       .Increment();
 }
 
+void Metrics::CountRotation(bool success) {
+  token_rotations_.Add({{"result", success ? "success" : "error"}}).Increment();
+}
+
 void Metrics::CountSecretWrite(SecretRef::Kind sink, bool success) {
   secret_writes_
       .Add({{"sink", sink == SecretRef::Kind::kKubernetes ? "kubernetes" : "file"},
@@ -167,6 +181,26 @@ void Metrics::SetInstantLocked(prometheus::Family<prometheus::Gauge>& family,
   it->second->Set(static_cast<double>(value->time_since_epoch().count()));
 }
 
+void Metrics::SetSlotsLocked(const SeriesKey& key, const std::map<std::string, Instant>& slots) {
+  std::map<std::string, prometheus::Gauge*>& series = slot_series_[key];
+  for (auto it = series.begin(); it != series.end();) {
+    if (slots.count(it->first) > 0) {
+      ++it;
+      continue;
+    }
+    slot_expiry_.Remove(it->second);
+    it = series.erase(it);
+  }
+  for (const auto& [slot, expiry] : slots) {
+    prometheus::Gauge*& gauge = series[slot];
+    if (gauge == nullptr) {
+      gauge = &slot_expiry_.Add({{"registry", key.first}, {"token", key.second}, {"slot", slot}});
+    }
+    gauge->Set(static_cast<double>(expiry.time_since_epoch().count()));
+  }
+  if (series.empty()) slot_series_.erase(key);
+}
+
 void Metrics::SetTokenExpiry(const std::string& registry, const std::string& token,
                              std::optional<Instant> expiry) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -197,6 +231,7 @@ void Metrics::SetTokenStates(const std::string& scope,
     if (t.registry_read) {
       SetInstantLocked(token_expiry_, expiry_series_, key, t.expiry);
       SetInstantLocked(token_renewal_, renewal_series_, key, t.renewal);
+      SetSlotsLocked(key, t.slot_expiry);
     }
   }
   for (auto it = state_series_.begin(); it != state_series_.end();) {
@@ -207,6 +242,7 @@ void Metrics::SetTokenStates(const std::string& scope,
     token_state_.Remove(it->second.gauge);
     SetInstantLocked(token_expiry_, expiry_series_, it->first, std::nullopt);
     SetInstantLocked(token_renewal_, renewal_series_, it->first, std::nullopt);
+    SetSlotsLocked(it->first, {});
     it = state_series_.erase(it);
   }
 }

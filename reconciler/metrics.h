@@ -46,6 +46,9 @@ class Metrics {
   void ObserveReconcile(bool success, double seconds);
   // crtoken_token_operations_total{operation=create|update|delete|reissue,result=success|error}.
   void CountTokenOperation(ActionType type, bool success);
+  // crtoken_token_rotations_total{result=success|error}: rotations of specs with overlap; success
+  // once the new slot's secret is written and durable.
+  void CountRotation(bool success);
   // crtoken_secret_writes_total{sink=file|kubernetes,result=success|error}.
   void CountSecretWrite(SecretRef::Kind sink, bool success);
   // crtoken_tokens{state}: the sum over all scopes (one scope per registry key in the daemon).
@@ -57,7 +60,9 @@ class Metrics {
   // The declared tokens of one pass scope (as SetTokenCounts), after the pass:
   // crtoken_token_state{registry,token,state} = 1, one series per token (a changed state replaces
   // the series); for tokens whose registry was read, crtoken_token_expiry_timestamp_seconds and
-  // crtoken_token_renewal_timestamp_seconds{registry,token} (set, or removed when nullopt).
+  // crtoken_token_renewal_timestamp_seconds{registry,token} (set, or removed when nullopt), and for
+  // tokens with overlap crtoken_token_slot_expiry_timestamp_seconds{registry,token,slot}, one
+  // series per live slot token.
   // Tokens this scope set before and no longer declares lose all three series; a token that
   // another scope declares now belongs to that scope.
   void SetTokenStates(const std::string& scope, const std::vector<DeclaredTokenState>& tokens);
@@ -75,6 +80,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& reconciles_;
   prometheus::Histogram& reconcile_duration_;
   prometheus::Family<prometheus::Counter>& token_operations_;
+  prometheus::Family<prometheus::Counter>& token_rotations_;
+  prometheus::Family<prometheus::Gauge>& slot_expiry_;
   prometheus::Family<prometheus::Counter>& secret_writes_;
   prometheus::Family<prometheus::Gauge>& tokens_;
   prometheus::Family<prometheus::Gauge>& token_expiry_;
@@ -103,6 +110,9 @@ class Metrics {
                         std::map<SeriesKey, prometheus::Gauge*>& series, const SeriesKey& key,
                         std::optional<Instant> value);
   std::map<SeriesKey, prometheus::Gauge*> expiry_series_;
+  // crtoken_token_slot_expiry_timestamp_seconds of `key`: exactly `slots` (slot name -> expiry).
+  void SetSlotsLocked(const SeriesKey& key, const std::map<std::string, Instant>& slots);
+  std::map<SeriesKey, std::map<std::string, prometheus::Gauge*>> slot_series_;
   std::map<SeriesKey, prometheus::Gauge*> renewal_series_;
   std::map<SeriesKey, StateSeries> state_series_;
 };

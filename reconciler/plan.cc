@@ -36,6 +36,8 @@ const char* ActionTypeName(ActionType type) {
       return "create";
     case ActionType::kReissue:
       return "reissue";
+    case ActionType::kRotate:
+      return "rotate";
     case ActionType::kUpdate:
       return "update";
     case ActionType::kDelete:
@@ -113,7 +115,12 @@ std::string Action::Describe() const {
       (registry_name.empty() ? key.registry_id : registry_name) + "/" + key.name;
   std::string out = std::string(ActionTypeName(type)) + " " + who;
   switch (type) {
+    case ActionType::kRotate:
+      out += " to slot " + slot;
+      if (!reason.empty()) out += ": " + reason;
+      return out;
     case ActionType::kCreate: {
+      if (!slot.empty()) out += " slot " + slot;
       if (spec) {
         std::string expiry = "no expiry";
         if (spec->expiry) expiry = "expires " + FormatRfc3339(*spec->expiry);
@@ -218,6 +225,9 @@ struct Index {
   // API forbids that; if it ever happens they are left alone).
   std::map<TokenKey, SeenToken> tokens;
   std::vector<TokenKey> extra_tokens;
+  // The slot token keys of resolved specs with overlap (registry id, "<name>-a" / "<name>-b"):
+  // declared, as their spec's own key is.
+  std::set<TokenKey> slots;
 };
 
 bool SpecLess(const TokenSpec* a, const TokenSpec* b) {
@@ -239,6 +249,11 @@ Index BuildIndex(const DesiredState& desired, const ObservedState& observed,
       index.unresolved_names.emplace(spec->registry, spec->name);
     } else {
       index.specs[TokenKey{spec->registry_id, spec->name}].push_back(spec);
+      if (spec->overlap) {
+        for (const std::string& slot : SlotNames(spec->name)) {
+          index.slots.insert(TokenKey{spec->registry_id, slot});
+        }
+      }
     }
   }
   std::vector<const ListedSecret*> listed;
@@ -367,7 +382,8 @@ class Planner {
   }
 
   bool Declared(const TokenKey& key, const RegistryInfo& info) const {
-    return index_.specs.count(key) > 0 || index_.unresolved_names.count({info.name, key.name}) > 0;
+    return index_.specs.count(key) > 0 || index_.slots.count(key) > 0 ||
+           index_.unresolved_names.count({info.name, key.name}) > 0;
   }
 
   const SeenToken* TokenFor(const TokenKey& key) const {
@@ -500,6 +516,10 @@ class Planner {
       ++plan_.counts.error;
       return;
     }
+    if (spec.overlap) {
+      PlanSlots(key, spec, info);
+      return;
+    }
     const SeenToken* seen = TokenFor(key);
     const KeySecrets secrets = SecretsOfDeclared(key, spec);
     const bool held = observed_.held_passwords.count(key) > 0;
@@ -630,6 +650,260 @@ class Planner {
     } else {
       ++plan_.counts.in_sync;
     }
+  }
+
+  // A spec with overlap. Its tokens are the slots "<name>-a" and "<name>-b" and, from before
+  // overlap was set, the bare "<name>"; each is recognised by its id (OwnedTokenId of its own
+  // name). The current one is the token the spec's secret records (with a password for its user
+  // and host). Every other one was issued before it (its previous slot, kept for `overlap` after
+  // the current one was issued: the current one's expiry minus lifetime) or after it (a crash
+  // between its PUT and the secret write: its password is lost). Nothing is remembered: every
+  // instant is derived from the tokens' expiries.
+  void PlanSlots(const TokenKey& key, const TokenSpec& spec, const RegistryInfo& info) {
+    struct Live {
+      std::string name;
+      const ObservedToken* token = nullptr;
+    };
+    const std::vector<std::string> slots = SlotNames(spec.name);
+    std::vector<std::string> names = {spec.name};
+    names.insert(names.end(), slots.begin(), slots.end());
+    for (const std::string& slot : slots) {
+      if (index_.specs.count(TokenKey{key.registry_id, slot}) > 0) {
+        // Declared by another spec too (by registry name in one, by id in the other: the
+        // validator could not see it). That spec is planned as usual; this one waits.
+        AddProblem(spec, "token " + spec.name + ": its slot name " + slot +
+                             " (spec.overlap) is declared as a token of registry " + info.name +
+                             " too; rename one of them");
+        ++plan_.counts.error;
+        return;
+      }
+    }
+    std::vector<Live> live;
+    for (const std::string& name : names) {
+      const SeenToken* seen = TokenFor(TokenKey{key.registry_id, name});
+      if (seen == nullptr) continue;
+      if (seen->owned) {
+        live.push_back(Live{name, seen->token});
+        continue;
+      }
+      if (name == spec.name) {
+        ++plan_.counts.unmanaged;  // not a slot: left alone
+        continue;
+      }
+      AddProblem(spec, "token " + spec.name + ": its slot name " + name +
+                           " (spec.overlap) is held in registry " + info.name + " by token " +
+                           seen->token->id +
+                           ", which crtoken does not own; delete or rename that token, or rename "
+                           "the spec");
+      ++plan_.counts.error;
+      return;
+    }
+    auto find = [&](const std::string& name) -> const Live* {
+      for (const Live& l : live) {
+        if (l.name == name) return &l;
+      }
+      return nullptr;
+    };
+    const bool held = observed_.held_passwords.count(key) > 0;
+    const SecretState* own = nullptr;
+    if (auto it = observed_.secrets.find(key); it != observed_.secrets.end()) own = &it->second;
+    std::vector<const ListedSecret*> elsewhere;  // this owner's secrets of the spec, moved away
+    bool any_recorded = false;
+    for (const std::string& name : names) {
+      for (const ListedSecret* secret : SecretsOf(TokenKey{key.registry_id, name})) {
+        any_recorded = true;
+        if (secret->ref != spec.secret && index_.declared_places.count(secret->ref) == 0) {
+          elsewhere.push_back(secret);
+        }
+      }
+    }
+    // The current slot, or why the secret holds no working credential.
+    const Live* current = nullptr;
+    std::string why_not;
+    if (own != nullptr) {
+      for (const Live& l : live) {
+        if (Records(own->record, policy_.owner, TokenKey{key.registry_id, l.name}, l.token->id)) {
+          current = &l;
+        }
+      }
+      if (current == nullptr) {
+        why_not = own->exists ? "password never reached the sink" : "secret missing";
+        for (const ListedSecret* other : elsewhere) {
+          for (const Live& l : live) {
+            if (SameId(other->record.token_id, l.token->id)) {
+              why_not =
+                  "secret moved from " + other->ref.ToString() + " to " + spec.secret.ToString();
+            }
+          }
+        }
+      } else if (!own->has_password) {
+        why_not = "secret has no password";
+      } else if (own->username != current->name) {
+        why_not =
+            "secret has username \"" + own->username + "\" instead of \"" + current->name + "\"";
+      } else if (!info.hostname.empty() && own->hostname != info.hostname) {
+        why_not =
+            "secret is for host \"" + own->hostname + "\" instead of \"" + info.hostname + "\"";
+      }
+      if (!why_not.empty()) current = nullptr;
+      any_recorded = any_recorded || OwnRecordsAny(key, names, own);
+    }
+
+    std::vector<Action> actions;
+    auto make = [&](ActionType type, const TokenKey& action_key, std::string reason) {
+      Action action;
+      action.type = type;
+      action.key = action_key;
+      action.registry_name = info.name;
+      action.hostname = info.hostname;
+      action.reason = std::move(reason);
+      return action;
+    };
+    // Issue `slot` (after deleting `occupant`, a token in it): the secret is written with it.
+    auto issue = [&](ActionType type, const std::string& slot, const Live* occupant,
+                     std::string reason) {
+      Action action = make(type, key, std::move(reason));
+      action.spec = spec;
+      action.slot = slot;
+      if (occupant != nullptr) {
+        action.token_id = occupant->token->id;
+        action.observed = *occupant->token;
+      }
+      if (current != nullptr) action.from_slot = current->name;
+      action.new_token_id =
+          OwnedTokenId(policy_.owner, key.registry_id, slot, NextSlotGeneration(key, names, own));
+      action.delete_secrets = Deletable(elsewhere, info);
+      actions.push_back(std::move(action));
+    };
+    // Retirement is no prune: the token belongs to a declared spec, so it is never held back.
+    auto retire = [&](const Live& l, std::string reason) {
+      Action action =
+          make(ActionType::kDelete, TokenKey{key.registry_id, l.name}, std::move(reason));
+      action.token_id = l.token->id;
+      action.observed = *l.token;
+      actions.push_back(std::move(action));
+    };
+
+    if (held) {
+      // A slot was issued and its password waits in memory for the sink: nothing else until then.
+      ++plan_.counts.pending;
+      return;
+    }
+    if (own == nullptr) {
+      ++plan_.counts.in_sync;  // the secret could not be inspected: nothing is decided on it
+      return;
+    }
+    if (current == nullptr) {
+      // No working credential in the secret: issue a slot that holds no token, else replace the
+      // one that expires first. The others are older than the new one: retired after the overlap.
+      std::string target;
+      const Live* occupant = nullptr;
+      for (const std::string& slot : slots) {
+        if (find(slot) == nullptr) {
+          target = slot;
+          break;
+        }
+      }
+      if (target.empty()) {
+        for (const std::string& slot : slots) {
+          const Live* l = find(slot);
+          if (occupant == nullptr || (l->token->expiry < occupant->token->expiry)) occupant = l;
+        }
+        target = occupant->name;
+      }
+      if (live.empty()) {
+        issue(ActionType::kCreate, target, nullptr,
+              any_recorded ? "disappeared from the registry (deleted by hand or expired)"
+                           : kNotInRegistry);
+      } else {
+        issue(ActionType::kRotate, target, occupant, why_not);
+      }
+    } else {
+      const ObservedToken& token = *current->token;
+      const std::string idle = current->name == slots[0] ? slots[1] : slots[0];
+      const Live* occupant = find(idle);
+      // When the current slot was issued: its expiry minus lifetime (a token without an expiry is
+      // given one by an update; its previous slots are retired at once).
+      const std::optional<Instant> issued =
+          token.expiry ? std::optional<Instant>(*token.expiry - *spec.lifetime) : std::nullopt;
+      const bool due = token.expiry && now_ >= *token.expiry - spec.renew_before;
+      for (const Live& l : live) {
+        if (&l == current || (due && &l == occupant)) continue;
+        if (l.token->expiry && token.expiry && *l.token->expiry > *token.expiry) {
+          retire(l, "password never delivered (issued after " + current->name + ", the slot " +
+                        spec.secret.ToString() + " holds)");
+          continue;
+        }
+        const Instant retire_at = issued ? *issued + *spec.overlap : now_;
+        if (now_ >= retire_at) {
+          retire(l, "retire: overlap ended " + FormatRfc3339(retire_at));
+        } else {
+          wake_.push_back(retire_at);
+        }
+      }
+      if (due) {
+        issue(ActionType::kRotate, idle, occupant,
+              "renewal: " + current->name + " expires " + FormatRfc3339(*token.expiry) +
+                  "; new slot expires " + FormatRfc3339(now_ + *spec.lifetime) + ", " +
+                  current->name + " retires at " + FormatRfc3339(now_ + *spec.overlap));
+      } else {
+        if (token.expiry) wake_.push_back(*token.expiry - spec.renew_before);
+        TokenPatch patch = Diff(spec, token, now_);
+        if (!patch.empty()) {
+          Action action = make(ActionType::kUpdate, key, "fields differ");
+          action.token_id = token.id;
+          action.observed = token;
+          action.spec = spec;
+          action.patch = std::move(patch);
+          actions.push_back(std::move(action));
+        }
+        std::vector<SecretRef> places = Deletable(elsewhere, info);
+        if (!places.empty()) {
+          Action action =
+              make(ActionType::kDelete, key, "secret moved to " + spec.secret.ToString());
+          action.delete_secrets = std::move(places);
+          actions.push_back(std::move(action));
+        }
+      }
+    }
+    if (actions.empty()) {
+      ++plan_.counts.in_sync;
+      return;
+    }
+    ++plan_.counts.pending;  // the spec counts once, however many actions it has
+    for (Action& action : actions) plan_.actions.push_back(std::move(action));
+  }
+
+  // True when the spec's own secret is this owner's and records a token of one of `names`.
+  bool OwnRecordsAny(const TokenKey& key, const std::vector<std::string>& names,
+                     const SecretState* own) const {
+    if (own == nullptr || own->record.empty() || own->record.owner != policy_.owner ||
+        own->record.registry_id != key.registry_id) {
+      return false;
+    }
+    return std::find(names.begin(), names.end(), own->record.token_name) != names.end();
+  }
+
+  // The generation of a new slot token: one more than the highest seen among the spec's tokens
+  // (each id read with its own name) and the ids its secrets record, skipping every one seen; so
+  // generations grow across the slots, and a slot never reuses an id a secret records.
+  uint16_t NextSlotGeneration(const TokenKey& key, const std::vector<std::string>& names,
+                              const SecretState* own) const {
+    std::set<uint16_t> seen;
+    auto consider = [&](const std::string& name, const std::string& id) {
+      const TokenIdInfo info = ClassifyTokenId(policy_.owner, key.registry_id, name, id);
+      if (info.cls == TokenIdClass::kMine) seen.insert(info.generation);
+    };
+    for (const std::string& name : names) {
+      const TokenKey k{key.registry_id, name};
+      if (const SeenToken* token = TokenFor(k)) consider(name, token->token->id);
+      for (const ListedSecret* secret : SecretsOf(k)) consider(name, secret->record.token_id);
+    }
+    if (OwnRecordsAny(key, names, own)) consider(own->record.token_name, own->record.token_id);
+    if (seen.empty()) return 0;
+    uint16_t next = static_cast<uint16_t>(*seen.rbegin() + 1);
+    while (seen.count(next) > 0) next = static_cast<uint16_t>(next + 1);
+    return next;
   }
 
   void PlanUndeclared(const ObservedRegistry& registry) {
@@ -770,9 +1044,10 @@ class Planner {
     auto consider = [&](Instant at) {
       if (at > now_ && (!plan_.next_expiry || at < *plan_.next_expiry)) plan_.next_expiry = at;
     };
+    for (Instant at : wake_) consider(at);
     for (const TokenSpec& spec : desired_.specs) {
       if (spec.expiry) consider(*spec.expiry);
-      if (!spec.lifetime) continue;
+      if (!spec.lifetime || spec.overlap) continue;  // a spec with overlap: wake_
       const SeenToken* seen = TokenFor(TokenKey{spec.registry_id, spec.name});
       if (seen != nullptr && seen->token->expiry) {
         consider(*seen->token->expiry - spec.renew_before);
@@ -836,6 +1111,7 @@ class Planner {
   std::set<TokenKey> protected_seen_;
   std::set<TokenKey> consumed_;  // undeclared keys whose secrets go with their token's delete
   std::map<std::string, int> held_by_registry_;  // registry id -> deletes held back
+  std::vector<Instant> wake_;                    // renewals and retirements of specs with overlap
   Plan plan_;
 };
 

@@ -99,8 +99,11 @@ struct ObservedState {
 enum class ActionType {
   kCreate,   // PUT a new token, then write its secret
   kReissue,  // delete the existing token and create it again: its password is lost or unknown
-  kUpdate,   // PATCH only the fields that differ
-  kDelete,   // delete an undeclared token (if it still exists) and its secrets
+  // spec.overlap: PUT the idle slot token (after deleting a token that occupies it, token_id),
+  // write the secret with it; the previous slot stays until its retirement (a later kDelete).
+  kRotate,
+  kUpdate,  // PATCH only the fields that differ
+  kDelete,  // delete an undeclared token (if it still exists) and its secrets
 };
 const char* ActionTypeName(ActionType type);
 
@@ -108,9 +111,16 @@ struct Action {
   ActionType type = ActionType::kCreate;
   TokenKey key;
   std::string registry_name;
-  std::string hostname;           // the registry's hostname ("" while it is provisioning)
-  std::string token_id;           // the existing token (reissue, update, delete); "" if none
-  std::string new_token_id;       // create, reissue: the id to PUT (OwnedTokenId, next generation)
+  std::string hostname;      // the registry's hostname ("" while it is provisioning)
+  std::string token_id;      // the existing token (reissue, update, delete); "" if none
+  std::string new_token_id;  // create, reissue: the id to PUT (OwnedTokenId, next generation)
+  // create, rotate of a spec with overlap: the slot token to PUT ("<name>-a" or "<name>-b"); its
+  // name is the username in the secret, and new_token_id is OwnedTokenId of this name.
+  std::string slot;
+  // rotate: the slot that serves now (the secret records it), "" when none does.
+  std::string from_slot;
+  // create, reissue, rotate: the name of the token to PUT: the slot, else key.name.
+  const std::string& IssueName() const { return slot.empty() ? key.name : slot; }
   std::optional<TokenSpec> spec;  // create, reissue, update
   TokenPatch patch;               // update
   // The token as the registry lists it (reissue, update, delete of an existing token): the "from"
@@ -191,6 +201,16 @@ struct Plan {
 // - A spec with a lifetime: reissue with reason "renewal: expires DATE" once the owned token's
 //   expiry minus renew_before is at or before `now` (not while its password is held); its expiry is
 //   only set (to now + lifetime) on a token that has none or one more than lifetime (+1 min) away.
+// - A spec with overlap is served by its slot tokens (SlotNames; and the bare name, from before
+//   overlap was set), declared like the spec's own key. The current slot is the one the spec's
+//   secret records (with a password for its user and host). Its renewal (expiry - renew_before)
+//   plans a kRotate into the idle slot (deleting first a token that occupies it); a slot issued
+//   before the current one is retired (kDelete, reason "retire: overlap ended DATE") at the
+//   current one's expiry - lifetime + overlap, never held back; one issued after it (its password
+//   lost) is re-issued by the rotation or deleted. No current slot: a kCreate into slot -a when
+//   no slot token lives, else a kRotate into a free slot or the one expiring first. next_expiry
+//   includes the renewals and retirements. A slot name declared by another spec, or held by a
+//   token crtoken does not own, is a Problem.
 // - Creates and re-issues PUT OwnedTokenId with the next generation: one more than the highest
 //   generation seen for the key (the live token's, and those of this owner's ids the secrets
 //   record for it), skipping any generation seen (the counter wraps after 65535); 0 when none.

@@ -42,6 +42,8 @@ int TypeOrder(ActionType type) {
       return 2;
     case ActionType::kDelete:
       return 3;
+    case ActionType::kRotate:
+      return 4;
   }
   return 4;
 }
@@ -74,6 +76,14 @@ TokenFields FieldsOf(const TokenSpec& spec, Instant now) {
   fields.expiry = spec.lifetime ? std::optional<Instant>(now + *spec.lifetime) : spec.expiry;
   fields.scopes = spec.scopes;
   return fields;
+}
+
+// The keys of a spec's tokens into `keys`: its own, and its slots' when it has overlap.
+void InsertKeys(const TokenSpec& spec, std::set<TokenKey>& keys) {
+  keys.insert(TokenKey{spec.registry_id, spec.name});
+  if (!spec.overlap) return;
+  for (const std::string& slot : SlotNames(spec.name))
+    keys.insert(TokenKey{spec.registry_id, slot});
 }
 
 // Token ids compare without regard to case; the API writes them lower-case.
@@ -525,7 +535,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
     metrics_->ObserveReconcile(result.converged, seconds);
     if (result.converged) metrics_->SetLastSuccess(now);
   }
-  int by_type[4] = {0, 0, 0, 0};
+  int by_type[5] = {0, 0, 0, 0, 0};
   for (const auto& action : result.plan.actions) ++by_type[TypeOrder(action.type)];
   char took[32];
   std::snprintf(took, sizeof took, "%.3f", seconds);
@@ -537,6 +547,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
                            {"reissue", std::to_string(by_type[1])},
                            {"update", std::to_string(by_type[2])},
                            {"delete", std::to_string(by_type[3])},
+                           {"rotate", std::to_string(by_type[4])},
                            {"failed", std::to_string(result.actions_failed)},
                            {"errors", std::to_string(result.errors.size())},
                            {"secrets_waiting", std::to_string(result.secrets_waiting)},
@@ -568,7 +579,7 @@ void Reconciler::ConfirmUnlisted(PassContext& ctx) {
   std::vector<Unlisted> candidates;
   {
     std::set<TokenKey> declared;
-    for (const auto& spec : ctx.specs) declared.insert(TokenKey{spec.registry_id, spec.name});
+    for (const auto& spec : ctx.specs) InsertKeys(spec, declared);
     // Under prune none no secret is dropped: looking them up would only cost a request per pass.
     if (config_.policy.prune != PruneMode::kNone) {
       for (const auto& secret : ctx.listed) {
@@ -677,14 +688,17 @@ void Reconciler::FlushHeld(PassContext& ctx) {
   for (const auto& p : pending) {
     Password password;
     std::string token_id;
+    std::string token_name;
     {
       std::lock_guard<std::mutex> lock(mu_);
       password = held_.at(p.key).password.Clone();
       token_id = held_.at(p.key).token_id;
+      token_name = held_.at(p.key).token_name;
     }
-    Status status = sink_.Write(
-        p.spec->secret,
-        DockerCredential{p.hostname, p.spec->name, std::move(password), RecordOf(p.key, token_id)});
+    Status status =
+        sink_.Write(p.spec->secret,
+                    DockerCredential{p.hostname, token_name, std::move(password),
+                                     RecordOf(TokenKey{p.key.registry_id, token_name}, token_id)});
     if (metrics_) metrics_->CountSecretWrite(p.spec->secret.kind, status.ok());
     const std::string& registry_name = ctx.registries.at(p.key.registry_id).name;
     const std::string name = KeyName(registry_name, p.key);
@@ -724,6 +738,7 @@ void Reconciler::Act(PassContext& ctx) {
         creates.push_back(&action);
         break;
       case ActionType::kReissue:
+      case ActionType::kRotate:  // may delete a token that occupies the idle slot first
         reissues.push_back(&action);
         break;
       case ActionType::kUpdate:
@@ -785,6 +800,7 @@ void Reconciler::DeleteReissuedTokens(PassContext& ctx, const std::vector<const 
     if (!status.ok()) {
       ctx.ActionFailed(a, "deleting the old token", status.error());
       CountOperation(a.type, false);
+      if (metrics_ && a.type == ActionType::kRotate) metrics_->CountRotation(false);
       ctx.ActionDone(config_.on_progress);
       return;
     }
@@ -820,9 +836,10 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
     const Action& a = *creates[i];
     const TokenSpec& spec = *a.spec;
     ctx.AddWrites(1);
-    const TokenFields fields = FieldsOf(spec, Now(clock_));
+    TokenFields fields = FieldsOf(spec, Now(clock_));
+    fields.name = a.IssueName();  // a slot's name, for a spec with overlap
     auto created = api_.CreateToken(a.key.registry_id, a.new_token_id, fields);
-    if (!created.ok() && created.error().kind == ErrorKind::kConflict &&
+    if (!created.ok() && created.error().kind == ErrorKind::kConflict && a.slot.empty() &&
         (spec.adopt || config_.policy.adopt_all)) {
       // The name was taken after our list (or the list was stale): adopt it by re-issue. Never a
       // token whose id carries this owner's mark for another name (forged or collided).
@@ -855,7 +872,7 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
     }
     Hook("after-put");
     CountOperation(a.type, true);
-    if (spec.lifetime) ctx.SetIssuedExpiry(a.key, fields.expiry);
+    if (spec.lifetime) ctx.SetIssuedExpiry(TokenKey{a.key.registry_id, fields.name}, fields.expiry);
     Password password = std::move(created.value().password);
     if (password.empty()) {
       // The token exists and no secret records it: the next pass re-issues it.
@@ -870,8 +887,8 @@ std::vector<Reconciler::CreateOutcome> Reconciler::CreateAndUpdate(
       outcomes[i] = CreateOutcome{CreateOutcome::kHeld, std::move(password)};
       return;
     }
-    DockerCredential credential{info.hostname, spec.name, std::move(password),
-                                RecordOf(a.key, a.new_token_id)};
+    DockerCredential credential{info.hostname, fields.name, std::move(password),
+                                RecordOf(TokenKey{a.key.registry_id, fields.name}, a.new_token_id)};
     Status written = sink_.Write(spec.secret, credential);
     password = std::move(credential.password);
     if (metrics_) metrics_->CountSecretWrite(spec.secret.kind, written.ok());
@@ -911,6 +928,10 @@ void Reconciler::DeliverCreated(PassContext& ctx, const std::vector<const Action
     }
   }
   for (size_t i = 0; i < creates.size(); ++i) {
+    if (metrics_ && creates[i]->type == ActionType::kRotate) {
+      // Done when the new slot's secret is durable; a held password is finished by a later pass.
+      metrics_->CountRotation(outcomes[i].state == CreateOutcome::kReady);
+    }
     if (outcomes[i].state != CreateOutcome::kReady) continue;
     for (const SecretRef& ref : creates[i]->delete_secrets) DeleteSecret(ctx, *creates[i], ref);
   }
@@ -921,7 +942,7 @@ void Reconciler::DeliverCreated(PassContext& ctx, const std::vector<const Action
       // The token exists and this process is the only holder of its password: keep it until
       // the sink has it, durably.
       held_[key] = Held{creates[i]->new_token_id, std::move(outcomes[i].password),
-                        creates[i]->registry_name};
+                        creates[i]->registry_name, creates[i]->IssueName()};
     } else {
       held_.erase(key);  // the token the held password belonged to is gone or replaced
     }
@@ -948,7 +969,7 @@ bool Reconciler::DeleteSecret(PassContext& ctx, const Action& action, const Secr
 // is forgotten.
 void Reconciler::DeleteUndeclared(PassContext& ctx, const std::vector<const Action*>& deletes) {
   std::set<TokenKey> declared;
-  for (const auto& spec : ctx.specs) declared.insert(TokenKey{spec.registry_id, spec.name});
+  for (const auto& spec : ctx.specs) InsertKeys(spec, declared);
   ParallelFor(deletes.size(), config_.parallelism, [&](size_t i) {
     const ProgressOnExit progress{ctx, config_.on_progress};
     const Action& a = *deletes[i];

@@ -146,6 +146,7 @@ class Reconciler {
     std::string token_id;
     Password password;
     std::string registry_name;
+    std::string token_name;  // the token's name (a slot's, for a spec with overlap)
   };
   struct PassContext;
 

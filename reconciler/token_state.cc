@@ -7,6 +7,39 @@ bool SameSource(const SourceLocation& a, const SourceLocation& b) {
   return a.file == b.file && a.line == b.line && a.column == b.column;
 }
 
+// A spec with overlap: every live slot token's expiry (as listed, or as issued in this pass; a
+// token this pass deleted without failure is gone), the newest one as the spec's expiry.
+void SlotExpiries(const PassFacts& facts, const TokenSpec& spec, const ObservedRegistry* observed,
+                  DeclaredTokenState& s) {
+  std::vector<std::string> names = SlotNames(spec.name);
+  names.push_back(spec.name);
+  for (const std::string& name : names) {
+    const TokenKey key{spec.registry_id, name};
+    std::optional<Instant> expiry;
+    bool live = false;
+    if (auto issued = facts.issued_expiry.find(key); issued != facts.issued_expiry.end()) {
+      expiry = issued->second;
+      live = true;
+    } else if (observed != nullptr) {
+      for (const ObservedToken& t : observed->tokens) {
+        if (t.name == name) {
+          expiry = t.expiry;
+          live = true;
+        }
+      }
+      if (live && facts.acted && facts.plan != nullptr && facts.failures.count(key) == 0) {
+        for (const Action& a : facts.plan->actions) {
+          if (a.type == ActionType::kDelete && a.key == key && !a.token_id.empty()) live = false;
+        }
+      }
+    }
+    if (!live || !expiry) continue;
+    s.slot_expiry[name] = *expiry;
+    if (!s.expiry || *expiry > *s.expiry) s.expiry = expiry;
+  }
+  if (s.expiry) s.renewal = *s.expiry - spec.renew_before;
+}
+
 }  // namespace
 
 const char* TokenStateName(TokenState state) {
@@ -44,7 +77,9 @@ std::vector<DeclaredTokenState> DeclaredTokenStates(const PassFacts& facts) {
       if (it != facts.observed->end()) observed = &it->second;
     }
     s.registry_read = observed != nullptr;
-    if (!spec.lifetime) {
+    if (spec.overlap) {
+      SlotExpiries(facts, spec, observed, s);
+    } else if (!spec.lifetime) {
       s.expiry = spec.expiry;
     } else {
       if (auto issued = facts.issued_expiry.find(key); issued != facts.issued_expiry.end()) {
@@ -67,7 +102,11 @@ std::vector<DeclaredTokenState> DeclaredTokenStates(const PassFacts& facts) {
         }
       }
       for (const Action& a : facts.plan->actions) {
-        if (a.key == key && a.type != ActionType::kDelete) {
+        const bool retirement = spec.overlap && a.type == ActionType::kDelete &&
+                                a.key.registry_id == key.registry_id &&
+                                (a.key == key || a.key.name == SlotNames(spec.name)[0] ||
+                                 a.key.name == SlotNames(spec.name)[1]);
+        if ((a.key == key && a.type != ActionType::kDelete) || retirement) {
           action = &a;
           break;
         }

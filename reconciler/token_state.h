@@ -37,6 +37,10 @@ struct DeclaredTokenState {
   std::optional<Instant> expiry;
   // Lifetime tokens: when the live token is due for renewal (expiry - renewBefore).
   std::optional<Instant> renewal;
+  // Tokens with overlap: the expiry of each live slot token, by its name (the bare name too, while
+  // a token from before overlap was set lives). `expiry` is then the newest one's: the slot that
+  // serves once the pass converged.
+  std::map<std::string, Instant> slot_expiry;
   // Empty when in sync; otherwise what is planned or awaited (pending), or why (error). Never
   // contains a secret.
   std::string detail;
@@ -59,7 +63,8 @@ struct PassFacts {
   std::map<TokenKey, std::string> failures;
   // Keys whose password is held in memory after the pass, waiting for its secret.
   std::set<TokenKey> held;
-  // Expiry of the lifetime tokens issued in this pass.
+  // Expiry of the lifetime tokens issued in this pass, by the key of the token issued (a slot's
+  // name, for a spec with overlap).
   std::map<TokenKey, std::optional<Instant>> issued_expiry;
 };
 

@@ -30,6 +30,8 @@ const char* TokenStatusName(TokenStatus status) {
   return status == TokenStatus::kDisabled ? "disabled" : "enabled";
 }
 
+std::vector<std::string> SlotNames(const std::string& name) { return {name + "-a", name + "-b"}; }
+
 std::string SourceLocation::ToString() const {
   if (line <= 0) return file;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);

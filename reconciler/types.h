@@ -57,11 +57,19 @@ struct TokenSpec {
   // `expiry`; `renew_before` is set (0 < renew_before < lifetime) whenever `lifetime` is.
   std::optional<std::chrono::seconds> lifetime;
   std::chrono::seconds renew_before{0};
+  // spec.overlap (only with `lifetime`): the spec is served by two slot tokens (SlotNames), and a
+  // renewal creates the idle slot and writes the secret with it before the previous slot is
+  // retired, `overlap` later, so that the secret always holds a credential that logs in.
+  // 1 min <= overlap < renew_before, and overlap <= lifetime - renew_before.
+  std::optional<std::chrono::seconds> overlap;
   std::vector<Scope> scopes;
   SecretRef secret;
   bool adopt = false;     // take over an existing token of this name that crtoken does not own
   SourceLocation source;  // the document's metadata.name node
 };
+
+// The names of the two slot tokens of a spec with `overlap`: "<name>-a" and "<name>-b".
+std::vector<std::string> SlotNames(const std::string& name);
 
 // A token as the registry API reports it. There is no password: the API returns it only once.
 struct ObservedToken {

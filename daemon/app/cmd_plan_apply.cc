@@ -30,6 +30,7 @@ Tally Count(const Plan& plan) {
         ++t.create;
         break;
       case ActionType::kReissue:
+      case ActionType::kRotate:  // a new password too: counted with the re-issues
         ++t.reissue;
         break;
       case ActionType::kUpdate:

@@ -82,6 +82,36 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
       failed.insert(d.file);
     }
   }
+  // A spec with overlap is served by its slot tokens "<name>-a" and "<name>-b": no other spec of
+  // the registry may declare one of those names, nor have a slot of the same name.
+  std::map<std::pair<std::string, std::string>, std::vector<Declaration>> by_slot;
+  for (const auto& [key, declarations] : by_name) {
+    for (const Declaration& d : declarations) {
+      if (!d.spec->overlap) continue;
+      for (const std::string& slot : SlotNames(d.spec->name)) {
+        by_slot[{key.first, slot}].push_back(d);
+      }
+    }
+  }
+  for (const auto& [key, slot_owners] : by_slot) {
+    std::vector<Declaration> clashing = slot_owners;
+    if (auto named = by_name.find(key); named != by_name.end()) {
+      clashing.insert(clashing.end(), named->second.begin(), named->second.end());
+    }
+    if (clashing.size() < 2) continue;
+    for (std::size_t k = 0; k < clashing.size(); ++k) {
+      const Declaration& d = clashing[k];
+      const bool is_slot = k < slot_owners.size();
+      const std::string what =
+          is_slot ? "token " + QuoteForMessage(d.spec->name) + " of " + key.first +
+                        " has the slot token " + QuoteForMessage(key.second) + " (spec.overlap)"
+                  : "token " + QuoteForMessage(key.second) + " of " + key.first;
+      errors.emplace_back(
+          d.file, SpecError{d.spec->source, what + ", a name also used at " + others(clashing, k) +
+                                                " as a token or as a slot of spec.overlap"});
+      failed.insert(d.file);
+    }
+  }
   for (const auto& [secret, declarations] : by_secret) {
     if (declarations.size() < 2) continue;
     for (std::size_t k = 0; k < declarations.size(); ++k) {

@@ -80,7 +80,9 @@ std::string Canonical(const TokenSpec& s) {
   std::ostringstream out;
   out << s.name << '\n'
       << TokenStatusName(s.status) << '\n'
-      << (s.expiry ? FormatRfc3339(*s.expiry) : "-") << '\n';
+      << (s.expiry ? FormatRfc3339(*s.expiry) : "-") << '\n'
+      << (s.lifetime ? s.lifetime->count() : -1) << '\t' << s.renew_before.count() << '\t'
+      << (s.overlap ? s.overlap->count() : -1) << '\n';
   for (const Scope& sc : NormalizeScopes(s.scopes)) {
     out << sc.name << '\t' << sc.type;
     for (const auto& a : sc.actions) out << '\t' << a;

@@ -425,6 +425,11 @@ class SpecValidator {
     const Field* renew = Find(fields, "renewBefore");
     const Field* expiry = Find(fields, "expiryDate");
     if (lifetime == nullptr) {
+      if (const Field* overlap = Find(fields, "overlap")) {
+        Report(At(overlap->key),
+               "spec.overlap: needs spec.lifetime (only a token that is renewed rotates between "
+               "two slots)");
+      }
       if (renew != nullptr) {
         Report(At(renew->key),
                "spec.renewBefore: needs spec.lifetime (a token with a fixed expiryDate or none "
@@ -458,6 +463,45 @@ class SpecValidator {
     }
     spec->lifetime = *life;
     spec->renew_before = renew_before;
+    CheckOverlap(fields, spec);
+  }
+
+  // spec.overlap: two slot tokens "<name>-a" and "<name>-b" serve the spec; a renewal keeps the
+  // previous slot for `overlap`. The previous slot must be retired before it expires (its expiry
+  // is the old renewal instant + renewBefore) and before the next renewal needs its slot again.
+  void CheckOverlap(const std::vector<Field>& fields, TokenSpec* spec) {
+    const Field* overlap = Find(fields, "overlap");
+    if (overlap == nullptr) return;
+    auto d = DurationField(*overlap, "spec.overlap");
+    if (!d) return;
+    const std::string text = QuoteForMessage(overlap->value.Scalar());
+    if (*d < std::chrono::minutes(1)) {
+      Report(At(overlap->value), "spec.overlap: " + text + " is shorter than the minimum of 1m");
+      return;
+    }
+    if (*d >= spec->renew_before) {
+      Report(At(overlap->value), "spec.overlap: " + text +
+                                     " must be shorter than spec.renewBefore (" +
+                                     std::to_string(spec->renew_before.count()) +
+                                     " s): the previous slot must be retired before it expires");
+      return;
+    }
+    if (*d > *spec->lifetime - spec->renew_before) {
+      Report(At(overlap->value),
+             "spec.overlap: " + text + " must end before the next renewal: at most " +
+                 "spec.lifetime - spec.renewBefore (" +
+                 std::to_string((*spec->lifetime - spec->renew_before).count()) + " s)");
+      return;
+    }
+    if (!spec->name.empty() && spec->name.size() + 2 > 63) {
+      Report(At(overlap->key), "spec.overlap: the slot token names " +
+                                   QuoteForMessage(spec->name + "-a") + " and " +
+                                   QuoteForMessage(spec->name + "-b") +
+                                   " are longer than the API's 63 characters; shorten "
+                                   "metadata.name to at most 61");
+      return;
+    }
+    spec->overlap = *d;
   }
 
   void CheckScopes(const Field& scopes, TokenSpec* spec) {

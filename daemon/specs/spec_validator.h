@@ -35,9 +35,9 @@ inline constexpr std::array<const char*, 3> kSpecScopeActions = {"pull", "push",
 inline constexpr std::array<const char*, 4> kSpecDocumentFields = {"apiVersion", "kind", "metadata",
                                                                    "spec"};
 inline constexpr std::array<const char*, 1> kSpecMetadataFields = {"name"};
-inline constexpr std::array<const char*, 9> kSpecSpecFields = {
+inline constexpr std::array<const char*, 10> kSpecSpecFields = {
     "registry",    "registryId", "status", "expiryDate", "lifetime",
-    "renewBefore", "scopes",     "secret", "adopt"};
+    "renewBefore", "overlap",    "scopes", "secret",     "adopt"};
 inline constexpr std::array<const char*, 3> kSpecScopeFields = {"name", "type", "actions"};
 inline constexpr std::array<const char*, 2> kSpecSecretFields = {"file", "kubernetes"};
 inline constexpr std::array<const char*, 2> kSpecKubernetesFields = {"namespace", "name"};

@@ -19,10 +19,13 @@ import yaml
 # them silently), duplicate scopes, cross-file and cross-document duplicates, documents that are
 # not RegistryTokens at all, and YAML 1.1 booleans (PyYAML reads `yes` as true; YAML 1.2 editors
 # read a string, which the schema rejects); and durations compared by value (a lifetime of at least
-# 1h in whole seconds, renewBefore shorter than lifetime).
+# 1h in whole seconds, renewBefore shorter than lifetime, the bounds of overlap) and the names of
+# overlap's slot tokens (their length, and clashes with other specs).
 SCHEMA_CANNOT_SEE = {
     "lifetime-too-short.yaml", "lifetime-fraction-of-a-second.yaml",
-    "renew-before-not-shorter.yaml",
+    "renew-before-not-shorter.yaml", "overlap-not-shorter-than-renew-before.yaml",
+    "overlap-too-short.yaml", "overlap-after-next-renewal.yaml", "overlap-slot-name-too-long.yaml",
+    "overlap-slot-clash.yaml",
     "adopt-not-bool.yaml", "document-is-list.yaml", "duplicate-in-one-file.yaml",
     "duplicate-key-metadata-name.yaml", "duplicate-key.yaml", "duplicate-scope.yaml",
     "merge-key.yaml", "dup-across-files/a.yaml",

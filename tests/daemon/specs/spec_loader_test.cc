@@ -190,6 +190,7 @@ TEST(GoodSpecs, AllPassWithTheirValues) {
   EXPECT_FALSE(rotating->expiry.has_value());
   EXPECT_EQ(rotating->lifetime, std::chrono::hours(24 * 90));
   EXPECT_EQ(rotating->renew_before, std::chrono::hours(24 * 30));
+  EXPECT_EQ(rotating->overlap, std::chrono::hours(1));
   const TokenSpec* short_lived = FindSpec(set, "short-lived");
   ASSERT_NE(short_lived, nullptr);
   EXPECT_EQ(short_lived->lifetime, std::chrono::hours(36));
