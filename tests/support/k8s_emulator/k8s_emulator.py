@@ -1,36 +1,64 @@
 #!/usr/bin/env python3
-"""A small Kubernetes API server emulator: core/v1 Secrets and Namespaces, and
+"""A small Kubernetes API server emulator: core/v1 Namespaces, Secrets and ServiceAccounts, and
 coordination.k8s.io/v1 Leases, over HTTPS.
 
-Test fixture for crtoken's KubernetesSecretSink, and checked against the real kubectl
+Test fixture for crtoken's Kubernetes adapters, and checked against the real kubectl
 (kubectl_fidelity_test.py). Python 3 standard library only, plus the openssl CLI to make a
 test CA on first start.
 
   k8s_emulator.py --port 6443 --tls-dir DIR --token T [--readonly-token R]
-                  [--namespaced-token N] [--namespace NS] [--kubeconfig-out FILE]
+                  [--namespaced-token N] [--namespace NS[,label=value...]] [--kubeconfig-out FILE]
+                  [--namespace-termination-seconds S] [--watch-history N]
+                  [--forbid NS[:verb,verb...]]
 
-What it serves (all but /_emulator/ need a bearer token or a client certificate signed by
-the test CA, else 401; a --readonly-token gets 403 on writes, a --namespaced-token 403 on a list
-of Secrets at the cluster scope, as a service account bound only by RoleBindings does):
-  GET  /version /api /api/v1 /apis /apis/coordination.k8s.io[/v1] /openapi/v2 /openapi/v3
-       (404: use --validate=false)
-  core/v1 namespaces: list, get, create, delete
-  core/v1 secrets: list, in a namespace or across all (labelSelector, fieldSelector=metadata.name,
-      limit + continue: pages in (namespace, name) order, metadata.continue and
-      remainingItemCount while more remain; a continue token reads the store as it is then,
-      not a snapshot), get, create (POST),
-      replace (PUT, resourceVersion precondition -> 409), patch (strategic-merge, merge,
-      json-patch, apply-patch), delete (DeleteOptions preconditions), Table output for kubectl
-  coordination.k8s.io/v1 leases: list (in a namespace or across all), get, create (POST; 409
-      AlreadyExists), replace (PUT; a resourceVersion that is not the stored one -> 409 Conflict,
-      the one leader election relies on), patch (as Secrets), delete; spec fields validated as the
-      API server does (holderIdentity, leaseDurationSeconds > 0, leaseTransitions >= 0, acquireTime
-      and renewTime as RFC 3339 MicroTime); Table output (Name, Holder, Age) for kubectl
+Every kind lives in ONE generic object store (per kind only its validation, its server-owned
+fields, its strategic-merge keys and its table columns differ), so every kind gets the same API:
+  list   in a namespace or across all (cluster-scoped kinds: across all): labelSelector in the
+         full Kubernetes syntax (k=v, k==v, k!=v, k in (a,b), k notin (a), k, !k, k>1, k<1;
+         comma = AND; bad syntax -> 400 BadRequest), fieldSelector (metadata.name,
+         metadata.namespace, and per kind: Secret type, Namespace status.phase), limit +
+         continue (pages in (namespace, name) order, metadata.continue and remainingItemCount
+         while more remain; a continue token reads the store as it is then, not a snapshot)
+  watch  ?watch=1|true (or /api/v1/watch/...), from resourceVersion (absent or "0": ADDED for
+         every current object first), with the same selectors: newline-delimited
+         {"type": "ADDED|MODIFIED|DELETED", "object": ...} events, chunked, kept open until
+         timeoutSeconds (default 1800) or the client goes; an object that starts or stops
+         matching a label selector arrives as ADDED or DELETED, as from the real watch cache.
+         A resourceVersion older than the kept history (--watch-history events, or everything
+         before POST /_emulator/compact) -> one ERROR event with a 410 Expired Status, as the
+         real server sends ("too old resource version"). No bookmarks.
+  get, create (POST; 409 AlreadyExists; generateName), replace (PUT; a resourceVersion that is
+         not the stored one -> 409 Conflict), patch (strategic-merge, merge, json-patch,
+         apply-patch), delete (DeleteOptions preconditions on uid and resourceVersion), dryRun=All,
+         Table output for kubectl (as=Table, for lists, gets and watch events)
   Writes of every kind are serialised under one lock, so concurrent writers of one object meet
-  409s exactly as on a real server.
-  Errors are Kubernetes Status bodies. resourceVersion is one global counter bumped on every
-  write that changes an object (a no-op update keeps it, as the real API server does).
-  stringData is folded into base64 data.
+  409s exactly as on a real server. Errors are Kubernetes Status bodies. resourceVersion is one
+  global counter bumped on every write that changes an object (a no-op update keeps it, and sends
+  no watch event, as the real API server does).
+
+Per kind:
+  core/v1 namespaces (cluster-scoped): labels (the server adds kubernetes.io/metadata.name),
+      spec.finalizers, status.phase (server-owned). DELETE moves the namespace to
+      status.phase Terminating (deletionTimestamp set) for --namespace-termination-seconds
+      (default 0; or POST /_emulator/settings); meanwhile creates in it are refused with
+      403 Forbidden, 'secrets "x" is forbidden: unable to create new content in namespace ns
+      because it is being terminated'; then its objects and it are deleted (watch events for each).
+  core/v1 secrets: type (immutable), data (base64 checked), stringData folded into data,
+      immutable, dockerconfigjson checked.
+  core/v1 serviceaccounts: secrets, imagePullSecrets, automountServiceAccountToken. A strategic
+      merge patch merges `secrets` by name but REPLACES `imagePullSecrets` whole, as the real
+      server does (the field has no patch strategy): to add one entry and keep the others, read
+      the object and PUT it with its resourceVersion, or json-patch with a test operation.
+  coordination.k8s.io/v1 leases: spec fields validated as the API server does (holderIdentity,
+      leaseDurationSeconds > 0, leaseTransitions >= 0, acquireTime and renewTime as RFC 3339
+      MicroTime).
+
+Authentication and authorisation: all but /_emulator/ need a bearer token or a client
+certificate signed by the test CA, else 401. A --readonly-token gets 403 on writes; a
+--namespaced-token gets 403 on a list or watch of a namespaced kind at the cluster scope, as a
+service account bound only by RoleBindings does. Forbid rules (--forbid or POST
+/_emulator/forbid) answer 403 with the real server's message, e.g. 'secrets is forbidden: User
+"token-user" cannot create resource "secrets" in API group "" in the namespace "x"'.
 
 Admin endpoints (no auth), for tests:
   GET    /_emulator/requests        the request log [{method, path, query, status, user}]
@@ -45,18 +73,35 @@ Admin endpoints (no auth), for tests:
   DELETE /_emulator/faults          clears the rules
   POST   /_emulator/tokens          {"tokens": [...], "readonly_tokens": [...],
                                      "namespaced_tokens": [...]} replaces them
-  GET    /_emulator/state           every stored object (namespaces, secrets, leases)
+  POST   /_emulator/forbid          {"namespaces": [...], "verbs": [...], "resources": [...],
+                                     "tokens": [...]} adds a rule: a request in one of the
+                                    namespaces (none given: any, and the cluster scope), with one
+                                    of the verbs (get list watch create update patch delete, "*";
+                                    default: the writes), on one of the resources (default: every
+                                    resource but the Namespace objects themselves), by one of the
+                                    bearer tokens (default: any) gets 403 Forbidden
+  GET    /_emulator/forbid          the rules; DELETE clears them
+  POST   /_emulator/settings        {"namespaceTerminationSeconds": S}
+  POST   /_emulator/finalize        {"namespace": NAME}: a Terminating namespace goes now (with
+                                    its objects), whatever is left of its termination time
+  POST   /_emulator/compact         forgets the watch history: a watch from an older
+                                    resourceVersion gets 410 Expired
+  GET    /_emulator/state           every stored object: {"resourceVersion", "namespaces"
+                                    (names), "namespaceObjects", "secrets", "serviceaccounts",
+                                    "leases"}
 """
 
 import argparse
 import base64
 import binascii
+import collections
 import copy
 import datetime
 import http.server
 import json
 import os
 import re
+import select
 import socket
 import socketserver
 import ssl
@@ -75,10 +120,14 @@ K8S_VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0",
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# A label key's name part and a label value (which may also be empty).
+QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 LEASE_API_VERSION = "coordination.k8s.io/v1"
 # metav1.MicroTime as the API server parses it: RFC 3339, with any fraction of a second.
 MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+DEFAULT_WATCH_TIMEOUT = 1800
 
 
 def now_rfc3339():
@@ -126,8 +175,11 @@ def bad_request(message):
 
 # --- patches ------------------------------------------------------------------------------
 
-def merge_patch(target, patch, strategic=False):
-    """RFC 7386; with strategic=True also the directives kubectl sends for maps."""
+def merge_patch(target, patch, strategic=False, merge_keys=None, path=""):
+    """RFC 7386; with strategic=True also the directives kubectl sends for maps, and lists whose
+    field has a patch merge key (merge_keys: {"dotted.path": "key"}) merged element by element
+    (an element {"key": k, "$patch": "delete"} removes one). Every other list is replaced whole,
+    as the real server does for fields without a patch strategy."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if strategic and patch.get("$patch") == "replace":
@@ -139,14 +191,42 @@ def merge_patch(target, patch, strategic=False):
         if strategic and (key.startswith(("$setElementOrder/", "$deleteFromPrimitiveList/"))
                           or key in ("$retainKeys", "$patch")):
             continue
+        field = "%s.%s" % (path, key) if path else key
         if value is None:
             result.pop(key, None)
+        elif strategic and isinstance(value, list) and (merge_keys or {}).get(field):
+            merged = merge_list(result.get(key), value, merge_keys[field],
+                                patch.get("$setElementOrder/" + key), merge_keys, field)
+            if merged:
+                result[key] = merged
+            else:
+                result.pop(key, None)
         else:
-            merged = merge_patch(result.get(key), value, strategic)
+            merged = merge_patch(result.get(key), value, strategic, merge_keys, field)
             if merged is None:
                 result.pop(key, None)
             else:
                 result[key] = merged
+    return result
+
+
+def merge_list(current, patch, key, order, merge_keys, path):
+    """A strategic merge of a list of objects identified by `key`."""
+    result = copy.deepcopy(current) if isinstance(current, list) else []
+    for item in patch:
+        if not isinstance(item, dict) or key not in item:
+            raise bad_request("%s: every element of a merged list needs its merge key %r"
+                              % (path, key))
+        found = [i for i, e in enumerate(result) if isinstance(e, dict) and e.get(key) == item[key]]
+        if item.get("$patch") == "delete":
+            result = [e for i, e in enumerate(result) if i not in found]
+        elif found:
+            result[found[0]] = merge_patch(result[found[0]], item, True, merge_keys, path)
+        else:
+            result.append({k: copy.deepcopy(v) for k, v in item.items() if k != "$patch"})
+    if isinstance(order, list):
+        rank = {(o.get(key) if isinstance(o, dict) else None): i for i, o in enumerate(order)}
+        result.sort(key=lambda e: rank.get(e.get(key), len(rank)))
     return result
 
 
@@ -221,82 +301,66 @@ def json_patch(doc, ops):
     return doc
 
 
-# --- the store ----------------------------------------------------------------------------
+# --- the kinds ----------------------------------------------------------------------------
 
-class Store:
-    def __init__(self, namespaces):
-        self.lock = threading.Lock()
-        self.rv = 1
-        self.namespaces = {}
-        self.secrets = {}  # (ns, name) -> object
-        self.leases = {}  # (ns, name) -> object
-        for ns in namespaces:
-            self._add_namespace(ns)
+class Kind:
+    """What differs between kinds; the store does the rest the same way for all."""
+    resource = ""  # plural, as in the URL
+    singular = ""
+    kind = ""
+    group = ""
+    version = "v1"
+    namespaced = True
+    short_names = None
+    merge_keys = {}  # strategic merge: {"dotted.path": "merge key"}
+    fields = ("metadata.name", "metadata.namespace")  # supported field selectors
+    columns = [("Name", "string", "name"), ("Age", "string", "")]
 
-    def _bump(self):
-        self.rv += 1
-        return str(self.rv)
+    @property
+    def api_version(self):
+        return "%s/%s" % (self.group, self.version) if self.group else self.version
 
-    def _add_namespace(self, name):
-        self.namespaces[name] = {
-            "metadata": {"name": name, "uid": str(uuid.uuid4()), "resourceVersion": self._bump(),
-                         "creationTimestamp": now_rfc3339(),
-                         "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+    @property
+    def qualified(self):
+        """The resource as the API server names it in messages: "secrets",
+        "leases.coordination.k8s.io"."""
+        return "%s.%s" % (self.resource, self.group) if self.group else self.resource
 
-    # Namespaces.
-    def get_namespace(self, name):
-        ns = self.namespaces.get(name)
-        if ns is None:
-            raise not_found("namespaces", name)
-        return dict(kind="Namespace", apiVersion="v1", **copy.deepcopy(ns))
+    def valid_name(self, name):
+        return bool(name) and len(name) <= 253 and DNS1123_SUBDOMAIN.match(name)
 
-    def list_namespaces(self):
-        return {"kind": "NamespaceList", "apiVersion": "v1",
-                "metadata": {"resourceVersion": str(self.rv)},
-                "items": [copy.deepcopy(self.namespaces[n]) for n in sorted(self.namespaces)]}
+    def name_message(self, name):
+        return ("Invalid value: %r: a lowercase RFC 1123 subdomain must consist of lower case "
+                "alphanumeric characters, '-' or '.'" % name)
 
-    def create_namespace(self, body):
-        name = (body.get("metadata") or {}).get("name", "")
-        if not DNS1123_LABEL.match(name or "") or len(name) > 63:
-            raise invalid("Namespace", name, [("metadata.name", "FieldValueInvalid",
-                                               "Invalid value: %r: must be a DNS label" % name)])
-        if name in self.namespaces:
-            raise ApiError(409, "AlreadyExists", 'namespaces "%s" already exists' % name,
-                           {"name": name, "kind": "namespaces"})
-        self._add_namespace(name)
-        return self.get_namespace(name)
+    def validate(self, obj, causes):
+        """Checks and canonicalises the kind's own fields in place; bad shapes raise 400,
+        bad values are appended to causes (one 422)."""
 
-    def delete_namespace(self, name):
-        if name not in self.namespaces:
-            raise not_found("namespaces", name)
-        del self.namespaces[name]
-        for key in [k for k in self.secrets if k[0] == name]:
-            del self.secrets[key]
-        for key in [k for k in self.leases if k[0] == name]:
-            del self.leases[key]
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "kind": "namespaces"}}
+    def on_create(self, obj):
+        """Server-set fields of a new object."""
 
-    # Secrets.
-    def _normalize_secret(self, ns, name, obj):
-        """Checks and canonicalizes a Secret as the API server's validation would."""
-        if not isinstance(obj, dict):
-            raise bad_request("the body of the request was not a JSON object")
-        if obj.get("kind") not in (None, "Secret"):
-            raise bad_request('the API version in the data (%s) does not match the expected API '
-                              'version (v1)' % obj.get("kind"))
-        if obj.get("apiVersion") not in (None, "v1"):
-            raise bad_request("the API version in the data (%s) does not match the expected API "
-                              "version (v1)" % obj.get("apiVersion"))
-        meta = obj.setdefault("metadata", {})
-        if not isinstance(meta, dict):
-            raise bad_request("metadata must be an object")
-        causes = []
-        if not name or len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
-            causes.append(("metadata.name", "FieldValueInvalid",
-                           "Invalid value: %r: a lowercase RFC 1123 subdomain must consist of "
-                           "lower case alphanumeric characters, '-' or '.'" % name))
+    def on_update(self, old, obj):
+        """Carries server-owned fields over and checks immutable ones."""
+
+    def field(self, obj, name):
+        if name == "metadata.name":
+            return obj["metadata"]["name"]
+        if name == "metadata.namespace":
+            return obj["metadata"].get("namespace", "")
+        raise KeyError(name)
+
+    def cells(self, obj):
+        return [obj["metadata"]["name"], age(obj["metadata"].get("creationTimestamp"))]
+
+
+class SecretKind(Kind):
+    resource, singular, kind = "secrets", "secret", "Secret"
+    fields = ("metadata.name", "metadata.namespace", "type")
+    columns = [("Name", "string", "name"), ("Type", "string", ""), ("Data", "string", ""),
+               ("Age", "string", "")]
+
+    def validate(self, obj, causes):
         data = obj.get("data") or {}
         if not isinstance(data, dict):
             raise bad_request("data must be an object")
@@ -331,99 +395,15 @@ class Store:
                 except (ValueError, UnicodeDecodeError) as e:
                     causes.append(("data[.dockerconfigjson]", "FieldValueInvalid",
                                    "Invalid value: \"<secret contents redacted>\": %s" % e))
-        for field in ("labels", "annotations"):
-            value = meta.get(field)
-            if value is not None and (not isinstance(value, dict) or
-                                      not all(isinstance(v, str) for v in value.values())):
-                causes.append(("metadata.%s" % field, "FieldValueInvalid",
-                               "Invalid value: must be a map of strings"))
-        if causes:
-            raise invalid("Secret", name, causes)
-        obj["kind"] = "Secret"
-        obj["apiVersion"] = "v1"
         obj["type"] = secret_type
         if decoded:
             obj["data"] = {k: base64.b64encode(v).decode("ascii")
                            for k, v in sorted(decoded.items())}
         else:
             obj.pop("data", None)
-        meta["name"] = name
-        meta["namespace"] = ns
-        for field in ("labels", "annotations"):
-            if meta.get(field) == {}:
-                del meta[field]
-        return obj
 
-    def _check_namespace(self, ns):
-        if ns not in self.namespaces:
-            raise not_found("namespaces", ns)
-
-    def list_secrets(self, ns, label_selector, field_selector, limit=None, continue_token=None):
-        items = []
-        start = decode_continue(continue_token) if continue_token else None
-        keys = [k for k in sorted(self.secrets) if start is None or k > start]
-        for (sns, name) in keys:
-            if ns is not None and sns != ns:
-                continue
-            obj = self.secrets[(sns, name)]
-            if not matches_labels(obj["metadata"].get("labels") or {}, label_selector):
-                continue
-            if not matches_fields(obj, field_selector):
-                continue
-            item = copy.deepcopy(obj)
-            item.pop("kind", None)
-            item.pop("apiVersion", None)
-            items.append(item)
-        meta = {"resourceVersion": str(self.rv)}
-        page_size = parse_limit(limit)
-        if page_size and len(items) > page_size:
-            last = items[page_size - 1]["metadata"]
-            meta["continue"] = encode_continue(self.rv, (last["namespace"], last["name"]))
-            meta["remainingItemCount"] = len(items) - page_size
-            items = items[:page_size]
-        return {"kind": "SecretList", "apiVersion": "v1", "metadata": meta, "items": items}
-
-    def get_secret(self, ns, name):
-        obj = self.secrets.get((ns, name))
-        if obj is None:
-            raise not_found("secrets", name)
-        return copy.deepcopy(obj)
-
-    def create_secret(self, ns, body, dry_run):
-        meta = body.get("metadata") if isinstance(body, dict) else None
-        meta = meta if isinstance(meta, dict) else {}
-        if meta.get("namespace") not in (None, "", ns):
-            raise bad_request("the namespace of the provided object does not match the namespace "
-                              "sent on the request")
-        name = meta.get("name") or ""
-        if not name and meta.get("generateName"):
-            name = meta["generateName"] + uuid.uuid4().hex[:5]
-        if not name:
-            raise invalid("Secret", "", [("metadata.name", "FieldValueRequired",
-                                          "Required value: name or generateName is required")])
-        self._check_namespace(ns)
-        obj = self._normalize_secret(ns, name, copy.deepcopy(body))
-        if (ns, name) in self.secrets:
-            raise ApiError(409, "AlreadyExists", 'secrets "%s" already exists' % name,
-                           {"name": name, "kind": "secrets"})
-        meta = obj["metadata"]
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = now_rfc3339()
-        for field in ("deletionTimestamp", "selfLink", "generation"):
-            meta.pop(field, None)
-        if dry_run:
-            meta["resourceVersion"] = ""
-            return obj
-        meta["resourceVersion"] = self._bump()
-        self.secrets[(ns, name)] = obj
-        return copy.deepcopy(obj)
-
-    def _store_update(self, ns, name, old, obj, dry_run):
-        """Keeps server-owned fields, enforces immutability, bumps resourceVersion on change."""
-        meta = obj["metadata"]
-        old_meta = old["metadata"]
-        for field in ("uid", "creationTimestamp"):
-            meta[field] = old_meta[field]
+    def on_update(self, old, obj):
+        name = obj["metadata"]["name"]
         if obj["type"] != old["type"]:
             raise invalid("Secret", name, [("type", "FieldValueInvalid",
                                             "Invalid value: %r: field is immutable" % obj["type"])])
@@ -431,111 +411,56 @@ class Store:
             if obj.get("data") != old.get("data") or not obj.get("immutable"):
                 raise invalid("Secret", name, [("data", "Forbidden",
                                                 "field is immutable when `immutable` is set")])
-        meta["resourceVersion"] = old_meta["resourceVersion"]
-        if obj == old:  # a no-op write does not bump the resourceVersion
-            return copy.deepcopy(old)
-        if dry_run:
-            return obj
-        meta["resourceVersion"] = self._bump()
-        self.secrets[(ns, name)] = obj
-        return copy.deepcopy(obj)
 
-    def replace_secret(self, ns, name, body, dry_run):
-        meta = body.get("metadata") if isinstance(body, dict) else None
-        if not isinstance(meta, dict):
-            raise bad_request("metadata is required")
-        if meta.get("name") != name:
-            raise bad_request("the name of the object (%s) does not match the name on the URL (%s)"
-                              % (meta.get("name"), name))
-        if meta.get("namespace") not in (None, "", ns):
-            raise bad_request("the namespace of the provided object does not match the namespace "
-                              "sent on the request")
-        old = self.secrets.get((ns, name))
-        if old is None:
-            raise not_found("secrets", name)
-        want_rv = meta.get("resourceVersion")
-        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise conflict("secrets", name)
-        obj = self._normalize_secret(ns, name, copy.deepcopy(body))
-        return self._store_update(ns, name, old, obj, dry_run)
+    def field(self, obj, name):
+        if name == "type":
+            return obj["type"]
+        return super().field(obj, name)
 
-    def patch_secret(self, ns, name, content_type, patch, dry_run):
-        old = self.secrets.get((ns, name))
-        if content_type == "application/apply-patch+yaml":
-            if old is None:
-                self._check_namespace(ns)
-                body = copy.deepcopy(patch)
-                body.setdefault("metadata", {})["name"] = name
-                return self.create_secret(ns, body, dry_run), 201
-            merged = merge_patch(old, patch)
-        else:
-            if old is None:
-                raise not_found("secrets", name)
-            if content_type == "application/json-patch+json":
-                merged = json_patch(old, patch)
-            elif content_type == "application/merge-patch+json":
-                merged = merge_patch(old, patch)
-            elif content_type == "application/strategic-merge-patch+json":
-                merged = merge_patch(old, patch, strategic=True)
-            else:
-                raise ApiError(415, "UnsupportedMediaType",
-                               "the body of the request was in an unknown format - accepted "
-                               "media types include: application/json-patch+json, "
-                               "application/merge-patch+json, application/apply-patch+yaml, "
-                               "application/strategic-merge-patch+json")
-        if not isinstance(merged, dict):
-            raise bad_request("the patch did not produce an object")
-        meta = merged.setdefault("metadata", {})
-        if meta.get("name", name) != name:
-            raise bad_request("metadata.name: Invalid value: the name may not be changed by a "
-                              "patch")
-        want_rv = meta.get("resourceVersion")
-        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise conflict("secrets", name)
-        obj = self._normalize_secret(ns, name, merged)
-        return self._store_update(ns, name, old, obj, dry_run), 200
+    def cells(self, obj):
+        return [obj["metadata"]["name"], obj.get("type", "Opaque"), len(obj.get("data") or {}),
+                age(obj["metadata"].get("creationTimestamp"))]
 
-    def delete_secret(self, ns, name, options, dry_run):
-        old = self.secrets.get((ns, name))
-        if old is None:
-            raise not_found("secrets", name)
-        pre = (options or {}).get("preconditions") or {}
-        if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
-            raise conflict("secrets", name, "Precondition failed: UID in precondition: %s, UID in "
-                           "object meta: %s" % (pre["uid"], old["metadata"]["uid"]))
-        current_rv = old["metadata"]["resourceVersion"]
-        if pre.get("resourceVersion") and pre["resourceVersion"] != current_rv:
-            raise conflict("secrets", name, "Precondition failed: ResourceVersion in precondition: "
-                           "%s, ResourceVersion in object meta: %s"
-                           % (pre["resourceVersion"], old["metadata"]["resourceVersion"]))
-        if not dry_run:
-            del self.secrets[(ns, name)]
-            self._bump()
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "kind": "secrets", "uid": old["metadata"]["uid"]}}
 
-    # Leases (coordination.k8s.io/v1).
-    def _normalize_lease(self, ns, name, obj):
-        """Checks a Lease as the API server's validation would; canonical kind and apiVersion."""
-        if not isinstance(obj, dict):
-            raise bad_request("the body of the request was not a JSON object")
-        if obj.get("kind") not in (None, "Lease"):
-            raise bad_request("the kind in the data (%s) does not match the expected kind (Lease)"
-                              % obj.get("kind"))
-        if obj.get("apiVersion") not in (None, LEASE_API_VERSION):
-            raise bad_request("the API version in the data (%s) does not match the expected API "
-                              "version (%s)" % (obj.get("apiVersion"), LEASE_API_VERSION))
-        meta = obj.setdefault("metadata", {})
-        if not isinstance(meta, dict):
-            raise bad_request("metadata must be an object")
+class ServiceAccountKind(Kind):
+    resource, singular, kind = "serviceaccounts", "serviceaccount", "ServiceAccount"
+    short_names = ["sa"]
+    merge_keys = {"secrets": "name"}  # imagePullSecrets has no patch strategy: replaced whole
+    columns = [("Name", "string", "name"), ("Secrets", "string", ""), ("Age", "string", "")]
+
+    def validate(self, obj, causes):
+        for field in ("secrets", "imagePullSecrets"):
+            refs = obj.get(field)
+            if refs is None:
+                continue
+            if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+                raise bad_request("ServiceAccount in version \"v1\" cannot be handled as a "
+                                  "ServiceAccount: %s: must be a list of objects" % field)
+            for i, ref in enumerate(refs):
+                if not isinstance(ref.get("name", ""), str):
+                    raise bad_request("ServiceAccount in version \"v1\" cannot be handled as a "
+                                      "ServiceAccount: %s[%d].name: must be a string" % (field, i))
+            if not refs:
+                del obj[field]
+        automount = obj.get("automountServiceAccountToken")
+        if automount is not None and not isinstance(automount, bool):
+            raise bad_request("ServiceAccount in version \"v1\" cannot be handled as a "
+                              "ServiceAccount: automountServiceAccountToken: must be a boolean")
+
+    def cells(self, obj):
+        return [obj["metadata"]["name"], len(obj.get("secrets") or []),
+                age(obj["metadata"].get("creationTimestamp"))]
+
+
+class LeaseKind(Kind):
+    resource, singular, kind = "leases", "lease", "Lease"
+    group = "coordination.k8s.io"
+    columns = [("Name", "string", "name"), ("Holder", "string", ""), ("Age", "string", "")]
+
+    def validate(self, obj, causes):
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             raise bad_request("spec must be an object")
-        causes = []
-        if not name or len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
-            causes.append(("metadata.name", "FieldValueInvalid",
-                           "Invalid value: %r: a lowercase RFC 1123 subdomain must consist of "
-                           "lower case alphanumeric characters, '-' or '.'" % name))
         holder = spec.get("holderIdentity")
         if holder is not None and not isinstance(holder, str):
             raise bad_request("spec.holderIdentity: must be a string")
@@ -556,151 +481,366 @@ class Store:
             if not isinstance(value, str) or not MICRO_TIME.match(value):
                 raise bad_request("Lease in version \"v1\" cannot be handled as a Lease: "
                                   "spec.%s: parsing time %r: not RFC 3339" % (field, value))
+
+    def cells(self, obj):
+        return [obj["metadata"]["name"], (obj.get("spec") or {}).get("holderIdentity", ""),
+                age(obj["metadata"].get("creationTimestamp"))]
+
+
+class NamespaceKind(Kind):
+    resource, singular, kind = "namespaces", "namespace", "Namespace"
+    namespaced = False
+    short_names = ["ns"]
+    fields = ("metadata.name", "status.phase")
+    columns = [("Name", "string", "name"), ("Status", "string", ""), ("Age", "string", "")]
+    NAME_LABEL = "kubernetes.io/metadata.name"
+
+    def valid_name(self, name):
+        return bool(name) and len(name) <= 63 and DNS1123_LABEL.match(name)
+
+    def name_message(self, name):
+        return "Invalid value: %r: must be a DNS label" % name
+
+    def validate(self, obj, causes):
+        spec = obj.get("spec")
+        if spec is not None and not isinstance(spec, dict):
+            raise bad_request("spec must be an object")
+        meta = obj["metadata"]
+        meta.setdefault("labels", {})[self.NAME_LABEL] = meta["name"]
+
+    def on_create(self, obj):
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj["status"] = {"phase": "Active"}
+
+    def on_update(self, old, obj):
+        obj["status"] = copy.deepcopy(old.get("status") or {"phase": "Active"})
+        if "spec" not in obj and "spec" in old:
+            obj["spec"] = copy.deepcopy(old["spec"])
+        if "deletionTimestamp" in old["metadata"]:
+            obj["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
+
+    def field(self, obj, name):
+        if name == "status.phase":
+            return (obj.get("status") or {}).get("phase", "Active")
+        return super().field(obj, name)
+
+    def cells(self, obj):
+        return [obj["metadata"]["name"], (obj.get("status") or {}).get("phase", "Active"),
+                age(obj["metadata"].get("creationTimestamp"))]
+
+
+KINDS = {k.resource: k for k in (NamespaceKind(), SecretKind(), ServiceAccountKind(),
+                                 LeaseKind())}
+# A Namespace's deletion removes its objects of these kinds.
+NAMESPACED_KINDS = [k for k in KINDS.values() if k.namespaced]
+
+
+def find_kind(group, version, resource):
+    kind = KINDS.get(resource)
+    if kind is None or kind.group != group or kind.version != version:
+        return None
+    return kind
+
+
+# --- the store ----------------------------------------------------------------------------
+
+Event = collections.namedtuple("Event", "rv resource namespace type old new")
+
+
+class Store:
+    """Every object of every kind, the global resourceVersion and the watch history. All
+    methods but those named *_locked take no lock: the caller holds `lock`."""
+
+    def __init__(self, namespaces, history=1000, termination_seconds=0.0):
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # notified on every event
+        self.rv = 1
+        self.objects = {resource: {} for resource in KINDS}  # resource -> {(ns, name): obj}
+        self.events = collections.deque(maxlen=max(1, history))
+        self.compacted = 1  # the history holds every event after this resourceVersion
+        self.termination_seconds = termination_seconds
+        with self.lock:
+            for name, labels in namespaces:
+                self.create(KINDS["namespaces"], "",
+                            {"metadata": {"name": name, "labels": labels}}, False)
+            self.compact()
+
+    def _bump(self):
+        self.rv += 1
+        return str(self.rv)
+
+    def _key(self, kind, ns, name):
+        return (ns if kind.namespaced else "", name)
+
+    def _record(self, kind, ns, event_type, old, new):
+        if len(self.events) == self.events.maxlen:
+            self.compacted = self.events[0].rv
+        self.events.append(Event(self.rv, kind.resource, ns, event_type, copy.deepcopy(old),
+                                 copy.deepcopy(new)))
+        self.changed.notify_all()
+
+    def compact(self):
+        self.events.clear()
+        self.compacted = self.rv
+
+    def _normalize(self, kind, ns, name, obj):
+        """Checks and canonicalises an object as the API server's validation would."""
+        if not isinstance(obj, dict):
+            raise bad_request("the body of the request was not a JSON object")
+        if obj.get("kind") not in (None, kind.kind):
+            raise bad_request("the kind in the data (%s) does not match the expected kind (%s)"
+                              % (obj.get("kind"), kind.kind))
+        if obj.get("apiVersion") not in (None, kind.api_version):
+            raise bad_request("the API version in the data (%s) does not match the expected API "
+                              "version (%s)" % (obj.get("apiVersion"), kind.api_version))
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        causes = []
+        if not kind.valid_name(name):
+            causes.append(("metadata.name", "FieldValueInvalid", kind.name_message(name)))
         for field in ("labels", "annotations"):
             value = meta.get(field)
             if value is not None and (not isinstance(value, dict) or
                                       not all(isinstance(v, str) for v in value.values())):
                 causes.append(("metadata.%s" % field, "FieldValueInvalid",
                                "Invalid value: must be a map of strings"))
-        if causes:
-            raise invalid("Lease", name, causes, "coordination.k8s.io")
-        obj["kind"] = "Lease"
-        obj["apiVersion"] = LEASE_API_VERSION
         meta["name"] = name
-        meta["namespace"] = ns
+        if kind.namespaced:
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if not causes:
+            kind.validate(obj, causes)
+        if causes:
+            raise invalid(kind.kind, name, causes, kind.group)
+        obj["kind"] = kind.kind
+        obj["apiVersion"] = kind.api_version
         for field in ("labels", "annotations"):
             if meta.get(field) == {}:
                 del meta[field]
         return obj
 
-    def list_leases(self, ns):
-        items = []
-        for key in sorted(self.leases):
-            if ns is None or key[0] == ns:
-                item = copy.deepcopy(self.leases[key])
-                item.pop("kind", None)
-                item.pop("apiVersion", None)
-                items.append(item)
-        return {"kind": "LeaseList", "apiVersion": LEASE_API_VERSION,
-                "metadata": {"resourceVersion": str(self.rv)}, "items": items}
+    def _check_namespace(self, kind, ns, name, creating):
+        if not kind.namespaced:
+            return
+        namespace = self.objects["namespaces"].get(("", ns))
+        if namespace is None:
+            raise not_found("namespaces", ns)
+        if creating and (namespace.get("status") or {}).get("phase") == "Terminating":
+            raise ApiError(403, "Forbidden",
+                           '%s "%s" is forbidden: unable to create new content in namespace %s '
+                           'because it is being terminated' % (kind.qualified, name, ns),
+                           {"name": name, "group": kind.group, "kind": kind.resource,
+                            "causes": [{"reason": "NamespaceTerminating",
+                                        "message": "namespace %s is being terminated" % ns,
+                                        "field": "metadata.namespace"}]})
 
-    def get_lease(self, ns, name):
-        obj = self.leases.get((ns, name))
+    # Reads.
+    def get(self, kind, ns, name):
+        obj = self.objects[kind.resource].get(self._key(kind, ns, name))
         if obj is None:
-            raise not_found("leases.coordination.k8s.io", name)
+            raise not_found(kind.qualified, name)
         return copy.deepcopy(obj)
 
-    def create_lease(self, ns, body, dry_run):
+    def list(self, kind, ns, label_selector, field_selector, limit=None, continue_token=None):
+        selector = parse_label_selector(label_selector)
+        fields = parse_field_selector(kind, field_selector)
+        start = decode_continue(kind, continue_token) if continue_token else None
+        objects = self.objects[kind.resource]
+        items = []
+        for key in sorted(objects):
+            if start is not None and key <= start:
+                continue
+            if ns and key[0] != ns:
+                continue
+            obj = objects[key]
+            if not matches(kind, obj, selector, fields):
+                continue
+            item = copy.deepcopy(obj)
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+            items.append(item)
+        meta = {"resourceVersion": str(self.rv)}
+        page_size = parse_limit(limit)
+        if page_size and len(items) > page_size:
+            last = items[page_size - 1]["metadata"]
+            meta["continue"] = encode_continue(kind, self.rv,
+                                               (last.get("namespace", ""), last["name"]))
+            meta["remainingItemCount"] = len(items) - page_size
+            items = items[:page_size]
+        return {"kind": kind.kind + "List", "apiVersion": kind.api_version, "metadata": meta,
+                "items": items}
+
+    # Writes.
+    def create(self, kind, ns, body, dry_run):
         meta = body.get("metadata") if isinstance(body, dict) else None
         meta = meta if isinstance(meta, dict) else {}
-        if meta.get("namespace") not in (None, "", ns):
+        if kind.namespaced and meta.get("namespace") not in (None, "", ns):
             raise bad_request("the namespace of the provided object does not match the namespace "
                               "sent on the request")
         name = meta.get("name") or ""
         if not name and meta.get("generateName"):
             name = meta["generateName"] + uuid.uuid4().hex[:5]
         if not name:
-            raise invalid("Lease", "", [("metadata.name", "FieldValueRequired",
-                                         "Required value: name or generateName is required")],
-                          "coordination.k8s.io")
-        self._check_namespace(ns)
-        obj = self._normalize_lease(ns, name, copy.deepcopy(body))
-        if (ns, name) in self.leases:
-            raise ApiError(409, "AlreadyExists",
-                           'leases.coordination.k8s.io "%s" already exists' % name,
-                           {"name": name, "group": "coordination.k8s.io", "kind": "leases"})
+            raise invalid(kind.kind, "", [("metadata.name", "FieldValueRequired",
+                                           "Required value: name or generateName is required")],
+                          kind.group)
+        self._check_namespace(kind, ns, name, creating=True)
+        obj = self._normalize(kind, ns, name, copy.deepcopy(body))
+        key = self._key(kind, ns, name)
+        if key in self.objects[kind.resource]:
+            raise ApiError(409, "AlreadyExists", '%s "%s" already exists' % (kind.qualified, name),
+                           {"name": name, "group": kind.group, "kind": kind.resource}
+                           if kind.group else {"name": name, "kind": kind.resource})
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
         for field in ("deletionTimestamp", "selfLink", "generation"):
             meta.pop(field, None)
+        kind.on_create(obj)
         if dry_run:
             meta["resourceVersion"] = ""
             return obj
         meta["resourceVersion"] = self._bump()
-        self.leases[(ns, name)] = obj
+        self.objects[kind.resource][key] = obj
+        self._record(kind, ns, "ADDED", None, obj)
         return copy.deepcopy(obj)
 
-    def _store_lease(self, ns, name, old, obj, dry_run):
+    def _update(self, kind, ns, name, old, obj, dry_run):
+        """Keeps server-owned fields, checks immutable ones, bumps resourceVersion on change."""
         meta = obj["metadata"]
+        old_meta = old["metadata"]
         for field in ("uid", "creationTimestamp"):
-            meta[field] = old["metadata"][field]
-        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+            meta[field] = old_meta[field]
+        kind.on_update(old, obj)
+        meta["resourceVersion"] = old_meta["resourceVersion"]
         if obj == old:  # a no-op write does not bump the resourceVersion
             return copy.deepcopy(old)
         if dry_run:
             return obj
         meta["resourceVersion"] = self._bump()
-        self.leases[(ns, name)] = obj
+        self.objects[kind.resource][self._key(kind, ns, name)] = obj
+        self._record(kind, ns, "MODIFIED", old, obj)
         return copy.deepcopy(obj)
 
-    def replace_lease(self, ns, name, body, dry_run):
+    def replace(self, kind, ns, name, body, dry_run):
         meta = body.get("metadata") if isinstance(body, dict) else None
         if not isinstance(meta, dict):
             raise bad_request("metadata is required")
         if meta.get("name") != name:
             raise bad_request("the name of the object (%s) does not match the name on the URL (%s)"
                               % (meta.get("name"), name))
-        if meta.get("namespace") not in (None, "", ns):
+        if kind.namespaced and meta.get("namespace") not in (None, "", ns):
             raise bad_request("the namespace of the provided object does not match the namespace "
                               "sent on the request")
-        old = self.leases.get((ns, name))
+        old = self.objects[kind.resource].get(self._key(kind, ns, name))
         if old is None:
-            raise not_found("leases.coordination.k8s.io", name)
+            raise not_found(kind.qualified, name)
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise conflict("leases.coordination.k8s.io", name)
-        obj = self._normalize_lease(ns, name, copy.deepcopy(body))
-        return self._store_lease(ns, name, old, obj, dry_run)
+            raise conflict(kind.qualified, name)
+        obj = self._normalize(kind, ns, name, copy.deepcopy(body))
+        return self._update(kind, ns, name, old, obj, dry_run)
 
-    def patch_lease(self, ns, name, content_type, patch, dry_run):
-        old = self.leases.get((ns, name))
-        if old is None:
-            raise not_found("leases.coordination.k8s.io", name)
-        if content_type == "application/json-patch+json":
-            merged = json_patch(old, patch)
-        elif content_type in ("application/merge-patch+json",
-                              "application/strategic-merge-patch+json"):
-            merged = merge_patch(old, patch,
-                                 strategic=content_type.startswith("application/strategic"))
+    def patch(self, kind, ns, name, content_type, patch, dry_run):
+        old = self.objects[kind.resource].get(self._key(kind, ns, name))
+        if content_type == "application/apply-patch+yaml":
+            if old is None:
+                body = copy.deepcopy(patch) if isinstance(patch, dict) else {}
+                body.setdefault("metadata", {})["name"] = name
+                return self.create(kind, ns, body, dry_run), 201
+            merged = merge_patch(old, patch)
         else:
-            raise ApiError(415, "UnsupportedMediaType",
-                           "the body of the request was in an unknown format - accepted media "
-                           "types include: application/json-patch+json, "
-                           "application/merge-patch+json, application/strategic-merge-patch+json")
+            if old is None:
+                raise not_found(kind.qualified, name)
+            if content_type == "application/json-patch+json":
+                merged = json_patch(old, patch)
+            elif content_type == "application/merge-patch+json":
+                merged = merge_patch(old, patch)
+            elif content_type == "application/strategic-merge-patch+json":
+                merged = merge_patch(old, patch, strategic=True, merge_keys=kind.merge_keys)
+            else:
+                raise ApiError(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted "
+                               "media types include: application/json-patch+json, "
+                               "application/merge-patch+json, application/apply-patch+yaml, "
+                               "application/strategic-merge-patch+json")
         if not isinstance(merged, dict):
             raise bad_request("the patch did not produce an object")
         meta = merged.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
         if meta.get("name", name) != name:
             raise bad_request("metadata.name: Invalid value: the name may not be changed by a "
                               "patch")
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise conflict("leases.coordination.k8s.io", name)
-        obj = self._normalize_lease(ns, name, merged)
-        return self._store_lease(ns, name, old, obj, dry_run)
+            raise conflict(kind.qualified, name)
+        obj = self._normalize(kind, ns, name, merged)
+        return self._update(kind, ns, name, old, obj, dry_run), 200
 
-    def delete_lease(self, ns, name, options, dry_run):
-        old = self.leases.get((ns, name))
+    def delete(self, kind, ns, name, options, dry_run):
+        key = self._key(kind, ns, name)
+        old = self.objects[kind.resource].get(key)
         if old is None:
-            raise not_found("leases.coordination.k8s.io", name)
-        pre = (options or {}).get("preconditions") or {}
+            raise not_found(kind.qualified, name)
+        pre = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
         if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
-            raise conflict("leases.coordination.k8s.io", name, "Precondition failed: UID in "
-                           "precondition: %s, UID in object meta: %s"
-                           % (pre["uid"], old["metadata"]["uid"]))
+            raise conflict(kind.qualified, name, "Precondition failed: UID in precondition: %s, "
+                           "UID in object meta: %s" % (pre["uid"], old["metadata"]["uid"]))
         if pre.get("resourceVersion") and \
                 pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
-            raise conflict("leases.coordination.k8s.io", name, "Precondition failed: "
-                           "ResourceVersion in precondition: %s, ResourceVersion in object "
-                           "meta: %s" % (pre["resourceVersion"],
-                                         old["metadata"]["resourceVersion"]))
+            raise conflict(kind.qualified, name, "Precondition failed: ResourceVersion in "
+                           "precondition: %s, ResourceVersion in object meta: %s"
+                           % (pre["resourceVersion"], old["metadata"]["resourceVersion"]))
+        if kind.resource == "namespaces":
+            return self._terminate_namespace(name, old, dry_run)
         if not dry_run:
-            del self.leases[(ns, name)]
-            self._bump()
+            self._remove(kind, key)
+        details = {"name": name, "kind": kind.resource, "uid": old["metadata"]["uid"]}
+        if kind.group:
+            details["group"] = kind.group
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases",
-                            "uid": old["metadata"]["uid"]}}
+                "details": details}
+
+    def _remove(self, kind, key):
+        gone = self.objects[kind.resource].pop(key)
+        gone["metadata"]["resourceVersion"] = self._bump()  # as the DELETED event carries it
+        self._record(kind, key[0], "DELETED", gone, None)
+
+    # Namespaces go through Terminating, as with the real namespace controller.
+    def _terminate_namespace(self, name, old, dry_run):
+        if dry_run or (old.get("status") or {}).get("phase") == "Terminating":
+            return copy.deepcopy(old)
+        obj = copy.deepcopy(old)
+        obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+        obj["status"] = {"phase": "Terminating"}
+        obj["metadata"]["resourceVersion"] = self._bump()
+        self.objects["namespaces"][("", name)] = obj
+        self._record(KINDS["namespaces"], "", "MODIFIED", old, obj)
+        uid = obj["metadata"]["uid"]
+        if self.termination_seconds <= 0:
+            self._finalize_namespace(name, uid)
+        else:
+            timer = threading.Timer(self.termination_seconds, self.finalize_namespace_locked,
+                                    (name, uid))
+            timer.daemon = True
+            timer.start()
+        return copy.deepcopy(obj)
+
+    def finalize_namespace_locked(self, name, uid):
+        with self.lock:
+            self._finalize_namespace(name, uid)
+
+    def _finalize_namespace(self, name, uid):
+        ns = self.objects["namespaces"].get(("", name))
+        if ns is None or ns["metadata"]["uid"] != uid:
+            return
+        for kind in NAMESPACED_KINDS:
+            for key in [k for k in self.objects[kind.resource] if k[0] == name]:
+                self._remove(kind, key)
+        self._remove(KINDS["namespaces"], ("", name))
 
 
 def parse_limit(limit):
@@ -713,78 +853,203 @@ def parse_limit(limit):
     return max(value, 0)
 
 
-def encode_continue(rv, key):
+def encode_continue(kind, rv, key):
     """An opaque token as the API server makes one: base64 of the list's resourceVersion and the
     key after which the next page starts."""
-    body = {"v": "meta.k8s.io/v1", "rv": rv, "start": "/secrets/%s/%s\u0000" % key}
+    start = ("/%s/%s/%s\u0000" % ((kind.resource,) + key) if kind.namespaced
+             else "/%s/%s\u0000" % (kind.resource, key[1]))
+    body = {"v": "meta.k8s.io/v1", "rv": rv, "start": start}
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
 
 
-def decode_continue(token):
+def decode_continue(kind, token):
     try:
         padded = token + "=" * (-len(token) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         start = body["start"]
-        if body.get("v") != "meta.k8s.io/v1" or not start.startswith("/secrets/"):
+        prefix = "/%s/" % kind.resource
+        if body.get("v") != "meta.k8s.io/v1" or not start.startswith(prefix):
             raise ValueError(start)
-        ns, name = start[len("/secrets/"):].rstrip("\u0000").split("/", 1)
+        rest = start[len(prefix):].rstrip("\u0000")
+        if not kind.namespaced:
+            return ("", rest)
+        ns, name = rest.split("/", 1)
         return (ns, name)
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         raise bad_request("continue key is not valid: %r" % token)
 
 
-def matches_labels(labels, selector):
-    if not selector:
-        return True
-    for term in selector.split(","):
-        term = term.strip()
-        if not term:
-            continue
-        m = re.match(r"^([^!=\s]+)\s*(==|=|!=)\s*(.*)$", term)
-        if m:
-            key, op, value = m.group(1), m.group(2), m.group(3).strip()
-            if op == "!=":
-                if labels.get(key) == value:
-                    return False
-            elif labels.get(key) != value:
-                return False
-            continue
-        m = re.match(r"^([^\s]+)\s+(in|notin)\s+\((.*)\)$", term)
-        if m:
-            values = {v.strip() for v in m.group(3).split(",")}
-            has = m.group(1) in labels and labels[m.group(1)] in values
-            if (m.group(2) == "in") != has:
-                return False
-            continue
-        if term.startswith("!"):
-            if term[1:] in labels:
-                return False
-        elif term not in labels:
+# --- selectors ----------------------------------------------------------------------------
+
+LABEL_TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|>|<|[^\s!=(),<>]+)")
+
+
+def _check_label_key(key):
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        raise bad_request("unable to parse requirement: key: Invalid value: %r: prefix part must "
+                          "be a lowercase RFC 1123 subdomain" % key)
+    if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
+        raise bad_request("unable to parse requirement: key: Invalid value: %r: name part must "
+                          "consist of alphanumeric characters, '-', '_' or '.', and must start "
+                          "and end with an alphanumeric character" % key)
+
+
+def _check_label_value(value):
+    if value and (len(value) > 63 or not QUALIFIED_NAME.match(value)):
+        raise bad_request("unable to parse requirement: values[0]: Invalid value: %r: a valid "
+                          "label must be an empty string or consist of alphanumeric characters, "
+                          "'-', '_' or '.', and must start and end with an alphanumeric "
+                          "character" % value)
+
+
+def parse_label_selector(text):
+    """[(key, op, values)] for a label selector in the Kubernetes syntax; 400 when malformed."""
+    if not text or not text.strip():
+        return []
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        m = LABEL_TOKEN.match(text, pos)
+        if not m:
+            if text[pos:].strip() == "":
+                break
+            raise bad_request("unable to parse requirement: found %r" % text[pos:])
+        tokens.append(m.group(1))
+        pos = m.end()
+        if text[pos:].strip() == "":
+            break
+    tokens.append(None)
+    i = 0
+
+    def expected(what):
+        found = tokens[i] if tokens[i] is not None else ""
+        return bad_request("unable to parse requirement: found '%s', expected: %s" % (found, what))
+
+    requirements = []
+    while True:
+        negate = tokens[i] == "!"
+        if negate:
+            i += 1
+        key = tokens[i]
+        if key is None or key in ("!=", "==", "=", "!", "(", ")", ",", ">", "<", "in", "notin"):
+            raise expected("identifier")
+        _check_label_key(key)
+        i += 1
+        op = tokens[i]
+        if negate:
+            if op not in (None, ","):
+                raise expected("',' or 'end of string'")
+            requirements.append((key, "!", None))
+        elif op in (None, ","):
+            requirements.append((key, "exists", None))
+        elif op in ("=", "==", "!="):
+            i += 1
+            value = tokens[i]
+            if value in (None, ","):
+                value = ""
+                i -= 1
+            elif value in ("!=", "==", "=", "!", "(", ")", ">", "<"):
+                raise expected("identifier")
+            _check_label_value(value)
+            requirements.append((key, "!=" if op == "!=" else "=", {value}))
+            i += 1
+        elif op in ("in", "notin"):
+            i += 1
+            if tokens[i] != "(":
+                raise expected("'('")
+            i += 1
+            values = set()
+            while True:
+                value = tokens[i]
+                if value in (",", ")"):
+                    values.add("")
+                elif value is None or value in ("!=", "==", "=", "!", "(", ">", "<"):
+                    raise expected("',', ')' or identifier")
+                else:
+                    _check_label_value(value)
+                    values.add(value)
+                    i += 1
+                if tokens[i] == ",":
+                    i += 1
+                    continue
+                if tokens[i] == ")":
+                    i += 1
+                    break
+                raise expected("',' or ')'")
+            if values == {""}:
+                raise bad_request("unable to parse requirement: values: Invalid value: []: for "
+                                  "'in', 'notin' operators, values set can't be empty")
+            requirements.append((key, op, values))
+        elif op in (">", "<"):
+            i += 1
+            value = tokens[i]
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise bad_request("unable to parse requirement: values[0]: Invalid value: %r: for "
+                                  "'Gt', 'Lt' operators, the value must be an integer"
+                                  % (value or ""))
+            requirements.append((key, op, number))
+            i += 1
+        else:
+            raise expected("'=', '!=', '==', 'in', 'notin'")
+        if tokens[i] is None:
+            break
+        if tokens[i] != ",":
+            raise expected("',' or 'end of string'")
+        i += 1
+    return requirements
+
+
+def label_matches(labels, requirements):
+    for key, op, values in requirements:
+        has = key in labels
+        value = labels.get(key)
+        if op == "exists" and not has:
             return False
+        if op == "!" and has:
+            return False
+        if op in ("=", "in") and not (has and value in values):
+            return False
+        if op in ("!=", "notin") and has and value in values:
+            return False
+        if op in (">", "<"):
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                return False
+            if (op == ">" and not number > values) or (op == "<" and not number < values):
+                return False
     return True
 
 
-def matches_fields(obj, selector):
-    if not selector:
-        return True
-    for term in selector.split(","):
+def parse_field_selector(kind, text):
+    if not text:
+        return []
+    terms = []
+    for term in text.split(","):
         m = re.match(r"^([^!=]+)(==|=|!=)(.*)$", term.strip())
         if not m:
             raise bad_request("invalid field selector %r" % term)
         field, op, value = m.groups()
-        if field == "metadata.name":
-            actual = obj["metadata"]["name"]
-        elif field == "metadata.namespace":
-            actual = obj["metadata"]["namespace"]
-        elif field == "type":
-            actual = obj["type"]
-        else:
-            raise bad_request('"%s" is not a known field selector: only "metadata.name", '
-                              '"metadata.namespace", "type"' % field)
-        if (actual == value) == (op == "!="):
+        if field not in kind.fields:
+            raise bad_request('"%s" is not a known field selector: only %s'
+                              % (field, ", ".join('"%s"' % f for f in kind.fields)))
+        terms.append((field, op, value))
+    return terms
+
+
+def matches(kind, obj, labels, fields):
+    if not label_matches(obj["metadata"].get("labels") or {}, labels):
+        return False
+    for field, op, value in fields:
+        if (kind.field(obj, field) == value) == (op == "!="):
             return False
     return True
 
+
+# --- output -------------------------------------------------------------------------------
 
 def age(timestamp):
     try:
@@ -805,19 +1070,6 @@ def age(timestamp):
 
 
 def to_table(kind, objects, list_rv, continue_token=None):
-    if kind == "secrets":
-        columns = [("Name", "string", "name"), ("Type", "string", ""), ("Data", "string", ""),
-                   ("Age", "string", "")]
-        cells = lambda o: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}),
-                           age(o["metadata"].get("creationTimestamp"))]
-    elif kind == "leases":
-        columns = [("Name", "string", "name"), ("Holder", "string", ""), ("Age", "string", "")]
-        cells = lambda o: [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""),
-                           age(o["metadata"].get("creationTimestamp"))]
-    else:
-        columns = [("Name", "string", "name"), ("Status", "string", ""), ("Age", "string", "")]
-        cells = lambda o: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"),
-                           age(o["metadata"].get("creationTimestamp"))]
     meta = {"resourceVersion": list_rv}
     if continue_token:
         meta["continue"] = continue_token
@@ -825,25 +1077,30 @@ def to_table(kind, objects, list_rv, continue_token=None):
         "kind": "Table", "apiVersion": "meta.k8s.io/v1",
         "metadata": meta,
         "columnDefinitions": [{"name": n, "type": t, "format": f, "description": "", "priority": 0}
-                              for n, t, f in columns],
-        "rows": [{"cells": cells(o),
+                              for n, t, f in kind.columns],
+        "rows": [{"cells": kind.cells(o),
                   "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                              "metadata": copy.deepcopy(o["metadata"])}} for o in objects],
     }
 
 
-def resource_list(port):
-    def res(name, singular, kind, namespaced, short=None):
-        r = {"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind,
+def resource_list(group_version, port=None):
+    resources = []
+    for kind in KINDS.values():
+        if kind.api_version != group_version:
+            continue
+        r = {"name": kind.resource, "singularName": kind.singular, "namespaced": kind.namespaced,
+             "kind": kind.kind,
              "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update",
                        "watch"],
-             "storageVersionHash": base64.b64encode(name.encode()).decode()[:12]}
-        if short:
-            r["shortNames"] = short
-        return r
-    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-        res("namespaces", "namespace", "Namespace", False, ["ns"]),
-        res("secrets", "secret", "Secret", True)]}
+             "storageVersionHash": base64.b64encode(kind.resource.encode()).decode()[:12]}
+        if kind.short_names:
+            r["shortNames"] = kind.short_names
+        resources.append(r)
+    body = {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}
+    if group_version != "v1":
+        body["apiVersion"] = "v1"
+    return body
 
 
 COORDINATION_GROUP = {
@@ -852,13 +1109,90 @@ COORDINATION_GROUP = {
     "preferredVersion": {"groupVersion": LEASE_API_VERSION, "version": "v1"}}
 
 
-def coordination_resource_list():
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": LEASE_API_VERSION,
-            "resources": [{"name": "leases", "singularName": "lease", "namespaced": True,
-                           "kind": "Lease",
-                           "verbs": ["create", "delete", "deletecollection", "get", "list",
-                                     "patch", "update", "watch"],
-                           "storageVersionHash": "gqkMMb/YqFM="}]}
+# --- requests -----------------------------------------------------------------------------
+
+class RequestInfo:
+    """What a resource request asks for, as the API server's authorizer sees it."""
+
+    def __init__(self, kind, namespace, name, subresource, verb, watch):
+        self.kind = kind
+        self.namespace = namespace  # the namespace object's own name for namespaces/NAME
+        self.name = name
+        self.subresource = subresource
+        self.verb = verb
+        self.watch = watch
+
+
+def request_info(method, path, query):
+    """A RequestInfo for a resource URL, or None when the path names no known resource."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 3:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    watch = query.get("watch") in ("1", "true")
+    if rest[0] == "watch":
+        watch, rest = True, rest[1:]
+    namespace = ""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    elif len(rest) == 2 and rest[0] == "namespaces":
+        namespace = rest[1]
+    if not rest or len(rest) > 3:
+        return None
+    kind = find_kind(group, version, rest[0])
+    if kind is None:
+        return None
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete"}.get(method, method.lower())
+    if not name and verb == "get":
+        verb = "watch" if watch else "list"
+    elif not name and verb == "delete":
+        verb = "deletecollection"
+    return RequestInfo(kind, namespace, name, subresource, verb, watch)
+
+
+def forbidden(info, user):
+    kind = info.kind
+    subject = '%s "%s"' % (kind.qualified, info.name) if info.name else kind.qualified
+    where = ('in the namespace "%s"' % info.namespace if info.namespace
+             else "at the cluster scope")
+    details = {"name": info.name, "kind": kind.resource} if info.name else {"kind": kind.resource}
+    if kind.group:
+        details["group"] = kind.group
+    return ApiError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s resource "%s" in API '
+                    'group "%s" %s' % (subject, user, info.verb, kind.resource, kind.group, where),
+                    details)
+
+
+def rule_forbids(rule, info, token):
+    if rule.get("namespaces") and info.namespace not in rule["namespaces"]:
+        return False
+    verbs = rule.get("verbs") or WRITE_VERBS
+    if "*" not in verbs and info.verb not in verbs:
+        return False
+    resources = rule.get("resources")
+    if resources:
+        if "*" not in resources and info.kind.resource not in resources:
+            return False
+    elif info.kind.resource == "namespaces":
+        return False
+    if rule.get("tokens") and token not in rule["tokens"]:
+        return False
+    return True
+
+
+def parse_forbid_flag(text):
+    """NS[:verb,verb...] -> a forbid rule."""
+    namespace, _, verbs = text.partition(":")
+    rule = {"namespaces": [namespace]}
+    if verbs:
+        rule["verbs"] = verbs.split(",")
+    return rule
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -866,10 +1200,15 @@ def coordination_resource_list():
 class Emulator:
     def __init__(self, args):
         self.args = args
-        self.store = Store(["default", "kube-system", "kube-public"] + (args.namespace or []))
+        namespaces = [("default", {}), ("kube-system", {}), ("kube-public", {})]
+        for spec in args.namespace or []:
+            name, *labels = spec.split(",")
+            namespaces.append((name, dict(label.split("=", 1) for label in labels)))
+        self.store = Store(namespaces, args.watch_history, args.namespace_termination_seconds)
         self.tokens = set(args.token or [])
         self.readonly_tokens = set(args.readonly_token or [])
         self.namespaced_tokens = set(args.namespaced_token or [])
+        self.forbid_rules = [parse_forbid_flag(f) for f in args.forbid or []]
         self.faults = []
         self.log = []
         self.admin_lock = threading.Lock()
@@ -933,10 +1272,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError) as e:
             raise bad_request("the body of the request could not be decoded as JSON: %s" % e)
 
-    def user(self):
+    def bearer(self):
         auth = self.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            token = auth[len("Bearer "):].strip()
+        return auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else None
+
+    def user(self):
+        """(name, may write, may list namespaced kinds at the cluster scope), or None."""
+        token = self.bearer()
+        if token is not None:
             if token in self.emu.tokens:
                 return ("token-user", True, True)
             if token in self.emu.readonly_tokens:
@@ -951,6 +1294,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if key == "commonName":
                         return (value, True, True)
         return None
+
+    def authorize(self, who, info):
+        if info is None:
+            return
+        if not who[1] and info.verb in WRITE_VERBS:
+            raise forbidden(info, who[0])
+        if not who[2] and info.kind.namespaced and not info.namespace and \
+                info.verb in ("list", "watch"):
+            raise forbidden(info, who[0])
+        with self.emu.admin_lock:
+            rules = list(self.emu.forbid_rules)
+        token = self.bearer()
+        if any(rule_forbids(rule, info, token) for rule in rules):
+            raise forbidden(info, who[0])
 
     def dispatch(self, method):
         url = urllib.parse.urlsplit(self.path)
@@ -995,63 +1352,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     code, reasons.get(code, "InternalError"),
                     "injected fault: %d for %s %s" % (code, method, path)), headers)
                 return
-            if method == "GET" and not who[2] and path == "/api/v1/secrets":
-                raise ApiError(403, "Forbidden",
-                               'secrets is forbidden: User "%s" cannot list resource "secrets" in '
-                               'API group "" at the cluster scope' % who[0],
-                               {"kind": "secrets"})
-            if method == "GET" and not who[2] and path == "/apis/%s/leases" % LEASE_API_VERSION:
-                raise ApiError(403, "Forbidden",
-                               'leases.coordination.k8s.io is forbidden: User "%s" cannot list '
-                               'resource "leases" in API group "coordination.k8s.io" at the '
-                               'cluster scope' % who[0], {"kind": "leases"})
-            if method in WRITE_METHODS and not who[1] and path.startswith("/api/v1/"):
-                parts = path.split("/")
-                resource = parts[5] if len(parts) > 5 else parts[3]
-                ns = parts[4] if len(parts) > 5 else ""
-                name = parts[6] if len(parts) > 6 else ""
-                verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
-                        "DELETE": "delete"}[method]
-                raise ApiError(403, "Forbidden",
-                               '%s%s is forbidden: User "%s" cannot %s resource "%s" in API '
-                               'group "" in the namespace "%s"'
-                               % (resource, ' "%s"' % name if name else "", who[0], verb,
-                                  resource, ns), {"name": name, "kind": resource})
-            if method in WRITE_METHODS and not who[1] and path.startswith("/apis/"):
-                parts = path.split("/")  # "", apis, group, version, namespaces, ns, leases, name
-                ns = parts[5] if len(parts) > 6 else ""
-                name = parts[7] if len(parts) > 7 else ""
-                verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
-                        "DELETE": "delete"}[method]
-                raise ApiError(403, "Forbidden",
-                               'leases.coordination.k8s.io%s is forbidden: User "%s" cannot %s '
-                               'resource "leases" in API group "coordination.k8s.io" in the '
-                               'namespace "%s"' % (' "%s"' % name if name else "", who[0], verb,
-                                                   ns),
-                               {"name": name, "group": "coordination.k8s.io", "kind": "leases"})
-            code, body = self.api(method, path, query, raw)
+            info = request_info(method, path, query)
+            self.authorize(who, info)
+            if info is not None and info.watch and method == "GET":
+                entry["status"] = self.watch(info, query)
+                return
+            code, body = self.api(method, path, query, raw, info)
             entry["status"] = self.send_json(code, body)
         except ApiError as e:
             entry["status"] = self.send_json(e.code, e.body)
+        except (ConnectionError, ssl.SSLError):
+            self.close_connection = True
         except Exception as e:  # a bug in the emulator: still answer like a server
             entry["status"] = self.send_json(500, status_body(500, "InternalError",
                                                               "emulator error: %r" % e))
 
     def touch(self, path):
-        parts = path.split("/")
-        store = self.emu.store
-        if len(parts) == 8 and parts[1] == "apis" and parts[6] == "leases":
-            objects, key = store.leases, (parts[5], parts[7])
-        elif len(parts) == 7 and parts[5] == "secrets":
-            objects, key = store.secrets, (parts[4], parts[6])
-        else:
+        info = request_info("PUT", path, {})
+        if info is None or not info.name:
             return
+        store = self.emu.store
         with store.lock:
-            obj = objects.get(key)
-            if obj is not None:
+            key = (info.namespace if info.kind.namespaced else "", info.name)
+            old = store.objects[info.kind.resource].get(key)
+            if old is not None:
+                obj = copy.deepcopy(old)
                 ann = obj["metadata"].setdefault("annotations", {})
                 ann["k8s-emulator/touched"] = str(int(ann.get("k8s-emulator/touched", "0")) + 1)
                 obj["metadata"]["resourceVersion"] = store._bump()
+                store.objects[info.kind.resource][key] = obj
+                store._record(info.kind, key[0], "MODIFIED", old, obj)
 
     def record(self, code):
         """Logs the request before its answer leaves, so a client that reads the log right
@@ -1104,19 +1434,61 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 emu.readonly_tokens = set(body.get("readonly_tokens", []))
                 emu.namespaced_tokens = set(body.get("namespaced_tokens", []))
             return self.send_json(200, {"ok": True})
-        if path == "/_emulator/state":
+        if path == "/_emulator/forbid":
+            with emu.admin_lock:
+                if method == "DELETE":
+                    emu.forbid_rules.clear()
+                    return self.send_json(200, {"cleared": True})
+                if method == "POST":
+                    rule = self.parse_json(raw)
+                    if not isinstance(rule, dict) or not all(
+                            isinstance(rule.get(k, []), list)
+                            for k in ("namespaces", "verbs", "resources", "tokens")):
+                        raise bad_request("a forbid rule is an object of lists: namespaces, "
+                                          "verbs, resources, tokens")
+                    emu.forbid_rules.append(rule)
+                    return self.send_json(201, rule)
+                return self.send_json(200, emu.forbid_rules)
+        if path == "/_emulator/settings" and method == "POST":
+            body = self.parse_json(raw) or {}
             with emu.store.lock:
+                if "namespaceTerminationSeconds" in body:
+                    emu.store.termination_seconds = float(body["namespaceTerminationSeconds"])
                 return self.send_json(200, {
-                    "resourceVersion": str(emu.store.rv),
-                    "namespaces": sorted(emu.store.namespaces),
-                    "secrets": [emu.store.secrets[k] for k in sorted(emu.store.secrets)],
-                    "leases": [emu.store.leases[k] for k in sorted(emu.store.leases)]})
+                    "namespaceTerminationSeconds": emu.store.termination_seconds})
+        if path == "/_emulator/finalize" and method == "POST":
+            name = (self.parse_json(raw) or {}).get("namespace", "")
+            store = emu.store
+            with store.lock:
+                ns = store.objects["namespaces"].get(("", name))
+                if ns is None:
+                    raise not_found("namespaces", name)
+                if (ns.get("status") or {}).get("phase") != "Terminating":
+                    raise conflict("namespaces", name, "the namespace is not being terminated")
+                store._finalize_namespace(name, ns["metadata"]["uid"])
+                return self.send_json(200, {"finalized": name})
+        if path == "/_emulator/compact" and method == "POST":
+            with emu.store.lock:
+                emu.store.compact()
+                return self.send_json(200, {"compacted": str(emu.store.rv)})
+        if path == "/_emulator/state":
+            store = emu.store
+            with store.lock:
+                objects = {r: [store.objects[r][k] for k in sorted(store.objects[r])]
+                           for r in KINDS}
+                return self.send_json(200, {
+                    "resourceVersion": str(store.rv),
+                    "namespaces": [o["metadata"]["name"] for o in objects["namespaces"]],
+                    "namespaceObjects": objects["namespaces"],
+                    "secrets": objects["secrets"],
+                    "serviceaccounts": objects["serviceaccounts"],
+                    "leases": objects["leases"]})
         raise ApiError(404, "NotFound", "no admin endpoint %s %s" % (method, path))
 
     def wants_table(self):
         return "as=Table" in (self.headers.get("Accept") or "")
 
-    def api(self, method, path, query, raw):
+    def api(self, method, path, query, raw, info):
         store = self.emu.store
         dry_run = query.get("dryRun") == "All"
         if path == "/version" and method == "GET":
@@ -1127,117 +1499,177 @@ class Handler(http.server.BaseHTTPRequestHandler):
                              {"clientCIDR": "0.0.0.0/0",
                               "serverAddress": "127.0.0.1:%d" % self.server.server_address[1]}]}
         if path == "/api/v1" and method == "GET":
-            return 200, resource_list(self.server.server_address[1])
+            return 200, resource_list("v1")
         if path == "/apis" and method == "GET":
             return 200, {"kind": "APIGroupList", "apiVersion": "v1",
                          "groups": [COORDINATION_GROUP]}
         if path == "/apis/coordination.k8s.io" and method == "GET":
             return 200, dict(kind="APIGroup", apiVersion="v1", **COORDINATION_GROUP)
         if path == "/apis/" + LEASE_API_VERSION and method == "GET":
-            return 200, coordination_resource_list()
-        if path.startswith("/apis/" + LEASE_API_VERSION + "/"):
-            return self.leases_api(method, path, query, raw)
+            return 200, resource_list(LEASE_API_VERSION)
         if path in ("/healthz", "/livez", "/readyz") and method == "GET":
             return 200, "ok"
-        parts = path.split("/")[1:]  # api v1 ...
-        if parts[:2] != ["api", "v1"] or len(parts) < 3:
+        if info is None or info.subresource:
+            if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method "
+                               "on the requested resource")
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        rest = parts[2:]
+        kind = info.kind
+        ns = info.namespace if kind.namespaced else ""
         with store.lock:
-            # /api/v1/secrets (all namespaces)
-            if rest == ["secrets"] and method == "GET":
-                result = store.list_secrets(None, query.get("labelSelector"),
-                                            query.get("fieldSelector"), query.get("limit"),
-                                            query.get("continue"))
-                return 200, self.maybe_table("secrets", result)
-            if rest == ["namespaces"]:
+            if not info.name:
                 if method == "GET":
-                    return 200, self.maybe_table("namespaces", store.list_namespaces())
-                if method == "POST":
-                    return 201, store.create_namespace(self.parse_json(raw) or {})
-            if len(rest) == 2 and rest[0] == "namespaces":
+                    result = store.list(kind, ns, query.get("labelSelector"),
+                                        query.get("fieldSelector"), query.get("limit"),
+                                        query.get("continue"))
+                    if not self.wants_table():
+                        return 200, result
+                    return 200, to_table(kind, result["items"],
+                                         result["metadata"]["resourceVersion"],
+                                         result["metadata"].get("continue"))
+                if method == "POST" and (ns or not kind.namespaced):
+                    return 201, store.create(kind, ns, self.parse_json(raw) or {}, dry_run)
+            else:
+                name = info.name
                 if method == "GET":
-                    obj = store.get_namespace(rest[1])
+                    obj = store.get(kind, ns, name)
                     if self.wants_table():
-                        return 200, to_table("namespaces", [obj],
-                                             obj["metadata"]["resourceVersion"])
+                        return 200, to_table(kind, [obj], obj["metadata"]["resourceVersion"])
                     return 200, obj
+                if method == "PUT":
+                    return 200, store.replace(kind, ns, name, self.parse_json(raw) or {}, dry_run)
+                if method == "PATCH":
+                    ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                    obj, code = store.patch(kind, ns, name, ctype, self.parse_json(raw), dry_run)
+                    return code, obj
                 if method == "DELETE":
-                    return 200, store.delete_namespace(rest[1])
-            if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "secrets":
-                ns = rest[1]
-                if len(rest) == 3:
-                    if method == "GET":
-                        result = store.list_secrets(ns, query.get("labelSelector"),
-                                                    query.get("fieldSelector"),
-                                                    query.get("limit"), query.get("continue"))
-                        return 200, self.maybe_table("secrets", result)
-                    if method == "POST":
-                        return 201, store.create_secret(ns, self.parse_json(raw) or {}, dry_run)
-                elif len(rest) == 4:
-                    name = rest[3]
-                    if method == "GET":
-                        obj = store.get_secret(ns, name)
-                        if self.wants_table():
-                            return 200, to_table("secrets", [obj],
-                                                 obj["metadata"]["resourceVersion"])
-                        return 200, obj
-                    if method == "PUT":
-                        return 200, store.replace_secret(ns, name, self.parse_json(raw) or {},
-                                                         dry_run)
-                    if method == "PATCH":
-                        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-                        obj, code = store.patch_secret(ns, name, ctype, self.parse_json(raw),
-                                                       dry_run)
-                        return code, obj
-                    if method == "DELETE":
-                        return 200, store.delete_secret(ns, name, self.parse_json(raw), dry_run)
+                    return 200, store.delete(kind, ns, name, self.parse_json(raw), dry_run)
         if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
                            "requested resource")
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def leases_api(self, method, path, query, raw):
+    # --- watch ----------------------------------------------------------------------------
+
+    def watch(self, info, query):
+        """Streams watch events until timeoutSeconds, the client going, or an expired history."""
+        kind = info.kind
         store = self.emu.store
-        dry_run = query.get("dryRun") == "All"
-        rest = path.split("/")[4:]  # after /apis/coordination.k8s.io/v1
+        ns = info.namespace if kind.namespaced else ""
+        name = info.name
+        table = self.wants_table()
+        try:
+            timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
+        except ValueError:
+            raise bad_request("timeoutSeconds: Invalid value: %r: must be an integer"
+                              % query.get("timeoutSeconds"))
+        deadline = time.monotonic() + max(timeout, 0)
+        field_text = query.get("fieldSelector") or ""
+        if name:  # the legacy /watch/.../NAME form
+            field_text = ",".join(t for t in (field_text, "metadata.name=" + name) if t)
         with store.lock:
-            if rest == ["leases"] and method == "GET":
-                return 200, self.maybe_table("leases", store.list_leases(None))
-            if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "leases":
-                ns = rest[1]
-                if len(rest) == 3:
-                    if method == "GET":
-                        return 200, self.maybe_table("leases", store.list_leases(ns))
-                    if method == "POST":
-                        return 201, store.create_lease(ns, self.parse_json(raw) or {}, dry_run)
-                elif len(rest) == 4:
-                    name = rest[3]
-                    if method == "GET":
-                        obj = store.get_lease(ns, name)
-                        if self.wants_table():
-                            return 200, to_table("leases", [obj],
-                                                 obj["metadata"]["resourceVersion"])
-                        return 200, obj
-                    if method == "PUT":
-                        return 200, store.replace_lease(ns, name, self.parse_json(raw) or {},
-                                                        dry_run)
-                    if method == "PATCH":
-                        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-                        return 200, store.patch_lease(ns, name, ctype, self.parse_json(raw),
-                                                      dry_run)
-                    if method == "DELETE":
-                        return 200, store.delete_lease(ns, name, self.parse_json(raw), dry_run)
-        if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
-                           "requested resource")
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            labels = parse_label_selector(query.get("labelSelector"))
+            fields = parse_field_selector(kind, field_text)
+            rv_text = query.get("resourceVersion") or ""
+            initial = []
+            if rv_text in ("", "0"):
+                last = store.rv
+                initial = [o for k, o in sorted(store.objects[kind.resource].items())
+                           if (not ns or k[0] == ns) and matches(kind, o, labels, fields)]
+                initial = [("ADDED", copy.deepcopy(o)) for o in initial]
+            else:
+                try:
+                    last = int(rv_text)
+                except ValueError:
+                    raise bad_request("resourceVersion: Invalid value: %r: must be an integer"
+                                      % rv_text)
+        self.record(200)
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            self.send_events(kind, initial, table)
+            while True:
+                expired = None
+                events = []
+                with store.lock:
+                    if last < store.compacted:
+                        expired = store.compacted
+                    else:
+                        events = [e for e in store.events if e.rv > last and e.resource ==
+                                  kind.resource and (not ns or e.namespace == ns)]
+                        if not events and any(e.rv > last for e in store.events):
+                            last = store.events[-1].rv
+                        if not events:
+                            remaining = deadline - time.monotonic()
+                            if remaining <= 0:
+                                break
+                            store.changed.wait(min(remaining, 0.5))
+                if expired is not None:
+                    self.send_chunk({"type": "ERROR", "object": status_body(
+                        410, "Expired", "too old resource version: %d (%d)" % (last, expired))})
+                    break
+                if events:
+                    last = events[-1].rv
+                    self.send_events(kind, [ev for e in events
+                                            for ev in watch_view(kind, e, labels, fields)], table)
+                elif self.client_gone():
+                    return 200
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+        return 200
 
-    def maybe_table(self, kind, result):
-        if not self.wants_table():
-            return result
-        return to_table(kind, result["items"], result["metadata"]["resourceVersion"],
-                        result["metadata"].get("continue"))
+    def send_events(self, kind, events, table):
+        for event_type, obj in events:
+            if table:
+                obj = to_table(kind, [obj], obj["metadata"]["resourceVersion"])
+            else:
+                obj = dict(obj, kind=kind.kind, apiVersion=kind.api_version)
+            self.send_chunk({"type": event_type, "object": obj})
+
+    def send_chunk(self, event):
+        data = json.dumps(event).encode("utf-8") + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def client_gone(self):
+        """True when the watching client closed its end (it sends nothing while it watches)."""
+        sock = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            sock.settimeout(0)
+            try:
+                return sock.recv(1) == b""
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                return False
+            finally:
+                sock.settimeout(None)
+        except (OSError, ValueError):
+            return True
+
+
+def watch_view(kind, event, labels, fields):
+    """The events one watcher with these selectors sees for one change: an object that starts
+    matching is ADDED, one that stops matching is DELETED (its last matching state)."""
+    was = event.old is not None and matches(kind, event.old, labels, fields)
+    now = event.new is not None and matches(kind, event.new, labels, fields)
+    if was and now:
+        return [("MODIFIED", event.new)]
+    if now:
+        return [("ADDED", event.new)]
+    if was:
+        gone = copy.deepcopy(event.old)
+        gone["metadata"]["resourceVersion"] = str(event.rv)
+        return [("DELETED", gone)]
+    return []
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -1330,9 +1762,17 @@ def main(argv=None):
                         help="a bearer token that may read but gets 403 on writes")
     parser.add_argument("--namespaced-token", action="append",
                         help="a bearer token with full access inside namespaces that gets 403 "
-                             "listing Secrets at the cluster scope")
+                             "listing or watching namespaced kinds at the cluster scope")
     parser.add_argument("--namespace", action="append",
-                        help="an extra namespace (default, kube-system, kube-public always exist)")
+                        help="an extra namespace, NAME or NAME,key=value,... with labels "
+                             "(default, kube-system, kube-public always exist)")
+    parser.add_argument("--namespace-termination-seconds", type=float, default=0.0,
+                        help="how long a deleted namespace stays Terminating (default 0)")
+    parser.add_argument("--watch-history", type=int, default=1000,
+                        help="how many events a watch may resume from (older: 410 Expired)")
+    parser.add_argument("--forbid", action="append",
+                        help="NS[:verb,...]: 403 Forbidden for those verbs (default: writes) "
+                             "on every resource in namespace NS, for every token")
     parser.add_argument("--kubeconfig-out", help="write a kubeconfig for the first --token here")
     args = parser.parse_args(argv)
     ensure_tls(args.tls_dir)

@@ -6,6 +6,8 @@ discovery is never served from an earlier run's cache.
 """
 
 import base64
+import copy
+import http.client
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,6 +83,19 @@ class KubectlFidelityTest(unittest.TestCase):
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
+
+    def watch(self, path, token=TOKEN):
+        """Opens a watch; the response yields one event per line."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
+        conn.request("GET", path, headers={"Authorization": "Bearer " + token})
+        response = conn.getresponse()
+        self.addCleanup(conn.close)
+        return response
+
+    def next_event(self, response):
+        line = response.readline()
+        self.assertTrue(line, "the watch ended")
+        return json.loads(line)
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)
@@ -389,6 +405,292 @@ class KubectlFidelityTest(unittest.TestCase):
         status, body = self.api("/apis/coordination.k8s.io/v1/namespaces/team-a/leases", "POST",
                                 {"metadata": {"name": "t"}, "spec": {"renewTime": "yesterday"}})
         self.assertEqual((status, body["reason"]), (400, "BadRequest"))
+
+    # --- Namespaces with labels, selectors, watch, termination ------------------------------
+
+    def test_namespace_labels_and_label_selectors(self):
+        r = self.kubectl("create", "namespace", "sel-a")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "namespace/sel-a created"), r.stderr)
+        for ns, labels in (("sel-b", {"team": "web", "tier": "1"}), ("sel-c", {"team": "db"})):
+            status, _ = self.api("/api/v1/namespaces", "POST",
+                                 {"metadata": {"name": ns, "labels": labels}})
+            self.assertEqual(status, 201)
+        r = self.kubectl("label", "ns", "sel-a", "team=web", "fanout=yes")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "namespace/sel-a labeled"), r.stderr)
+        r = self.kubectl("label", "ns", "sel-a", "team=ops")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("'team' already has a value (web), and --overwrite is false", r.stderr)
+        r = self.kubectl("label", "ns", "sel-a", "team=ops", "--overwrite")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("label", "ns", "sel-a", "fanout-")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "namespace/sel-a unlabeled"),
+                         r.stderr)
+        _, got = self.api("/api/v1/namespaces/sel-a")
+        self.assertEqual(got["metadata"]["labels"],
+                         {"team": "ops", "kubernetes.io/metadata.name": "sel-a"})
+
+        def names(selector):
+            r = self.kubectl("get", "ns", "-l", selector, "-o", "name")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return [n for n in r.stdout.split() if n.startswith("namespace/sel-")]
+
+        self.assertEqual(names("team=web"), ["namespace/sel-b"])
+        self.assertEqual(names("team==ops"), ["namespace/sel-a"])
+        self.assertEqual(names("team!=web,team"), ["namespace/sel-a", "namespace/sel-c"])
+        self.assertEqual(names("team in (web, db)"), ["namespace/sel-b", "namespace/sel-c"])
+        self.assertEqual(names("team notin (web),tier"), [])
+        self.assertEqual(names("!tier,team"), ["namespace/sel-a", "namespace/sel-c"])
+        self.assertEqual(names("tier>0"), ["namespace/sel-b"])
+        self.assertEqual(names("kubernetes.io/metadata.name=sel-c"), ["namespace/sel-c"])
+        r = self.kubectl("get", "ns", "--show-labels")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0].split(), ["NAME", "STATUS", "AGE", "LABELS"])
+        # Bad syntax is the server's 400, which kubectl reports.
+        r = self.kubectl("get", "ns", "-l", "team in web")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("Error from server (BadRequest)", r.stderr)
+        self.assertIn("unable to parse requirement: found 'web', expected: '('", r.stderr)
+        for bad in ("team in ()", "=x", "team=a b", "-bad-=x", "team,", "tier>x"):
+            status, body = self.api("/api/v1/namespaces?labelSelector=" +
+                                    urllib.parse.quote(bad))
+            self.assertEqual((status, body["reason"]), (400, "BadRequest"), bad)
+        # Secrets honour the same selector grammar.
+        status, body = self.api("/api/v1/namespaces/team-a/secrets?labelSelector=" +
+                                urllib.parse.quote("a notin (b"))
+        self.assertEqual(status, 400, body)
+
+    def test_namespace_watch_streams_events(self):
+        status, listed = self.api("/api/v1/namespaces?labelSelector=watched%3Dyes")
+        self.assertEqual((status, listed["items"]), (200, []))
+        rv = listed["metadata"]["resourceVersion"]
+        w = self.watch("/api/v1/namespaces?watch=1&labelSelector=watched%%3Dyes&"
+                       "resourceVersion=%s&timeoutSeconds=30" % rv)
+        self.assertEqual((w.status, w.getheader("Transfer-Encoding")), (200, "chunked"))
+        self.api("/api/v1/namespaces", "POST", {"metadata": {"name": "watch-a"}})  # not matching
+        r = self.kubectl("label", "ns", "watch-a", "watched=yes")  # starts matching
+        self.assertEqual(r.returncode, 0, r.stderr)
+        event = self.next_event(w)
+        self.assertEqual((event["type"], event["object"]["kind"], event["object"]["metadata"]
+                          ["name"]), ("ADDED", "Namespace", "watch-a"))
+        r = self.kubectl("label", "ns", "watch-a", "extra=1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        event = self.next_event(w)
+        self.assertEqual((event["type"], event["object"]["metadata"]["labels"]["extra"]),
+                         ("MODIFIED", "1"))
+        modified_rv = event["object"]["metadata"]["resourceVersion"]
+        r = self.kubectl("label", "ns", "watch-a", "watched-")  # stops matching
+        self.assertEqual(r.returncode, 0, r.stderr)
+        event = self.next_event(w)
+        self.assertEqual((event["type"], event["object"]["metadata"]["name"]),
+                         ("DELETED", "watch-a"))
+        self.assertGreater(int(event["object"]["metadata"]["resourceVersion"]), int(modified_rv))
+        # Without a resourceVersion a watch starts with every matching object, then ends at
+        # timeoutSeconds with the stream's last chunk.
+        w = self.watch("/api/v1/namespaces?watch=true&fieldSelector=metadata.name%3Dwatch-a&"
+                       "timeoutSeconds=1")
+        event = self.next_event(w)
+        self.assertEqual((event["type"], event["object"]["metadata"]["name"]),
+                         ("ADDED", "watch-a"))
+        self.assertEqual(w.read(), b"")
+        # kubectl get -w prints a namespace created while it watches.
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.dir)
+        proc = subprocess.Popen(["kubectl", "--cache-dir", self.cache, "get", "ns", "-w", "-l",
+                                 "kubectl-watch=yes"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(
+                    "watch=true" in e["query"] and "kubectl-watch" in e["query"]
+                    for e in self.api("/_emulator/requests")[1]):
+                time.sleep(0.05)
+            status, _ = self.api("/api/v1/namespaces", "POST",
+                                 {"metadata": {"name": "watch-b",
+                                               "labels": {"kubectl-watch": "yes"}}})
+            self.assertEqual(status, 201)
+            # Nothing matched before, so the table's header comes with the first event.
+            header = proc.stdout.readline()
+            self.assertEqual(header.split(), ["NAME", "STATUS", "AGE"])
+            line = proc.stdout.readline()
+            self.assertEqual(line.split()[:2], ["watch-b", "Active"], line)
+        finally:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+    def test_watch_from_a_compacted_resource_version_is_expired(self):
+        _, listed = self.api("/api/v1/namespaces")
+        old_rv = listed["metadata"]["resourceVersion"]
+        self.api("/api/v1/namespaces", "POST", {"metadata": {"name": "compact-a"}})
+        status, _ = self.api("/_emulator/compact", "POST", {})
+        self.assertEqual(status, 200)
+        w = self.watch("/api/v1/namespaces?watch=1&resourceVersion=%s" % old_rv)
+        self.assertEqual(w.status, 200)
+        event = self.next_event(w)
+        self.assertEqual(event["type"], "ERROR")
+        self.assertEqual((event["object"]["kind"], event["object"]["code"],
+                          event["object"]["reason"]), ("Status", 410, "Expired"))
+        self.assertIn("too old resource version: %s" % old_rv, event["object"]["message"])
+        self.assertEqual(w.read(), b"")
+        # A relist gives the rv to watch from again.
+        _, listed = self.api("/api/v1/namespaces")
+        w = self.watch("/api/v1/namespaces?watch=1&timeoutSeconds=30&resourceVersion=%s"
+                       % listed["metadata"]["resourceVersion"])
+        self.kubectl("delete", "ns", "compact-a", "--wait=false")
+        self.assertEqual(self.next_event(w)["type"], "MODIFIED")  # Terminating first
+        self.assertEqual(self.next_event(w)["type"], "DELETED")
+
+    def test_namespace_termination_refuses_new_content(self):
+        # Terminating until the test finalizes it: no race with the clock.
+        status, _ = self.api("/_emulator/settings", "POST",
+                             {"namespaceTerminationSeconds": 3600})
+        self.assertEqual(status, 200)
+        self.addCleanup(self.api, "/_emulator/settings", "POST",
+                        {"namespaceTerminationSeconds": 0})
+        self.kubectl("create", "ns", "term-a")
+        r = self.kubectl("create", "secret", "generic", "kept", "-n", "term-a",
+                         "--from-literal=k=v")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("create", "sa", "builder", "-n", "term-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("delete", "ns", "term-a", "--wait=false")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, 'namespace "term-a" deleted'),
+                         r.stderr)
+        r = self.kubectl("get", "ns", "term-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[1].split()[:2], ["term-a", "Terminating"])
+        status, body = self.api("/api/v1/namespaces/term-a/secrets", "POST",
+                                {"metadata": {"name": "late"}, "stringData": {"k": "v"}})
+        self.assertEqual((status, body["reason"]), (403, "Forbidden"))
+        self.assertEqual(body["message"], 'secrets "late" is forbidden: unable to create new '
+                         'content in namespace term-a because it is being terminated')
+        r = self.kubectl("create", "secret", "generic", "late", "-n", "term-a",
+                         "--from-literal=k=v")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("because it is being terminated", r.stderr)
+        # Updates of what is there still work, as on a real server.
+        r = self.kubectl("label", "secret", "kept", "-n", "term-a", "x=y")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # kubectl waits for the deletion with a watch on the namespace's name; the namespace
+        # controller finishing (here: the admin endpoint) ends it.
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.dir)
+        waiter = subprocess.Popen(["kubectl", "--cache-dir", self.cache, "wait", "--for=delete",
+                                   "ns/term-a", "--timeout=60s"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(
+                    "watch=true" in e["query"] and "term-a" in e["query"]
+                    for e in self.api("/_emulator/requests")[1]):
+                time.sleep(0.05)
+            self.assertEqual(self.api("/api/v1/namespaces/term-a")[0], 200)  # still there
+            status, _ = self.api("/_emulator/finalize", "POST", {"namespace": "term-a"})
+            self.assertEqual(status, 200)
+            out, err = waiter.communicate(timeout=60)
+            self.assertEqual((waiter.returncode, out.strip()),
+                             (0, "namespace/term-a condition met"), err)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.communicate(timeout=10)
+        for path in ("/api/v1/namespaces/term-a", "/api/v1/namespaces/term-a/secrets/kept",
+                     "/api/v1/namespaces/term-a/serviceaccounts/builder"):
+            self.assertEqual(self.api(path)[0], 404, path)
+
+    # --- ServiceAccounts ---------------------------------------------------------------------
+
+    def test_serviceaccount_create_patch_get(self):
+        r = self.kubectl("create", "serviceaccount", "builder", "-n", "team-a")
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, "serviceaccount/builder created"), r.stderr)
+        r = self.kubectl("patch", "sa", "builder", "-n", "team-a", "-p",
+                         '{"imagePullSecrets":[{"name":"foreign"}],"secrets":[{"name":"s1"}]}')
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, "serviceaccount/builder patched"), r.stderr)
+        # A json-patch appends and keeps the foreign entry.
+        r = self.kubectl("patch", "sa", "builder", "-n", "team-a", "--type", "json", "-p",
+                         '[{"op":"add","path":"/imagePullSecrets/-","value":{"name":"crtoken"}}]')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("get", "sa", "builder", "-n", "team-a", "-o", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = json.loads(r.stdout)
+        self.assertEqual((got["kind"], got["apiVersion"]), ("ServiceAccount", "v1"))
+        self.assertEqual(got["imagePullSecrets"], [{"name": "foreign"}, {"name": "crtoken"}])
+        # Strategic merge: `secrets` merges by name; `imagePullSecrets` has no patch strategy on
+        # a ServiceAccount, so the real server replaces it whole.
+        r = self.kubectl("patch", "sa", "builder", "-n", "team-a", "-p",
+                         '{"imagePullSecrets":[{"name":"only"}],"secrets":[{"name":"s2"}]}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, got = self.api("/api/v1/namespaces/team-a/serviceaccounts/builder")
+        self.assertEqual(got["imagePullSecrets"], [{"name": "only"}])
+        self.assertEqual(got["secrets"], [{"name": "s1"}, {"name": "s2"}])
+        status, got = self.api("/api/v1/namespaces/team-a/serviceaccounts/builder", "PATCH",
+                               {"secrets": [{"name": "s1", "$patch": "delete"}]})
+        self.assertEqual(status, 415)  # application/json is no patch type
+        # A JSON merge patch replaces lists too.
+        r = self.kubectl("patch", "sa", "builder", "-n", "team-a", "--type", "merge", "-p",
+                         '{"secrets":[{"name":"s3"}]}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, got = self.api("/api/v1/namespaces/team-a/serviceaccounts/builder")
+        self.assertEqual(got["secrets"], [{"name": "s3"}])
+        # A read-modify-write PUT with the read resourceVersion: a stale one conflicts.
+        stale = copy.deepcopy(got)
+        got["imagePullSecrets"].append({"name": "mine"})
+        status, put = self.api("/api/v1/namespaces/team-a/serviceaccounts/builder", "PUT", got)
+        self.assertEqual(status, 200, put)
+        stale["imagePullSecrets"] = []
+        status, body = self.api("/api/v1/namespaces/team-a/serviceaccounts/builder", "PUT",
+                                stale)
+        self.assertEqual((status, body["reason"]), (409, "Conflict"))
+        r = self.kubectl("get", "sa", "-n", "team-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.strip().splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "SECRETS", "AGE"])
+        self.assertIn(["builder", "1"], [line.split()[:2] for line in lines[1:]])
+        status, body = self.api("/api/v1/namespaces/team-a/serviceaccounts", "POST",
+                                {"metadata": {"name": "bad"}, "imagePullSecrets": "x"})
+        self.assertEqual((status, body["reason"]), (400, "BadRequest"))
+        r = self.kubectl("delete", "sa", "builder", "-n", "team-a")
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, 'serviceaccount "builder" deleted'), r.stderr)
+        self.assertEqual(self.api("/api/v1/namespaces/team-a/serviceaccounts/builder")[0], 404)
+
+    # --- authorisation per namespace -------------------------------------------------------
+
+    def test_forbidden_namespace(self):
+        for ns in ("locked", "open"):
+            self.api("/api/v1/namespaces", "POST", {"metadata": {"name": ns}})
+        status, _ = self.api("/_emulator/forbid", "POST", {"namespaces": ["locked"]})
+        self.assertEqual(status, 201)
+        self.addCleanup(self.api, "/_emulator/forbid", "DELETE")
+        r = self.kubectl("create", "secret", "generic", "pull", "-n", "locked",
+                         "--from-literal=k=v")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('secrets is forbidden: User "token-user" cannot create resource "secrets" '
+                      'in API group "" in the namespace "locked"', r.stderr)
+        r = self.kubectl("create", "secret", "generic", "pull", "-n", "open",
+                         "--from-literal=k=v")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("get", "secrets", "-n", "locked")  # reads stay allowed
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.kubectl("label", "ns", "locked", "x=y")  # the Namespace object is not in it
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # A rule for every verb, on one resource, for one token.
+        self.api("/_emulator/forbid", "POST", {"namespaces": ["open"], "verbs": ["*"],
+                                                "resources": ["serviceaccounts"],
+                                                "tokens": [TOKEN]})
+        status, body = self.api("/api/v1/namespaces/open/serviceaccounts/default")
+        self.assertEqual((status, body["reason"]), (403, "Forbidden"))
+        self.assertEqual(body["message"], 'serviceaccounts "default" is forbidden: User '
+                         '"token-user" cannot get resource "serviceaccounts" in API group "" in '
+                         'the namespace "open"')
+        status, _ = self.api("/api/v1/namespaces/open/secrets/pull")
+        self.assertEqual(status, 200)
+        status, _ = self.api("/api/v1/namespaces/open/serviceaccounts", token=NAMESPACED_TOKEN)
+        self.assertEqual(status, 200)  # another token
+        # The namespaced token still may not watch or list at the cluster scope.
+        status, body = self.api("/api/v1/serviceaccounts?watch=1", token=NAMESPACED_TOKEN)
+        self.assertEqual(status, 403)
+        self.assertIn('cannot watch resource "serviceaccounts" in API group "" at the cluster '
+                      'scope', body["message"])
 
 
 if __name__ == "__main__":
