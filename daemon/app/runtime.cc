@@ -1,7 +1,5 @@
 #include "daemon/app/runtime.h"
 
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,16 +42,9 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
 class LazyKubernetesSink : public SecretSink {
  public:
   LazyKubernetesSink(std::string kubeconfig, WriteGuard before_write, Metrics* metrics)
-      : kubeconfig_(std::move(kubeconfig)), before_write_(std::move(before_write)) {
-    if (metrics != nullptr) {
-      namespaces_ = &prometheus::BuildGauge()
-                         .Name("crtoken_secret_namespaces")
-                         .Help(
-                             "Target namespaces of fan-out secrets by the result of their last "
-                             "write: written, forbidden, terminating, missing, failed")
-                         .Register(*metrics->registry());
-    }
-  }
+      : kubeconfig_(std::move(kubeconfig)),
+        before_write_(std::move(before_write)),
+        metrics_(metrics) {}
   Status Replicate(const SecretRef& ref, const SecretRecord& record) override {
     auto sink = Get();
     if (!sink.ok()) return sink.error();
@@ -113,11 +104,8 @@ class LazyKubernetesSink : public SecretSink {
                                      "namespace fan-out", client_options);
         if (client.ok()) {
           FanOutOptions fan_out;
-          fan_out.on_results = [this](const std::map<std::string, int>& counts) {
-            if (namespaces_ == nullptr) return;
-            for (const auto& [result, n] : counts) {
-              namespaces_->Add({{"result", result}}).Set(n);
-            }
+          fan_out.on_results = [metrics = metrics_](const std::map<std::string, int>& counts) {
+            if (metrics != nullptr) metrics->SetSecretNamespaces(counts);
           };
           sink_ = std::make_unique<NamespaceFanOutSink>(
               std::move(made.value()), std::move(client.value()), std::move(fan_out));
@@ -141,7 +129,7 @@ class LazyKubernetesSink : public SecretSink {
   std::mutex mu_;
   std::unique_ptr<NamespaceFanOutSink> sink_;
   std::optional<Error> error_;
-  prometheus::Family<prometheus::Gauge>* namespaces_ = nullptr;
+  Metrics* metrics_;
 };
 
 }  // namespace

@@ -145,23 +145,41 @@ class NamespaceFanOutSink::Impl {
     int best_generation = -1;
     std::optional<Error> first_error;
     int read = 0;
-    for (const std::string& ns : targets.value().write) {
-      auto state = inner_->Inspect(CopyIn(place, ns));
-      if (!state.ok()) {
-        spdlog::warn("kubernetes: secret {}: the copy in namespace {} cannot be read: {}",
-                     place.ToString(), ns, state.error().ToString());
-        if (!first_error) first_error = state.error();
-        continue;
+    auto inspect = [&](const std::vector<std::string>& namespaces) {
+      for (const std::string& ns : namespaces) {
+        auto state = inner_->Inspect(CopyIn(place, ns));
+        if (!state.ok()) {
+          spdlog::warn("kubernetes: secret {}: the copy in namespace {} cannot be read: {}",
+                       place.ToString(), ns, state.error().ToString());
+          if (!first_error) first_error = state.error();
+          continue;
+        }
+        ++read;
+        const SecretState& s = state.value();
+        if (!s.exists || !s.conflict.empty() || !s.has_password || s.record.empty()) continue;
+        const TokenIdInfo info = ClassifyTokenId(s.record.owner, s.record.registry_id,
+                                                 s.record.token_name, s.record.token_id);
+        const int generation = info.cls == TokenIdClass::kMine ? info.generation : 0;
+        if (!best || generation > best_generation) {
+          best = s;
+          best_generation = generation;
+        }
       }
-      ++read;
-      const SecretState& s = state.value();
-      if (!s.exists || !s.conflict.empty() || !s.has_password || s.record.empty()) continue;
-      const TokenIdInfo info = ClassifyTokenId(s.record.owner, s.record.registry_id,
-                                               s.record.token_name, s.record.token_id);
-      const int generation = info.cls == TokenIdClass::kMine ? info.generation : 0;
-      if (!best || generation > best_generation) {
-        best = s;
-        best_generation = generation;
+    };
+    inspect(targets.value().write);
+    if (!best) {
+      // No target holds a password: a Secret of this name that crtoken wrote in another namespace
+      // (one that stopped matching, a copy for the spec's previous target set) may, and its record
+      // says whose password it is. Replicate copies it from there.
+      auto holders = Holders(place, /*only_this_place=*/false);
+      if (holders.ok()) {
+        const std::set<std::string> targeted(targets.value().write.begin(),
+                                             targets.value().write.end());
+        std::vector<std::string> others;
+        for (const std::string& ns : holders.value()) {
+          if (!targeted.count(ns)) others.push_back(ns);
+        }
+        inspect(others);
       }
     }
     if (read == 0 && first_error) return *first_error;
@@ -178,6 +196,14 @@ class NamespaceFanOutSink::Impl {
     for (const std::string& ns : targets.value().write) {
       source = ReadCopy(place.k8s_name, ns, record);
       if (source) break;
+    }
+    if (!source) {  // from a copy outside the targets (see Inspect)
+      auto others = Holders(place, /*only_this_place=*/false);
+      if (!others.ok()) return others.error();
+      for (const std::string& ns : others.value()) {
+        source = ReadCopy(place.k8s_name, ns, record);
+        if (source) break;
+      }
     }
     if (!source) {
       return Error{ErrorKind::kNotFound, "secret " + place.ToString() +
@@ -204,7 +230,7 @@ class NamespaceFanOutSink::Impl {
 
   Status Delete(const SecretRef& place) {
     seen_fan_out_ = true;
-    auto copies = CopiesOf(place);
+    auto copies = Holders(place, /*only_this_place=*/true);
     if (!copies.ok()) return copies.error();
     std::string failures;
     for (const std::string& ns : copies.value()) {
@@ -293,7 +319,7 @@ class NamespaceFanOutSink::Impl {
     for (const auto& [ns, result] : results) {
       if (result == "written") FixServiceAccounts(ns, place.k8s_name, want);
     }
-    auto copies = CopiesOf(place);
+    auto copies = Holders(place, /*only_this_place=*/true);
     if (!copies.ok()) {
       spdlog::warn("kubernetes: secret {}: cannot list its copies: {}", place.ToString(),
                    copies.error().ToString());
@@ -374,8 +400,9 @@ class NamespaceFanOutSink::Impl {
     return credential;
   }
 
-  // The namespaces holding a copy that records this place.
-  Result<std::vector<std::string>> CopiesOf(const SecretRef& place) {
+  // The namespaces holding a managed Secret of the place's name: the copies that record this place
+  // (only_this_place), or any.
+  Result<std::vector<std::string>> Holders(const SecretRef& place, bool only_this_place) {
     const std::string value = FanOutAnnotationValue(place);
     auto items =
         ListAll(std::string("/api/v1/secrets?labelSelector=") +
@@ -384,7 +411,10 @@ class NamespaceFanOutSink::Impl {
     std::vector<std::string> out;
     for (const json& item : items.value()) {
       if (StringAt(item, {"metadata", "name"}) != place.k8s_name) continue;
-      if (StringAt(item, {"metadata", "annotations", kFanOutAnnotation}) != value) continue;
+      if (only_this_place &&
+          StringAt(item, {"metadata", "annotations", kFanOutAnnotation}) != value) {
+        continue;
+      }
       out.push_back(StringAt(item, {"metadata", "namespace"}));
     }
     return out;
@@ -421,8 +451,8 @@ class NamespaceFanOutSink::Impl {
         Error e = client_->HttpError("GET", base, got.value());
         if (got.value().status == 403) {
           e.message +=
-              " (fan-out needs get, list and watch on namespaces, and list on secrets "
-              "and serviceaccounts, at the cluster scope: docs/fanout.md)";
+              " (fan-out needs list on namespaces, secrets and serviceaccounts at the cluster "
+              "scope: docs/fanout.md)";
         }
         return e;
       }

@@ -143,12 +143,11 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
           errors.emplace_back(
               self->file,
               SpecError{self->spec->source,
-                        "token " + QuoteForMessage(self->spec->name) + " writes the Kubernetes " +
-                            "Secret " + QuoteForMessage(name) + " in " +
-                            self->spec->secret.ToString() + ", as does the token at " +
-                            where(*other, *self) + " in " + other->spec->secret.ToString() + ": " +
-                            why + " (give the Secrets different names, or make the sets " +
-                            "disjoint)"});
+                        "token " + QuoteForMessage(self->spec->name) + " writes " +
+                            self->spec->secret.ToString() + ", and the token at " +
+                            where(*other, *self) + " writes " + other->spec->secret.ToString() +
+                            ": " + why + "; give the Secrets different names, or make the " +
+                            "target sets disjoint"});
           failed.insert(self->file);
         }
       }
