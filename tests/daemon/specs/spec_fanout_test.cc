@@ -33,7 +33,7 @@ TEST(SpecFanOut, ASelectorIsParsedNormalizedAndCarriesItsServiceAccounts) {
   EXPECT_TRUE(ref.FanOut());
   EXPECT_TRUE(ref.k8s_namespace.empty());
   ASSERT_TRUE(ref.k8s_selector);
-  EXPECT_EQ(ref.k8s_selector->ToString(), "env=prod,team in (a,b),!legacy");
+  EXPECT_EQ(ref.k8s_selector->ToString(), "env=prod,!legacy,team in (a,b)");
   EXPECT_EQ(ref.service_accounts, (std::vector<std::string>{"builder", "default"}));
   EXPECT_TRUE(ref.k8s_selector->Matches({{"env", "prod"}, {"team", "a"}}));
   EXPECT_FALSE(ref.k8s_selector->Matches({{"env", "prod"}, {"team", "a"}, {"legacy", ""}}));
@@ -50,8 +50,8 @@ TEST(SpecFanOut, AListIsSortedAndADuplicateIsAnError) {
                        "f.yaml");
   ASSERT_EQ(file.errors.size(), 1u);
   EXPECT_EQ(file.errors[0].ToString(),
-            "f.yaml:13:33: spec.secret.kubernetes.namespaces[1]: duplicate namespace \"team-a\" "
-            "(first at 13:25)");
+            "f.yaml:12:28: spec.secret.kubernetes.namespaces[1]: duplicate namespace \"team-a\" "
+            "(first at 12:20)");
 }
 
 TEST(SpecFanOut, ANamespaceStillNamesOneSecret) {
@@ -67,16 +67,17 @@ FileSpecs One(const std::string& file, const std::string& name, const std::strin
 }
 
 TEST(SpecFanOut, TwoSpecsShareASecretNameOnlyOverProvablyDisjointTargets) {
-  // Disjoint: two lists without a common namespace; a list and another namespace; two selectors
-  // that require different values of one label.
-  SpecSet ok = MergeFiles({One("a.yaml", "a", "      name: pull\n      namespaces: [x, y]\n"),
-                           One("b.yaml", "b", "      name: pull\n      namespaces: [z]\n"),
-                           One("c.yaml", "c", "      name: pull\n      namespace: w\n"),
-                           One("d.yaml", "d",
-                               "      name: pull\n      namespaceSelector:\n"
+  // Disjoint: two lists without a common namespace, and a namespace in neither; two selectors
+  // that require different values of one label (with another Secret name: a selector and a list
+  // with the same name always may overlap).
+  SpecSet ok = MergeFiles({One("a.yaml", "tok-a", "      name: pull\n      namespaces: [x, y]\n"),
+                           One("b.yaml", "tok-b", "      name: pull\n      namespaces: [z]\n"),
+                           One("c.yaml", "tok-c", "      name: pull\n      namespace: w\n"),
+                           One("d.yaml", "tok-d",
+                               "      name: pull-sel\n      namespaceSelector:\n"
                                "        matchLabels: {env: prod}\n"),
-                           One("e.yaml", "e",
-                               "      name: pull\n      namespaceSelector:\n"
+                           One("e.yaml", "tok-e",
+                               "      name: pull-sel\n      namespaceSelector:\n"
                                "        matchExpressions: [{key: env, operator: In, values: "
                                "[dev, test]}]\n")});
   for (const SpecError& e : ok.errors) ADD_FAILURE() << e.ToString();
@@ -84,25 +85,28 @@ TEST(SpecFanOut, TwoSpecsShareASecretNameOnlyOverProvablyDisjointTargets) {
 
   // Overlapping: a namespace both lists name; a namespace inside a list; two selectors that can
   // both match.
-  SpecSet lists = MergeFiles({One("a.yaml", "a", "      name: pull\n      namespaces: [x, y]\n"),
-                              One("b.yaml", "b", "      name: pull\n      namespaces: [y, z]\n")});
+  SpecSet lists =
+      MergeFiles({One("a.yaml", "tok-a", "      name: pull\n      namespaces: [x, y]\n"),
+                  One("b.yaml", "tok-b", "      name: pull\n      namespaces: [y, z]\n")});
   ASSERT_EQ(lists.errors.size(), 2u);
   EXPECT_NE(lists.errors[0].message.find("both name namespace y"), std::string::npos)
       << lists.errors[0].message;
   EXPECT_EQ(lists.specs.size(), 0u);
-  SpecSet single = MergeFiles({One("a.yaml", "a", "      name: pull\n      namespaces: [x, y]\n"),
-                               One("b.yaml", "b", "      name: pull\n      namespace: x\n")});
+  SpecSet single =
+      MergeFiles({One("a.yaml", "tok-a", "      name: pull\n      namespaces: [x, y]\n"),
+                  One("b.yaml", "tok-b", "      name: pull\n      namespace: x\n")});
   EXPECT_EQ(single.errors.size(), 2u);
-  SpecSet selectors = MergeFiles(
-      {One("a.yaml", "a", "      name: pull\n      namespaceSelector: {matchLabels: {env: a}}\n"),
-       One("b.yaml", "b",
-           "      name: pull\n      namespaceSelector: {matchLabels: {team: b}}\n")});
+  SpecSet selectors =
+      MergeFiles({One("a.yaml", "tok-a",
+                      "      name: pull\n      namespaceSelector: {matchLabels: {env: a}}\n"),
+                  One("b.yaml", "tok-b",
+                      "      name: pull\n      namespaceSelector: {matchLabels: {team: b}}\n")});
   ASSERT_EQ(selectors.errors.size(), 2u);
   EXPECT_NE(selectors.errors[0].message.find("can match the same namespace"), std::string::npos)
       << selectors.errors[0].message;
   // Another name never overlaps.
-  SpecSet names = MergeFiles({One("a.yaml", "a", "      name: one\n      namespaces: [x]\n"),
-                              One("b.yaml", "b", "      name: two\n      namespaces: [x]\n")});
+  SpecSet names = MergeFiles({One("a.yaml", "tok-a", "      name: one\n      namespaces: [x]\n"),
+                              One("b.yaml", "tok-b", "      name: two\n      namespaces: [x]\n")});
   EXPECT_TRUE(names.errors.empty());
 }
 
