@@ -100,7 +100,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       leadership_changes_(BuildCounter()
                               .Name("crtoken_leadership_changes_total")
                               .Help("Leadership gained and lost by this process, by change")
-                              .Register(*registry_)) {
+                              .Register(*registry_)),
+      secret_namespaces_(BuildGauge()
+                             .Name("crtoken_secret_namespaces")
+                             .Help("Target namespaces of fan-out secrets by the result of their "
+                                   "last write: written, forbidden, terminating, missing, failed")
+                             .Register(*registry_)) {
   // Pre-create the series users alert on, so that they read 0 rather than being absent.
   for (const char* result : {"success", "error"}) reconciles_.Add({{"result", result}});
   for (const char* state : {"in_sync", "pending", "error", "unmanaged"}) {
@@ -259,6 +264,10 @@ void Metrics::SetSecretsWaiting(const std::string& scope, int waiting) {
   int sum = 0;
   for (const auto& [_, n] : waiting_by_scope_) sum += n;
   secrets_waiting_.Set(sum);
+}
+
+void Metrics::SetSecretNamespaces(const std::map<std::string, int>& by_result) {
+  for (const auto& [result, n] : by_result) secret_namespaces_.Add({{"result", result}}).Set(n);
 }
 
 }  // namespace crtoken

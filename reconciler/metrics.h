@@ -72,6 +72,9 @@ class Metrics {
   void SetLastSuccess(Instant when);
   // crtoken_secrets_waiting: passwords held in memory, waiting for a registry hostname or a sink.
   void SetSecretsWaiting(const std::string& scope, int waiting);
+  // crtoken_secret_namespaces{result}: target namespaces of fan-out secrets by the result of their
+  // last write (NamespaceFanOutSink): the count of each result given is set.
+  void SetSecretNamespaces(const std::map<std::string, int>& by_result);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -92,6 +95,7 @@ class Metrics {
   prometheus::Gauge& secrets_waiting_;
   prometheus::Family<prometheus::Gauge>& leader_;
   prometheus::Family<prometheus::Counter>& leadership_changes_;
+  prometheus::Family<prometheus::Gauge>& secret_namespaces_;
   std::mutex leader_mu_;
   prometheus::Gauge* leader_series_ = nullptr;  // made by the first SetLeader
   bool leading_ = false;

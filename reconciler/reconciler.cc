@@ -446,6 +446,7 @@ PassResult Reconciler::Reconcile(const DesiredState& desired,
       if (ctx.registries.count(key.registry_id)) ctx.held_keys.insert(key);
     }
   }
+  if (!config_.dry_run) ReplicateFanOut(ctx);
 
   // One plan over every registry of the pass. Specs whose registry could not be resolved are
   // part of it: the planner reports them, and never prunes a token they may declare.
@@ -948,6 +949,48 @@ void Reconciler::DeliverCreated(PassContext& ctx, const std::vector<const Action
     }
   }
   outcomes.clear();  // wipes the passwords already written and synced (held ones moved to held_)
+}
+
+// A fan-out secret whose token is delivered (some copy records the live token and holds its
+// password) is brought in line in every namespace it targets (SecretSink::Replicate), before the
+// plan acts: a namespace that became a target gets the password from a copy, never from a new
+// token, and the copies of a place the spec no longer writes are rewritten for the new one before
+// that old place is deleted. A namespace that fails is this token's error in the pass; the others
+// are written, and nothing is re-issued for it.
+void Reconciler::ReplicateFanOut(PassContext& ctx) {
+  struct Job {
+    const TokenSpec* spec;
+    SecretRecord record;
+  };
+  std::vector<Job> jobs;
+  for (const TokenSpec& spec : ctx.specs) {
+    if (!spec.secret.FanOut()) continue;
+    const TokenKey key{spec.registry_id, spec.name};
+    auto secret = ctx.secrets.find(key);
+    auto registry = ctx.observed.find(spec.registry_id);
+    if (secret == ctx.secrets.end() || registry == ctx.observed.end()) continue;
+    const SecretState& state = secret->second;
+    if (!state.has_password || state.record != RecordOf(key, state.record.token_id)) continue;
+    const bool live = std::any_of(
+        registry->second.tokens.begin(), registry->second.tokens.end(), [&](const auto& token) {
+          return token.name == spec.name && LowerCase(token.id) == LowerCase(state.record.token_id);
+        });
+    if (live) jobs.push_back(Job{&spec, state.record});
+  }
+  std::vector<Status> done(jobs.size());
+  ParallelFor(jobs.size(), config_.parallelism,
+              [&](size_t i) { done[i] = sink_.Replicate(jobs[i].spec->secret, jobs[i].record); });
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (done[i].ok()) continue;
+    const TokenSpec& spec = *jobs[i].spec;
+    const std::string message = "token " + spec.name + ": secret " + spec.secret.ToString() + ": " +
+                                done[i].error().ToString();
+    spdlog::warn(WithFields(message, {{"token", spec.name}}));
+    ctx.AddError(message, done[i].error().Transient());
+    std::lock_guard<std::mutex> lock(ctx.mu);
+    ctx.failures[TokenKey{spec.registry_id, spec.name}] =
+        "replicating secret failed: " + done[i].error().ToString();
+  }
 }
 
 bool Reconciler::DeleteSecret(PassContext& ctx, const Action& action, const SecretRef& ref) {

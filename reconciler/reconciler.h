@@ -170,6 +170,7 @@ class Reconciler {
   bool DeleteSecret(PassContext& ctx, const Action& action, const SecretRef& ref);
   SecretRecord RecordOf(const TokenKey& key, const std::string& token_id) const;
   void Hook(std::string_view point) const;  // config_.test_hook, when set
+  void ReplicateFanOut(PassContext& ctx);
   void CountOperation(ActionType type, bool ok) const;
   std::mutex& RegistryLock(const std::string& registry_id);
 

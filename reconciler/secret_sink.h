@@ -76,6 +76,18 @@ class SecretSink {
   // kNotFound when there is no secret there; a conflict place is refused as Write refuses it; a
   // secret without a credential to keep (no password) is not stamped.
   virtual Status Stamp(const SecretRef& ref, const SecretRecord& record) = 0;
+  // For a fan-out ref (SecretRef::FanOut) whose token is delivered: brings every copy in line with
+  // the copy that records `record` (the live token) and holds its password, without a new password:
+  // writes that copy's credential where the Secret is missing or records another token, deletes
+  // this ref's copies from namespaces it no longer targets, and fixes the ServiceAccounts'
+  // imagePullSecrets. A namespace that cannot be written is reported in the error (naming it and
+  // why) and does not stop the others; kNotFound when no copy records `record` (the caller
+  // re-issues). Every other ref: nothing to do, this default.
+  virtual Status Replicate(const SecretRef& ref, const SecretRecord& record) {
+    (void)ref;
+    (void)record;
+    return Status::Ok();
+  }
   // Makes every Write and Delete that returned ok before this call durable. An error means some
   // of them may be lost by a crash: the caller treats all of them as not done. Sinks whose writes
   // are durable when Write returns (an API server's) keep this default.

@@ -37,9 +37,30 @@ std::string SourceLocation::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
+SecretRef SecretRef::Place() const {
+  SecretRef place = *this;
+  if (FanOut()) place.k8s_namespace.clear();
+  return place;
+}
+
 std::string SecretRef::ToString() const {
-  if (kind == Kind::kKubernetes) return "kubernetes:" + k8s_namespace + "/" + k8s_name;
-  return "file:" + file;
+  if (kind != Kind::kKubernetes) return "file:" + file;
+  std::string where;
+  if (!k8s_namespace.empty()) {
+    where = k8s_namespace;
+  } else if (k8s_selector) {
+    where = "{" + k8s_selector->ToString() + "}";
+  } else if (!k8s_namespaces.empty()) {
+    for (const std::string& ns : k8s_namespaces) where += (where.empty() ? "" : ",") + ns;
+    where = "[" + where + "]";
+  }
+  std::string out = "kubernetes:" + where + "/" + k8s_name;
+  if (!service_accounts.empty()) {
+    std::string sas;
+    for (const std::string& sa : service_accounts) sas += (sas.empty() ? "" : ",") + sa;
+    out += " +sa:" + sas;
+  }
+  return out;
 }
 
 }  // namespace crtoken

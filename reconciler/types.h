@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "reconciler/label_selector.h"
+
 namespace crtoken {
 
 // Instants at second precision: the API writes dates as YYYY-MM-DDTHH:MM:SSZ.
@@ -35,13 +37,29 @@ struct SourceLocation {
 };
 
 // Where a token's password is delivered. Exactly one kind is set.
+//
+// A Kubernetes ref names one Secret (k8s_namespace + k8s_name), or fans out: the same Secret
+// k8s_name in every namespace of a target set, either a fixed list (k8s_namespaces) or the
+// namespaces a label selector matches (k8s_selector), with k8s_namespace empty. A fan-out ref is
+// one place for the planner (one token, one password); the Kubernetes sink resolves it to its
+// namespaces (docs/fanout.md). service_accounts (fan-out only) are the ServiceAccounts of each
+// target namespace whose imagePullSecrets name the Secret. A ref whose k8s_namespace is set as well
+// as a target set is one copy of a fan-out place, as the sink hands it to the single-Secret writer.
 struct SecretRef {
   enum class Kind { kFile, kKubernetes };
   Kind kind = Kind::kFile;
   std::string file;  // kFile: path relative to --secret-dir, already checked to stay inside
-  std::string k8s_namespace;     // kKubernetes
-  std::string k8s_name;          // kKubernetes
-  std::string ToString() const;  // "file:ci-push.json" | "kubernetes:ns/name"
+  std::string k8s_namespace;                  // kKubernetes
+  std::string k8s_name;                       // kKubernetes
+  std::vector<std::string> k8s_namespaces;    // kKubernetes fan-out: sorted, unique
+  std::optional<LabelSelector> k8s_selector;  // kKubernetes fan-out: normalized
+  std::vector<std::string> service_accounts;  // kKubernetes fan-out: sorted, unique
+  bool FanOut() const { return !k8s_namespaces.empty() || k8s_selector.has_value(); }
+  // The fan-out place a copy belongs to (k8s_namespace cleared); the ref itself otherwise.
+  SecretRef Place() const;
+  // "file:ci-push.json" | "kubernetes:ns/name" | "kubernetes:[a,b]/name" |
+  // "kubernetes:{env=prod}/name", with " +sa:default,builder" when service_accounts are set.
+  std::string ToString() const;
   auto operator<=>(const SecretRef&) const = default;
 };
 

@@ -19,8 +19,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +63,64 @@ SpecWatcherOptions::Mode WatchMode(const std::string& watch) {
   if (watch == "poll") return SpecWatcherOptions::Mode::kPoll;
   return SpecWatcherOptions::Mode::kAuto;
 }
+
+// Follows the cluster for fan-out secrets: every `interval` it reads the Kubernetes sink's digest
+// of the namespaces, crtoken's Secrets and the ServiceAccounts, and on a change (a namespace
+// created, labelled, terminating; a copy deleted by hand; a ServiceAccount created) has every
+// registry reconciled at once. A poll, not a watch: three lists per interval cost little, need no
+// stream to keep alive or resume after a 410, and bound the latency at the interval. Nothing is
+// read until the sink has met a fan-out secret; a failed read is logged once and retried.
+class ClusterFollower {
+ public:
+  using Digest = std::function<Result<std::optional<std::string>>()>;
+  ClusterFollower(Digest digest, std::chrono::milliseconds interval, std::function<void()> changed)
+      : digest_(std::move(digest)), interval_(interval), changed_(std::move(changed)) {
+    if (digest_ && interval_.count() > 0) thread_ = std::thread([this] { Loop(); });
+  }
+  ~ClusterFollower() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::optional<std::string> last;
+    bool failing = false;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, interval_, [this] { return stop_; })) {
+      lock.unlock();
+      auto now = digest_();
+      if (!now.ok()) {
+        if (!failing) {
+          spdlog::warn("fan-out: cannot read namespaces, Secrets and ServiceAccounts: {}",
+                       now.error().ToString());
+        }
+        failing = true;
+      } else if (now.value()) {
+        failing = false;
+        if (last && *last != *now.value()) {
+          spdlog::info("fan-out: namespaces, Secrets or ServiceAccounts changed: reconciling");
+          changed_();
+        }
+        last = now.value();
+      }
+      lock.lock();
+    }
+  }
+
+  Digest digest_;
+  std::chrono::milliseconds interval_;
+  std::function<void()> changed_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -190,6 +252,9 @@ int RunCommand(const Options& options) {
     rt.metrics->SetLeader(true);
   }
 
+  ClusterFollower follower(rt.cluster_digest, options.cluster_poll,
+                           [&controller] { controller.Resync(); });
+
   Leadership* gate = leadership.get();
   WorkerPool pool(controller.queue(), options.concurrency,
                   [&controller, gate](const std::string& key) {
@@ -213,6 +278,7 @@ int RunCommand(const Options& options) {
                           {{"in_flight", std::to_string(pool.InFlight())},
                            {"deadline", FormatSeconds(options.shutdown_timeout)}}));
   watcher.Stop();
+  follower.Stop();
   std::atomic<int> stop_result{-1};  // -1 running, 0 missed the deadline, 1 done
   std::thread stopper([&] { stop_result = pool.Stop(options.shutdown_timeout) ? 1 : 0; });
   // A second SIGTERM or SIGINT exits at once; SIGHUP is ignored from now on. Halfway to the

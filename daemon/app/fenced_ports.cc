@@ -90,6 +90,11 @@ Status FencedSecretSink::Stamp(const SecretRef& ref, const SecretRecord& record)
   return inner_.Stamp(ref, record);
 }
 
+Status FencedSecretSink::Replicate(const SecretRef& ref, const SecretRecord& record) {
+  if (auto refused = Refused(guard_, "replicate secret " + ref.ToString())) return *refused;
+  return inner_.Replicate(ref, record);
+}
+
 // Flush makes writes already done durable; it changes nothing another replica could see.
 Status FencedSecretSink::Flush() { return inner_.Flush(); }
 

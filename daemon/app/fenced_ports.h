@@ -67,6 +67,7 @@ class FencedSecretSink : public SecretSink {
   Status Delete(const SecretRef& ref) override;
   Result<std::vector<ListedSecret>> List(const std::string& owner) override;
   Status Stamp(const SecretRef& ref, const SecretRecord& record) override;
+  Status Replicate(const SecretRef& ref, const SecretRecord& record) override;
   Status Flush() override;
 
  private:

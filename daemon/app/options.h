@@ -53,6 +53,10 @@ struct Options {
   std::chrono::milliseconds debounce = std::chrono::milliseconds(100);
   std::string watch = "auto";  // auto | inotify | poll
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  // Fan-out secrets: how often the namespaces, crtoken's Secrets and the ServiceAccounts are listed
+  // to notice a namespace that starts or stops matching, a copy deleted by hand, a ServiceAccount
+  // created (docs/fanout.md).
+  std::chrono::milliseconds cluster_poll = std::chrono::seconds(2);
   // A token that a spec change un-declares is pruned only once the spec files have been unchanged
   // (no write, every file closed, a re-read that agrees) for this long.
   std::chrono::milliseconds prune_settle = std::chrono::seconds(3);

@@ -14,6 +14,7 @@
 #include "daemon/registry/credentials.h"
 #include "daemon/registry/http_registry_api.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
+#include "daemon/sinks/namespace_fanout_sink.h"
 
 namespace crtoken {
 namespace {
@@ -35,10 +36,30 @@ std::function<void(std::string_view)> CrashHookFromEnv() {
 // the sink, with its reason. List connects too, unless no cluster is configured at all (no
 // kubeconfig, not in a cluster): then there is nowhere crtoken could have written a Secret, and
 // it lists nothing. Thread-safe.
+//
+// The sink it makes fans a place out to namespaces (NamespaceFanOutSink over the Kubernetes
+// Secret sink); the number of namespaces in each result goes to crtoken_secret_namespaces.
 class LazyKubernetesSink : public SecretSink {
  public:
-  LazyKubernetesSink(std::string kubeconfig, WriteGuard before_write)
-      : kubeconfig_(std::move(kubeconfig)), before_write_(std::move(before_write)) {}
+  LazyKubernetesSink(std::string kubeconfig, WriteGuard before_write, Metrics* metrics)
+      : kubeconfig_(std::move(kubeconfig)),
+        before_write_(std::move(before_write)),
+        metrics_(metrics) {}
+  Status Replicate(const SecretRef& ref, const SecretRecord& record) override {
+    auto sink = Get();
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Replicate(ref, record);
+  }
+  // NamespaceFanOutSink::ClusterDigest, once the sink exists (nullopt before).
+  Result<std::optional<std::string>> ClusterDigest() {
+    NamespaceFanOutSink* sink = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sink = sink_.get();
+    }
+    if (sink == nullptr) return std::optional<std::string>{};
+    return sink->ClusterDigest();
+  }
   Status Write(const SecretRef& ref, const DockerCredential& credential) override {
     auto sink = Get();
     if (!sink.ok()) return sink.error();
@@ -75,11 +96,27 @@ class LazyKubernetesSink : public SecretSink {
       KubernetesSinkOptions options;
       options.before_write = before_write_;
       auto made = MakeKubernetesSecretSink(kubeconfig_, std::move(options));
+      std::optional<Error> failed;
       if (made.ok()) {
-        sink_ = std::move(made.value());
+        KubeClientOptions client_options;
+        client_options.before_write = before_write_;
+        auto client = MakeKubeClient(kubeconfig_, kServiceAccountDir, ProcessEnv(),
+                                     "namespace fan-out", client_options);
+        if (client.ok()) {
+          FanOutOptions fan_out;
+          fan_out.on_results = [metrics = metrics_](const std::map<std::string, int>& counts) {
+            if (metrics != nullptr) metrics->SetSecretNamespaces(counts);
+          };
+          sink_ = std::make_unique<NamespaceFanOutSink>(
+              std::move(made.value()), std::move(client.value()), std::move(fan_out));
+        } else {
+          failed = client.error();
+        }
       } else {
-        error_ =
-            Error{made.error().kind, "kubernetes sink not configured: " + made.error().message};
+        failed = made.error();
+      }
+      if (failed) {
+        error_ = Error{failed->kind, "kubernetes sink not configured: " + failed->message};
         spdlog::warn("{}", error_->message);
       }
     }
@@ -90,8 +127,9 @@ class LazyKubernetesSink : public SecretSink {
   std::string kubeconfig_;
   WriteGuard before_write_;
   std::mutex mu_;
-  std::unique_ptr<SecretSink> sink_;
+  std::unique_ptr<NamespaceFanOutSink> sink_;
   std::optional<Error> error_;
+  Metrics* metrics_;
 };
 
 }  // namespace
@@ -149,7 +187,11 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const Options& options, bool dry_ru
   rt->api = std::move(api.value());
 
   rt->file_sink = std::make_unique<FileSecretSink>(options.secret_dir);
-  rt->kubernetes_sink = std::make_unique<LazyKubernetesSink>(options.kubeconfig, write_guard);
+  auto kubernetes =
+      std::make_unique<LazyKubernetesSink>(options.kubeconfig, write_guard, rt->metrics.get());
+  LazyKubernetesSink* lazy = kubernetes.get();
+  rt->cluster_digest = [lazy] { return lazy->ClusterDigest(); };
+  rt->kubernetes_sink = std::move(kubernetes);
   rt->sink = std::make_unique<CompositeSecretSink>(rt->file_sink.get(), rt->kubernetes_sink.get());
   if (write_guard) {
     rt->api = std::make_unique<FencedRegistryApi>(std::move(rt->api), write_guard);

@@ -36,6 +36,9 @@ struct Runtime {
   // kubernetes secret gets the error "kubernetes sink not configured: <why>".
   std::unique_ptr<SecretSink> kubernetes_sink;
   std::unique_ptr<CompositeSecretSink> sink;
+  // NamespaceFanOutSink::ClusterDigest of the Kubernetes sink (nullopt until it has seen a fan-out
+  // secret): `crtoken run` polls it to follow namespaces, copies and ServiceAccounts.
+  std::function<Result<std::optional<std::string>>()> cluster_digest;
   // With a write guard (--leader-elect): `sink` behind the fence, what the reconciler writes
   // through; `api` is then fenced itself (fenced_ports.h).
   std::unique_ptr<SecretSink> fenced_sink;

@@ -50,6 +50,11 @@ class CompositeSecretSink : public SecretSink {
     if (!sink.ok()) return sink.error();
     return sink.value()->Stamp(ref, record);
   }
+  Status Replicate(const SecretRef& ref, const SecretRecord& record) override {
+    auto sink = For(ref);
+    if (!sink.ok()) return sink.error();
+    return sink.value()->Replicate(ref, record);
+  }
   Status Flush() override {
     for (SecretSink* sink : {file_, kubernetes_}) {
       if (sink == nullptr) continue;

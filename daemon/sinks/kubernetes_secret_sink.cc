@@ -14,11 +14,13 @@
 #include <random>
 #include <regex>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "daemon/common/base64.h"
 #include "daemon/common/json_text.h"
 #include "daemon/sinks/docker_config.h"
+#include "daemon/sinks/fanout_targets.h"
 
 namespace crtoken {
 namespace {
@@ -153,7 +155,7 @@ class KubernetesSecretSink::Impl {
                     {"kind", "Secret"},
                     {"metadata", {{"name", ref.k8s_name}, {"namespace", ref.k8s_namespace}}},
                     {"type", kDockerConfigType}};
-        ApplyOurs(obj, cred, data);
+        ApplyOurs(obj, ref, cred, data);
         auto created = Call("POST", CollectionPath(ref) + "?fieldManager=crtoken", obj.dump(),
                             "application/json", secrets);
         if (!created.ok()) {
@@ -175,7 +177,7 @@ class KubernetesSecretSink::Impl {
       const std::string type = StringAt(obj, {"type"});
       if (type != kDockerConfigType) return Invalid(WrongType(what, type));
       const json before = obj;
-      ApplyOurs(obj, cred, data);
+      ApplyOurs(obj, ref, cred, data);
       if (obj == before) {
         spdlog::debug("kubernetes: {} already up to date", what);
         return Status::Ok();
@@ -258,6 +260,14 @@ class KubernetesSecretSink::Impl {
       }
       if (!current.obj) return Status::Ok();
       const json& obj = *current.obj;
+      if (StringAt(obj, {"metadata", "annotations", kFanOutAnnotation}) !=
+          FanOutAnnotationValue(ref)) {
+        // Another place's Secret now (a spec that moved to or from a fan-out, a copy rewritten
+        // for the new target set): its own place deletes it, never this one.
+        spdlog::debug("kubernetes: {} belongs to another place than {}: kept", what,
+                      ref.ToString());
+        return Status::Ok();
+      }
       // Preconditions: delete exactly the object just checked, not one recreated meanwhile.
       json options = {{"apiVersion", "v1"},
                       {"kind", "DeleteOptions"},
@@ -337,6 +347,14 @@ class KubernetesSecretSink::Impl {
               ref.k8s_namespace = StringAt(item, {"metadata", "namespace"});
               ref.k8s_name = StringAt(item, {"metadata", "name"});
               if (ref.k8s_namespace.empty() || ref.k8s_name.empty()) continue;
+              // A copy of a fan-out Secret is listed as its place, once per record.
+              const std::string fan_out =
+                  StringAt(item, {"metadata", "annotations", kFanOutAnnotation});
+              if (!fan_out.empty()) {
+                auto place = FanOutPlaceFromAnnotation(ref.k8s_name, fan_out);
+                if (!place) continue;  // not one crtoken wrote: a place of no spec
+                ref = std::move(*place);
+              }
               out.push_back(ListedSecret{std::move(ref), std::move(record)});
             }
           }
@@ -357,8 +375,14 @@ class KubernetesSecretSink::Impl {
       }
       Backoff(failures + 1);
     }
-    std::sort(out.begin(), out.end(),
-              [](const ListedSecret& a, const ListedSecret& b) { return a.ref < b.ref; });
+    std::sort(out.begin(), out.end(), [](const ListedSecret& a, const ListedSecret& b) {
+      return std::tie(a.ref, a.record) < std::tie(b.ref, b.record);
+    });
+    out.erase(std::unique(out.begin(), out.end(),
+                          [](const ListedSecret& a, const ListedSecret& b) {
+                            return a.ref == b.ref && a.record == b.record;
+                          }),
+              out.end());
     spdlog::debug("kubernetes: {} Secrets of owner {} listed in {} pages", out.size(), owner,
                   pages + 1);
     return out;
@@ -450,7 +474,9 @@ class KubernetesSecretSink::Impl {
   // A ref without a namespace means the context's namespace (kubeconfig) or the pod's
   // (in-cluster), else "default", as kubectl resolves it.
   SecretRef WithNamespace(const SecretRef& ref) const {
-    if (ref.kind != SecretRef::Kind::kKubernetes || !ref.k8s_namespace.empty()) return ref;
+    if (ref.kind != SecretRef::Kind::kKubernetes || !ref.k8s_namespace.empty() || ref.FanOut()) {
+      return ref;
+    }
     SecretRef resolved = ref;
     resolved.k8s_namespace = client_->DefaultNamespace();
     return resolved;
@@ -460,6 +486,10 @@ class KubernetesSecretSink::Impl {
     if (ref.kind != SecretRef::Kind::kKubernetes) {
       return Error{ErrorKind::kInternal,
                    "KubernetesSecretSink given a non-Kubernetes secret " + ref.ToString()};
+    }
+    if (ref.FanOut() && ref.k8s_namespace.empty()) {
+      return Error{ErrorKind::kInternal, "KubernetesSecretSink given the fan-out place " +
+                                             ref.ToString() + " instead of one of its copies"};
     }
     if (!IsDnsLabel(ref.k8s_namespace)) {
       return Invalid("secret " + ref.ToString() + ": namespace \"" + ref.k8s_namespace +
@@ -474,10 +504,16 @@ class KubernetesSecretSink::Impl {
 
   // Our fields on top of whatever else the object holds (other labels, annotations, owner
   // references are kept). The data is ours alone.
-  static void ApplyOurs(json& obj, const DockerCredential& cred, const std::string& data) {
+  static void ApplyOurs(json& obj, const SecretRef& ref, const DockerCredential& cred,
+                        const std::string& data) {
     json& meta = obj["metadata"];
     meta["labels"][kManagedByLabel] = kManagedByValue;
     meta["annotations"][kRegistryAnnotation] = cred.hostname;
+    if (ref.FanOut()) {
+      meta["annotations"][kFanOutAnnotation] = FanOutAnnotationValue(ref);
+    } else {
+      meta["annotations"].erase(kFanOutAnnotation);
+    }
     ApplyRecord(meta, cred.record, cred.username);
     obj.erase("stringData");
     obj["data"] = json{{kDockerConfigKey, data}};

@@ -11,6 +11,8 @@
 //                crtoken.io/token-id: <record.token_id>
 // The owner label and the record's annotations are written when the record has them (and
 // removed when it does not); Inspect and List read a record only when all four are there.
+// A copy of a fan-out place (a ref with k8s_namespace and a target set: namespace_fanout_sink.h)
+// also carries crtoken.io/fan-out naming its place (fanout_targets.h); a single Secret has none.
 //
 // Contract (SecretSink): thread-safe; never throws; every library exception becomes an Error.
 // - Write creates with POST, or updates with PUT carrying the resourceVersion it just read
@@ -20,10 +22,13 @@
 // - Inspect: GET; a missing Secret is exists == false. One that Write would refuse (no managed-by
 //   label, or a type other than dockerconfigjson) has SecretState::conflict set, naming it and
 //   what to do, and nothing else is read from it.
-// - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret; absent is ok.
+// - Delete: DELETE with uid/resourceVersion preconditions, only for a managed Secret of the place
+//   `ref` names (the fan-out annotation equal to the ref's, or absent for a single Secret); absent,
+//   or another place's, is ok and left alone.
 // - List: GET /api/v1/secrets?labelSelector=<managed-by>,<owner> (every namespace), limit and
 //   continue followed page after page (a 410 for an expired continue token starts the list
-//   again); only Secrets of type dockerconfigjson with a complete record of this owner. A 403 is a
+//   again); only Secrets of type dockerconfigjson with a complete record of this owner. The copies
+//   of a fan-out place are listed as that place, once per record. A 403 is a
 //   kUnauthorized error saying that listing secrets at the cluster scope is what is missing. Never
 //   a partial list: any page that fails fails it all.
 // - Stamp: GET, then a merge PATCH of the owner label and the record's annotations carrying the

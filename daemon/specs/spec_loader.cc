@@ -128,6 +128,61 @@ SpecSet MergeFiles(std::vector<FileSpecs> files) {
       failed.insert(d.file);
     }
   }
+  // Two Kubernetes refs with one Secret name, at least one of them fanning out, whose target sets
+  // may share a namespace: both would write that Secret. Decided without the cluster: namespaces
+  // and lists overlap when they share a name; two selectors when they are not provably disjoint
+  // (ProvablyDisjoint); a selector and a namespace or a list always may (labels can change).
+  std::map<std::string, std::vector<Declaration>> by_k8s_name;
+  for (const auto& [secret, declarations] : by_secret) {
+    if (declarations.size() > 1) continue;  // reported above
+    const SecretRef& ref = declarations[0].spec->secret;
+    if (ref.kind == SecretRef::Kind::kKubernetes)
+      by_k8s_name[ref.k8s_name].push_back(declarations[0]);
+  }
+  auto namespaces_of = [](const SecretRef& ref) {
+    std::set<std::string> out(ref.k8s_namespaces.begin(), ref.k8s_namespaces.end());
+    if (!ref.k8s_namespace.empty()) out.insert(ref.k8s_namespace);
+    return out;
+  };
+  // Why the two may write one Secret, or "" when they cannot.
+  auto overlap = [&namespaces_of](const SecretRef& a, const SecretRef& b) -> std::string {
+    if (!a.FanOut() && !b.FanOut()) return "";
+    if (a.k8s_selector && b.k8s_selector) {
+      if (ProvablyDisjoint(*a.k8s_selector, *b.k8s_selector)) return "";
+      return "their namespace selectors can match the same namespace";
+    }
+    if (a.k8s_selector || b.k8s_selector) {
+      return "a namespace selector may match a namespace the other names";
+    }
+    std::set<std::string> na = namespaces_of(a), nb = namespaces_of(b);
+    std::vector<std::string> both;
+    std::set_intersection(na.begin(), na.end(), nb.begin(), nb.end(), std::back_inserter(both));
+    if (both.empty()) return "";
+    std::string names;
+    for (const std::string& n : both) names += (names.empty() ? "" : ", ") + n;
+    return "both name namespace " + names;
+  };
+  for (const auto& [name, declarations] : by_k8s_name) {
+    for (std::size_t x = 0; x < declarations.size(); ++x) {
+      for (std::size_t y = x + 1; y < declarations.size(); ++y) {
+        const Declaration& a = declarations[x];
+        const Declaration& b = declarations[y];
+        const std::string why = overlap(a.spec->secret, b.spec->secret);
+        if (why.empty()) continue;
+        for (auto [self, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+          errors.emplace_back(
+              self->file,
+              SpecError{self->spec->source,
+                        "token " + QuoteForMessage(self->spec->name) + " writes " +
+                            self->spec->secret.ToString() + ", and the token at " +
+                            where(*other, *self) + " writes " + other->spec->secret.ToString() +
+                            ": " + why + "; give the Secrets different names, or make the " +
+                            "target sets disjoint"});
+          failed.insert(self->file);
+        }
+      }
+    }
+  }
   // A secret file whose path is a directory of another's ("a" and "a/b.json"): the two can never
   // both be written. Paths are normalized by the parser, so each proper prefix ending before a
   // '/' is a directory of the path.

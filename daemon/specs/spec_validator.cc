@@ -645,23 +645,50 @@ class SpecValidator {
     auto k8s = Fields(kubernetes->value, "spec.secret.kubernetes", kSpecKubernetesFields);
     const Field* ns = Find(k8s, "namespace");
     const Field* name = Find(k8s, "name");
-    for (const char* required : kSpecKubernetesFields) {
-      if (Find(k8s, required) == nullptr) {
-        Report(At(kubernetes->value),
-               "spec.secret.kubernetes: missing required field \"" + std::string(required) + "\"");
+    const Field* list = Find(k8s, "namespaces");
+    const Field* selector = Find(k8s, "namespaceSelector");
+    const Field* accounts = Find(k8s, "serviceAccounts");
+    spec->secret.kind = SecretRef::Kind::kKubernetes;
+    if (name == nullptr) {
+      Report(At(kubernetes->value), "spec.secret.kubernetes: missing required field \"name\"");
+    }
+    std::vector<const Field*> targets;
+    for (const Field* f : {ns, list, selector}) {
+      if (f != nullptr) targets.push_back(f);
+    }
+    if (targets.empty()) {
+      Report(At(kubernetes->value),
+             "spec.secret.kubernetes: set one of namespace, namespaces or namespaceSelector");
+    } else if (targets.size() > 1) {
+      const Field* later = *std::max_element(targets.begin(), targets.end(), [](auto* a, auto* b) {
+        return a->key.Mark().pos < b->key.Mark().pos;
+      });
+      std::string names;
+      for (const Field* f : targets) names += (names.empty() ? "" : " and ") + f->name;
+      Report(At(later->key), "spec.secret.kubernetes: " + names +
+                                 " are mutually exclusive; set one (a namespace, a list of "
+                                 "namespaces, or a namespaceSelector)");
+      targets.clear();
+    }
+    if (ns != nullptr && targets.size() == 1) {
+      if (auto v = DnsLabel(*ns, "spec.secret.kubernetes.namespace", "namespace")) {
+        spec->secret.k8s_namespace = *v;
       }
     }
-    spec->secret.kind = SecretRef::Kind::kKubernetes;
-    if (ns != nullptr) {
-      if (auto v = String(*ns, "spec.secret.kubernetes.namespace")) {
-        if (!Matches(*v, kDns1123LabelPattern, 63)) {
-          Report(At(ns->value), "spec.secret.kubernetes.namespace: " + QuoteForMessage(*v) +
-                                    " is not a valid namespace (a DNS-1123 label: at most 63 "
-                                    "lower-case letters, digits and '-', starting and ending "
-                                    "with a letter or digit)");
-        } else {
-          spec->secret.k8s_namespace = *v;
-        }
+    if (list != nullptr && targets.size() == 1) {
+      spec->secret.k8s_namespaces =
+          NameList(*list, "spec.secret.kubernetes.namespaces", "namespace", /*label=*/true);
+    }
+    if (selector != nullptr && targets.size() == 1) CheckSelector(*selector, spec);
+    if (accounts != nullptr) {
+      if (ns != nullptr && list == nullptr && selector == nullptr) {
+        Report(At(accounts->key),
+               "spec.secret.kubernetes.serviceAccounts: only with namespaces or "
+               "namespaceSelector (write the one namespace as namespaces: [" +
+                   spec->secret.k8s_namespace + "])");
+      } else {
+        spec->secret.service_accounts = NameList(
+            *accounts, "spec.secret.kubernetes.serviceAccounts", "ServiceAccount", /*label=*/false);
       }
     }
     if (name != nullptr) {
@@ -677,6 +704,247 @@ class SpecValidator {
       }
     }
   }
+
+  // A namespace name (a DNS-1123 label), or nullopt with the error reported.
+  std::optional<std::string> DnsLabel(const Field& f, const std::string& path, const char* what) {
+    auto v = String(f, path);
+    if (!v) return std::nullopt;
+    if (!Matches(*v, kDns1123LabelPattern, 63)) {
+      Report(At(f.value), path + ": " + QuoteForMessage(*v) + " is not a valid " + what +
+                              " (a DNS-1123 label: at most 63 lower-case letters, digits and "
+                              "'-', starting and ending with a letter or digit)");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // A non-empty list of distinct Kubernetes names (DNS-1123 labels when `label`, else
+  // subdomains), sorted; every bad entry reported. Empty when the list is unusable.
+  std::vector<std::string> NameList(const Field& f, const std::string& path, const char* what,
+                                    bool label) {
+    if (!f.value.IsSequence()) {
+      const YNode& where = f.value.IsNull() ? f.key : f.value;
+      Report(At(where), path + ": expected a list of " + what + " names such as [a, b], got " +
+                            Describe(f.value));
+      return {};
+    }
+    if (f.value.size() == 0) {
+      Report(At(f.value), path + ": the list is empty; name at least one " + what);
+      return {};
+    }
+    std::vector<std::string> out;
+    std::map<std::string, SourceLocation> seen;
+    bool bad = false;
+    const std::vector<YNode>& entries = f.value.Items();
+    for (std::size_t index = 0; index < entries.size(); ++index) {
+      const YNode& entry = entries[index];
+      const std::string item_path = path + "[" + std::to_string(index) + "]";
+      if (!entry.IsScalar()) {
+        Report(entry.IsNull() ? AtNullEntry(entry) : At(entry),
+               item_path + ": expected a " + what + " name, got " + Describe(entry));
+        bad = true;
+        continue;
+      }
+      const std::string v = entry.Scalar();
+      const bool valid =
+          label ? Matches(v, kDns1123LabelPattern, 63) : Matches(v, kDns1123SubdomainPattern, 253);
+      if (!valid) {
+        Report(At(entry), item_path + ": " + QuoteForMessage(v) + " is not a valid " + what +
+                              " name (" +
+                              (label ? "a DNS-1123 label: at most 63" : "a DNS-1123 subdomain") +
+                              " lower-case letters, digits and '-', starting and ending with a "
+                              "letter or digit)");
+        bad = true;
+        continue;
+      }
+      if (auto it = seen.find(v); it != seen.end()) {
+        Report(At(entry), item_path + ": duplicate " + what + " " + QuoteForMessage(v) +
+                              " (first at " + std::to_string(it->second.line) + ":" +
+                              std::to_string(it->second.column) + ")");
+        bad = true;
+        continue;
+      }
+      seen.emplace(v, At(entry));
+      out.push_back(v);
+    }
+    if (bad) return {};
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // A label key as Kubernetes validates it: an optional DNS subdomain prefix and '/', then a name
+  // of at most 63 characters of [A-Za-z0-9-_.] starting and ending with a letter or digit.
+  static bool IsLabelKey(const std::string& key) {
+    const std::size_t slash = key.find('/');
+    std::string name = key;
+    if (slash != std::string::npos) {
+      const std::string prefix = key.substr(0, slash);
+      if (prefix.empty() || !Matches(prefix, kDns1123SubdomainPattern, 253)) return false;
+      name = key.substr(slash + 1);
+    }
+    return Matches(name, "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", 63);
+  }
+  static bool IsLabelValue(const std::string& value) {
+    return Matches(value, "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", 63);
+  }
+  static constexpr char kLabelKeyRule[] =
+      "an optional DNS subdomain prefix and '/', then at most 63 letters, digits, '-', '_' and "
+      "'.', starting and ending with a letter or digit";
+  static constexpr char kLabelValueRule[] =
+      "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit";
+
+  std::optional<std::string> LabelKey(const Field& f, const std::string& path) {
+    auto v = String(f, path);
+    if (!v) return std::nullopt;
+    if (!IsLabelKey(*v)) {
+      Report(At(f.value), path + ": " + QuoteForMessage(*v) + " is not a valid label key (" +
+                              kLabelKeyRule + ")");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  void CheckSelector(const Field& field, TokenSpec* spec) {
+    const std::string path = "spec.secret.kubernetes.namespaceSelector";
+    if (!IsMapping(field, path, "a mapping with matchLabels and/or matchExpressions")) return;
+    auto fields = Fields(field.value, path, kSpecSelectorFields);
+    LabelSelector selector;
+    bool bad = false;
+    if (const Field* labels = Find(fields, "matchLabels")) {
+      if (IsMapping(*labels, path + ".matchLabels", "a mapping of label keys to values")) {
+        for (const auto& [key, value] : labels->value.Pairs()) {
+          const Field pair{key.IsScalar() ? key.Scalar() : "", key, value};
+          auto k = LabelKey(Field{pair.name, key, key}, path + ".matchLabels");
+          auto v = String(pair, path + ".matchLabels." + PrintableKey(pair.name));
+          if (!k || !v) {
+            bad = true;
+            continue;
+          }
+          if (!IsLabelValue(*v)) {
+            Report(At(value), path + ".matchLabels." + PrintableKey(*k) + ": " +
+                                  QuoteForMessage(*v) + " is not a valid label value (" +
+                                  kLabelValueRule + ")");
+            bad = true;
+            continue;
+          }
+          selector.match_labels[*k] = *v;
+        }
+      } else {
+        bad = true;
+      }
+    }
+    if (const Field* expressions = Find(fields, "matchExpressions")) {
+      const std::string epath = path + ".matchExpressions";
+      if (!expressions->value.IsSequence()) {
+        const YNode& where = expressions->value.IsNull() ? expressions->key : expressions->value;
+        Report(At(where), epath + ": expected a list of {key, operator, values}, got " +
+                              Describe(expressions->value));
+        bad = true;
+      } else {
+        const std::vector<YNode>& entries = expressions->value.Items();
+        for (std::size_t index = 0; index < entries.size(); ++index) {
+          const std::string item_path = epath + "[" + std::to_string(index) + "]";
+          auto requirement = CheckRequirement(entries[index], item_path);
+          if (!requirement) {
+            bad = true;
+            continue;
+          }
+          selector.match_expressions.push_back(std::move(*requirement));
+        }
+      }
+    }
+    if (bad) return;
+    if (selector.match_labels.empty() && selector.match_expressions.empty()) {
+      Report(At(field.value),
+             path +
+                 ": an empty selector would match every namespace; give matchLabels or "
+                 "matchExpressions (every namespace: {key: kubernetes.io/metadata.name, "
+                 "operator: Exists})");
+      return;
+    }
+    selector.Normalize();
+    spec->secret.k8s_selector = std::move(selector);
+  }
+
+  std::optional<LabelRequirement> CheckRequirement(const YNode& entry, const std::string& path) {
+    if (!entry.IsMap()) {
+      Report(entry.IsNull() ? AtNullEntry(entry) : At(entry),
+             path + ": expected a mapping with key, operator and values, got " + Describe(entry));
+      return std::nullopt;
+    }
+    auto fields = Fields(entry, path, kSpecExpressionFields);
+    const Field* key = Find(fields, "key");
+    const Field* op = Find(fields, "operator");
+    const Field* values = Find(fields, "values");
+    bool bad = false;
+    for (const char* required : {"key", "operator"}) {
+      if (Find(fields, required) == nullptr) {
+        Report(At(entry), path + ": missing required field \"" + std::string(required) + "\"");
+        bad = true;
+      }
+    }
+    LabelRequirement r;
+    if (key != nullptr) {
+      if (auto k = LabelKey(*key, path + ".key")) {
+        r.key = *k;
+      } else {
+        bad = true;
+      }
+    }
+    if (op != nullptr) {
+      if (auto o = Enum(*op, path + ".operator", kSpecSelectorOperators)) {
+        ParseLabelOp(*o, &r.op);
+      } else {
+        return std::nullopt;
+      }
+    }
+    if (bad || op == nullptr) return std::nullopt;
+    const bool wants_values =
+        r.op == LabelRequirement::Op::kIn || r.op == LabelRequirement::Op::kNotIn;
+    if (!wants_values) {
+      if (values != nullptr) {
+        Report(At(values->key), path + ".values: must be absent with operator " +
+                                    LabelOpName(r.op) + " (it tests only whether " + r.key +
+                                    " is set)");
+        return std::nullopt;
+      }
+      return r;
+    }
+    if (values == nullptr) {
+      Report(At(entry), path + ": operator " + std::string(LabelOpName(r.op)) +
+                            " needs values (a non-empty list)");
+      return std::nullopt;
+    }
+    if (!values->value.IsSequence() || values->value.size() == 0) {
+      const YNode& where = values->value.IsNull() ? values->key : values->value;
+      Report(At(where), path + ".values: operator " + std::string(LabelOpName(r.op)) +
+                            " needs a non-empty list of label values, got " +
+                            Describe(values->value));
+      return std::nullopt;
+    }
+    const std::vector<YNode>& items = values->value.Items();
+    for (std::size_t index = 0; index < items.size(); ++index) {
+      const YNode& item = items[index];
+      const std::string item_path = path + ".values[" + std::to_string(index) + "]";
+      if (!item.IsScalar()) {
+        Report(item.IsNull() ? AtNullEntry(item) : At(item),
+               item_path + ": expected a label value, got " + Describe(item));
+        bad = true;
+        continue;
+      }
+      if (!IsLabelValue(item.Scalar())) {
+        Report(At(item), item_path + ": " + QuoteForMessage(item.Scalar()) +
+                             " is not a valid label value (" + kLabelValueRule + ")");
+        bad = true;
+        continue;
+      }
+      r.values.push_back(item.Scalar());
+    }
+    if (bad) return std::nullopt;
+    return r;
+  }
+
+  static std::string PrintableKey(const std::string& key) { return QuoteForMessage(key); }
 
   // Why `path` cannot name a file inside --secret-dir, or "" when it can.
   static std::string SecretPathProblem(const std::string& path) {

@@ -40,7 +40,13 @@ inline constexpr std::array<const char*, 10> kSpecSpecFields = {
     "renewBefore", "overlap",    "scopes", "secret",     "adopt"};
 inline constexpr std::array<const char*, 3> kSpecScopeFields = {"name", "type", "actions"};
 inline constexpr std::array<const char*, 2> kSpecSecretFields = {"file", "kubernetes"};
-inline constexpr std::array<const char*, 2> kSpecKubernetesFields = {"namespace", "name"};
+inline constexpr std::array<const char*, 5> kSpecKubernetesFields = {
+    "namespace", "namespaces", "namespaceSelector", "name", "serviceAccounts"};
+inline constexpr std::array<const char*, 2> kSpecSelectorFields = {"matchLabels",
+                                                                   "matchExpressions"};
+inline constexpr std::array<const char*, 3> kSpecExpressionFields = {"key", "operator", "values"};
+inline constexpr std::array<const char*, 4> kSpecSelectorOperators = {"In", "NotIn", "Exists",
+                                                                      "DoesNotExist"};
 
 // Parses the text of one spec file named `file` (used only in messages and for kustomize's own
 // file names). Pure: for tests and fuzzing. Rules:

@@ -16,7 +16,8 @@ import jsonschema
 import yaml
 
 # Problems only `crtoken validate` sees: duplicate fields and merge keys (the YAML library resolves
-# them silently), duplicate scopes, cross-file and cross-document duplicates, documents that are
+# them silently), duplicate scopes, cross-file and cross-document duplicates (of names, and of
+# Secrets in overlapping namespace sets), documents that are
 # not RegistryTokens at all, and YAML 1.1 booleans (PyYAML reads `yes` as true; YAML 1.2 editors
 # read a string, which the schema rejects); and durations compared by value (a lifetime of at least
 # 1h in whole seconds, renewBefore shorter than lifetime, the bounds of overlap) and the names of
@@ -30,6 +31,7 @@ SCHEMA_CANNOT_SEE = {
     "duplicate-key-metadata-name.yaml", "duplicate-key.yaml", "duplicate-scope.yaml",
     "merge-key.yaml", "dup-across-files/a.yaml",
     "dup-across-files/b.yaml", "same-secret-across-files/x.yaml", "same-secret-across-files/y.yaml",
+    "fanout-overlap-across-files/x.yaml", "fanout-overlap-across-files/y.yaml",
 }
 
 

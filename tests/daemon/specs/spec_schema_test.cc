@@ -65,7 +65,19 @@ TEST(SpecSchema, FieldsMatchTheLoader) {
     EXPECT_EQ(object->at("additionalProperties"), false);
   }
   EXPECT_EQ(Strings(scope.at("required")), Set(kSpecScopeFields));
-  EXPECT_EQ(Strings(kubernetes.at("required")), Set(kSpecKubernetesFields));
+  // A name, and one target set of three (a namespace, a list, a selector).
+  EXPECT_EQ(Strings(kubernetes.at("required")), std::set<std::string>{"name"});
+  std::set<std::string> targets;
+  for (const json& choice : kubernetes.at("oneOf")) {
+    for (const std::string& field : Strings(choice.at("required"))) targets.insert(field);
+  }
+  EXPECT_EQ(targets, (std::set<std::string>{"namespace", "namespaces", "namespaceSelector"}));
+  const json& selector = kubernetes.at("properties").at("namespaceSelector");
+  EXPECT_EQ(Keys(selector.at("properties")), Set(kSpecSelectorFields));
+  const json& expression = selector.at("properties").at("matchExpressions").at("items");
+  EXPECT_EQ(Keys(expression.at("properties")), Set(kSpecExpressionFields));
+  EXPECT_EQ(Strings(expression.at("properties").at("operator").at("enum")),
+            Set(kSpecSelectorOperators));
 }
 
 TEST(SpecSchema, EnumsAndPatternsMatchTheLoader) {
