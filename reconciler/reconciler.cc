@@ -970,10 +970,19 @@ void Reconciler::ReplicateFanOut(PassContext& ctx) {
     auto registry = ctx.observed.find(spec.registry_id);
     if (secret == ctx.secrets.end() || registry == ctx.observed.end()) continue;
     const SecretState& state = secret->second;
-    if (!state.has_password || state.record != RecordOf(key, state.record.token_id)) continue;
+    // The token the copies carry: the spec's own, or with overlap the slot that serves it now.
+    const std::string& carried = state.record.token_name;
+    const std::vector<std::string> slots =
+        spec.overlap ? SlotNames(spec.name) : std::vector<std::string>{};
+    const bool named =
+        carried == spec.name || std::find(slots.begin(), slots.end(), carried) != slots.end();
+    if (!state.has_password || !named ||
+        state.record != RecordOf(TokenKey{spec.registry_id, carried}, state.record.token_id)) {
+      continue;
+    }
     const bool live = std::any_of(
         registry->second.tokens.begin(), registry->second.tokens.end(), [&](const auto& token) {
-          return token.name == spec.name && LowerCase(token.id) == LowerCase(state.record.token_id);
+          return token.name == carried && LowerCase(token.id) == LowerCase(state.record.token_id);
         });
     if (live) jobs.push_back(Job{&spec, state.record});
   }

@@ -216,6 +216,29 @@ INSTANTIATE_TEST_SUITE_P(EveryPoint, RotationCrashTest,
                            return point + (std::get<1>(info.param) ? "_PowerLoss" : "");
                          });
 
+// A fan-out secret of an overlap spec is replicated with the slot that serves it (the token the
+// copies record is "<name>-a", not the spec's name), so a namespace that joins the target set gets
+// the live slot's password without a re-issue.
+TEST_F(RotationTest, AFanOutSecretIsReplicatedWithTheServingSlot) {
+  SecretRef& ref = desired_.specs[0].secret;
+  ref = SecretRef{};
+  ref.kind = SecretRef::Kind::kKubernetes;
+  ref.k8s_name = "ci";
+  ref.k8s_namespaces = {"team-a", "team-b"};
+  PassResult first = Pass();
+  ASSERT_TRUE(first.converged) << Joined(first.errors);
+  PassResult second = Pass();
+  ASSERT_TRUE(second.converged) << Joined(second.errors);
+  EXPECT_TRUE(second.plan.empty());
+  auto copy = sink_.Copy("team-b/ci");
+  ASSERT_TRUE(copy) << "the second pass did not replicate the secret";
+  EXPECT_EQ(copy->username, "ci-a");
+  auto token = api_.Find(acme_, "ci-a");
+  ASSERT_TRUE(token);
+  EXPECT_EQ(copy->password.Reveal(), token->password);
+  EXPECT_EQ(copy->record.token_id, token->token.id);
+}
+
 TEST_F(RotationTest, CrashesAfterThePutThenAfterDeletingTheLostSlot) {
   ASSERT_TRUE(Pass().converged);
   clock_.Advance(hours(32));

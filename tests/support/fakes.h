@@ -458,6 +458,28 @@ class MemorySecretSink : public SecretSink {
     it->second.record = record;
     return Status::Ok();
   }
+  // Fan-out, for a fixed namespace list: every namespace of `ref` gets a copy of the secret at
+  // `ref` when that secret records `record` (the Kubernetes sink also follows selectors and
+  // ServiceAccounts). Copies are read with Copy() and are not listed: they belong to the place.
+  Status Replicate(const SecretRef& ref, const SecretRecord& record) override {
+    if (down) return Down();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = secrets_.find(ref.ToString());
+    if (it == secrets_.end() || it->second.record != record) {
+      return Error{ErrorKind::kNotFound,
+                   "no secret at " + ref.ToString() + " records token " + record.token_id};
+    }
+    for (const auto& ns : ref.k8s_namespaces) copies_[ns + "/" + ref.k8s_name] = it->second;
+    return Status::Ok();
+  }
+  // The copy Replicate wrote in NAMESPACE/NAME.
+  std::optional<DockerCredential> Copy(const std::string& ns_name) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = copies_.find(ns_name);
+    if (it == copies_.end()) return std::nullopt;
+    const Stored& s = it->second;
+    return DockerCredential{s.hostname, s.username, Password(s.password), s.record};
+  }
   Status Flush() override {
     if (down) return Down();
     if (fail_flush) return Error{ErrorKind::kIo, "cannot sync the file system: I/O error"};
@@ -517,6 +539,7 @@ class MemorySecretSink : public SecretSink {
   std::map<std::string, Stored> secrets_;
   std::map<std::string, Stored> durable_;
   std::map<std::string, std::string> foreign_;  // ref -> what occupies it
+  std::map<std::string, Stored> copies_;        // "namespace/name" -> Replicate's copy
 };
 
 // The one fake clock of the tests: time moves only when a test moves it. Now() starts at
