@@ -282,7 +282,7 @@ int ReadRequest(std::string* buf, const ReadMore& read_more,
       if (e == std::string::npos) return -1;
       size_t size = std::strtoul(buf->substr(0, e).c_str(), nullptr, 16);
       buf->erase(0, e + 2);
-      if (req->body.size() + size > kMaxRequestBodyBytes) return 413;
+      if (size > kMaxRequestBodyBytes - req->body.size()) return 413;
       if (!ReadAtLeast(read_more, buf, size + 2)) return -1;
       req->body.append(*buf, 0, size);
       buf->erase(0, size + 2);
