@@ -48,7 +48,10 @@ Parsed Parse(std::string_view content) {
   out.username = StringField(entry, "username");
   out.password = StringField(entry, "password");
   if (out.username.empty() || out.password.empty()) {
-    if (auto auth = Base64Decode(StringField(entry, "auth"))) {
+    // Only what a dockerconfigjson can hold as text: a credential read here may be written again
+    // (Stamp), and bytes that are not UTF-8 would not survive that.
+    auto auth = Base64Decode(StringField(entry, "auth"));
+    if (auth && IsValidUtf8(*auth)) {
       const size_t colon = auth->find(':');
       if (colon != std::string::npos) {
         if (out.username.empty()) out.username = auth->substr(0, colon);
