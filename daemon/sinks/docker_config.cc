@@ -42,9 +42,12 @@ Parsed Parse(std::string_view content) {
   out.record = RecordOf(doc);
   auto auths = doc.find("auths");
   if (auths == doc.end() || !auths->is_object() || auths->size() != 1) return out;
-  const auto& [host, entry] = *auths->items().begin();
+  // Not `const auto& [host, entry] = *auths->items().begin()`: that binds to a temporary of the
+  // iteration proxy, gone before the key is read (AddressSanitizer: stack-use-after-scope).
+  const auto first = auths->begin();
+  const nlohmann::json& entry = first.value();
   if (!entry.is_object()) return out;
-  out.hostname = host;
+  out.hostname = first.key();
   out.username = StringField(entry, "username");
   out.password = StringField(entry, "password");
   if (out.username.empty() || out.password.empty()) {
