@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct Target {
   const char* name;
   Entry entry;
 };
+// The name alone in test listings (ctest), not the bytes of the struct.
+void PrintTo(const Target& target, std::ostream* os) { *os << target.name; }
 
 class FuzzRegressions : public testing::TestWithParam<Target> {};
 
