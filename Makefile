@@ -9,7 +9,8 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config libcpprest-dev libs
   nlohmann-json3-dev libgtest-dev libgmock-dev python3 python3-jsonschema python3-yaml curl \
   openssl skopeo docker-registry apache2-utils prometheus faketime clang libclang-rt-14-dev
 
-.PHONY: all deps deps-apt deps-npm configure build test demo bench format format-check clean
+.PHONY: all deps deps-apt deps-npm configure build test test-fuzz build-fuzz-targets demo bench \
+  format format-check clean
 
 all: build
 
@@ -48,6 +49,22 @@ build: deps configure
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
+# The libFuzzer targets (tests/fuzz/README.md): a clang build of the fuzzers and the libraries
+# they need only, each fuzzed for CRTOKEN_FUZZ_SECONDS (default 20) from its seed corpus.
+FUZZ_DIR ?= build-fuzz
+FUZZ_CXX ?= clang++-14
+
+$(FUZZ_DIR)/build.ninja:
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DCRTOKEN_BUILD_FUZZERS=ON -DCRTOKEN_BUILD_TESTS=OFF \
+	  -DCRTOKEN_BUILD_BENCH=OFF
+
+build-fuzz-targets: deps-apt $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) --target crtoken_fuzzers -j $(JOBS)
+
+test-fuzz: build-fuzz-targets
+	cd $(FUZZ_DIR) && ctest -R '^fuzz_' --output-on-failure -j $(JOBS) --timeout 600
+
 demo: build
 	./deploy/demo.sh $(BUILD_DIR)
 
@@ -61,4 +78,4 @@ format-check:
 	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR)

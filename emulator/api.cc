@@ -460,7 +460,9 @@ void Emulator::HandleApi(const HttpRequest& req, HttpResponse* resp) {
     resp->headers.emplace_back("WWW-Authenticate", "Basic realm=\"containerregistries\"");
     return SendError(resp, 401, "missing or invalid credentials (Basic or Bearer)");
   }
-  std::vector<std::string> seg = SplitPath(path.substr(sizeof(kBase)));
+  // "/containerregistries" alone is the root, as "/containerregistries/" is (no segments).
+  std::vector<std::string> seg =
+      SplitPath(path.size() > sizeof(kBase) ? path.substr(sizeof(kBase)) : std::string());
   const auto query = ParseQuery(req.query);
   const int64_t now = clock_.Now();
   const bool nulls = options_.observed_nulls;

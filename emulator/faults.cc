@@ -27,7 +27,8 @@ std::optional<FaultRule> FaultRules::Add(const nlohmann::json& spec, std::string
   }
   static const char* kKnown[] = {"method",  "path",  "status",     "retryAfter",
                                  "delayMs", "reset", "afterApply", "times"};
-  for (const auto& [key, value] : spec.items()) {
+  for (const auto& item : spec.items()) {
+    const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture one
     if (std::find_if(std::begin(kKnown), std::end(kKnown),
                      [&](const char* k) { return key == k; }) == std::end(kKnown)) {
       *error = "unknown field \"" + key +

@@ -17,9 +17,6 @@
 namespace crtoken::emulator {
 namespace {
 
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
-constexpr size_t kMaxBodyBytes = 16 * 1024 * 1024;
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -75,29 +72,22 @@ std::string HttpDate() {
   return buf;
 }
 
-// Reads from fd into buf until it holds at least `want` bytes. False on EOF or error.
-bool ReadAtLeast(int fd, std::string* buf, size_t want) {
-  char chunk[16384];
+// Reads until buf holds at least `want` bytes. False when the stream ends first.
+bool ReadAtLeast(const ReadMore& read_more, std::string* buf, size_t want) {
   while (buf->size() < want) {
-    ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf->append(chunk, static_cast<size_t>(n));
+    if (!read_more(buf)) return false;
   }
   return true;
 }
 
-// Reads until buf contains `delim` (searching from `from`); returns its position or npos.
-size_t ReadUntil(int fd, std::string* buf, const std::string& delim, size_t from, size_t limit) {
-  char chunk[16384];
+// Reads until buf contains `delim`; returns its position, or npos when the stream ends first or
+// buf grew past `limit` without it.
+size_t ReadUntil(const ReadMore& read_more, std::string* buf, const std::string& delim,
+                 size_t limit) {
   for (;;) {
-    size_t pos = buf->find(delim, from);
+    size_t pos = buf->find(delim);
     if (pos != std::string::npos) return pos;
-    if (buf->size() > limit) return std::string::npos;
-    ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::string::npos;
-    buf->append(chunk, static_cast<size_t>(n));
+    if (buf->size() > limit || !read_more(buf)) return std::string::npos;
   }
 }
 
@@ -254,79 +244,84 @@ void HttpServer::AcceptLoop() {
   }
 }
 
+int ReadRequest(std::string* buf, const ReadMore& read_more,
+                const std::function<void()>& on_continue, HttpRequest* req) {
+  size_t head_end = ReadUntil(read_more, buf, "\r\n\r\n", kMaxRequestHeadBytes);
+  if (head_end == std::string::npos) return buf->size() > kMaxRequestHeadBytes ? 431 : -1;
+  std::string head = buf->substr(0, head_end);
+  buf->erase(0, head_end + 4);
+  size_t line_end = head.find("\r\n");
+  std::string request_line = head.substr(0, line_end);
+  size_t sp1 = request_line.find(' ');
+  size_t sp2 = request_line.rfind(' ');
+  if (sp1 == std::string::npos || sp2 == sp1) return 400;
+  req->method = request_line.substr(0, sp1);
+  req->target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+  req->version = request_line.substr(sp2 + 1);
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t e = head.find("\r\n", pos);
+    if (e == std::string::npos) e = head.size();
+    std::string line = head.substr(pos, e - pos);
+    pos = e + 2;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = Lower(Trim(line.substr(0, colon)));
+    std::string value = Trim(line.substr(colon + 1));
+    auto [it, inserted] = req->headers.emplace(name, value);
+    if (!inserted) it->second += ", " + value;
+  }
+  size_t q = req->target.find('?');
+  req->path = PercentDecode(req->target.substr(0, q));
+  if (q != std::string::npos) req->query = req->target.substr(q + 1);
+
+  if (Lower(req->Header("expect")) == "100-continue" && on_continue) on_continue();
+  if (Lower(req->Header("transfer-encoding")).find("chunked") != std::string::npos) {
+    for (;;) {
+      size_t e = ReadUntil(read_more, buf, "\r\n", kMaxRequestHeadBytes);
+      if (e == std::string::npos) return -1;
+      size_t size = std::strtoul(buf->substr(0, e).c_str(), nullptr, 16);
+      buf->erase(0, e + 2);
+      if (size > kMaxRequestBodyBytes - req->body.size()) return 413;
+      if (!ReadAtLeast(read_more, buf, size + 2)) return -1;
+      req->body.append(*buf, 0, size);
+      buf->erase(0, size + 2);
+      if (size == 0) break;  // trailers are not supported: the final CRLF was consumed
+    }
+  } else if (!req->Header("content-length").empty()) {
+    char* end = nullptr;
+    const std::string& cl = req->Header("content-length");
+    unsigned long long n = std::strtoull(cl.c_str(), &end, 10);
+    if (end == cl.c_str() || *end != '\0') return 400;
+    if (n > kMaxRequestBodyBytes) return 413;
+    if (!ReadAtLeast(read_more, buf, n)) return -1;
+    req->body = buf->substr(0, n);
+    buf->erase(0, n);
+  }
+  return 0;
+}
+
 void HttpServer::Serve(int fd) {
+  const ReadMore read_more = [fd](std::string* buf) {
+    char chunk[16384];
+    for (;;) {
+      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      buf->append(chunk, static_cast<size_t>(n));
+      return true;
+    }
+  };
   std::string buf;
   while (!stopping_) {
-    size_t head_end = ReadUntil(fd, &buf, "\r\n\r\n", 0, kMaxHeaderBytes);
-    if (head_end == std::string::npos) {
-      if (buf.size() > kMaxHeaderBytes) SendAll(fd, ErrorResponse(431));
-      return;
-    }
     HttpRequest req;
-    std::string head = buf.substr(0, head_end);
-    buf.erase(0, head_end + 4);
-    size_t line_end = head.find("\r\n");
-    std::string request_line = head.substr(0, line_end);
-    size_t sp1 = request_line.find(' ');
-    size_t sp2 = request_line.rfind(' ');
-    if (sp1 == std::string::npos || sp2 == sp1) {
-      SendAll(fd, ErrorResponse(400));
+    const int read = ReadRequest(
+        &buf, read_more, [fd] { SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n"); }, &req);
+    if (read != 0) {
+      if (read > 0) SendAll(fd, ErrorResponse(read));
       return;
     }
-    req.method = request_line.substr(0, sp1);
-    req.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string version = request_line.substr(sp2 + 1);
-    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string::npos) e = head.size();
-      std::string line = head.substr(pos, e - pos);
-      pos = e + 2;
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string name = Lower(Trim(line.substr(0, colon)));
-      std::string value = Trim(line.substr(colon + 1));
-      auto [it, inserted] = req.headers.emplace(name, value);
-      if (!inserted) it->second += ", " + value;
-    }
-    size_t q = req.target.find('?');
-    req.path = PercentDecode(req.target.substr(0, q));
-    if (q != std::string::npos) req.query = req.target.substr(q + 1);
-
-    if (Lower(req.Header("expect")) == "100-continue") {
-      SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
-    }
-    if (Lower(req.Header("transfer-encoding")).find("chunked") != std::string::npos) {
-      for (;;) {
-        size_t e = ReadUntil(fd, &buf, "\r\n", 0, kMaxHeaderBytes);
-        if (e == std::string::npos) return;
-        size_t size = std::strtoul(buf.substr(0, e).c_str(), nullptr, 16);
-        buf.erase(0, e + 2);
-        if (req.body.size() + size > kMaxBodyBytes) {
-          SendAll(fd, ErrorResponse(413));
-          return;
-        }
-        if (!ReadAtLeast(fd, &buf, size + 2)) return;
-        req.body.append(buf, 0, size);
-        buf.erase(0, size + 2);
-        if (size == 0) break;  // trailers are not supported: the final CRLF was consumed
-      }
-    } else if (!req.Header("content-length").empty()) {
-      char* end = nullptr;
-      const std::string& cl = req.Header("content-length");
-      unsigned long long n = std::strtoull(cl.c_str(), &end, 10);
-      if (end == cl.c_str() || *end != '\0') {
-        SendAll(fd, ErrorResponse(400));
-        return;
-      }
-      if (n > kMaxBodyBytes) {
-        SendAll(fd, ErrorResponse(413));
-        return;
-      }
-      if (!ReadAtLeast(fd, &buf, n)) return;
-      req.body = buf.substr(0, n);
-      buf.erase(0, n);
-    }
+    const std::string& version = req.version;
 
     bool keep_alive = version == "HTTP/1.1";
     std::string connection = Lower(req.Header("connection"));

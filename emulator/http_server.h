@@ -19,6 +19,7 @@ namespace crtoken::emulator {
 
 struct HttpRequest {
   std::string method;
+  std::string version;                         // "HTTP/1.1"
   std::string target;                          // as sent: path plus query string
   std::string path;                            // percent-decoded path without the query
   std::string query;                           // raw query string without '?'
@@ -39,6 +40,24 @@ struct HttpResponse {
 
 // Called on the connection's thread; must be thread-safe (connections run concurrently).
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse*)>;
+
+// The largest request head (request line and headers) and body the server reads.
+inline constexpr size_t kMaxRequestHeadBytes = 64 * 1024;
+inline constexpr size_t kMaxRequestBodyBytes = 16 * 1024 * 1024;
+
+// Where a connection's bytes come from: appends what arrives next to *buf; false when the stream
+// ended (or failed) and nothing was appended.
+using ReadMore = std::function<bool(std::string* buf)>;
+
+// Reads the next request of a connection into *req (HTTP/1.1: Content-Length or chunked bodies).
+// `buf` holds what was received and not consumed yet: the request's bytes are removed from it,
+// what follows them stays there for the next request. `on_continue` (may be empty) is called for
+// "Expect: 100-continue" before the body is read. Returns 0 for a request; -1 when the stream
+// ended before a request was complete (nothing to answer); or the status to answer with before
+// closing the connection: 400 (no request line, a bad Content-Length), 413 (a body over
+// kMaxRequestBodyBytes), 431 (a head over kMaxRequestHeadBytes).
+int ReadRequest(std::string* buf, const ReadMore& read_more,
+                const std::function<void()>& on_continue, HttpRequest* req);
 
 // The reason phrase for a status code ("Unknown" for codes it does not know).
 const char* ReasonPhrase(int status);

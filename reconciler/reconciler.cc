@@ -725,6 +725,13 @@ void Reconciler::FlushHeld(PassContext& ctx) {
   for (const TokenKey& key : written) held_.erase(key);
 }
 
+// How one create (or re-issue) ended. Defined before Act, whose vector of them needs the whole
+// type (clang insists).
+struct Reconciler::CreateOutcome {
+  enum { kFailed, kReady, kHeld } state = kFailed;
+  Password password;  // kReady / kHeld
+};
+
 // The plan's actions in the order that keeps every step crash-safe: re-issued tokens deleted, new
 // tokens PUT and their secrets written (updates alongside), the secrets made durable, undeclared
 // tokens deleted before their secrets.
@@ -776,12 +783,6 @@ struct Reconciler::ProgressOnExit {
   PassContext& ctx;
   const std::function<void(const PassProgress&)>& on_progress;
   ~ProgressOnExit() { ctx.ActionDone(on_progress); }
-};
-
-// How one create (or re-issue) ended.
-struct Reconciler::CreateOutcome {
-  enum { kFailed, kReady, kHeld } state = kFailed;
-  Password password;  // kReady / kHeld
 };
 
 // Re-issue starts by deleting the token whose password is lost. A crash right after leaves no

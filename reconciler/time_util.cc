@@ -53,7 +53,14 @@ std::optional<Instant> ParseRfc3339(const std::string& s) {
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   // RFC 3339 allows a leap second (60); it is folded into the next second.
   if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
-  return sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} - minutes{offset_minutes};
+  const Instant instant =
+      sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} - minutes{offset_minutes};
+  // An offset (or a leap second) can carry a date of year 0000 or 9999 out of the four-digit
+  // years: such an instant could not be written back (FormatRfc3339), so it is refused.
+  constexpr sys_days kFirst{year{0} / January / 1};
+  constexpr sys_days kEnd{year{10000} / January / 1};
+  if (instant < kFirst || instant >= kEnd) return std::nullopt;
+  return instant;
 }
 
 std::string FormatRfc3339(Instant instant) {
@@ -100,6 +107,8 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
     } else {
       return std::nullopt;
     }
+    // Each part is at most a billion units; so is the sum, in days (it cannot overflow then).
+    if (total > hours(24 * 1'000'000'000LL)) return std::nullopt;
   }
   return total;
 }

@@ -88,6 +88,15 @@ void AppendEscapedText(std::string_view text, bool json, size_t max_bytes, std::
 
 }  // namespace
 
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8Length(s.substr(i));
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 void AppendJsonEscaped(std::string_view text, std::string& out, size_t max_bytes) {
   AppendEscapedText(text, /*json=*/true, max_bytes, out);
 }

@@ -17,6 +17,9 @@ void AppendJsonString(std::string& out, std::string_view s);
 // The same, as a new string.
 std::string JsonString(std::string_view s);
 
+// Whether `s` is valid UTF-8 throughout: exactly the text that AppendJsonString keeps as it is.
+bool IsValidUtf8(std::string_view s);
+
 // Appends `text` to `out` as the inside of a JSON string (no quotes around it). Of a text longer
 // than `max_bytes` only the first `max_bytes` bytes are kept, marked as PrintableText does.
 void AppendJsonEscaped(std::string_view text, std::string& out,

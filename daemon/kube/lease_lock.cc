@@ -73,15 +73,24 @@ std::string KubeLeaseLock::ItemPath() const {
   return std::string("/apis/") + kApiVersion + "/namespaces/" + namespace_ + "/leases/" + name_;
 }
 
-Result<LeaseRecord> KubeLeaseLock::Remember(const std::string& what, const KubeResponse& response) {
-  json obj = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+Result<LeaseRecord> DecodeLease(const std::string& body, std::string* object) {
+  json obj = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!obj.is_object() || !obj.contains("spec") || !obj["spec"].is_object() ||
       StringAt(obj, "metadata", "resourceVersion").empty()) {
-    return Error{ErrorKind::kUnavailable, "kubernetes " + what + ": not a Lease in the answer"};
+    return Error{ErrorKind::kUnavailable, "not a Lease in the answer"};
   }
-  LeaseRecord record = RecordOf(obj);
+  if (object != nullptr) *object = obj.dump();
+  return RecordOf(obj);
+}
+
+Result<LeaseRecord> KubeLeaseLock::Remember(const std::string& what, const KubeResponse& response) {
+  std::string object;
+  auto record = DecodeLease(response.body, &object);
+  if (!record.ok()) {
+    return Error{ErrorKind::kUnavailable, "kubernetes " + what + ": " + record.error().message};
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  last_ = obj.dump();
+  last_ = std::move(object);
   return record;
 }
 

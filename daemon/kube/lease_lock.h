@@ -69,6 +69,12 @@ class KubeLeaseLock : public LeaseLock {
   std::string last_;  // the last object read or written, as JSON (what an Update starts from)
 };
 
+// The record of a Lease from the body of the API server's answer to a GET, POST or PUT of it
+// (pure; KubeLeaseLock reads every answer with it). `object` (may be null) receives the object
+// as compact JSON, what an Update starts from. kUnavailable ("not a Lease in the answer") for a
+// body that is not an object with a spec object and a metadata.resourceVersion.
+Result<LeaseRecord> DecodeLease(const std::string& body, std::string* object);
+
 // Empty when `lease_namespace` and `name` can name a Lease, else what is wrong with which.
 std::string ValidLeaseName(const std::string& lease_namespace, const std::string& name);
 

@@ -72,14 +72,76 @@ std::string Credentials::AuthorizationHeader() const {
   return "Basic " + Base64Encode(username_ + ":" + password_);
 }
 
+using Values = std::map<std::string, std::string>;
+
+Result<Credentials> Credentials::Resolve(const Values& values, const Values& where,
+                                         const std::string& source) {
+  if (auto token = values.find("IONOS_TOKEN"); token != values.end()) {
+    Credentials c = Credentials::Bearer(token->second);
+    c.description_ = "Bearer token from " + where.at("IONOS_TOKEN");
+    return c;
+  }
+  const auto user = values.find("IONOS_USERNAME");
+  const auto password = values.find("IONOS_PASSWORD");
+  const bool has_user = user != values.end();
+  const bool has_password = password != values.end();
+  if (has_user && has_password) {
+    Credentials c = Credentials::Basic(user->second, password->second);
+    c.description_ = "Basic auth from " + source;
+    return c;
+  }
+  if (has_user != has_password) {
+    return Invalid(std::string(has_user ? "IONOS_USERNAME" : "IONOS_PASSWORD") + " (from " +
+                   source + ") is set but " + (has_user ? "IONOS_PASSWORD" : "IONOS_USERNAME") +
+                   " is not: Basic auth needs both");
+  }
+  return Invalid(kMissing);
+}
+
+Result<Credentials> ParseCredentialsFile(const std::string& content, const std::string& file) {
+  Values values;
+  Values where;  // key -> "FILE:LINE"
+  std::istringstream in(content);
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    const std::string at = file + ":" + std::to_string(line_no);
+    std::string t = Trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    if (t.rfind("export ", 0) == 0) t = Trim(t.substr(7));
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos) {
+      return Invalid(at + ": want KEY=VALUE (IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD)");
+    }
+    const std::string key = Trim(t.substr(0, eq));
+    std::string value = Trim(t.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (key != "IONOS_TOKEN" && key != "IONOS_USERNAME" && key != "IONOS_PASSWORD") {
+      return Invalid(at + ": unknown key" + (ShowableKey(key) ? " '" + key + "'" : "") +
+                     " (want IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD; the line is not "
+                     "shown, it may hold a secret)");
+    }
+    if (values.count(key) != 0) return Invalid(at + ": " + key + " given twice");
+    if (value.empty()) return Invalid(at + ": " + key + " is empty");
+    if (HasControl(value)) return Invalid(at + ": " + key + " contains a control character");
+    values[key] = value;
+    where[key] = at;
+  }
+  if (values.empty()) {
+    return Invalid(file +
+                   ": no credentials in file (want IONOS_TOKEN=... or IONOS_USERNAME=... and "
+                   "IONOS_PASSWORD=...)");
+  }
+  return Credentials::Resolve(values, where, file);
+}
+
 Result<Credentials> LoadCredentials(const std::string& credentials_file, const EnvLookup& env,
                                     std::vector<std::string>* warnings) {
-  std::map<std::string, std::string> values;
-  std::map<std::string, std::string> where;  // key -> "FILE:LINE" or the variable name
-  std::string source;
-
   if (!credentials_file.empty()) {
-    source = credentials_file;
     // Following symlinks (a Kubernetes Secret volume mounts its files through them), but never
     // blocking on a FIFO nor reading a huge file.
     struct stat st {};
@@ -92,71 +154,19 @@ Result<Credentials> LoadCredentials(const std::string& credentials_file, const E
       warnings->push_back(credentials_file +
                           ": credentials file is readable by every user; chmod 600 it");
     }
-    std::istringstream in(content.value());
-    std::string line;
-    int line_no = 0;
-    while (std::getline(in, line)) {
-      ++line_no;
-      const std::string at = credentials_file + ":" + std::to_string(line_no);
-      std::string t = Trim(line);
-      if (t.empty() || t[0] == '#') continue;
-      if (t.rfind("export ", 0) == 0) t = Trim(t.substr(7));
-      const size_t eq = t.find('=');
-      if (eq == std::string::npos) {
-        return Invalid(at + ": want KEY=VALUE (IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD)");
-      }
-      const std::string key = Trim(t.substr(0, eq));
-      std::string value = Trim(t.substr(eq + 1));
-      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-          value.back() == value.front()) {
-        value = value.substr(1, value.size() - 2);
-      }
-      if (key != "IONOS_TOKEN" && key != "IONOS_USERNAME" && key != "IONOS_PASSWORD") {
-        return Invalid(at + ": unknown key" + (ShowableKey(key) ? " '" + key + "'" : "") +
-                       " (want IONOS_TOKEN, IONOS_USERNAME or IONOS_PASSWORD; the line is not "
-                       "shown, it may hold a secret)");
-      }
-      if (values.count(key) != 0) return Invalid(at + ": " + key + " given twice");
-      if (value.empty()) return Invalid(at + ": " + key + " is empty");
-      if (HasControl(value)) return Invalid(at + ": " + key + " contains a control character");
-      values[key] = value;
-      where[key] = at;
-    }
-    if (values.empty()) {
-      return Invalid(credentials_file +
-                     ": no credentials in file (want IONOS_TOKEN=... or IONOS_USERNAME=... and "
-                     "IONOS_PASSWORD=...)");
-    }
-  } else {
-    source = "the environment";
-    for (const char* key : {"IONOS_TOKEN", "IONOS_USERNAME", "IONOS_PASSWORD"}) {
-      auto v = env ? env(key) : std::nullopt;
-      if (v && !v->empty()) {
-        if (HasControl(*v)) return Invalid(std::string(key) + " contains a control character");
-        values[key] = *v;
-        where[key] = key;
-      }
+    return ParseCredentialsFile(content.value(), credentials_file);
+  }
+  Values values;
+  Values where;  // key -> the variable name
+  for (const char* key : {"IONOS_TOKEN", "IONOS_USERNAME", "IONOS_PASSWORD"}) {
+    auto v = env ? env(key) : std::nullopt;
+    if (v && !v->empty()) {
+      if (HasControl(*v)) return Invalid(std::string(key) + " contains a control character");
+      values[key] = *v;
+      where[key] = key;
     }
   }
-
-  if (values.count("IONOS_TOKEN") != 0) {
-    Credentials c = Credentials::Bearer(values["IONOS_TOKEN"]);
-    c.description_ = "Bearer token from " + where["IONOS_TOKEN"];
-    return c;
-  }
-  const bool has_user = values.count("IONOS_USERNAME") != 0;
-  const bool has_password = values.count("IONOS_PASSWORD") != 0;
-  if (has_user && has_password) {
-    Credentials c = Credentials::Basic(values["IONOS_USERNAME"], values["IONOS_PASSWORD"]);
-    c.description_ = "Basic auth from " + source;
-    return c;
-  }
-  if (has_user != has_password) {
-    return Invalid(std::string(has_user ? "IONOS_USERNAME" : "IONOS_PASSWORD") + " (from " +
-                   source + ") is set but " + (has_user ? "IONOS_PASSWORD" : "IONOS_USERNAME") +
-                   " is not: Basic auth needs both");
-  }
-  return Invalid(kMissing);
+  return Credentials::Resolve(values, where, "the environment");
 }
 
 }  // namespace crtoken

@@ -10,6 +10,7 @@
 // as a flag value (options.cc refuses them).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,14 @@ class Credentials {
   std::string username_;
   std::string password_;
   std::string description_;
+  // The credential given in `values` by key (`where` says where each came from: "FILE:LINE" or
+  // the variable), or the error saying what is missing; `source` names the file or environment.
+  static Result<Credentials> Resolve(const std::map<std::string, std::string>& values,
+                                     const std::map<std::string, std::string>& where,
+                                     const std::string& source);
   friend Result<Credentials> LoadCredentials(const std::string&, const EnvLookup&,
                                              std::vector<std::string>*);
+  friend Result<Credentials> ParseCredentialsFile(const std::string&, const std::string&);
 };
 
 // Resolves the credentials. `warnings` (may be null) receives things to log at startup, such as a
@@ -44,5 +51,9 @@ class Credentials {
 // variable, and never contain a secret; a missing credential names the three ways to give one.
 Result<Credentials> LoadCredentials(const std::string& credentials_file, const EnvLookup& env,
                                     std::vector<std::string>* warnings);
+
+// The credentials a credentials file holds (source 1 above), from its `content`; `file` names it
+// in the description and in errors. LoadCredentials reads the file and calls this.
+Result<Credentials> ParseCredentialsFile(const std::string& content, const std::string& file);
 
 }  // namespace crtoken

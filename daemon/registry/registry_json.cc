@@ -10,8 +10,11 @@ namespace {
 
 using nlohmann::json;
 
+// `what` quotes the server (an id, a status it sent): made printable here, like DescribeErrorBody's
+// text, so that it cannot forge a log line.
 Error Malformed(const std::string& what) {
-  return Error{ErrorKind::kUnavailable, "malformed response: " + what};
+  return Error{ErrorKind::kUnavailable,
+               "malformed response: " + PrintableText(what, kMaxApiMessageBytes)};
 }
 
 // Reads an optional string member; null and absent give "". A non-string is an error.

@@ -42,13 +42,19 @@ Parsed Parse(std::string_view content) {
   out.record = RecordOf(doc);
   auto auths = doc.find("auths");
   if (auths == doc.end() || !auths->is_object() || auths->size() != 1) return out;
-  const auto& [host, entry] = *auths->items().begin();
+  // Not `const auto& [host, entry] = *auths->items().begin()`: that binds to a temporary of the
+  // iteration proxy, gone before the key is read (AddressSanitizer: stack-use-after-scope).
+  const auto first = auths->begin();
+  const nlohmann::json& entry = first.value();
   if (!entry.is_object()) return out;
-  out.hostname = host;
+  out.hostname = first.key();
   out.username = StringField(entry, "username");
   out.password = StringField(entry, "password");
   if (out.username.empty() || out.password.empty()) {
-    if (auto auth = Base64Decode(StringField(entry, "auth"))) {
+    // Only what a dockerconfigjson can hold as text: a credential read here may be written again
+    // (Stamp), and bytes that are not UTF-8 would not survive that.
+    auto auth = Base64Decode(StringField(entry, "auth"));
+    if (auth && IsValidUtf8(*auth)) {
       const size_t colon = auth->find(':');
       if (colon != std::string::npos) {
         if (out.username.empty()) out.username = auth->substr(0, colon);

@@ -21,7 +21,8 @@ std::string DockerConfigJson(const DockerCredential& credential);
 
 // What a dockerconfigjson holds, without the password: exists = true always; hostname, username
 // and has_password only when it is a single-entry "auths" object. A missing username or password
-// is taken from "auth" (as docker does), so secrets written by other tools are read right too.
+// is taken from "auth" (as docker does), so secrets written by other tools are read right too;
+// not when "auth" decodes to bytes that are not UTF-8 (no JSON string could write them again).
 // `record` is filled from a "crtoken" member that is an object whose four members are non-empty
 // strings; a missing, malformed or partial member is no record (never an error), and so is content
 // that is not JSON at all.

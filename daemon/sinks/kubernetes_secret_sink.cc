@@ -113,6 +113,62 @@ std::string WrongType(const std::string& what, const std::string& type) {
 
 }  // namespace
 
+Result<SecretState> DecodeSecret(const std::string& body, const std::string& what) {
+  json obj = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (obj.is_discarded()) return Error{ErrorKind::kUnavailable, "malformed JSON"};
+  SecretState state;
+  state.exists = true;
+  // What Write would refuse is reported now, before a token is created for it.
+  if (!IsManaged(obj)) {
+    state.conflict = NotManaged(what) + ": delete or rename it, or label it " + kManagedByLabel +
+                     "=" + kManagedByValue + " to let crtoken take it over";
+    return state;
+  }
+  if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
+    state.conflict = WrongType(what, type);
+    return state;
+  }
+  state.record = RecordOf(obj);
+  const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
+  auto decoded = Base64Decode(encoded);
+  if (encoded.empty() || !decoded) return state;
+  const SecretRecord record = state.record;
+  state = ParseDockerConfigJson(*decoded);
+  state.record = record;
+  return state;
+}
+
+Result<SecretListPage> DecodeSecretList(const std::string& body, const std::string& owner) {
+  json page = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json* items = page.is_object() && page.contains("items") ? &page["items"] : nullptr;
+  if (items == nullptr || !(items->is_array() || items->is_null())) {
+    return Error{ErrorKind::kUnavailable, "malformed list"};
+  }
+  SecretListPage out;
+  if (items->is_array()) {
+    for (const json& item : *items) {
+      if (!IsManaged(item) || StringAt(item, {"type"}) != kDockerConfigType) continue;
+      SecretRecord record = RecordOf(item);
+      if (record.empty() || record.owner != owner) continue;
+      SecretRef ref;
+      ref.kind = SecretRef::Kind::kKubernetes;
+      ref.k8s_namespace = StringAt(item, {"metadata", "namespace"});
+      ref.k8s_name = StringAt(item, {"metadata", "name"});
+      if (ref.k8s_namespace.empty() || ref.k8s_name.empty()) continue;
+      // A copy of a fan-out Secret is listed as its place, once per record.
+      const std::string fan_out = StringAt(item, {"metadata", "annotations", kFanOutAnnotation});
+      if (!fan_out.empty()) {
+        auto place = FanOutPlaceFromAnnotation(ref.k8s_name, fan_out);
+        if (!place) continue;  // not one crtoken wrote: a place of no spec
+        ref = std::move(*place);
+      }
+      out.secrets.push_back(ListedSecret{std::move(ref), std::move(record)});
+    }
+  }
+  out.next = StringAt(page, {"metadata", "continue"});
+  return out;
+}
+
 // --- the sink ---------------------------------------------------------------------------------
 
 class KubernetesSecretSink::Impl {
@@ -215,32 +271,13 @@ class KubernetesSecretSink::Impl {
     SecretState state;
     if (got.value().status == 404) return state;
     if (got.value().status != 200) return HttpError("GET", item, got.value(), {});
-    json obj;
-    try {
-      obj = json::parse(got.value().body);
-    } catch (const json::exception&) {
-      return Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+    auto decoded =
+        DecodeSecret(got.value().body, "Secret " + ref.k8s_namespace + "/" + ref.k8s_name);
+    if (!decoded.ok()) {
+      return Error{ErrorKind::kUnavailable,
+                   "kubernetes GET " + item + ": " + decoded.error().message};
     }
-    state.exists = true;
-    // What Write would refuse is reported now, before a token is created for it.
-    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
-    if (!IsManaged(obj)) {
-      state.conflict = NotManaged(what) + ": delete or rename it, or label it " + kManagedByLabel +
-                       "=" + kManagedByValue + " to let crtoken take it over";
-      return state;
-    }
-    if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
-      state.conflict = WrongType(what, type);
-      return state;
-    }
-    state.record = RecordOf(obj);
-    const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
-    auto decoded = Base64Decode(encoded);
-    if (encoded.empty() || !decoded) return state;
-    const SecretRecord record = state.record;
-    state = ParseDockerConfigJson(*decoded);
-    state.record = record;
-    return state;
+    return decoded;
   }
 
   Status Delete(const SecretRef& given_ref) {
@@ -331,34 +368,13 @@ class KubernetesSecretSink::Impl {
       } else if (got.value().status != 200) {
         failed = HttpError("GET", kAllSecretsPath, got.value(), {});
       } else {
-        json page = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
-        const json* items = page.is_object() && page.contains("items") ? &page["items"] : nullptr;
-        if (items == nullptr || !(items->is_array() || items->is_null())) {
-          failed = Error{ErrorKind::kUnavailable,
-                         "kubernetes GET " + std::string(kAllSecretsPath) + ": malformed list"};
+        auto page = DecodeSecretList(got.value().body, owner);
+        if (!page.ok()) {
+          failed = Error{ErrorKind::kUnavailable, "kubernetes GET " + std::string(kAllSecretsPath) +
+                                                      ": " + page.error().message};
         } else {
-          if (items->is_array()) {
-            for (const json& item : *items) {
-              if (!IsManaged(item) || StringAt(item, {"type"}) != kDockerConfigType) continue;
-              SecretRecord record = RecordOf(item);
-              if (record.empty() || record.owner != owner) continue;
-              SecretRef ref;
-              ref.kind = SecretRef::Kind::kKubernetes;
-              ref.k8s_namespace = StringAt(item, {"metadata", "namespace"});
-              ref.k8s_name = StringAt(item, {"metadata", "name"});
-              if (ref.k8s_namespace.empty() || ref.k8s_name.empty()) continue;
-              // A copy of a fan-out Secret is listed as its place, once per record.
-              const std::string fan_out =
-                  StringAt(item, {"metadata", "annotations", kFanOutAnnotation});
-              if (!fan_out.empty()) {
-                auto place = FanOutPlaceFromAnnotation(ref.k8s_name, fan_out);
-                if (!place) continue;  // not one crtoken wrote: a place of no spec
-                ref = std::move(*place);
-              }
-              out.push_back(ListedSecret{std::move(ref), std::move(record)});
-            }
-          }
-          next = StringAt(page, {"metadata", "continue"});
+          for (ListedSecret& secret : page.value().secrets) out.push_back(std::move(secret));
+          next = std::move(page.value().next);
           if (next.empty()) break;
           if (++pages >= kMaxListPages) {
             return Error{ErrorKind::kUnavailable, "kubernetes GET " + std::string(kAllSecretsPath) +

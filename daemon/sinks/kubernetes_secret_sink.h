@@ -49,6 +49,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "daemon/common/http_failure.h"
 #include "daemon/kube/kube_client.h"
@@ -103,6 +104,24 @@ class KubernetesSecretSink : public SecretSink {
   explicit KubernetesSecretSink(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Reading the API server's answers (pure; the sink's Inspect and List use them).
+//
+// The state of a Secret from the body of a 200 answer to its GET, as Inspect returns it; `what`
+// names it in a conflict ("Secret NS/NAME"). kUnavailable ("malformed JSON") for a body that is
+// not JSON.
+Result<SecretState> DecodeSecret(const std::string& body, const std::string& what);
+
+// One page of GET /api/v1/secrets: the Secrets on it that List returns for `owner` (managed, of
+// type dockerconfigjson, with a complete record of that owner, namespace and name set; a fan-out
+// copy as its place, and a copy whose fan-out annotation does not parse not at all), and the
+// continue token ("" on the last page). kUnavailable ("malformed list") for a body without an
+// "items" array.
+struct SecretListPage {
+  std::vector<ListedSecret> secrets;
+  std::string next;
+};
+Result<SecretListPage> DecodeSecretList(const std::string& body, const std::string& owner);
 
 // The startup path: the configuration LoadKubernetesConfig chooses for `kubeconfig` (the
 // --kubeconfig flag or $KUBECONFIG, else in-cluster; kubernetes_config.h), then Create. One

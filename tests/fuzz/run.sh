@@ -1,17 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the spec loader with libFuzzer + ASan + UBSan (clang 14), seeded with the spec corpus.
-# Usage: tests/fuzz/run.sh [SECONDS]   (default 60). Findings land in build-fuzz/ as crash-*.
+# A longer run of one fuzz target than ctest's: tests/fuzz/run.sh NAME [SECONDS] (default 600).
+# Configures and builds build-fuzz (clang) when needed, exactly as `make test-fuzz` does; the
+# corpus grows in build-fuzz/tests/fuzz/NAME/corpus, a crash lands in .../NAME/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds="${1:-60}"
-out=build-fuzz
-mkdir -p "$out/corpus"
-corpus=tests/daemon/specs/corpus
-cp "$corpus"/good/*.yaml "$corpus"/bad/*.yaml manifests/examples/*.yaml "$out/corpus/"
-clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-  tests/fuzz/spec_fuzz.cc daemon/specs/spec_loader.cc daemon/specs/spec_files.cc daemon/specs/spec_validator.cc \
-  daemon/specs/spec_yaml.cc daemon/common/json_text.cc reconciler/types.cc reconciler/time_util.cc \
-  -lyaml-cpp -o "$out/spec_fuzz"
-cd "$out"
-./spec_fuzz corpus -max_total_time="$seconds" -rss_limit_mb=1500 -timeout=5 -max_len=4096 \
-  -print_final_stats=1
+name=${1:?usage: tests/fuzz/run.sh NAME [SECONDS]}
+seconds=${2:-600}
+make --no-print-directory build-fuzz-targets
+CRTOKEN_FUZZ_SECONDS=$seconds tests/fuzz/run_fuzzer.sh "build-fuzz/tests/fuzz/fuzz_$name" \
+  tests/fuzz "$name" "build-fuzz/tests/fuzz/$name"
