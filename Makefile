@@ -7,9 +7,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libcpprest-dev libssl-dev \
   libboost-system-dev zlib1g-dev libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev \
   nlohmann-json3-dev libgtest-dev libgmock-dev python3 python3-jsonschema python3-yaml curl \
-  openssl skopeo docker-registry apache2-utils prometheus faketime clang libclang-rt-14-dev
+  openssl skopeo docker-registry apache2-utils prometheus faketime clang libclang-rt-14-dev \
+  libasan8 libubsan1 libtsan2
 
-.PHONY: all deps deps-apt deps-npm configure build test demo bench format format-check clean
+.PHONY: all deps deps-apt deps-npm configure build test test-asan test-tsan demo bench format \
+  format-check clean
 
 all: build
 
@@ -48,6 +50,26 @@ build: deps configure
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
+# The sanitizer suites (docs/sanitizers.md): each its own build dir (-O1, instrumented), building
+# only crtoken, crtoken-emulator and the test programs its suite covers (tests/sanitizers/).
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+SANITIZER_CONFIGURE := cmake -S . -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRTOKEN_BUILD_BENCH=OFF
+
+$(ASAN_DIR)/build.ninja:
+	$(SANITIZER_CONFIGURE) -B $(ASAN_DIR) -DCRTOKEN_SANITIZE=address,undefined
+
+$(TSAN_DIR)/build.ninja:
+	$(SANITIZER_CONFIGURE) -B $(TSAN_DIR) -DCRTOKEN_SANITIZE=thread
+
+test-asan: deps $(ASAN_DIR)/build.ninja
+	cmake --build $(ASAN_DIR) --target crtoken_sanitizer_suite -j $(JOBS)
+	cd $(ASAN_DIR) && ctest -L sanitized --output-on-failure -j $(JOBS) --timeout 600
+
+test-tsan: deps $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) --target crtoken_sanitizer_suite -j $(JOBS)
+	cd $(TSAN_DIR) && ctest -L sanitized --output-on-failure -j $(JOBS) --timeout 600
+
 demo: build
 	./deploy/demo.sh $(BUILD_DIR)
 
@@ -61,4 +83,4 @@ format-check:
 	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
