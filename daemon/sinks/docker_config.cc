@@ -42,7 +42,11 @@ Parsed Parse(std::string_view content) {
   out.record = RecordOf(doc);
   auto auths = doc.find("auths");
   if (auths == doc.end() || !auths->is_object() || auths->size() != 1) return out;
-  const auto& [host, entry] = *auths->items().begin();
+  // The object iterator itself: items().begin() is a temporary, and a reference into it (or a
+  // structured binding of it) would dangle past this statement.
+  const auto first = auths->begin();
+  const std::string& host = first.key();
+  const nlohmann::json& entry = first.value();
   if (!entry.is_object()) return out;
   out.hostname = host;
   out.username = StringField(entry, "username");
