@@ -7,10 +7,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libcpprest-dev libssl-dev \
   libboost-system-dev zlib1g-dev libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev \
   nlohmann-json3-dev libgtest-dev libgmock-dev python3 python3-jsonschema python3-yaml curl \
-  openssl skopeo docker-registry apache2-utils prometheus faketime clang libclang-rt-14-dev
+  openssl skopeo docker-registry apache2-utils prometheus faketime clang libclang-rt-14-dev \
+  libasan8 libubsan1 libtsan2
 
-.PHONY: all deps deps-apt deps-npm configure build test test-fuzz build-fuzz-targets demo bench \
-  format format-check clean
+.PHONY: all deps deps-apt deps-npm configure build test test-main test-fuzz build-fuzz-targets \
+  test-asan test-tsan demo bench format format-check clean
 
 all: build
 
@@ -46,7 +47,14 @@ configure: $(BUILD_DIR)/build.ninja
 build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
+# Everything CI runs: the main suite (units, end to end, the chaos test, fuzz regressions), then
+# the libFuzzer targets and the two sanitizer suites, each in its own build directory.
+test: test-main
+	$(MAKE) test-fuzz
+	$(MAKE) test-tsan
+	$(MAKE) test-asan
+
+test-main: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 # The libFuzzer targets (tests/fuzz/README.md): a clang build of the fuzzers and the libraries
@@ -65,6 +73,26 @@ build-fuzz-targets: deps-apt $(FUZZ_DIR)/build.ninja
 test-fuzz: build-fuzz-targets
 	cd $(FUZZ_DIR) && ctest -R '^fuzz_' --output-on-failure -j $(JOBS) --timeout 600
 
+# The sanitizer suites (docs/sanitizers.md): each its own build dir (-O1, instrumented), building
+# only crtoken, crtoken-emulator and the test programs its suite covers (tests/sanitizers/).
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+SANITIZER_CONFIGURE := cmake -S . -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRTOKEN_BUILD_BENCH=OFF
+
+$(ASAN_DIR)/build.ninja:
+	$(SANITIZER_CONFIGURE) -B $(ASAN_DIR) -DCRTOKEN_SANITIZE=address,undefined
+
+$(TSAN_DIR)/build.ninja:
+	$(SANITIZER_CONFIGURE) -B $(TSAN_DIR) -DCRTOKEN_SANITIZE=thread
+
+test-asan: deps $(ASAN_DIR)/build.ninja
+	cmake --build $(ASAN_DIR) --target crtoken_sanitizer_suite -j $(JOBS)
+	cd $(ASAN_DIR) && ctest -L sanitized --output-on-failure -j $(JOBS) --timeout 600
+
+test-tsan: deps $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) --target crtoken_sanitizer_suite -j $(JOBS)
+	cd $(TSAN_DIR) && ctest -L sanitized --output-on-failure -j $(JOBS) --timeout 600
+
 demo: build
 	./deploy/demo.sh $(BUILD_DIR)
 
@@ -78,4 +106,4 @@ format-check:
 	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)
