@@ -107,7 +107,13 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                    "last write: written, forbidden, terminating, missing, failed")
                              .Register(*registry_)) {
   // Pre-create the series users alert on, so that they read 0 rather than being absent.
-  for (const char* result : {"success", "error"}) reconciles_.Add({{"result", result}});
+  for (const char* result : {"success", "error"}) {
+    reconciles_.Add({{"result", result}});
+    token_rotations_.Add({{"result", result}});
+  }
+  for (const char* result : {"written", "forbidden", "terminating", "missing", "failed"}) {
+    secret_namespaces_.Add({{"result", result}});
+  }
   for (const char* state : {"in_sync", "pending", "error", "unmanaged"}) {
     tokens_.Add({{"state", state}});
   }

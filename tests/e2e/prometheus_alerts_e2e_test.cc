@@ -93,6 +93,8 @@ class PrometheusAlertsE2ETest : public ::testing::Test {
     WriteFile(specs / "forever.yaml", Spec("forever", ""));
     // Expires in 90 days, renewed 30 days before: its renewal lies ahead.
     WriteFile(specs / "rotating.yaml", Spec("rotating", "  lifetime: 90d\n  renewBefore: 30d\n"));
+    WriteFile(specs / "overlapping.yaml",
+              Spec("overlapping", "  lifetime: 90d\n  renewBefore: 30d\n  overlap: 1h\n"));
     metrics_port_ = FreePort();
     health_port_ = FreePort();
     crtoken_ = std::make_unique<DaemonProcess>(
@@ -197,8 +199,8 @@ TEST_F(PrometheusAlertsE2ETest, ATokenExpiringInTwoDaysRaisesTheExpiryAlertAndNo
 TEST_F(PrometheusAlertsE2ETest, RulesAndDashboardQueryOnlyWhatCrtokenServesAndParse) {
   StartCrtoken();
   StartPrometheus();
-  // The names crtoken serves, as Prometheus scraped them. The three tokens populate every family:
-  // API requests, creates, secret writes, a lifetime token's renewal.
+  // The names crtoken serves, as Prometheus scraped them. The four tokens populate every family:
+  // API requests, creates, secret writes, a lifetime token's renewal, an overlap token's slot.
   std::set<std::string> served;
   auto scraped = [&] {
     json names = Api("GET", "/api/v1/label/__name__/values");

@@ -39,6 +39,23 @@ TEST(Metrics, ContractNamesAndLabels) {
   EXPECT_NE(text.find("crtoken_last_success_timestamp_seconds 1800000000"), std::string::npos);
 }
 
+// Series a dashboard or an alert reads exist from the start at 0, so that a rate over them is 0
+// rather than absent before the first rotation or the first fan-out write.
+TEST(Metrics, RotationAndFanOutSeriesStartAtZero) {
+  Metrics m;
+  const std::string text = Scrape(m);
+  for (const char* result : {"success", "error"}) {
+    EXPECT_NE(text.find("crtoken_token_rotations_total{result=\"" + std::string(result) + "\"} 0"),
+              std::string::npos)
+        << text;
+  }
+  for (const char* result : {"written", "forbidden", "terminating", "missing", "failed"}) {
+    EXPECT_NE(text.find("crtoken_secret_namespaces{result=\"" + std::string(result) + "\"} 0"),
+              std::string::npos)
+        << text;
+  }
+}
+
 TEST(Metrics, TokenCountsSumOverScopes) {
   Metrics m;
   m.SetTokenCounts("acme-prod", PlanCounts{3, 1, 0, 2});
