@@ -2,18 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/kube/kube_json.h"
+
 namespace crtoken {
 namespace {
 
 using nlohmann::json;
 
 constexpr char kApiVersion[] = "coordination.k8s.io/v1";
-
-std::string StringAt(const json& obj, const char* a, const char* b) {
-  if (!obj.is_object() || !obj.contains(a) || !obj[a].is_object() || !obj[a].contains(b)) return "";
-  const json& v = obj[a][b];
-  return v.is_string() ? v.get<std::string>() : "";
-}
 
 int IntAt(const json& obj, const char* a, const char* b) {
   if (!obj.is_object() || !obj.contains(a) || !obj[a].is_object() || !obj[a].contains(b)) return 0;
@@ -23,12 +19,12 @@ int IntAt(const json& obj, const char* a, const char* b) {
 
 LeaseRecord RecordOf(const json& obj) {
   LeaseRecord r;
-  r.holder_identity = StringAt(obj, "spec", "holderIdentity");
+  r.holder_identity = JsonStringAt(obj, {"spec", "holderIdentity"});
   r.lease_duration_seconds = IntAt(obj, "spec", "leaseDurationSeconds");
-  r.acquire_time = StringAt(obj, "spec", "acquireTime");
-  r.renew_time = StringAt(obj, "spec", "renewTime");
+  r.acquire_time = JsonStringAt(obj, {"spec", "acquireTime"});
+  r.renew_time = JsonStringAt(obj, {"spec", "renewTime"});
   r.lease_transitions = IntAt(obj, "spec", "leaseTransitions");
-  r.resource_version = StringAt(obj, "metadata", "resourceVersion");
+  r.resource_version = JsonStringAt(obj, {"metadata", "resourceVersion"});
   return r;
 }
 
@@ -76,7 +72,7 @@ std::string KubeLeaseLock::ItemPath() const {
 Result<LeaseRecord> DecodeLease(const std::string& body, std::string* object) {
   json obj = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!obj.is_object() || !obj.contains("spec") || !obj["spec"].is_object() ||
-      StringAt(obj, "metadata", "resourceVersion").empty()) {
+      JsonStringAt(obj, {"metadata", "resourceVersion"}).empty()) {
     return Error{ErrorKind::kUnavailable, "not a Lease in the answer"};
   }
   if (object != nullptr) *object = obj.dump();
@@ -130,7 +126,8 @@ Result<LeaseRecord> KubeLeaseLock::Update(const LeaseRecord& record) {
   }
   // The object last seen, when it is the version this update is guarded by: its labels,
   // annotations and other spec fields stay as they are.
-  if (!obj.is_object() || StringAt(obj, "metadata", "resourceVersion") != record.resource_version) {
+  if (!obj.is_object() ||
+      JsonStringAt(obj, {"metadata", "resourceVersion"}) != record.resource_version) {
     obj = {{"metadata", json::object()}, {"spec", json::object()}};
   }
   obj["apiVersion"] = kApiVersion;

@@ -19,6 +19,7 @@
 
 #include "daemon/common/base64.h"
 #include "daemon/common/json_text.h"
+#include "daemon/kube/kube_json.h"
 #include "daemon/sinks/docker_config.h"
 #include "daemon/sinks/fanout_targets.h"
 
@@ -64,21 +65,12 @@ std::string NotManaged(const std::string& what) {
          kManagedByValue + ")";
 }
 
-std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
-  const json* node = &obj;
-  for (const char* key : path) {
-    if (!node->is_object() || !node->contains(key)) return "";
-    node = &(*node)[key];
-  }
-  return node->is_string() ? node->get<std::string>() : "";
-}
-
 // The record a Secret carries in its owner label and annotations: all four, or none.
 SecretRecord RecordOf(const json& obj) {
-  SecretRecord record{StringAt(obj, {"metadata", "labels", kOwnerLabel}),
-                      StringAt(obj, {"metadata", "annotations", kRegistryIdAnnotation}),
-                      StringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}),
-                      StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation})};
+  SecretRecord record{JsonStringAt(obj, {"metadata", "labels", kOwnerLabel}),
+                      JsonStringAt(obj, {"metadata", "annotations", kRegistryIdAnnotation}),
+                      JsonStringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}),
+                      JsonStringAt(obj, {"metadata", "annotations", kTokenIdAnnotation})};
   if (record.owner.empty() || record.registry_id.empty() || record.token_name.empty() ||
       record.token_id.empty()) {
     return {};
@@ -124,12 +116,12 @@ Result<SecretState> DecodeSecret(const std::string& body, const std::string& wha
                      "=" + kManagedByValue + " to let crtoken take it over";
     return state;
   }
-  if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
+  if (const std::string type = JsonStringAt(obj, {"type"}); type != kDockerConfigType) {
     state.conflict = WrongType(what, type);
     return state;
   }
   state.record = RecordOf(obj);
-  const std::string encoded = StringAt(obj, {"data", kDockerConfigKey});
+  const std::string encoded = JsonStringAt(obj, {"data", kDockerConfigKey});
   auto decoded = Base64Decode(encoded);
   if (encoded.empty() || !decoded) return state;
   const SecretRecord record = state.record;
@@ -147,16 +139,17 @@ Result<SecretListPage> DecodeSecretList(const std::string& body, const std::stri
   SecretListPage out;
   if (items->is_array()) {
     for (const json& item : *items) {
-      if (!IsManaged(item) || StringAt(item, {"type"}) != kDockerConfigType) continue;
+      if (!IsManaged(item) || JsonStringAt(item, {"type"}) != kDockerConfigType) continue;
       SecretRecord record = RecordOf(item);
       if (record.empty() || record.owner != owner) continue;
       SecretRef ref;
       ref.kind = SecretRef::Kind::kKubernetes;
-      ref.k8s_namespace = StringAt(item, {"metadata", "namespace"});
-      ref.k8s_name = StringAt(item, {"metadata", "name"});
+      ref.k8s_namespace = JsonStringAt(item, {"metadata", "namespace"});
+      ref.k8s_name = JsonStringAt(item, {"metadata", "name"});
       if (ref.k8s_namespace.empty() || ref.k8s_name.empty()) continue;
       // A copy of a fan-out Secret is listed as its place, once per record.
-      const std::string fan_out = StringAt(item, {"metadata", "annotations", kFanOutAnnotation});
+      const std::string fan_out =
+          JsonStringAt(item, {"metadata", "annotations", kFanOutAnnotation});
       if (!fan_out.empty()) {
         auto place = FanOutPlaceFromAnnotation(ref.k8s_name, fan_out);
         if (!place) continue;  // not one crtoken wrote: a place of no spec
@@ -165,7 +158,7 @@ Result<SecretListPage> DecodeSecretList(const std::string& body, const std::stri
       out.secrets.push_back(ListedSecret{std::move(ref), std::move(record)});
     }
   }
-  out.next = StringAt(page, {"metadata", "continue"});
+  out.next = JsonStringAt(page, {"metadata", "continue"});
   return out;
 }
 
@@ -230,7 +223,7 @@ class KubernetesSecretSink::Impl {
         return *last;
       }
       json obj = std::move(*current.obj);
-      const std::string type = StringAt(obj, {"type"});
+      const std::string type = JsonStringAt(obj, {"type"});
       if (type != kDockerConfigType) return Invalid(WrongType(what, type));
       const json before = obj;
       ApplyOurs(obj, ref, cred, data);
@@ -297,7 +290,7 @@ class KubernetesSecretSink::Impl {
       }
       if (!current.obj) return Status::Ok();
       const json& obj = *current.obj;
-      if (StringAt(obj, {"metadata", "annotations", kFanOutAnnotation}) !=
+      if (JsonStringAt(obj, {"metadata", "annotations", kFanOutAnnotation}) !=
           FanOutAnnotationValue(ref)) {
         // Another place's Secret now (a spec that moved to or from a fan-out, a copy rewritten
         // for the new target set): its own place deletes it, never this one.
@@ -309,8 +302,8 @@ class KubernetesSecretSink::Impl {
       json options = {{"apiVersion", "v1"},
                       {"kind", "DeleteOptions"},
                       {"preconditions",
-                       {{"uid", StringAt(obj, {"metadata", "uid"})},
-                        {"resourceVersion", StringAt(obj, {"metadata", "resourceVersion"})}}}};
+                       {{"uid", JsonStringAt(obj, {"metadata", "uid"})},
+                        {"resourceVersion", JsonStringAt(obj, {"metadata", "resourceVersion"})}}}};
       auto del = Call("DELETE", item, options.dump(), "application/json", {});
       if (!del.ok()) {
         last = del.error();
@@ -423,10 +416,10 @@ class KubernetesSecretSink::Impl {
       if (!current.obj)
         return Error{ErrorKind::kNotFound, what + " does not exist: nothing to stamp"};
       const json& obj = *current.obj;
-      if (const std::string type = StringAt(obj, {"type"}); type != kDockerConfigType) {
+      if (const std::string type = JsonStringAt(obj, {"type"}); type != kDockerConfigType) {
         return Invalid(WrongType(what, type));
       }
-      auto decoded = Base64Decode(StringAt(obj, {"data", kDockerConfigKey}));
+      auto decoded = Base64Decode(JsonStringAt(obj, {"data", kDockerConfigKey}));
       if (!decoded || !ParseDockerConfigJson(*decoded).has_password) {
         return Invalid(what +
                        " holds no credential to keep (a dockerconfigjson with one \"auths\" "
@@ -435,8 +428,9 @@ class KubernetesSecretSink::Impl {
       // The labels and annotations as they are to be; the merge patch sends what differs (null
       // removes), with the resourceVersion just read, and never the data.
       json meta = obj.at("metadata");
-      ApplyRecord(meta, record, StringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}));
-      json patch_meta = {{"resourceVersion", StringAt(obj, {"metadata", "resourceVersion"})}};
+      ApplyRecord(meta, record,
+                  JsonStringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}));
+      json patch_meta = {{"resourceVersion", JsonStringAt(obj, {"metadata", "resourceVersion"})}};
       for (const char* field : {"labels", "annotations"}) {
         const json& old_meta = obj.at("metadata");
         const json before = old_meta.contains(field) && old_meta.at(field).is_object()

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/common/base64.h"
+#include "daemon/kube/kube_json.h"
 #include "daemon/sinks/docker_config.h"
 #include "daemon/sinks/fanout_targets.h"
 #include "daemon/sinks/kubernetes_secret_sink.h"
@@ -25,15 +26,6 @@ namespace {
 using nlohmann::json;
 
 constexpr int kMaxListPages = 10000;
-
-std::string StringAt(const json& obj, std::initializer_list<const char*> path) {
-  const json* node = &obj;
-  for (const char* key : path) {
-    if (!node->is_object() || !node->contains(key)) return "";
-    node = &(*node)[key];
-  }
-  return node->is_string() ? node->get<std::string>() : "";
-}
 
 Labels LabelsOf(const json& obj) {
   Labels out;
@@ -265,10 +257,10 @@ class NamespaceFanOutSink::Impl {
       auto items = ListAll(path);
       if (!items.ok()) return items.error();
       for (const json& item : items.value()) {
-        text += StringAt(item, {"metadata", "namespace"}) + "/" +
-                StringAt(item, {"metadata", "name"}) + "@" +
-                StringAt(item, {"metadata", "resourceVersion"}) + ":" +
-                StringAt(item, {"status", "phase"}) + "\n";
+        text += JsonStringAt(item, {"metadata", "namespace"}) + "/" +
+                JsonStringAt(item, {"metadata", "name"}) + "@" +
+                JsonStringAt(item, {"metadata", "resourceVersion"}) + ":" +
+                JsonStringAt(item, {"status", "phase"}) + "\n";
       }
     }
     auto secrets =
@@ -276,9 +268,9 @@ class NamespaceFanOutSink::Impl {
                 web::uri::encode_data_string(std::string(kManagedByLabel) + "=" + kManagedByValue));
     if (!secrets.ok()) return secrets.error();
     for (const json& item : secrets.value()) {
-      text += StringAt(item, {"metadata", "namespace"}) + "/" +
-              StringAt(item, {"metadata", "name"}) + "@" +
-              StringAt(item, {"metadata", "resourceVersion"}) + "\n";
+      text += JsonStringAt(item, {"metadata", "namespace"}) + "/" +
+              JsonStringAt(item, {"metadata", "name"}) + "@" +
+              JsonStringAt(item, {"metadata", "resourceVersion"}) + "\n";
     }
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
@@ -379,10 +371,11 @@ class NamespaceFanOutSink::Impl {
     json obj = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
     if (!obj.is_object()) return std::nullopt;
     if (LabelsOf(obj)[kManagedByLabel] != kManagedByValue) return std::nullopt;
-    const SecretRecord recorded{StringAt(obj, {"metadata", "labels", kOwnerLabel}),
-                                StringAt(obj, {"metadata", "annotations", kRegistryIdAnnotation}),
-                                StringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}),
-                                StringAt(obj, {"metadata", "annotations", kTokenIdAnnotation})};
+    const SecretRecord recorded{
+        JsonStringAt(obj, {"metadata", "labels", kOwnerLabel}),
+        JsonStringAt(obj, {"metadata", "annotations", kRegistryIdAnnotation}),
+        JsonStringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}),
+        JsonStringAt(obj, {"metadata", "annotations", kTokenIdAnnotation})};
     auto lower = [](std::string s) {
       for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       return s;
@@ -392,7 +385,7 @@ class NamespaceFanOutSink::Impl {
         lower(recorded.token_id) != lower(record.token_id)) {
       return std::nullopt;
     }
-    auto decoded = Base64Decode(StringAt(obj, {"data", ".dockerconfigjson"}));
+    auto decoded = Base64Decode(JsonStringAt(obj, {"data", ".dockerconfigjson"}));
     if (!decoded) return std::nullopt;
     auto credential = ReadDockerCredential(*decoded);
     if (!credential) return std::nullopt;
@@ -410,12 +403,12 @@ class NamespaceFanOutSink::Impl {
     if (!items.ok()) return items.error();
     std::vector<std::string> out;
     for (const json& item : items.value()) {
-      if (StringAt(item, {"metadata", "name"}) != place.k8s_name) continue;
+      if (JsonStringAt(item, {"metadata", "name"}) != place.k8s_name) continue;
       if (only_this_place &&
-          StringAt(item, {"metadata", "annotations", kFanOutAnnotation}) != value) {
+          JsonStringAt(item, {"metadata", "annotations", kFanOutAnnotation}) != value) {
         continue;
       }
-      out.push_back(StringAt(item, {"metadata", "namespace"}));
+      out.push_back(JsonStringAt(item, {"metadata", "namespace"}));
     }
     return out;
   }
@@ -425,12 +418,12 @@ class NamespaceFanOutSink::Impl {
     if (!items.ok()) return items.error();
     std::map<std::string, Namespace> out;
     for (const json& item : items.value()) {
-      const std::string name = StringAt(item, {"metadata", "name"});
+      const std::string name = JsonStringAt(item, {"metadata", "name"});
       if (name.empty()) continue;
       Namespace ns;
       ns.labels = LabelsOf(item);
-      ns.terminating = StringAt(item, {"status", "phase"}) == "Terminating" ||
-                       !StringAt(item, {"metadata", "deletionTimestamp"}).empty();
+      ns.terminating = JsonStringAt(item, {"status", "phase"}) == "Terminating" ||
+                       !JsonStringAt(item, {"metadata", "deletionTimestamp"}).empty();
       out[name] = std::move(ns);
     }
     return out;
@@ -464,7 +457,7 @@ class NamespaceFanOutSink::Impl {
       if (page["items"].is_array()) {
         for (json& item : page["items"]) out.push_back(std::move(item));
       }
-      next = StringAt(page, {"metadata", "continue"});
+      next = JsonStringAt(page, {"metadata", "continue"});
       if (next.empty()) return out;
     }
     return Error{ErrorKind::kUnavailable, "kubernetes GET " + base + ": the list did not end"};
@@ -482,10 +475,10 @@ class NamespaceFanOutSink::Impl {
     }
     std::set<std::string> present;
     for (const json& sa : items.value()) {
-      const std::string name = StringAt(sa, {"metadata", "name"});
+      const std::string name = JsonStringAt(sa, {"metadata", "name"});
       present.insert(name);
       const bool ours =
-          ParseNameSet(StringAt(sa, {"metadata", "annotations", kPullSecretsAnnotation}))
+          ParseNameSet(JsonStringAt(sa, {"metadata", "annotations", kPullSecretsAnnotation}))
               .count(secret) > 0;
       if (want.count(name) || ours) UpdateServiceAccount(ns, name, secret, want.count(name) > 0);
     }
@@ -515,12 +508,12 @@ class NamespaceFanOutSink::Impl {
       if (!obj.is_object()) return;
       json& meta = obj["metadata"];
       std::set<std::string> ours =
-          ParseNameSet(StringAt(obj, {"metadata", "annotations", kPullSecretsAnnotation}));
+          ParseNameSet(JsonStringAt(obj, {"metadata", "annotations", kPullSecretsAnnotation}));
       json entries = obj.contains("imagePullSecrets") && obj["imagePullSecrets"].is_array()
                          ? obj["imagePullSecrets"]
                          : json::array();
       const bool listed = std::any_of(entries.begin(), entries.end(), [&](const json& e) {
-        return StringAt(e, {"name"}) == secret;
+        return JsonStringAt(e, {"name"}) == secret;
       });
       if (add) {
         if (listed) return;  // there already (crtoken's or someone else's): nothing to add
@@ -530,7 +523,7 @@ class NamespaceFanOutSink::Impl {
         if (!ours.count(secret)) return;  // not crtoken's entry
         json kept = json::array();
         for (const json& e : entries) {
-          if (StringAt(e, {"name"}) != secret) kept.push_back(e);
+          if (JsonStringAt(e, {"name"}) != secret) kept.push_back(e);
         }
         entries = std::move(kept);
         ours.erase(secret);
