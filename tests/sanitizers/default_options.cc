@@ -29,6 +29,7 @@ CRTOKEN_SANITIZER_EXPORT const char* __ubsan_default_options() {
 }
 
 CRTOKEN_SANITIZER_EXPORT const char* __tsan_default_options() {
-  return "halt_on_error=1:second_deadlock_stack=1:disable_coredump=0:print_suppressions=0:"
+  return "halt_on_error=1:second_deadlock_stack=1:history_size=5:disable_coredump=0:"
+         "print_suppressions=0:"
          "suppressions=" CRTOKEN_SANITIZER_DIR "/tsan.supp";
 }
