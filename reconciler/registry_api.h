@@ -46,10 +46,9 @@ class RegistryApi {
  public:
   virtual ~RegistryApi() = default;
 
-  // The registry whose name is exactly `name` (the API's filter may match partially).
-  // kNotFound when there is none. Registry lookups are not cached: each call asks the API (the
-  // reconcile pass resolves each registry once per pass).
-  virtual Result<RegistryInfo> FindRegistryByName(const std::string& name) = 0;
+  // The registry with this id; kNotFound when there is none. Registry reads are not cached: each
+  // call asks the API (the reconcile pass resolves its registries, by name or id, from one
+  // ListRegistries() per pass).
   virtual Result<RegistryInfo> GetRegistry(const std::string& registry_id) = 0;
   // Every registry of the account, across all pages: one pass resolves all its registries with this
   // one read instead of a lookup each. A failed page fails the whole list.

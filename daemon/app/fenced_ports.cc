@@ -17,10 +17,6 @@ std::optional<Error> Refused(const WriteGuard& guard, const std::string& what) {
 FencedRegistryApi::FencedRegistryApi(std::unique_ptr<RegistryApi> inner, WriteGuard guard)
     : inner_(std::move(inner)), guard_(std::move(guard)) {}
 
-Result<RegistryInfo> FencedRegistryApi::FindRegistryByName(const std::string& name) {
-  return inner_->FindRegistryByName(name);
-}
-
 Result<RegistryInfo> FencedRegistryApi::GetRegistry(const std::string& registry_id) {
   return inner_->GetRegistry(registry_id);
 }

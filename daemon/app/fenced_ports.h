@@ -39,7 +39,6 @@ class FencedRegistryApi : public RegistryApi {
  public:
   FencedRegistryApi(std::unique_ptr<RegistryApi> inner, WriteGuard guard);
 
-  Result<RegistryInfo> FindRegistryByName(const std::string& name) override;
   Result<RegistryInfo> GetRegistry(const std::string& registry_id) override;
   Result<std::vector<RegistryInfo>> ListRegistries() override;
   Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) override;

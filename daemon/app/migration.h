@@ -98,9 +98,6 @@ class MigrationView {
    public:
     Api(RegistryApi& base, std::set<std::pair<std::string, std::string>> deleted)
         : base_(base), deleted_(std::move(deleted)) {}
-    Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
-      return base_.FindRegistryByName(name);
-    }
     Result<RegistryInfo> GetRegistry(const std::string& registry_id) override {
       return base_.GetRegistry(registry_id);
     }

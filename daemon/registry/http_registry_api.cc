@@ -582,19 +582,6 @@ Status CheckId(const char* what, const std::string& id) {
 
 }  // namespace
 
-Result<RegistryInfo> HttpRegistryApi::FindRegistryByName(const std::string& name) {
-  // The API's filter may match more than the name (a substring): the filtered list is read whole,
-  // then the exact name picked from it.
-  const std::string first = "/registries?filter.name=" + Encode(name);
-  auto listed = impl_->ReadList(CursorPaging(first + "&limit=" + std::to_string(kPageLimit)),
-                                "GET " + first, "registry list");
-  if (!listed.ok()) return listed.error();
-  for (RegistryInfo& info : listed.value()) {
-    if (info.name == name) return std::move(info);
-  }
-  return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
-}
-
 Result<std::vector<RegistryInfo>> HttpRegistryApi::ListRegistries() {
   return impl_->ReadList(CursorPaging("/registries?limit=" + std::to_string(kPageLimit)),
                          "GET /registries", "registry list");

@@ -18,16 +18,14 @@
 // - A response body is read up to max_body_bytes, in chunks; beyond that (announced or while
 //   reading) the call fails with kUnavailable, the connection is closed, nothing is retried.
 // - Lists are read whole, by one paging loop: ListTokens by offset/limit against the total,
-//   ListRegistries and FindRegistryByName by the pagination.token cursor, 100 asked for a page.
+//   ListRegistries by the pagination.token cursor, 100 asked for a page.
 //   A list ends at the page that reaches the total or carries no cursor, so one full page costs
 //   one request. A failed page fails the whole list. The pages must be consistent: pages that
 //   disagree (totals that change between pages, pages of items listed already, fewer or more
 //   distinct tokens than the total, paging beyond what the total takes, cursors given twice,
 //   more than 100 registry pages) make the list be read again, up to 3 times, then kUnavailable
 //   saying how they disagreed. A list is never partial.
-// - Registry lookups are not cached: each asks the API. FindRegistryByName reads the list the
-//   API's filter.name selects (which may match a part of a name), whole, and picks the exact
-//   name from it.
+// - Registry reads are not cached: each asks the API.
 // - Every wait (rate limit, Retry-After, backoff) is told to config.on_wait before it is slept.
 // - Logs (spdlog): debug per attempt (method, path, status, duration, attempt), warn per retry.
 //   Never a password, token, Authorization header, or response body of a token create.
@@ -92,7 +90,6 @@ class HttpRegistryApi : public RegistryApi {
   static Result<std::unique_ptr<HttpRegistryApi>> Create(HttpRegistryApiConfig config);
   ~HttpRegistryApi() override;
 
-  Result<RegistryInfo> FindRegistryByName(const std::string& name) override;
   Result<RegistryInfo> GetRegistry(const std::string& registry_id) override;
   Result<std::vector<RegistryInfo>> ListRegistries() override;
   Result<std::vector<ObservedToken>> ListTokens(const std::string& registry_id) override;

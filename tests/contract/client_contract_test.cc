@@ -18,6 +18,7 @@
 #include "reconciler/time_util.h"
 #include "reconciler/token_id.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/fakes.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken {
@@ -101,12 +102,12 @@ TEST(ContractTest, EveryClientRequestPassesPrism) {
   ASSERT_TRUE(created.ok());
   HttpRegistryApi& api = *created.value();
 
-  auto reg = api.FindRegistryByName("acme");
-  ASSERT_TRUE(reg.ok()) << reg.error().ToString();
-  ASSERT_TRUE(api.GetRegistry(reg.value().id).ok());
   auto all = api.ListRegistries();
   ASSERT_TRUE(all.ok()) << all.error().ToString();
   EXPECT_EQ(all.value().size(), 2u);
+  auto reg = test::RegistryNamed(api, "acme");
+  ASSERT_TRUE(reg.ok()) << reg.error().ToString();
+  ASSERT_TRUE(api.GetRegistry(reg.value().id).ok());
   const std::string rid = reg.value().id;
 
   TokenFields f;

@@ -50,6 +50,18 @@ inline bool ValidTokenName(const std::string& name) {
   return true;
 }
 
+// The registry named exactly `name`, picked from one api.ListRegistries() as the reconcile pass
+// resolves a spec's registry: the list's error when it fails, kNotFound when no registry carries
+// the name. For tests that need a registry's id through the port, from any implementation.
+inline Result<RegistryInfo> RegistryNamed(RegistryApi& api, const std::string& name) {
+  auto all = api.ListRegistries();
+  if (!all.ok()) return all.error();
+  for (RegistryInfo& info : all.value()) {
+    if (info.name == name) return std::move(info);
+  }
+  return Error{ErrorKind::kNotFound, "no registry named '" + name + "'"};
+}
+
 // Where FakeClock starts, and the time of a FakeRegistryApi given no clock: 2026-11-28T12:00:00Z.
 inline constexpr std::chrono::sys_seconds kFakeClockStart =
     std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + std::chrono::hours(12);
@@ -147,11 +159,10 @@ class FakeRegistryApi : public RegistryApi {
 
   // Fault hooks. `down` fails every call at once with kUnavailable, as a process that was killed
   // sends nothing more; `fail_list[registry_id]` fails every list of that registry; `fail_next`
-  // fails the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "FIND", "GET", "GET_TOKEN",
-  // "LIST_REGISTRIES") in
-  // order; `put_then_fail` makes the next PUT create the token but report an error (a lost
-  // response); `hide_from_list` holds token ids that lists omit although they exist (a paging
-  // gap).
+  // fails the next calls of a method ("PUT", "PATCH", "DELETE", "LIST", "GET", "GET_TOKEN",
+  // "LIST_REGISTRIES") in order; `put_then_fail` makes the next PUT create the token but report
+  // an error (a lost response); `hide_from_list` holds token ids that lists omit although they
+  // exist (a paging gap).
   std::atomic<bool> down{false};
   std::map<std::string, Error> fail_list;
   std::set<std::string> hide_from_list;
@@ -166,15 +177,6 @@ class FakeRegistryApi : public RegistryApi {
       registry_lists{0};
   std::vector<TokenPatch> patch_log;  // every PATCH body, in order
 
-  Result<RegistryInfo> FindRegistryByName(const std::string& name) override {
-    ++lookups;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto e = TakeFault("FIND")) return *e;
-    for (const auto& [_, r] : registries_) {
-      if (r.info.name == name) return r.info;
-    }
-    return Error{ErrorKind::kNotFound, "no registry named " + name};
-  }
   Result<std::vector<RegistryInfo>> ListRegistries() override {
     ++registry_lists;
     std::lock_guard<std::mutex> lock(mu_);

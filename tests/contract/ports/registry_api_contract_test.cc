@@ -201,10 +201,10 @@ template <typename H>
 class RegistryApiContract : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto reg = api().FindRegistryByName(kRegistry);
+    auto reg = test::RegistryNamed(api(), kRegistry);
     ASSERT_TRUE(reg.ok()) << reg.error().ToString();
     rid_ = reg.value().id;
-    auto other = api().FindRegistryByName(kOtherRegistry);
+    auto other = test::RegistryNamed(api(), kOtherRegistry);
     ASSERT_TRUE(other.ok()) << other.error().ToString();
     other_rid_ = other.value().id;
   }
@@ -234,25 +234,7 @@ TYPED_TEST_SUITE(RegistryApiContract, Implementations, ImplementationNames);
 
 // --- registries ---
 
-TYPED_TEST(RegistryApiContract, FindRegistryByNameMatchesTheWholeNameOnly) {
-  auto found = this->api().FindRegistryByName(kRegistry);
-  ASSERT_TRUE(found.ok()) << found.error().ToString();
-  EXPECT_EQ(found.value().name, kRegistry);
-  EXPECT_TRUE(IsUuid(found.value().id)) << found.value().id;
-  EXPECT_EQ(found.value().hostname, std::string(kRegistry) + ".cr.de-fra.ionos.com");
-  EXPECT_EQ(found.value().state, "Running");
-  EXPECT_NE(found.value().id, this->other_rid_);
-
-  // "acme" is part of both names, and the name of neither.
-  auto partial = this->api().FindRegistryByName("acme");
-  ASSERT_FALSE(partial.ok());
-  EXPECT_EQ(partial.error().kind, ErrorKind::kNotFound) << partial.error().ToString();
-  auto unknown = this->api().FindRegistryByName("nope");
-  ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound) << unknown.error().ToString();
-}
-
-TYPED_TEST(RegistryApiContract, GetRegistryByIdAgreesWithTheLookupByName) {
+TYPED_TEST(RegistryApiContract, GetRegistryByIdAgreesWithTheList) {
   auto got = this->api().GetRegistry(this->rid_);
   ASSERT_TRUE(got.ok()) << got.error().ToString();
   EXPECT_EQ(got.value().id, this->rid_);
@@ -265,7 +247,7 @@ TYPED_TEST(RegistryApiContract, GetRegistryByIdAgreesWithTheLookupByName) {
   EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound) << unknown.error().ToString();
 }
 
-TYPED_TEST(RegistryApiContract, ListRegistriesHoldsEveryRegistryOnceAsTheLookupsSeeIt) {
+TYPED_TEST(RegistryApiContract, ListRegistriesHoldsEveryRegistryOnceAsTheReadByIdSeesIt) {
   this->h_.AddProvisioningRegistry("fresh-reg");
   auto listed = this->api().ListRegistries();
   ASSERT_TRUE(listed.ok()) << listed.error().ToString();
@@ -278,9 +260,12 @@ TYPED_TEST(RegistryApiContract, ListRegistriesHoldsEveryRegistryOnceAsTheLookups
   ASSERT_EQ(by_name.count(kOtherRegistry), 1u);
   EXPECT_EQ(by_name[kRegistry].id, this->rid_);
   EXPECT_EQ(by_name[kOtherRegistry].id, this->other_rid_);
+  EXPECT_NE(this->rid_, this->other_rid_);
   for (const char* name : {kRegistry, kOtherRegistry}) {
+    EXPECT_TRUE(IsUuid(by_name[name].id)) << by_name[name].id;
     auto got = this->api().GetRegistry(by_name[name].id);
     ASSERT_TRUE(got.ok()) << got.error().ToString();
+    EXPECT_EQ(got.value().name, name);
     EXPECT_EQ(by_name[name].hostname, got.value().hostname);
     EXPECT_EQ(by_name[name].hostname, std::string(name) + ".cr.de-fra.ionos.com");
     EXPECT_EQ(by_name[name].state, "Running");
@@ -312,10 +297,10 @@ TYPED_TEST(RegistryListContract, EveryRegistryIsListedOnceAcrossPages) {
     names.insert(r.name);
     ids.insert(r.id);
     EXPECT_EQ(r.hostname, r.name + ".cr.de-fra.ionos.com");
-    // The list agrees with the lookup by name.
-    auto found = this->api().FindRegistryByName(r.name);
-    ASSERT_TRUE(found.ok()) << found.error().ToString();
-    EXPECT_EQ(found.value().id, r.id);
+    // The list agrees with the read by id.
+    auto got = this->api().GetRegistry(r.id);
+    ASSERT_TRUE(got.ok()) << got.error().ToString();
+    EXPECT_EQ(got.value().name, r.name);
   }
   std::set<std::string> expected = {kRegistry, kOtherRegistry};
   for (int i = 0; i < TestFixture::kExtra; ++i) expected.insert(ExtraRegistryName(i));

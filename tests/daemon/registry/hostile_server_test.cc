@@ -87,10 +87,11 @@ TEST(HostileServerTest, NoRedirectIsFollowedToAnotherHost) {
     EXPECT_FALSE(Contains(m, "SECRET-in-query")) << m;  // only the origin is named
     EXPECT_EQ(api_server.Requests().size(), before + 1) << "a redirect is final: not retried";
   }
-  // The same for every kind of call: a list, a lookup, a create, a delete.
+  // The same for every kind of call: the lists, a registry read, a create, a delete.
   api_server.SetDefault(Redirect(307, elsewhere.url() + "/x"));
   EXPECT_FALSE(api->ListTokens(kReg).ok());
-  EXPECT_FALSE(api->FindRegistryByName("acme-prod").ok());
+  EXPECT_FALSE(api->ListRegistries().ok());
+  EXPECT_FALSE(api->GetRegistry(kReg).ok());
   EXPECT_FALSE(
       api->CreateToken(kReg, kTok, TokenFields{"ci", TokenStatus::kEnabled, std::nullopt, {}})
           .ok());
@@ -352,7 +353,7 @@ RawReply RegistryPage(const std::vector<std::string>& ids, const std::string& ne
   return RawHttpServer::Json(200, json{{"items", items}, {"pagination", {{"token", next}}}}.dump());
 }
 
-TEST(HostileServerTest, RegistryLookupPagingIsBounded) {
+TEST(HostileServerTest, RegistryListPagingIsBounded) {
   // A new cursor on every page and nothing new on it.
   {
     RawHttpServer server;
@@ -362,7 +363,7 @@ TEST(HostileServerTest, RegistryLookupPagingIsBounded) {
       script.push_back(RegistryPage({TokenId(0)}, "c" + std::to_string(n++)));
     server.Script(script);
     auto api = MakeApi(Config(server.url()));
-    auto r = api->FindRegistryByName("acme-prod");
+    auto r = api->ListRegistries();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_TRUE(Contains(r.error().message, "page 2 holds only registries listed already"))
@@ -378,7 +379,7 @@ TEST(HostileServerTest, RegistryLookupPagingIsBounded) {
     }
     server.Script(script);
     auto api = MakeApi(Config(server.url()));
-    auto r = api->FindRegistryByName("acme-prod");
+    auto r = api->ListRegistries();
     ASSERT_FALSE(r.ok());
     EXPECT_TRUE(Contains(r.error().message, "paging goes on past 100 pages")) << r.error().message;
     EXPECT_EQ(server.Requests().size(), 300u);
@@ -399,7 +400,7 @@ TEST(HostileServerTest, ConnectionRefusedSaysSoAndOneShotDoesNotRetry) {
   Metrics metrics;
   c.metrics = &metrics;
   auto api = MakeApi(c);
-  auto r = api->FindRegistryByName("acme-prod");
+  auto r = api->ListRegistries();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
   const std::string& m = r.error().message;
@@ -409,7 +410,7 @@ TEST(HostileServerTest, ConnectionRefusedSaysSoAndOneShotDoesNotRetry) {
   // The daemon keeps retrying (here up to max_attempts).
   c.retry.retry_permanent_failures = true;
   auto daemon_api = MakeApi(c);
-  r = daemon_api->FindRegistryByName("acme-prod");
+  r = daemon_api->ListRegistries();
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(Contains(r.error().message, "after 4 attempts")) << r.error().message;
 }

@@ -202,30 +202,6 @@ TEST(ListPagingTest, AFailedRegistryPageFailsTheWholeList) {
   EXPECT_EQ(listed.error().kind, ErrorKind::kUnauthorized) << listed.error().ToString();
 }
 
-TEST(ListPagingTest, FindRegistryByNameReadsTheFilteredList) {
-  // "reg" is part of all 26 names; the registry named exactly that is the last, on the fourth
-  // page of 7.
-  std::vector<std::string> names = Names(25);
-  names.push_back("reg");
-  EmulatorProcess emu(EmulatorArgs(names, 7));
-  auto api = Api(emu.base_url());
-  auto found = api->FindRegistryByName("reg");
-  ASSERT_TRUE(found.ok()) << found.error().ToString();
-  EXPECT_EQ(found.value().id, emu.RegistryId("reg"));
-  EXPECT_EQ(found.value().name, "reg");
-  auto pages = Logged(emu, "GET", kRegistries);
-  ASSERT_EQ(pages.size(), 4u);
-  for (const auto& p : pages) {
-    EXPECT_EQ(p.path.rfind(std::string(kRegistries) + "filter.name=reg&limit=100", 0), 0u)
-        << p.path;
-  }
-  emu.ClearRequests();
-  auto partial = api->FindRegistryByName("reg-0");
-  ASSERT_FALSE(partial.ok());
-  EXPECT_EQ(partial.error().kind, ErrorKind::kNotFound) << partial.error().ToString();
-  EXPECT_EQ(Logged(emu, "GET", kRegistries).size(), 4u);  // 25 matches, none exact
-}
-
 // --- pages no honest server sends -----------------------------------------------------------
 
 // A registry list page: registries with the given ids, and the next cursor.

@@ -54,7 +54,8 @@ TEST(RegistryWriteGuardTest, ARefusedWriteIsNotSentAndReadsAreNotAsked) {
   const std::string rid = emu.RegistryId("acme");
   Guarded g(emu);
   ASSERT_TRUE(g.api->ListTokens(rid).ok());
-  ASSERT_TRUE(g.api->FindRegistryByName("acme").ok());
+  ASSERT_TRUE(g.api->ListRegistries().ok());
+  ASSERT_TRUE(g.api->GetRegistry(rid).ok());
   EXPECT_EQ(g.asked, 0);
 
   TokenFields fields;
