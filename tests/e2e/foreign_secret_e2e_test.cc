@@ -77,8 +77,8 @@ class ForeignSecretE2eTest : public ::testing::Test {
 
   CommandResult Run(const std::string& command) {
     return RunCrtoken({command, "--specs", (dir_ / "specs").string(), "--api-url", emu_.base_url(),
-                       "--secret-dir", (dir_ / "secrets").string(), "--state-dir",
-                       (dir_ / "state").string(), "--kubeconfig", (dir_ / "kubeconfig").string()},
+                       "--secret-dir", (dir_ / "secrets").string(), "--kubeconfig",
+                       (dir_ / "kubeconfig").string()},
                       {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string());
   }
 

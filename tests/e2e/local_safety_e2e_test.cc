@@ -51,10 +51,9 @@ class LocalSafetyE2eTest : public ::testing::Test {
   }
 
   CommandResult Apply() {
-    return RunCrtoken(
-        {"apply", "--specs", (dir_ / "specs").string(), "--api-url", emu_.base_url(),
-         "--secret-dir", (dir_ / "secrets").string(), "--state-dir", (dir_ / "state").string()},
-        {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(), kDeadline);
+    return RunCrtoken({"apply", "--specs", (dir_ / "specs").string(), "--api-url", emu_.base_url(),
+                       "--secret-dir", (dir_ / "secrets").string()},
+                      {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(), kDeadline);
   }
 
   std::optional<json> Token(const std::string& name) {

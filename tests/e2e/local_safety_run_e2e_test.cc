@@ -172,7 +172,6 @@ std::unique_ptr<UnprivilegedDaemon> StartUnprivileged(const TempDir& dir, int he
   std::vector<std::string> args = {"--specs",        (dir / "empty-specs").string(),
                                    "--api-url",      "http://127.0.0.1:9/containerregistries",
                                    "--secret-dir",   (dir / "secrets").string(),
-                                   "--state-dir",    (dir / "state").string(),
                                    "--metrics-addr", "127.0.0.1:" + std::to_string(FreePort()),
                                    "--health-addr",  "127.0.0.1:" + std::to_string(health_port)};
   args.insert(args.end(), extra.begin(), extra.end());

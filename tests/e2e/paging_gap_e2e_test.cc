@@ -213,10 +213,10 @@ class PagingGapE2eTest : public ::testing::Test {
   }
 
   CommandResult Apply(const std::string& api_url) {
-    return RunCrtoken({"apply", "--specs", (dir_ / "specs").string(), "--api-url", api_url,
-                       "--secret-dir", (dir_ / "secrets").string(), "--state-dir",
-                       (dir_ / "state").string(), "--api-qps", "1000", "--api-burst", "1000"},
-                      {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string());
+    return RunCrtoken(
+        {"apply", "--specs", (dir_ / "specs").string(), "--api-url", api_url, "--secret-dir",
+         (dir_ / "secrets").string(), "--api-qps", "1000", "--api-burst", "1000"},
+        {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string());
   }
 
   // The registry's tokens as the API lists them in one page: creation order.

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "reconciler/time_util.h"
 #include "tests/support/crtoken_process.h"
@@ -79,6 +80,7 @@ class PlanApplyE2eTest : public ::testing::Test {
     out << text;
   }
 
+  // One run of crtoken, in dir_ as its working directory (a checkout holding the specs).
   CommandResult Run(const std::string& command, std::map<std::string, std::string> env = {},
                     std::vector<std::string> extra = {}) {
     env["IONOS_TOKEN"] = "t";
@@ -89,14 +91,24 @@ class PlanApplyE2eTest : public ::testing::Test {
                                      emu_.base_url(),
                                      "--secret-dir",
                                      (dir_ / "secrets").string(),
-                                     "--state-dir",
-                                     (dir_ / "state").string(),
                                      "--api-qps",
                                      "1000",
                                      "--api-burst",
                                      "1000"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return RunCrtoken(args, env, (dir_ / "out").string());
+    const std::string cwd = dir_.path().string();
+    return RunCrtoken(args, env, (dir_ / "out").string(), std::chrono::milliseconds(0), [cwd] {
+      if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    });
+  }
+
+  // What dir_ holds at its top level.
+  std::set<std::string> Entries() {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
+      names.insert(e.path().filename().string());
+    }
+    return names;
   }
 
   // A copy of the emulator's state (never iterate into a temporary's member: it dangles).
@@ -188,7 +200,7 @@ TEST_F(PlanApplyE2eTest, FreshCreateAcrossTwoRegistriesThenNothingToDo) {
   EXPECT_NE(plan.out.find("create"), std::string::npos) << plan.out;
   EXPECT_EQ(WriteRequests(), 0) << Log();
   EXPECT_FALSE(fs::exists(dir_ / "secrets"));
-  EXPECT_FALSE(fs::exists(dir_ / "state"));
+  EXPECT_EQ(Entries(), (std::set<std::string>{"out", "specs"}));
 
   // At the most verbose log level, still no password in any output.
   CommandResult apply = Run("apply", {}, {"--log-level", "trace"});
@@ -198,8 +210,9 @@ TEST_F(PlanApplyE2eTest, FreshCreateAcrossTwoRegistriesThenNothingToDo) {
   ExpectSecretWorks("beta", "deployer");
   EXPECT_EQ(Requests("PUT"), 3) << Log();
   ExpectNoPasswordIn(apply);
-  // crtoken keeps no state: what it owns is read from the registry and the secrets.
-  EXPECT_FALSE(fs::exists(dir_ / "state"));
+  // crtoken keeps no state: what it owns is read from the registry and the secrets. Its working
+  // directory holds nothing it wrote but the secrets.
+  EXPECT_EQ(Entries(), (std::set<std::string>{"out", "secrets", "specs"}));
 
   emu_.ClearRequests();
   CommandResult again = Run("apply");

@@ -77,9 +77,8 @@ class ProbeCapacityE2eTest : public ::testing::Test {
     daemon_ = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--specs", (dir_ / "specs").string(), "--api-url",
                                  emu_->base_url(), "--secret-dir", (dir_ / "secrets").string(),
-                                 "--state-dir", (dir_ / "state").string(), "--metrics-addr",
-                                 "127.0.0.1:" + std::to_string(metrics_port_), "--health-addr",
-                                 "127.0.0.1:" + std::to_string(health_port_)},
+                                 "--metrics-addr", "127.0.0.1:" + std::to_string(metrics_port_),
+                                 "--health-addr", "127.0.0.1:" + std::to_string(health_port_)},
         std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}}, dir_ / "crtoken.log");
     // Both servers up: each answers at once while nobody else is connected.
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -99,8 +99,7 @@ class PrometheusAlertsE2ETest : public ::testing::Test {
     health_port_ = FreePort();
     crtoken_ = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--specs", specs.string(), "--api-url", emu_.base_url(),
-                                 "--secret-dir", (dir_ / "secrets").string(), "--state-dir",
-                                 (dir_ / "state").string(), "--metrics-addr",
+                                 "--secret-dir", (dir_ / "secrets").string(), "--metrics-addr",
                                  "127.0.0.1:" + std::to_string(metrics_port_), "--health-addr",
                                  "127.0.0.1:" + std::to_string(health_port_)},
         std::map<std::string, std::string>{{"IONOS_TOKEN", "e2e-token"}}, dir_ / "crtoken.log");

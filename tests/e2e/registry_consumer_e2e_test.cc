@@ -236,10 +236,9 @@ class RegistryConsumerE2eTest : public ::testing::Test {
                   "\nspec:\n  registry: acme\n  scopes:\n"
                   "    - {name: \"crtoken/*\", type: repository, actions: [pull, push]}\n"
                   "  secret:\n    file: consumer.json\n");
-    CommandResult apply = RunCrtoken(
-        {"apply", "--specs", (dir_ / "specs").string(), "--api-url", emu_.base_url(),
-         "--secret-dir", (dir_ / "secrets").string(), "--state-dir", (dir_ / "state").string()},
-        {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(), seconds(60));
+    CommandResult apply = RunCrtoken({"apply", "--specs", (dir_ / "specs").string(), "--api-url",
+                                      emu_.base_url(), "--secret-dir", (dir_ / "secrets").string()},
+                                     {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(), seconds(60));
     Record("crtoken apply stdout", apply.out);
     Record("crtoken apply stderr", apply.err);
     ASSERT_EQ(apply.exit_code, 0) << "stdout:\n" << apply.out << "stderr:\n" << apply.err;

@@ -52,15 +52,9 @@ class StatusE2eTest : public ::testing::Test {
   }
 
   CommandResult Run(const std::string& command, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {command,
-                                     "--specs",
-                                     (dir_ / "specs").string(),
-                                     "--api-url",
-                                     emu_.base_url(),
-                                     "--secret-dir",
-                                     (dir_ / "secrets").string(),
-                                     "--state-dir",
-                                     (dir_ / "state").string()};
+    std::vector<std::string> args = {
+        command,         "--specs",      (dir_ / "specs").string(),  "--api-url",
+        emu_.base_url(), "--secret-dir", (dir_ / "secrets").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCrtoken(args, {{"IONOS_TOKEN", "t"}}, (dir_ / "out").string(),
                       std::chrono::seconds(60));

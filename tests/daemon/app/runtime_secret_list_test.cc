@@ -23,7 +23,6 @@ Options OptionsIn(const TempDir& dir) {
   o.api_url = "http://127.0.0.1:9/containerregistries";  // never called here
   o.credentials_file = (dir / "credentials").string();
   o.secret_dir = (dir / "secrets").string();
-  o.state_dir = (dir / "state").string();
   return o;
 }
 
