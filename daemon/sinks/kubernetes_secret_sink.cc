@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -184,75 +186,47 @@ class KubernetesSecretSink::Impl {
     const std::vector<std::string> secrets = {
         cred.password.Reveal(), data, Base64Encode(cred.username + ":" + cred.password.Reveal())};
     const std::string item = ItemPath(ref);
-    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
-    // Writers of one Secret inside this process take turns: 409 retries are then left for
-    // writers elsewhere (another replica, a person with kubectl).
-    std::lock_guard<std::mutex> serialize(StripeFor(ref));
-
-    std::optional<Error> last;
-    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-      if (attempt > 1) Backoff(attempt);
-      Current current = GetManaged(
-          item, what, "refusing to overwrite it: delete it or choose another name", secrets);
-      if (current.error) {
-        last = current.error;
-        if (current.retry) continue;
-        return *current.error;
-      }
-      if (!current.obj) {
-        json obj = {{"apiVersion", "v1"},
-                    {"kind", "Secret"},
-                    {"metadata", {{"name", ref.k8s_name}, {"namespace", ref.k8s_namespace}}},
-                    {"type", kDockerConfigType}};
-        ApplyOurs(obj, ref, cred, data);
-        auto created = Call("POST", CollectionPath(ref) + "?fieldManager=crtoken", obj.dump(),
-                            "application/json", secrets);
-        if (!created.ok()) {
-          last = created.error();
-          if (created.error().Transient()) continue;
-          return created.error();
-        }
-        const int status = created.value().status;
-        if (status == 201 || status == 200) {
-          spdlog::info("kubernetes: {} created (registry {}, token {})", what, cred.hostname,
-                       cred.username);
-          return Status::Ok();
-        }
-        last = HttpError("POST", CollectionPath(ref), created.value(), secrets);
-        if (status == 409 || last->Transient()) continue;  // created meanwhile: read it again
-        return *last;
-      }
-      json obj = std::move(*current.obj);
-      const std::string type = JsonStringAt(obj, {"type"});
-      if (type != kDockerConfigType) return Invalid(WrongType(what, type));
-      const json before = obj;
-      ApplyOurs(obj, ref, cred, data);
-      if (obj == before) {
-        spdlog::debug("kubernetes: {} already up to date", what);
-        return Status::Ok();
-      }
-      // PUT carries metadata.resourceVersion from the GET: a write in between makes it 409.
-      auto put =
-          Call("PUT", item + "?fieldManager=crtoken", obj.dump(), "application/json", secrets);
-      if (!put.ok()) {
-        last = put.error();
-        if (put.error().Transient()) continue;
-        return put.error();
-      }
-      if (put.value().status == 200 || put.value().status == 201) {
-        spdlog::info("kubernetes: {} updated (registry {}, token {})", what, cred.hostname,
-                     cred.username);
-        return Status::Ok();
-      }
-      last = HttpError("PUT", item, put.value(), secrets);
-      const int status = put.value().status;
-      if (status == 409 || status == 404 || last->Transient()) continue;
-      return *last;
-    }
-    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
-    e.message = what + ": not written after " + std::to_string(options_.max_attempts) +
-                " attempts: " + e.message;
-    return e;
+    const std::string what = What(ref);
+    return ReadCheckWrite(
+        ref, "refusing to overwrite it: delete it or choose another name", "written", secrets,
+        [&](std::optional<json> current) {
+          if (!current) {
+            json obj = {{"apiVersion", "v1"},
+                        {"kind", "Secret"},
+                        {"metadata", {{"name", ref.k8s_name}, {"namespace", ref.k8s_namespace}}},
+                        {"type", kDockerConfigType}};
+            ApplyOurs(obj, ref, cred, data);
+            // A 409: created meanwhile, read it again.
+            Attempt created = Answered("POST", CollectionPath(ref),
+                                       Call("POST", CollectionPath(ref) + "?fieldManager=crtoken",
+                                            obj.dump(), "application/json", secrets),
+                                       {201, 200}, {409}, secrets);
+            if (created.status.ok()) {
+              spdlog::info("kubernetes: {} created (registry {}, token {})", what, cred.hostname,
+                           cred.username);
+            }
+            return created;
+          }
+          json obj = std::move(*current);
+          const std::string type = JsonStringAt(obj, {"type"});
+          if (type != kDockerConfigType) return Attempt::Settled(Invalid(WrongType(what, type)));
+          const json before = obj;
+          ApplyOurs(obj, ref, cred, data);
+          if (obj == before) {
+            spdlog::debug("kubernetes: {} already up to date", what);
+            return Attempt::Settled(Status::Ok());
+          }
+          // PUT carries metadata.resourceVersion from the GET: a write in between makes it 409.
+          Attempt updated = Answered(
+              "PUT", item,
+              Call("PUT", item + "?fieldManager=crtoken", obj.dump(), "application/json", secrets),
+              {200, 201}, {409, 404}, secrets);
+          if (updated.status.ok()) {
+            spdlog::info("kubernetes: {} updated (registry {}, token {})", what, cred.hostname,
+                         cred.username);
+          }
+          return updated;
+        });
   }
 
   Result<SecretState> Inspect(const SecretRef& given_ref) {
@@ -264,8 +238,7 @@ class KubernetesSecretSink::Impl {
     SecretState state;
     if (got.value().status == 404) return state;
     if (got.value().status != 200) return HttpError("GET", item, got.value(), {});
-    auto decoded =
-        DecodeSecret(got.value().body, "Secret " + ref.k8s_namespace + "/" + ref.k8s_name);
+    auto decoded = DecodeSecret(got.value().body, What(ref));
     if (!decoded.ok()) {
       return Error{ErrorKind::kUnavailable,
                    "kubernetes GET " + item + ": " + decoded.error().message};
@@ -277,52 +250,31 @@ class KubernetesSecretSink::Impl {
     const SecretRef ref = WithNamespace(given_ref);
     if (auto s = CheckRef(ref); !s.ok()) return s;
     const std::string item = ItemPath(ref);
-    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
-    std::lock_guard<std::mutex> serialize(StripeFor(ref));
-    std::optional<Error> last;
-    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-      if (attempt > 1) Backoff(attempt);
-      Current current = GetManaged(item, what, "refusing to delete it", {});
-      if (current.error) {
-        last = current.error;
-        if (current.retry) continue;
-        return *current.error;
-      }
-      if (!current.obj) return Status::Ok();
-      const json& obj = *current.obj;
-      if (JsonStringAt(obj, {"metadata", "annotations", kFanOutAnnotation}) !=
-          FanOutAnnotationValue(ref)) {
-        // Another place's Secret now (a spec that moved to or from a fan-out, a copy rewritten
-        // for the new target set): its own place deletes it, never this one.
-        spdlog::debug("kubernetes: {} belongs to another place than {}: kept", what,
-                      ref.ToString());
-        return Status::Ok();
-      }
-      // Preconditions: delete exactly the object just checked, not one recreated meanwhile.
-      json options = {{"apiVersion", "v1"},
-                      {"kind", "DeleteOptions"},
-                      {"preconditions",
-                       {{"uid", JsonStringAt(obj, {"metadata", "uid"})},
-                        {"resourceVersion", JsonStringAt(obj, {"metadata", "resourceVersion"})}}}};
-      auto del = Call("DELETE", item, options.dump(), "application/json", {});
-      if (!del.ok()) {
-        last = del.error();
-        if (del.error().Transient()) continue;
-        return del.error();
-      }
-      const int status = del.value().status;
-      if (status == 200 || status == 202 || status == 404) {
-        spdlog::info("kubernetes: {} deleted", what);
-        return Status::Ok();
-      }
-      last = HttpError("DELETE", item, del.value(), {});
-      if (status == 409 || last->Transient()) continue;
-      return *last;
-    }
-    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
-    e.message = what + ": not deleted after " + std::to_string(options_.max_attempts) +
-                " attempts: " + e.message;
-    return e;
+    const std::string what = What(ref);
+    return ReadCheckWrite(
+        ref, "refusing to delete it", "deleted", {}, [&](std::optional<json> obj) {
+          if (!obj) return Attempt::Settled(Status::Ok());
+          if (JsonStringAt(*obj, {"metadata", "annotations", kFanOutAnnotation}) !=
+              FanOutAnnotationValue(ref)) {
+            // Another place's Secret now (a spec that moved to or from a fan-out, a copy rewritten
+            // for the new target set): its own place deletes it, never this one.
+            spdlog::debug("kubernetes: {} belongs to another place than {}: kept", what,
+                          ref.ToString());
+            return Attempt::Settled(Status::Ok());
+          }
+          // Preconditions: delete exactly the object just checked, not one recreated meanwhile.
+          json options = {
+              {"apiVersion", "v1"},
+              {"kind", "DeleteOptions"},
+              {"preconditions",
+               {{"uid", JsonStringAt(*obj, {"metadata", "uid"})},
+                {"resourceVersion", JsonStringAt(*obj, {"metadata", "resourceVersion"})}}}};
+          Attempt deleted =
+              Answered("DELETE", item, Call("DELETE", item, options.dump(), "application/json", {}),
+                       {200, 202, 404}, {409}, {});
+          if (deleted.status.ok()) spdlog::info("kubernetes: {} deleted", what);
+          return deleted;
+        });
   }
 
   Result<std::vector<ListedSecret>> List(const std::string& owner) {
@@ -402,75 +354,60 @@ class KubernetesSecretSink::Impl {
     if (auto s = CheckRef(ref); !s.ok()) return s;
     if (auto s = CheckOwner(record.owner, "secret " + ref.ToString()); !s.ok()) return s;
     const std::string item = ItemPath(ref);
-    const std::string what = "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
-    std::lock_guard<std::mutex> serialize(StripeFor(ref));
-    std::optional<Error> last;
-    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-      if (attempt > 1) Backoff(attempt);
-      Current current = GetManaged(item, what, "refusing to stamp it", {});
-      if (current.error) {
-        last = current.error;
-        if (current.retry) continue;
-        return *current.error;
-      }
-      if (!current.obj)
-        return Error{ErrorKind::kNotFound, what + " does not exist: nothing to stamp"};
-      const json& obj = *current.obj;
-      if (const std::string type = JsonStringAt(obj, {"type"}); type != kDockerConfigType) {
-        return Invalid(WrongType(what, type));
-      }
-      auto decoded = Base64Decode(JsonStringAt(obj, {"data", kDockerConfigKey}));
-      if (!decoded || !ParseDockerConfigJson(*decoded).has_password) {
-        return Invalid(what +
-                       " holds no credential to keep (a dockerconfigjson with one \"auths\" "
-                       "entry and its password): not stamped");
-      }
-      // The labels and annotations as they are to be; the merge patch sends what differs (null
-      // removes), with the resourceVersion just read, and never the data.
-      json meta = obj.at("metadata");
-      ApplyRecord(meta, record,
-                  JsonStringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}));
-      json patch_meta = {{"resourceVersion", JsonStringAt(obj, {"metadata", "resourceVersion"})}};
-      for (const char* field : {"labels", "annotations"}) {
-        const json& old_meta = obj.at("metadata");
-        const json before = old_meta.contains(field) && old_meta.at(field).is_object()
-                                ? old_meta.at(field)
-                                : json::object();
-        json diff = json::object();
-        for (const auto& [key, value] : meta[field].items()) {
-          if (!before.contains(key) || before[key] != value) diff[key] = value;
-        }
-        for (const auto& [key, value] : before.items()) {
-          if (!meta[field].contains(key)) diff[key] = nullptr;
-        }
-        if (!diff.empty()) patch_meta[field] = std::move(diff);
-      }
-      if (patch_meta.size() == 1) {
-        spdlog::debug("kubernetes: {} already carries this record", what);
-        return Status::Ok();
-      }
-      const json patch = {{"metadata", patch_meta}};
-      auto patched = Call("PATCH", item + "?fieldManager=crtoken", patch.dump(),
-                          "application/merge-patch+json", {});
-      if (!patched.ok()) {
-        last = patched.error();
-        if (patched.error().Transient()) continue;
-        return patched.error();
-      }
-      const int status = patched.value().status;
-      if (status == 200) {
-        spdlog::info("kubernetes: {} stamped (registry {}, token {}, id {})", what,
-                     record.registry_id, record.token_name, record.token_id);
-        return Status::Ok();
-      }
-      last = HttpError("PATCH", item, patched.value(), {});
-      if (status == 409 || status == 404 || last->Transient()) continue;
-      return *last;
-    }
-    Error e = last.value_or(Error{ErrorKind::kUnavailable, "no attempt made"});
-    e.message = what + ": not stamped after " + std::to_string(options_.max_attempts) +
-                " attempts: " + e.message;
-    return e;
+    const std::string what = What(ref);
+    return ReadCheckWrite(
+        ref, "refusing to stamp it", "stamped", {}, [&](std::optional<json> current) {
+          if (!current) {
+            return Attempt::Settled(
+                Error{ErrorKind::kNotFound, what + " does not exist: nothing to stamp"});
+          }
+          const json& obj = *current;
+          if (const std::string type = JsonStringAt(obj, {"type"}); type != kDockerConfigType) {
+            return Attempt::Settled(Invalid(WrongType(what, type)));
+          }
+          auto decoded = Base64Decode(JsonStringAt(obj, {"data", kDockerConfigKey}));
+          if (!decoded || !ParseDockerConfigJson(*decoded).has_password) {
+            return Attempt::Settled(
+                Invalid(what +
+                        " holds no credential to keep (a dockerconfigjson with one \"auths\" "
+                        "entry and its password): not stamped"));
+          }
+          // The labels and annotations as they are to be; the merge patch sends what differs (null
+          // removes), with the resourceVersion just read, and never the data.
+          json meta = obj.at("metadata");
+          ApplyRecord(meta, record,
+                      JsonStringAt(obj, {"metadata", "annotations", kTokenNameAnnotation}));
+          json patch_meta = {
+              {"resourceVersion", JsonStringAt(obj, {"metadata", "resourceVersion"})}};
+          for (const char* field : {"labels", "annotations"}) {
+            const json& old_meta = obj.at("metadata");
+            const json before = old_meta.contains(field) && old_meta.at(field).is_object()
+                                    ? old_meta.at(field)
+                                    : json::object();
+            json diff = json::object();
+            for (const auto& [key, value] : meta[field].items()) {
+              if (!before.contains(key) || before[key] != value) diff[key] = value;
+            }
+            for (const auto& [key, value] : before.items()) {
+              if (!meta[field].contains(key)) diff[key] = nullptr;
+            }
+            if (!diff.empty()) patch_meta[field] = std::move(diff);
+          }
+          if (patch_meta.size() == 1) {
+            spdlog::debug("kubernetes: {} already carries this record", what);
+            return Attempt::Settled(Status::Ok());
+          }
+          const json patch = {{"metadata", patch_meta}};
+          Attempt stamped = Answered("PATCH", item,
+                                     Call("PATCH", item + "?fieldManager=crtoken", patch.dump(),
+                                          "application/merge-patch+json", {}),
+                                     {200}, {409, 404}, {});
+          if (stamped.status.ok()) {
+            spdlog::info("kubernetes: {} stamped (registry {}, token {}, id {})", what,
+                         record.registry_id, record.token_name, record.token_id);
+          }
+          return stamped;
+        });
   }
 
  private:
@@ -479,6 +416,10 @@ class KubernetesSecretSink::Impl {
   }
   static std::string ItemPath(const SecretRef& ref) {
     return CollectionPath(ref) + "/" + ref.k8s_name;
+  }
+  // "Secret NS/NAME", as messages name it.
+  static std::string What(const SecretRef& ref) {
+    return "Secret " + ref.k8s_namespace + "/" + ref.k8s_name;
   }
 
   // A ref without a namespace means the context's namespace (kubeconfig) or the pod's
@@ -534,40 +475,82 @@ class KubernetesSecretSink::Impl {
                     stripes_.size()];
   }
 
-  // Exponential, with jitter in [0.5, 1.5) so writers that collided do not collide again.
-  // The Secret as it is now: no obj when absent; an error (to retry when `retry`) when it cannot
-  // be read or crtoken does not manage it (the error says so, then `refusal`).
-  struct Current {
-    std::optional<json> obj;
-    std::optional<Error> error;
-    bool retry = false;
-  };
-  Current GetManaged(const std::string& item, const std::string& what, const char* refusal,
-                     const std::vector<std::string>& secrets) {
-    Current out;
-    auto got = Call("GET", item, "", "", secrets);
-    if (!got.ok()) {
-      out.error = got.error();
-    } else if (got.value().status == 404) {
-      return out;
-    } else if (got.value().status != 200) {
-      out.error = HttpError("GET", item, got.value(), secrets);
-    } else {
-      json obj = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
-      if (obj.is_discarded()) {
-        out.error = Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
-      } else if (!IsManaged(obj)) {
-        out.error = Error{ErrorKind::kConflict, NotManaged(what) + "; " + refusal};
-        return out;  // never retried: a person has to act
-      } else {
-        out.obj = std::move(obj);
-        return out;
-      }
+  // What one attempt of ReadCheckWrite came to: settled (its status is the operation's), or to be
+  // made again from a fresh read (its status is the error that says why).
+  struct Attempt {
+    Status status;
+    bool again = false;
+    static Attempt Settled(Status status) { return {std::move(status), false}; }
+    static Attempt Again(Error error) { return {std::move(error), true}; }
+    // A failure: made again when it is transient, else settled.
+    static Attempt Failed(Error error) {
+      return error.Transient() ? Again(std::move(error)) : Settled(std::move(error));
     }
-    out.retry = out.error->Transient();
-    return out;
+  };
+
+  // The loop of Write, Delete and Stamp: read the Secret, check it, write it (at most once), and
+  // start over from a fresh read when the Secret changed in between (a 409) or a request failed
+  // transiently. Holds the Secret's stripe lock throughout: writers of one Secret inside this
+  // process take turns, so 409 retries are left for writers elsewhere (another replica, a person
+  // with kubectl). Up to max_attempts attempts, with a Backoff before each but the first; each
+  // GETs the Secret and hands it to `attempt` (nullopt when there is none), which decides and
+  // writes. A Secret crtoken does not manage is refused (kConflict, never made again; the message
+  // ends with `refusal`); a read that fails transiently is made again. When no attempt settles it:
+  // the last error, as "Secret NS/NAME: not VERB after N attempts: ...". `secrets` are kept out of
+  // every message.
+  Status ReadCheckWrite(const SecretRef& ref, const char* refusal, const char* verb,
+                        const std::vector<std::string>& secrets,
+                        const std::function<Attempt(std::optional<json>)>& attempt) {
+    const std::string item = ItemPath(ref);
+    const std::string what = What(ref);
+    std::lock_guard<std::mutex> serialize(StripeFor(ref));
+    Error last{ErrorKind::kUnavailable, "no attempt made"};
+    for (int n = 1; n <= options_.max_attempts; ++n) {
+      if (n > 1) Backoff(n);
+      auto current = GetManaged(item, what, refusal, secrets);
+      Attempt made =
+          current.ok() ? attempt(std::move(current.value())) : Attempt::Failed(current.error());
+      if (!made.again) return made.status;
+      last = made.status.error();
+    }
+    last.message = what + ": not " + verb + " after " + std::to_string(options_.max_attempts) +
+                   " attempts: " + last.message;
+    return last;
   }
 
+  // A write's answer as an Attempt: settled, ok, for a status in `done`; made again for a status
+  // in `again`; else the failure (HttpError naming `method` and `path`), made again when transient.
+  Attempt Answered(const std::string& method, const std::string& path,
+                   const Result<KubeResponse>& answer, std::initializer_list<int> done,
+                   std::initializer_list<int> again, const std::vector<std::string>& secrets) {
+    if (!answer.ok()) return Attempt::Failed(answer.error());
+    const int status = answer.value().status;
+    if (std::find(done.begin(), done.end(), status) != done.end()) {
+      return Attempt::Settled(Status::Ok());
+    }
+    Error error = HttpError(method, path, answer.value(), secrets);
+    if (std::find(again.begin(), again.end(), status) != again.end()) return Attempt::Again(error);
+    return Attempt::Failed(std::move(error));
+  }
+
+  // The Secret as it is now, nullopt when absent; an error when it cannot be read, or a kConflict
+  // when crtoken does not manage it (the message says so, then `refusal`).
+  Result<std::optional<json>> GetManaged(const std::string& item, const std::string& what,
+                                         const char* refusal,
+                                         const std::vector<std::string>& secrets) {
+    auto got = Call("GET", item, "", "", secrets);
+    if (!got.ok()) return got.error();
+    if (got.value().status == 404) return std::optional<json>();
+    if (got.value().status != 200) return HttpError("GET", item, got.value(), secrets);
+    json obj = json::parse(got.value().body, nullptr, /*allow_exceptions=*/false);
+    if (obj.is_discarded()) {
+      return Error{ErrorKind::kUnavailable, "kubernetes GET " + item + ": malformed JSON"};
+    }
+    if (!IsManaged(obj)) return Error{ErrorKind::kConflict, NotManaged(what) + "; " + refusal};
+    return std::optional<json>(std::move(obj));
+  }
+
+  // Exponential, with jitter in [0.5, 1.5) so writers that collided do not collide again.
   void Backoff(int attempt) {
     const auto base = options_.backoff * (1 << std::min(attempt - 2, 6));
     double factor;
