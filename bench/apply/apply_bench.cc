@@ -122,10 +122,10 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// What the requests of a no-change apply are: registry lookups by name, registry list pages,
-// registry reads by id, token list pages, anything else.
+// What the requests of a no-change apply are: registry list pages, registry reads by id, token
+// list pages, anything else.
 struct ReadMix {
-  int lookups = 0, registry_lists = 0, registry_gets = 0, token_lists = 0, other = 0;
+  int registry_lists = 0, registry_gets = 0, token_lists = 0, other = 0;
 };
 
 ReadMix Classify(const std::vector<RequestEntry>& log) {
@@ -137,8 +137,6 @@ ReadMix Classify(const std::vector<RequestEntry>& log) {
       ++m.other;
     } else if (p.find("/tokens") != std::string::npos) {
       ++m.token_lists;
-    } else if (p.find("filter.name=") != std::string::npos) {
-      ++m.lookups;
     } else if (p.size() == registries.size() || p[registries.size()] == '?') {
       ++m.registry_lists;
     } else {
@@ -247,7 +245,7 @@ int main(int argc, char** argv) {
   for (int round = 1; round <= rounds; ++round) {
     EmulatorProcess emu(emu_args);
     with_latency(emu);
-    // Secrets and state of each round in a directory of their own, deleted only at the end: on
+    // The secrets of each round in a directory of their own, deleted only at the end: on
     // ext4, creating files soon after many were deleted is slow (the kernel skips recently freed
     // inodes), which would make each round slower than the one before.
     const std::filesystem::path out = dir / ("round-" + std::to_string(round));
@@ -259,8 +257,6 @@ int main(int argc, char** argv) {
                                            emu.base_url(),
                                            "--secret-dir",
                                            (out / "secrets").string(),
-                                           "--state-dir",
-                                           (out / "state").string(),
                                            "--api-qps",
                                            "1000000",
                                            "--api-burst",
@@ -346,17 +342,11 @@ int main(int argc, char** argv) {
   std::printf(
       "\n(a) apply, no change: exit %d, %.3f s wall, peak RSS %ld KiB, %zu requests (target <= %d: "
       "%d registry list page(s) + %d token list page(s))\n"
-      "    made of: %d registry lookups by name, %d registry list pages, %d registry reads by id, "
-      "%d token list pages, %d other\n",
+      "    made of: %d registry list pages, %d registry reads by id, %d token list pages, %d "
+      "other\n",
       noop.exit_code, noop.seconds, noop.max_rss_kb, noop_log.size(), target,
-      (registries + 99) / 100, registries * per_registry, mix.lookups, mix.registry_lists,
-      mix.registry_gets, mix.token_lists, mix.other);
-  if (static_cast<int>(noop_log.size()) > target && mix.lookups > 0) {
-    std::printf(
-        "    over the target by the %d lookups: the pass resolves each registry by name with its "
-        "own request instead of one registry list\n",
-        mix.lookups);
-  }
+      (registries + 99) / 100, registries * per_registry, mix.registry_lists, mix.registry_gets,
+      mix.token_lists, mix.other);
   const double apply = Median(apply_s), replay = Median(replay_s), cpprest = Median(cpprest_s);
   std::printf(
       "\n(b) apply of %d new tokens, API latency %d ms, medians of %d rounds: %.3f s wall (pass "

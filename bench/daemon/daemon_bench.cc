@@ -97,7 +97,6 @@ class Daemon {
                                      "--specs",        (dir / "specs").string(),
                                      "--api-url",      emu.base_url(),
                                      "--secret-dir",   (dir / "secrets").string(),
-                                     "--state-dir",    (dir / "state").string(),
                                      "--metrics-addr", "127.0.0.1:" + std::to_string(metrics_port_),
                                      "--health-addr",  "127.0.0.1:" + std::to_string(health_port_),
                                      "--api-qps",      "100000",
