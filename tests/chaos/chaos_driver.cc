@@ -1363,10 +1363,14 @@ class Chaos {
     if (watched.empty()) return;
     std::map<std::string, std::string> recorded;  // by spec key
     for (const Watched& w : watched) {
-      if (w.secret.empty() || !fs::exists(w.secret)) continue;
+      std::error_code ec;
+      if (w.secret.empty() || !fs::exists(w.secret, ec)) continue;
+      // This thread throws nothing: a file that is not what crtoken writes records nothing (the
+      // checks after the turn name it).
       const json doc = json::parse(ReadFile(w.secret), nullptr, false);
-      if (doc.is_object() && doc.contains("crtoken")) {
-        recorded[w.key] = doc["crtoken"].value("tokenId", "");
+      if (doc.is_object() && doc.contains("crtoken") && doc["crtoken"].is_object() &&
+          doc["crtoken"].contains("tokenId") && doc["crtoken"]["tokenId"].is_string()) {
+        recorded[w.key] = doc["crtoken"]["tokenId"].get<std::string>();
       }
     }
     const json after = emu_->StateJson();
