@@ -249,7 +249,17 @@ Result<DirectoryLock> LockSecretDir(const Options& options) {
       return IoError("cannot create the secret dir", prefix, errno);
     }
   }
-  return LockDirectory(dir);
+  auto lock = LockDirectory(dir);
+  if (!lock.ok()) return lock;
+  // A crtoken that held the lock and died mid-write (kill -9, OOM) left its temporary files.
+  auto removed = RemoveStaleTempFiles(dir);
+  if (!removed.ok()) {
+    spdlog::warn("{}", removed.error().message);
+  } else if (removed.value() > 0) {
+    spdlog::info("removed {} temporary files a crtoken left in {} when it stopped mid-write",
+                 removed.value(), dir);
+  }
+  return lock;
 }
 
 }  // namespace crtoken

@@ -51,10 +51,11 @@ struct Runtime {
 };
 
 // One writer per secret directory (docs/ownership.md): creates --secret-dir when it is missing
-// (0700, and its missing parents), then takes LockDirectory on it. apply and run call it before
-// they read anything; plan and validate take no lock. Held while the result lives. An error names
-// the directory: another crtoken apply or run holds it (kConflict), or it cannot be created or
-// opened (kIo).
+// (0700, and its missing parents), then takes LockDirectory on it, and removes the temporary files
+// an earlier holder left when it died mid-write (RemoveStaleTempFiles; a failure there is a
+// warning). apply and run call it before they read anything; plan and validate take no lock. Held
+// while the result lives. An error names the directory: another crtoken apply or run holds it
+// (kConflict), or it cannot be created or opened (kIo).
 Result<DirectoryLock> LockSecretDir(const Options& options);
 
 // The client the commands use: base URL, limits and TLS settings from `options`; credentials from

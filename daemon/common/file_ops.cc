@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <regex>
 
 namespace crtoken {
 
@@ -177,6 +179,37 @@ Result<DirectoryLock> LockDirectory(const std::string& path) {
     return IoError("cannot lock", path, errno);
   }
   return DirectoryLock(std::move(fd));
+}
+
+Result<int> RemoveStaleTempFiles(const std::string& dir, int max_depth) {
+  namespace fs = std::filesystem;
+  static const std::regex temp_name(R"(\..+\.tmp\.([0-9]+)\.[0-9]+)");
+  const std::string own = std::to_string(::getpid());
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, ec), end;
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return 0;
+    return Error{ErrorKind::kIo, "cannot read directory " + dir + ": " + ec.message()};
+  }
+  int removed = 0;
+  std::string failed;
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Error{ErrorKind::kIo, "cannot read directory " + dir + ": " + ec.message()};
+    const fs::file_status status = it->symlink_status(ec);
+    if (ec) continue;  // removed since it was listed
+    if (fs::is_directory(status) && it.depth() + 1 >= max_depth) it.disable_recursion_pending();
+    if (!fs::is_regular_file(status)) continue;
+    std::smatch m;
+    const std::string name = it->path().filename().string();
+    if (!std::regex_match(name, m, temp_name) || m[1].str() == own) continue;
+    if (fs::remove(it->path(), ec)) {
+      ++removed;
+    } else if (ec && failed.empty()) {
+      failed = "cannot remove " + it->path().string() + ": " + ec.message();
+    }
+  }
+  if (!failed.empty()) return Error{ErrorKind::kIo, failed};
+  return removed;
 }
 
 }  // namespace crtoken

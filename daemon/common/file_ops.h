@@ -102,4 +102,12 @@ class DirectoryLock {
 // file system without flock).
 Result<DirectoryLock> LockDirectory(const std::string& path);
 
+// Removes, in `dir` and its subdirectories (symlinks are not followed; at most `max_depth` levels
+// down), the temporary files that WriteFileAtomic leaves behind when its process dies between
+// creating one and renaming it onto its target: regular files named ".NAME.tmp.PID.N" of another
+// PID than this process's. Only the holder of `dir`'s LockDirectory may call it (another
+// writer's file in progress would go). Returns the number removed; an error names the path that
+// could not be read or removed (the others are still removed). A missing `dir` removes nothing.
+Result<int> RemoveStaleTempFiles(const std::string& dir, int max_depth = 16);
+
 }  // namespace crtoken

@@ -35,6 +35,7 @@
 #include "tests/support/crtoken_process.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/emulator_process.h"
+#include "tests/support/fake_wall_clock.h"
 #include "tests/support/http_client.h"
 #include "tests/support/k8s_emulator/k8s_emulator_process.h"
 #include "tests/support/temp_dir.h"
@@ -70,21 +71,51 @@ const std::vector<std::vector<Scope>> kScopeSets = {
     {{"*", "repository", {"pull"}}},
 };
 const std::vector<int> kLifetimeDays = {30, 60, 90, 180};
+// The short lifetime of owner crtoken's rotating tokens (renewBefore given explicitly), and the
+// overlap of those with spec.overlap (valid: 1m <= overlap < renewBefore, overlap <= lifetime -
+// renewBefore). A clock advance is shorter than renewBefore, so that no token the last pass left
+// current expires before the next pass, and longer than the overlap, so that a retirement falls
+// due; see AdvanceClock.
+constexpr int64_t kShortLifetime = 4 * 3600;
+constexpr int64_t kShortRenewBefore = 2 * 3600;
+constexpr int64_t kOverlap = 20 * 60;
+constexpr int kAdvanceMinMinutes = 25;
+constexpr int kAdvanceMaxMinutes = 115;
+// Time stops moving once this far ahead: the expiryDate tokens (in 2027), the decoys' expiries
+// and the day lifetimes of the other owners (renewal at a third of 30 days at the soonest) must
+// not fall due, whatever the number of rounds.
+constexpr int64_t kMaxAdvance = 5 * 86400;
 
 // One declared token.
 struct TokenDecl {
   std::string registry;
   std::string name;
   bool enabled = true;
-  int scopes = 0;         // index into kScopeSets
-  int expiry = 0;         // 0 none, 1 expiryDate, 2 lifetime
-  std::string date;       // expiry 1: YYYY-MM-DDT00:00:00Z
-  int lifetime_days = 0;  // expiry 2
+  int scopes = 0;            // index into kScopeSets
+  int expiry = 0;            // 0 none, 1 expiryDate, 2 lifetime
+  std::string date;          // expiry 1: YYYY-MM-DDT00:00:00Z
+  int64_t lifetime = 0;      // expiry 2, in seconds
+  int64_t renew_before = 0;  // expiry 2: spec.renewBefore in seconds; 0: not given (a third)
+  int64_t overlap = 0;       // expiry 2: spec.overlap in seconds; 0: none
   bool kubernetes = false;
 
   std::string Key() const { return registry + "/" + name; }
   std::string File() const { return registry + "/" + name + ".json"; }
+  int64_t RenewBefore() const { return renew_before > 0 ? renew_before : lifetime / 3; }
+  // The names of its tokens: itself, and with overlap its two slots (SlotNames).
+  std::vector<std::string> Names() const {
+    if (overlap == 0) return {name};
+    return {name, name + "-a", name + "-b"};
+  }
 };
+
+// A duration as the specs write it: whole days, hours or minutes where it is one.
+std::string Duration(int64_t seconds) {
+  if (seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
+  if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
+}
 
 // One installation of crtoken: an owner, its specs, where its secrets go.
 struct Installation {
@@ -95,8 +126,12 @@ struct Installation {
   fs::path secrets;
   std::string k8s_namespace;  // of its Kubernetes Secrets
   bool kubernetes_only = false;
+  bool rotating = false;  // short lifetimes and spec.overlap are declared (owner crtoken)
   std::map<std::string, TokenDecl> declared;  // by Key()
   int next_name = 0;
+  // When its last convergence began (for apply-driven installations, its last clean apply): a
+  // renewal or a retirement that fell due since is not yet expected of it.
+  Clock::time_point settled = Clock::now();
 };
 
 std::string SpecYaml(const TokenDecl& d, const std::string& k8s_namespace) {
@@ -105,7 +140,11 @@ std::string SpecYaml(const TokenDecl& d, const std::string& k8s_namespace) {
       "\nspec:\n  registry: " + d.registry + "\n  status: " + (d.enabled ? "enabled" : "disabled") +
       "\n";
   if (d.expiry == 1) y += "  expiryDate: " + d.date + "\n";
-  if (d.expiry == 2) y += "  lifetime: " + std::to_string(d.lifetime_days) + "d\n";
+  if (d.expiry == 2) {
+    y += "  lifetime: " + Duration(d.lifetime) + "\n";
+    if (d.renew_before > 0) y += "  renewBefore: " + Duration(d.renew_before) + "\n";
+    if (d.overlap > 0) y += "  overlap: " + Duration(d.overlap) + "\n";
+  }
   y += "  scopes:\n";
   for (const Scope& s : kScopeSets[d.scopes]) {
     y += "    - {name: \"" + s.name + "\", type: " + s.type + ", actions: [";
@@ -148,6 +187,16 @@ std::optional<int64_t> EpochOf(const json& text) {
   const std::string s = text.get<std::string>();
   if (::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return std::nullopt;
   return static_cast<int64_t>(::timegm(&tm));
+}
+
+// Seconds since the epoch as "YYYY-MM-DDTHH:MM:SSZ".
+std::string TimeText(int64_t epoch) {
+  const time_t t = static_cast<time_t>(epoch);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
 }
 
 // An invariant broken: its name and what was seen.
@@ -200,6 +249,15 @@ class Chaos {
         static_cast<int>(main_.declared.size() + other_.declared.size() + ha_.declared.size());
     figures_.token_ids_seen = static_cast<int>(ids_seen_.size());
     figures_.passwords_seen = static_cast<int>(secret_storage_.size());
+    {
+      std::lock_guard<std::mutex> lock(rotation_mu_);
+      figures_.time_moves = clock_ != nullptr;
+      figures_.clock_offset_seconds = clock_ ? clock_->offset() : 0;
+      figures_.slots_issued = static_cast<int>(slots_issued_.size());
+      figures_.rotations = rotations_;
+      figures_.retirements = retirements_;
+      figures_.rotation_samples = rotation_samples_;
+    }
     figures_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return {figures_, violations_};
   }
@@ -257,6 +315,13 @@ class Chaos {
       WriteFile(x.specs / "keep.yaml", "# the chaos test's specs\n");
     };
     make(main_, "main", "crtoken", "app", "team-main", false);
+    main_.rotating = true;
+    if (FakeWallClock::Available()) {
+      clock_ = std::make_unique<FakeWallClock>(root / "faketime");
+    } else {
+      progress_ << "chaos: libfaketime is not installed (" << FakeWallClock::kLibrary
+                << "): time does not move, no rotation falls due" << std::endl;
+    }
     make(other_, "other", "other", "oth", "", false);
     make(ha_, "ha", "ha", "ha", "team-ha", true);
 
@@ -267,6 +332,7 @@ class Chaos {
     for (int i = 0; i < main_count; ++i) Add(main_, /*kubernetes=*/i < 2);
     for (int i = 0; i < other_count; ++i) Add(other_, false);
     for (int i = 0; i < ha_count; ++i) Add(ha_, true);
+    Watch();
 
     // Decoys: tokens of another tool, under random version-4 ids, in every registry.
     const char* tools[] = {"robot", "terraform", "ci-bot", "deploy-key"};
@@ -314,19 +380,26 @@ class Chaos {
     d.name = x.prefix + "-" + std::to_string(x.next_name++);
     d.enabled = Chance(85);
     d.scopes = Pick(0, static_cast<int>(kScopeSets.size()) - 1);
-    SetExpiry(d, Pick(0, 2));
+    SetExpiry(x, d, Pick(0, 2));
     d.kubernetes = kubernetes || x.kubernetes_only;
     x.declared[d.Key()] = d;
     WriteSpec(x, d);
   }
-  void SetExpiry(TokenDecl& d, int kind) {
+  // Sets the expiry of `d` to `kind` (0 none, 1 expiryDate, 2 lifetime). For a rotating
+  // installation half the lifetimes are short (renewed within a few clock advances), and a
+  // lifetime carries spec.overlap more often when it is short.
+  void SetExpiry(const Installation& x, TokenDecl& d, int kind) {
     d.expiry = kind;
     const int month = Pick(3, 12), day = Pick(1, 28);
     const int lifetime = kLifetimeDays[Pick(0, static_cast<int>(kLifetimeDays.size()) - 1)];
+    const bool short_life = x.rotating && Chance(50);
+    const bool overlap = x.rotating && Chance(short_life ? 70 : 20);
     char date[32];
     std::snprintf(date, sizeof date, "2027-%02d-%02dT00:00:00Z", month, day);
     d.date = kind == 1 ? date : "";
-    d.lifetime_days = kind == 2 ? lifetime : 0;
+    d.lifetime = kind != 2 ? 0 : short_life ? kShortLifetime : int64_t{lifetime} * 86400;
+    d.renew_before = kind == 2 && short_life ? kShortRenewBefore : 0;
+    d.overlap = kind == 2 && overlap ? kOverlap : 0;
   }
   void WriteSpec(const Installation& x, const TokenDecl& d) {
     WriteFile(x.specs / d.registry / (d.name + ".yaml"), SpecYaml(d, x.k8s_namespace));
@@ -335,9 +408,10 @@ class Chaos {
   // `n` random edits of `x`'s specs: add, remove, status, scopes, expiry or lifetime.
   void Edit(Installation& x, int n) {
     if (n > 0) Did(std::to_string(n) + " spec edits");
+    if (n > 0) BeginEdits();
     for (int i = 0; i < n; ++i) {
       ++figures_.spec_edits;
-      int op = Pick(0, 5);
+      int op = Pick(0, 6);
       if (op == 1 && x.declared.size() <= 2) op = 0;
       if (op == 0 || x.declared.empty()) {
         Add(x, x.kubernetes_only || (x.label == "main" && Chance(5)));
@@ -358,12 +432,21 @@ class Chaos {
           d.scopes = (d.scopes + Pick(1, static_cast<int>(kScopeSets.size()) - 1)) %
                      static_cast<int>(kScopeSets.size());
           break;
+        case 6:
+          if (x.rotating && d.expiry == 2) {
+            // Overlap added to a lifetime token (its token serves until its renewal) or removed
+            // (the bare token is issued again and both slots deleted).
+            d.overlap = d.overlap > 0 ? 0 : kOverlap;
+            break;
+          }
+          [[fallthrough]];
         default:
-          SetExpiry(d, Pick(0, 2));
+          SetExpiry(x, d, Pick(0, 2));
           break;
       }
       WriteSpec(x, d);
     }
+    if (n > 0) Watch();
   }
 
   // One random fault rule, injected now.
@@ -416,6 +499,21 @@ class Chaos {
     Did("fault " + name);
   }
 
+  // Moves the wall clock of every crtoken process and the emulator's clock forward together by
+  // `minutes` (drawn by the caller whether or not time can move, so a seed replays the same
+  // choices), unless libfaketime is missing or time already moved kMaxAdvance.
+  void AdvanceClock(int minutes) {
+    if (!clock_) return;
+    const int64_t seconds = int64_t{minutes} * 60;
+    if (clock_->offset() + seconds > kMaxAdvance) {
+      Did("clock not advanced (already " + Duration(clock_->offset()) + " ahead)");
+      return;
+    }
+    clock_->AdvanceWith(*emu_, seconds);
+    ++figures_.clock_advances;
+    Did("clock +" + std::to_string(minutes) + " min");
+  }
+
   // ---- processes ----
   std::vector<std::string> ClientFlags(const Installation& x) const {
     return {"--specs",           x.specs.string(),
@@ -436,6 +534,7 @@ class Chaos {
     std::vector<std::string> args = {"apply"};
     for (const std::string& a : ClientFlags(x)) args.push_back(a);
     env["IONOS_TOKEN"] = kApiToken;
+    if (clock_) env.merge(clock_->Env());
     ++figures_.apply_runs;
     CommandResult r = RunCrtoken(args, env, (work_ / "out").string(),
                                  kill_after.count() > 0 ? kill_after : 60000ms);
@@ -456,6 +555,7 @@ class Chaos {
     args.insert(args.end(), own.begin(), own.end());
     args.insert(args.end(), extra.begin(), extra.end());
     std::map<std::string, std::string> env = {{"IONOS_TOKEN", kApiToken}};
+    if (clock_) env.merge(clock_->Env());
     if (!crash_at.empty()) env["CRTOKEN_TEST_CRASH_AT"] = crash_at;
     ++figures_.daemon_starts;
     const fs::path log = work_ / "out" / ("run-" + std::to_string(++daemon_logs_) + ".log");
@@ -486,10 +586,15 @@ class Chaos {
       Edit(x, Pick(1, x.label == "main" ? 12 : 4));
       const int faults = Pick(0, 4);
       for (int i = 0; i < faults; ++i) InjectFault();
+      // A rotating installation's clock moves once a turn: before one of its runs or steps
+      // (faults active, the process then possibly killed), or after them, before its final pass.
+      const int advance_at = x.rotating ? Pick(0, 3) : -1;
+      const int advance_minutes = x.rotating ? Pick(kAdvanceMinMinutes, kAdvanceMaxMinutes) : 0;
       const bool daemon = daemon_allowed && Chance(50);
       if (!daemon) {
         const int runs = Pick(1, 3);
         for (int i = 0; i < runs; ++i) {
+          if (i == advance_at) AdvanceClock(advance_minutes);
           const int how = Pick(0, 2);
           const auto kill_after = std::chrono::milliseconds(Pick(10, 400));
           const std::string point =
@@ -506,6 +611,7 @@ class Chaos {
                   ? "apply, crash point " + point + (r.exit_code == 137 ? "" : " (not reached)")
                   : "apply");
         }
+        if (advance_at >= runs) AdvanceClock(advance_minutes);
       } else {
         int port = 0;
         const std::string point = std::vector<std::string>{"", "", "after-put", "after-secret",
@@ -515,6 +621,7 @@ class Chaos {
         Did("run" + (point.empty() ? "" : ", crash point " + point));
         const int steps = Pick(1, 3);
         for (int i = 0; i < steps; ++i) {
+          if (i == advance_at) AdvanceClock(advance_minutes);
           const auto wait = std::chrono::milliseconds(Pick(100, 1500));
           const int edits = Pick(0, 3);
           const bool kill = Chance(60);
@@ -535,6 +642,7 @@ class Chaos {
             armed = false;
           }
         }
+        if (advance_at >= steps) AdvanceClock(advance_minutes);
         emu_->ClearFaults();
         if (!d->running()) {
           if (d->Wait(1s) == 137) ++figures_.crash_points;
@@ -560,6 +668,7 @@ class Chaos {
       emu_->ClearFaults();
     }
     // The final pass converges.
+    x.settled = Clock::now();
     CommandResult clean = Apply(x);
     if (clean.exit_code != 0) {
       Fail("converges", "the first apply without faults exited " + std::to_string(clean.exit_code) +
@@ -642,6 +751,7 @@ class Chaos {
       }
       emu_->ClearFaults();
     }
+    ha_.settled = Clock::now();
     const bool converged = WaitUntil([&] { return Converged(ha_); }, 45s);
     sampler.Stop();
     if (!converged) Fail("converges", "the replicas did not converge within 45 s");
@@ -724,21 +834,26 @@ class Chaos {
   // briefly (re-issued after a crash) are known too.
   class Sampler {
    public:
-    explicit Sampler(Chaos& chaos) : chaos_(chaos), thread_([this] { Loop(); }) {}
+    explicit Sampler(Chaos& chaos)
+        : chaos_(chaos), where_(chaos.Where()), thread_([this] { Loop(); }) {}
     ~Sampler() { Stop(); }
     void Stop() {
       stop_ = true;
       if (thread_.joinable()) thread_.join();
+      chaos_.DrainSampled();
     }
 
    private:
     void Loop() {
       while (!stop_) {
-        chaos_.Observe(chaos_.emu_->StateJson());
+        const json state = chaos_.emu_->StateJson();
+        chaos_.Observe(state);
+        chaos_.SampleRotation(where_, state);
         std::this_thread::sleep_for(50ms);
       }
     }
     Chaos& chaos_;
+    const std::string where_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
   };
@@ -863,33 +978,91 @@ class Chaos {
     };
     const auto registries = ByName(state);
     const std::optional<int64_t> now = EpochOf(state.value("now", json()));
+    // A renewal or a retirement that fell due after the installation's last convergence began
+    // is not expected of it yet: the seconds since then (real time, which moves both clocks
+    // alike), and 5 s for the whole seconds of the expiries and the two clocks' steps.
+    const int64_t slack =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - x.settled).count() + 5;
     const auto kube = KubeSecrets(x);
-    std::set<std::string> files_declared, kube_declared;
+    std::set<std::string> files_declared, kube_declared, names_declared;
     for (const auto& [key, d] : x.declared) {
       figures_.invariant_checks += 4;
       (d.kubernetes ? kube_declared : files_declared).insert(d.kubernetes ? d.name : d.File());
+      for (const std::string& n : d.Names()) names_declared.insert(d.registry + "/" + n);
       auto reg = registries.find(d.registry);
       if (reg == registries.end()) {
         problem("declared-token-exists-once", "registry " + d.registry + " is gone");
         continue;
       }
-      std::vector<json> named;
+      // Its tokens: the one of its name; with overlap, those of its slots too (the bare name
+      // from before overlap was set).
+      const std::vector<std::string> names = d.Names();
+      std::vector<json> live;
       for (const json& t : reg->second.tokens) {
-        if (t.value("name", "") == d.name) named.push_back(t);
+        if (std::find(names.begin(), names.end(), t.value("name", "")) != names.end()) {
+          live.push_back(t);
+        }
       }
-      if (named.size() != 1) {
+      std::string live_text;
+      for (const json& t : live) {
+        live_text += (live_text.empty() ? "" : ", ") + t.value("name", "") + " " +
+                     t.value("id", "") + " expiring " +
+                     (t["expiryDate"].is_string() ? t["expiryDate"].get<std::string>() : "never");
+      }
+      if (d.overlap == 0 && live.size() != 1) {
         problem("declared-token-exists-once",
-                key + " exists " + std::to_string(named.size()) + " times");
+                key + " exists " + std::to_string(live.size()) + " times");
         continue;
       }
-      const json& t = named[0];
-      const std::string id = t.value("id", "");
-      const TokenIdInfo info = ClassifyTokenId(x.owner, reg->second.id, d.name, id);
-      if (info.cls != TokenIdClass::kMine) {
-        problem("declared-token-exists-once",
-                key + " has the id " + id + " (" + TokenIdClassName(info.cls) + "), not its own");
+      if (d.overlap > 0 && (live.empty() || live.size() > 2)) {
+        problem("declared-token-exists-once", key + " (overlap) has " +
+                                                  std::to_string(live.size()) +
+                                                  " tokens, not one or two: " + live_text);
+        continue;
       }
-      // Its declared fields.
+      bool foreign = false;
+      for (const json& t : live) {
+        const TokenIdInfo info =
+            ClassifyTokenId(x.owner, reg->second.id, t.value("name", ""), t.value("id", ""));
+        if (info.cls != TokenIdClass::kMine) {
+          problem("declared-token-exists-once", key + ": " + t.value("name", "") + " has the id " +
+                                                    t.value("id", "") + " (" +
+                                                    TokenIdClassName(info.cls) + "), not its own");
+          foreign = true;
+        }
+      }
+      if (foreign) continue;
+      // Its secret; with overlap, the token it records is the current one.
+      const std::optional<Delivered> s = ReadSecret(x, d, kube, &problems);
+      const std::string where = d.kubernetes ? "Secret " + d.name : "file " + d.File();
+      if (!s) {
+        problem("secret-holds-password", key + ": its " + where + " is missing");
+        continue;
+      }
+      const json* current = live.size() == 1 && d.overlap == 0 ? &live[0] : nullptr;
+      for (const json& t : live) {
+        if (d.overlap > 0 && t.value("id", "") == s->token_id) current = &t;
+      }
+      if (current == nullptr) {
+        // The secret records a token that does not exist: a consumer's login fails.
+        problem("rotation-without-gap", key + ": its " + where + " records token " + s->token_id +
+                                            ", which does not exist; its tokens: " + live_text);
+        continue;
+      }
+      const json& t = *current;
+      const std::string id = t.value("id", "");
+      if (d.overlap > 0) {
+        std::map<std::string, json> by_id;
+        for (const json& l : live) by_id[l.value("id", "")] = l;
+        std::lock_guard<std::mutex> lock(rotation_mu_);
+        SeeSecretLocked(Where(), key, d, s->token_id, by_id, now);
+        if (d.enabled && t.value("status", "") != "enabled") {
+          problem("rotation-without-gap", key + ": its " + where + " records " +
+                                              t.value("name", "") + ", which is " +
+                                              t.value("status", "") + ", declared enabled");
+        }
+      }
+      // The current token's declared fields.
       const std::string status = d.enabled ? "enabled" : "disabled";
       if (t.value("status", "") != status) {
         problem("declared-fields", key + " is " + t.value("status", "") + ", declared " + status);
@@ -904,28 +1077,45 @@ class Chaos {
       } else if (d.expiry == 1 && expiry != json(d.date)) {
         problem("declared-fields", key + " expires " + expiry.dump() + ", declared " + d.date);
       } else if (d.expiry == 2) {
-        const int64_t life = int64_t{d.lifetime_days} * 86400;
         const std::optional<int64_t> at = EpochOf(expiry);
-        // Not due for renewal (more than renewBefore, a third of the lifetime, left) and no
-        // later than one lifetime from now.
-        if (!at || !now || *at <= *now + life / 3 || *at > *now + life + 300) {
-          problem("declared-fields", key + " expires " + expiry.dump() + " at " +
-                                         state.value("now", "") + ", declared lifetime " +
-                                         std::to_string(d.lifetime_days) + "d");
+        // Not due for renewal (more than renewBefore left, but for what fell due within the
+        // slack) and no later than one lifetime from now.
+        if (!at || !now || *at <= *now + d.RenewBefore() - slack || *at > *now + d.lifetime + 300) {
+          problem("declared-fields", key + ": " + t.value("name", "") + " expires " +
+                                         expiry.dump() + " at " + state.value("now", "") +
+                                         ", declared lifetime " + Duration(d.lifetime) +
+                                         ", renewBefore " + Duration(d.RenewBefore()));
         }
       }
-      // Its secret holds its current password.
-      const std::optional<Delivered> s = ReadSecret(x, d, kube, &problems);
-      const std::string where = d.kubernetes ? "Secret " + d.name : "file " + d.File();
-      if (!s) {
-        problem("secret-holds-password", key + ": its " + where + " is missing");
-        continue;
+      // The previous token of an overlap spec: issued before the current one, and kept only
+      // until the overlap after the current one's issue (its expiry minus lifetime) has passed,
+      // as the reconciler derives it.
+      if (d.overlap > 0 && live.size() == 2) {
+        const json& previous = &live[0] == current ? live[1] : live[0];
+        const std::optional<int64_t> at = EpochOf(expiry);
+        const std::optional<int64_t> previous_at = EpochOf(previous.value("expiryDate", json()));
+        const std::optional<int64_t> retire_at =
+            at ? std::optional<int64_t>(*at - d.lifetime + d.overlap) : std::nullopt;
+        if (!now || !retire_at || !previous_at || *previous_at > *at ||
+            *now >= *retire_at + slack) {
+          problem(
+              "declared-token-exists-once",
+              key + ": " + previous.value("name", "") + " is left beside the current " +
+                  t.value("name", "") + " at " + state.value("now", "") +
+                  (!retire_at || !previous_at ? std::string(", one of them without expiry")
+                   : *previous_at > *at
+                       ? std::string(", issued after it (its password never reached the "
+                                     "secret)")
+                       : ", its overlap ended " + std::to_string(*now - *retire_at) + " s ago") +
+                  "; its tokens: " + live_text);
+        }
       }
+      // Its secret holds the current token's password.
       const json& auth = s->config.is_object() && s->config.contains("auths") &&
                                  s->config["auths"].contains(reg->second.host)
                              ? s->config["auths"][reg->second.host]
                              : json();
-      if (!auth.is_object() || auth.value("username", "") != d.name ||
+      if (!auth.is_object() || auth.value("username", "") != t.value("name", "") ||
           auth.value("password", "") != t.value("password", "") || s->token_id != id ||
           s->owner != x.owner) {
         problem("secret-holds-password",
@@ -933,17 +1123,20 @@ class Chaos {
                     (auth.is_object() && auth.value("password", "") == t.value("password", "")
                          ? ""
                          : " and does not hold the live token's password") +
+                    (auth.is_object() && auth.value("username", "") == t.value("name", "")
+                         ? ""
+                         : " for the user " + t.value("name", "")) +
                     " (live token " + id + ")");
       }
     }
-    // No undeclared token of this owner is left.
+    // No undeclared token of this owner is left (a slot of a spec without overlap included).
     for (const auto& [name, reg] : registries) {
       for (const json& t : reg.tokens) {
         ++figures_.invariant_checks;
         const std::string key = name + "/" + t.value("name", "");
         const TokenIdInfo info =
             ClassifyTokenId(x.owner, reg.id, t.value("name", ""), t.value("id", ""));
-        if (info.cls == TokenIdClass::kMine && !x.declared.count(key)) {
+        if (info.cls == TokenIdClass::kMine && !names_declared.count(key)) {
           problem("no-undeclared-owned-token", key + " (" + t.value("id", "") + ") is left");
         }
       }
@@ -1046,6 +1239,7 @@ class Chaos {
   }
 
   void Report(const std::vector<Problem>& problems) {
+    DrainSampled();
     for (const Problem& p : problems) Fail(p.invariant, p.detail);
   }
   // What a turn did, printed at its end (the same for a seed, but for what timing decides).
@@ -1056,11 +1250,166 @@ class Chaos {
     did_.clear();
   }
 
+  // "seed S, round R, PHASE" of the moment.
+  std::string Where() const {
+    return "seed " + std::to_string(budget_.seed) + ", round " + std::to_string(round_) + ", " +
+           phase_;
+  }
   void Fail(const std::string& invariant, const std::string& detail) {
     if (violations_.size() >= 20) return;
-    violations_.push_back("seed " + std::to_string(budget_.seed) + ", round " +
-                          std::to_string(round_) + ", " + phase_ + ": invariant " + invariant +
-                          ": " + detail);
+    violations_.push_back(Where() + ": invariant " + invariant + ": " + detail);
+  }
+  // The violations the sampler found (and those SeeSecretLocked found during polls), moved to
+  // violations_ on the main thread.
+  void DrainSampled() {
+    std::lock_guard<std::mutex> lock(rotation_mu_);
+    for (std::string& v : sampled_violations_) {
+      if (violations_.size() < 20) violations_.push_back(std::move(v));
+    }
+    sampled_violations_.clear();
+  }
+
+  // ---- rotation, seen from a login's side ----
+  // What was seen of one spec with overlap: the token its secret recorded last, and before.
+  struct Track {
+    int64_t lifetime = 0;  // the spec's, when seen (a change of lifetime starts afresh)
+    std::string current;   // the token id its secret recorded when last read
+    std::string previous;  // the one it recorded before, until seen deleted
+  };
+  // One spec with overlap whose secret file the sampler reads.
+  struct Watched {
+    std::string key;
+    TokenDecl decl;
+    fs::path secret;  // empty: a Kubernetes Secret (read after each turn only)
+  };
+
+  // Called before the spec files of a batch of edits change: samples that overlap the edits are
+  // dropped (a spec removed or losing its overlap has its tokens deleted legitimately).
+  void BeginEdits() {
+    std::lock_guard<std::mutex> lock(rotation_mu_);
+    editing_ = true;
+    ++watch_generation_;
+  }
+  // The specs with overlap now, after the edits; the tracks of the others, and of those whose
+  // lifetime changed, are forgotten.
+  void Watch() {
+    std::vector<Watched> watched;
+    for (const auto& [key, d] : main_.declared) {
+      if (d.overlap == 0) continue;
+      watched.push_back({key, d, d.kubernetes ? fs::path() : main_.secrets / d.File()});
+    }
+    std::lock_guard<std::mutex> lock(rotation_mu_);
+    std::map<std::string, Track> tracks;
+    for (const Watched& w : watched) {
+      auto it = tracks_.find(w.key);
+      if (it != tracks_.end() && it->second.lifetime == w.decl.lifetime) tracks[w.key] = it->second;
+    }
+    tracks_ = std::move(tracks);
+    watched_ = std::move(watched);
+    editing_ = false;
+    ++watch_generation_;
+  }
+
+  // The secret of the overlap spec `d` records `recorded`; `live` are the spec's tokens now (by
+  // id) and `now` the emulator's clock. A switch to another token is a rotation; the token
+  // recorded before must then live until the overlap after the new one's issue (its expiry
+  // minus lifetime) has ended: a consumer that read the secret just before the switch logs in
+  // with it until then. Found violations go to sampled_violations_, prefixed with `where`.
+  void SeeSecretLocked(const std::string& where, const std::string& key, const TokenDecl& d,
+                       const std::string& recorded, const std::map<std::string, json>& live,
+                       const std::optional<int64_t>& now) {
+    for (const auto& [id, t] : live) {
+      if (t.value("name", "") != d.name) slots_issued_.insert(id);
+    }
+    auto cur = live.find(recorded);
+    if (recorded.empty() || cur == live.end()) return;  // the caller reports a deleted one
+    Track& track = tracks_[key];
+    track.lifetime = d.lifetime;
+    if (!track.current.empty() && track.current != recorded) {
+      ++rotations_;
+      track.previous = track.current;
+    }
+    track.current = recorded;
+    if (track.previous.empty() || live.count(track.previous)) return;
+    // The previous token is gone: retired, but not before its overlap ended (5 s: the whole
+    // seconds of the expiries and of the emulator's clock).
+    const std::optional<int64_t> at = EpochOf(cur->second.value("expiryDate", json()));
+    if (at && now && *now < *at - d.lifetime + d.overlap - 5) {
+      if (sampled_violations_.size() < 20) {
+        sampled_violations_.push_back(
+            where + ": invariant rotation-without-gap: main (owner crtoken): " + key + ": token " +
+            track.previous + " was deleted " + std::to_string(*at - d.lifetime + d.overlap - *now) +
+            " s before its overlap ended (its secret switched to " + cur->second.value("name", "") +
+            " " + recorded + ", issued at " + TimeText(*at - d.lifetime) + ")");
+      }
+    } else {
+      ++retirements_;
+    }
+    track.previous.clear();
+  }
+
+  // One look from the sampler's thread: the state, every watched secret file, the state again.
+  // A secret that records a token present in neither state recorded a deleted one (a token is
+  // created before any secret records it, and a rotation switches the secret before its retire).
+  void SampleRotation(const std::string& where, const json& before) {
+    std::vector<Watched> watched;
+    uint64_t generation = 0;
+    {
+      std::lock_guard<std::mutex> lock(rotation_mu_);
+      if (editing_) return;
+      watched = watched_;
+      generation = watch_generation_;
+    }
+    if (watched.empty()) return;
+    std::map<std::string, std::string> recorded;  // by spec key
+    for (const Watched& w : watched) {
+      std::error_code ec;
+      if (w.secret.empty() || !fs::exists(w.secret, ec)) continue;
+      // This thread throws nothing: a file that is not what crtoken writes records nothing (the
+      // checks after the turn name it).
+      const json doc = json::parse(ReadFile(w.secret), nullptr, false);
+      if (doc.is_object() && doc.contains("crtoken") && doc["crtoken"].is_object() &&
+          doc["crtoken"].contains("tokenId") && doc["crtoken"]["tokenId"].is_string()) {
+        recorded[w.key] = doc["crtoken"]["tokenId"].get<std::string>();
+      }
+    }
+    const json after = emu_->StateJson();
+    Observe(after);
+    auto ids = [](const json& state) {
+      std::set<std::string> out;
+      for (const json& r : state.value("registries", json::array())) {
+        for (const json& t : r.value("tokens", json::array())) out.insert(t.value("id", ""));
+      }
+      return out;
+    };
+    const std::set<std::string> ids_before = ids(before), ids_after = ids(after);
+    const auto registries = ByName(after);
+    const std::optional<int64_t> now = EpochOf(after.value("now", json()));
+    std::lock_guard<std::mutex> lock(rotation_mu_);
+    if (editing_ || watch_generation_ != generation) return;
+    ++rotation_samples_;
+    for (const Watched& w : watched) {
+      const std::string& r = recorded[w.key];
+      if (!r.empty() && !ids_before.count(r) && !ids_after.count(r)) {
+        if (sampled_violations_.size() < 20) {
+          sampled_violations_.push_back(
+              where + ": invariant rotation-without-gap: main (owner crtoken): " + w.key +
+              ": its file " + w.decl.File() + " recorded token " + r +
+              " while that token did not exist");
+        }
+        continue;
+      }
+      std::map<std::string, json> live;
+      auto reg = registries.find(w.decl.registry);
+      if (reg == registries.end()) continue;
+      const std::vector<std::string> names = w.decl.Names();
+      for (const json& t : reg->second.tokens) {
+        if (std::find(names.begin(), names.end(), t.value("name", "")) != names.end()) {
+          live[t.value("id", "")] = t;
+        }
+      }
+      SeeSecretLocked(where, w.key, w.decl, r, live, now);
+    }
   }
 
   ChaosBudget budget_;
@@ -1082,6 +1431,18 @@ class Chaos {
   std::deque<std::string> secret_storage_;
   std::unordered_set<std::string_view> secrets_;
   std::unordered_set<std::string> ids_seen_;
+  std::unique_ptr<FakeWallClock> clock_;  // null: libfaketime missing, time does not move
+  // Rotation, shared with the sampler's thread.
+  std::mutex rotation_mu_;
+  bool editing_ = false;
+  uint64_t watch_generation_ = 0;
+  std::vector<Watched> watched_;
+  std::map<std::string, Track> tracks_;  // by spec key
+  std::set<std::string> slots_issued_;   // ids of slot tokens seen
+  int rotations_ = 0;
+  int retirements_ = 0;
+  long rotation_samples_ = 0;
+  std::vector<std::string> sampled_violations_;
 };
 
 }  // namespace
@@ -1132,6 +1493,14 @@ std::string ChaosFigures::Text() const {
     << "spec edits           " << spec_edits << "\n"
     << "tokens               " << tokens_declared << " declared at the end, " << token_ids_seen
     << " ids seen\n"
+    << "time moved           "
+    << (time_moves ? std::to_string(clock_advances) + " clock advances, " +
+                         std::to_string(clock_offset_seconds / 60) + " min in all"
+                   : std::string("not at all (libfaketime missing)"))
+    << "\n"
+    << "rotations            " << rotations << " secrets switched to another slot, " << slots_issued
+    << " slot tokens issued, " << retirements << " retirements seen (" << rotation_samples
+    << " samples of the secrets)\n"
     << "invariant checks     " << invariant_checks << " (" << passwords_seen
     << " secrets scanned for in " << output_bytes_scanned << " bytes of output)\n"
     << "time                 " << seconds << " s\n";

@@ -2,9 +2,13 @@
 // soak (bench/chaos/chaos_soak_bench.cc): rounds of random spec edits, emulator faults and kill -9
 // of the real `crtoken apply` and `crtoken run` processes, over about 200 tokens in 4 registries
 // shared by three installations (owners `crtoken`, `other`, and `ha` with two `--leader-elect`
-// replicas on the Kubernetes API emulator) and by decoy tokens no crtoken owns. After each
-// installation's turn in a round (faults cleared, one clean convergence) the invariants of
-// docs/reliability.md are checked against the emulator's admin state and the secrets.
+// replicas on the Kubernetes API emulator) and by decoy tokens no crtoken owns. Time moves: every
+// crtoken process runs under libfaketime (tests/support/fake_wall_clock.h), and once per turn of
+// owner crtoken its clock and the emulator's move forward together, so that its short lifetimes
+// are renewed and its specs with spec.overlap rotate between their two slots (where libfaketime
+// is missing, time stands still). After each installation's turn in a round (faults cleared, one
+// clean convergence) the invariants of docs/reliability.md are checked against the emulator's
+// admin state and the secrets.
 //
 // Every choice (edits, faults, kills, their delays) is drawn from one generator seeded by
 // `seed`, in a fixed order that never depends on what was observed, so a seed replays the same
@@ -42,10 +46,17 @@ struct ChaosFigures {
   int replica_kills = 0;              // `--leader-elect` replicas killed with SIGKILL
   int daemon_starts = 0;              // `crtoken run` processes started (replicas included)
   int spec_edits = 0;
-  int tokens_declared = 0;    // at the end
-  int token_ids_seen = 0;     // distinct token ids observed in the emulator
-  int passwords_seen = 0;     // distinct passwords observed (all scanned for)
-  long invariant_checks = 0;  // individual assertions evaluated
+  int tokens_declared = 0;        // at the end
+  int token_ids_seen = 0;         // distinct token ids observed in the emulator
+  int passwords_seen = 0;         // distinct passwords observed (all scanned for)
+  bool time_moves = false;        // libfaketime found: crtoken's wall clock is moved
+  int clock_advances = 0;         // crtoken's and the emulator's clocks moved forward together
+  long clock_offset_seconds = 0;  // how far, in all
+  int slots_issued = 0;           // distinct slot tokens (<name>-a, <name>-b) seen
+  int rotations = 0;              // a secret of a spec with overlap seen switched to another token
+  int retirements = 0;            // a token a secret switched away from seen deleted, in time
+  long rotation_samples = 0;      // looks at the secrets and the state during turns
+  long invariant_checks = 0;      // individual assertions evaluated
   long output_bytes_scanned = 0;
   double seconds = 0;
 

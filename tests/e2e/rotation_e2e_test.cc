@@ -28,14 +28,13 @@
 
 #include "reconciler/time_util.h"
 #include "tests/support/daemon_fixture.h"
+#include "tests/support/fake_wall_clock.h"
 #include "tests/support/temp_dir.h"
 
 namespace crtoken::test {
 namespace {
 
 using nlohmann::json;
-
-constexpr char kLibFaketime[] = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 // Logs in with whatever the secret file holds, every few milliseconds, until stopped.
 class Prober {
@@ -132,7 +131,7 @@ class RotationE2eTest : public DaemonFixture<> {
   RotationE2eTest() : DaemonFixture({"acme"}, "rotation-e2e") {}
 
   void SetUp() override {
-    if (!std::filesystem::exists(kLibFaketime)) {
+    if (!FakeWallClock::Available()) {
       GTEST_SKIP() << "libfaketime is not installed (Debian package faketime; make deps)";
     }
     DaemonFixture::SetUp();
@@ -154,23 +153,13 @@ class RotationE2eTest : public DaemonFixture<> {
            "  secret:\n    file: ci.json\n";
   }
 
-  // `crtoken run` with its wall clock `offset_` ahead of the real one.
+  // `crtoken run` with its wall clock moved by `clock_` (at first the real one).
   void Start() {
-    SetOffset(0);
+    clock_ = std::make_unique<FakeWallClock>(dir_ / "faketime");
+    std::map<std::string, std::string> env = clock_->Env();
+    env["IONOS_TOKEN"] = "e2e-token";
     daemon_ = StartDaemon({specs_, emu_->base_url(), dir_.path(), metrics_port_, health_port_},
-                          {"--resync", "10m"},
-                          {{"IONOS_TOKEN", "e2e-token"},
-                           {"LD_PRELOAD", kLibFaketime},
-                           {"FAKETIME_TIMESTAMP_FILE", (dir_ / "faketime").string()},
-                           {"FAKETIME_NO_CACHE", "1"},
-                           {"FAKETIME_DONT_FAKE_MONOTONIC", "1"},
-                           {"NO_FAKE_STAT", "1"}});
-  }
-
-  void SetOffset(int64_t seconds) {
-    offset_ = seconds;
-    std::ofstream(dir_ / "faketime.tmp") << "+" << seconds << "\n";
-    std::filesystem::rename(dir_ / "faketime.tmp", dir_ / "faketime");
+                          {"--resync", "10m"}, env);
   }
 
   // Moves both clocks (the daemon's and the emulator's) to `seconds` before `instant`, then
@@ -179,9 +168,8 @@ class RotationE2eTest : public DaemonFixture<> {
     const auto real =
         std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     const int64_t want = (instant - std::chrono::seconds(seconds) - real).count();
-    ASSERT_GE(want, offset_);
-    emu_->AdvanceClock(want - offset_);
-    SetOffset(want);
+    ASSERT_GE(want, clock_->offset());
+    clock_->AdvanceWith(*emu_, want - clock_->offset());
     adopt_ = !adopt_;
     WriteSpec(overlap_, adopt_);
   }
@@ -203,7 +191,7 @@ class RotationE2eTest : public DaemonFixture<> {
     return WaitUntil([&] { return TokenNames() == names; }, std::chrono::seconds(60));
   }
 
-  int64_t offset_ = 0;
+  std::unique_ptr<FakeWallClock> clock_;
   bool adopt_ = false;
   bool overlap_ = true;
 };
