@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "daemon/common/base64.h"
+#include "reconciler/time_util.h"
 #include "reconciler/token_id.h"
 #include "tests/support/crtoken_process.h"
 #include "tests/support/daemon_process.h"
@@ -81,9 +82,9 @@ constexpr int64_t kShortRenewBefore = 2 * 3600;
 constexpr int64_t kOverlap = 20 * 60;
 constexpr int kAdvanceMinMinutes = 25;
 constexpr int kAdvanceMaxMinutes = 115;
-// Time stops moving once this far ahead: the expiryDate tokens (in 2027), the decoys' expiries
-// and the day lifetimes of the other owners (renewal at a third of 30 days at the soonest) must
-// not fall due, whatever the number of rounds.
+// Time stops moving once this far ahead: the expiryDate tokens (60 days ahead at least), the
+// decoys' expiries and the day lifetimes of the other owners (renewal at a third of 30 days at the
+// soonest) must not fall due, whatever the number of rounds.
 constexpr int64_t kMaxAdvance = 5 * 86400;
 
 // One declared token.
@@ -265,6 +266,11 @@ class Chaos {
  private:
   // ---- choices: every one from rng_, in program order ----
   int Pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  // Midnight UTC `days` days after the day the world was made, as the API writes it: expiry dates
+  // stay in the future whenever the test runs (time moves at most a few days during a run).
+  std::string DateInDays(int days) const {
+    return FormatRfc3339(Instant{today_ + std::chrono::days(days)});
+  }
   bool Chance(int percent) { return Pick(1, 100) <= percent; }
   std::string Uuid4() {
     std::uniform_int_distribution<int> hex(0, 15);
@@ -346,7 +352,7 @@ class Chaos {
         scopes.push_back({{"name", s.name}, {"type", s.type}, {"actions", s.actions}});
       }
       props["scopes"] = scopes;
-      if (Chance(30)) props["expiryDate"] = "2027-0" + std::to_string(Pick(3, 9)) + "-01T00:00:00Z";
+      if (Chance(30)) props["expiryDate"] = DateInDays(Pick(60, 240));
       HttpResult r = HttpCall(
           "PUT",
           emu_->base_url() + "/registries/" + emu_->RegistryId(registry) + "/tokens/" + Uuid4(),
@@ -390,13 +396,11 @@ class Chaos {
   // lifetime carries spec.overlap more often when it is short.
   void SetExpiry(const Installation& x, TokenDecl& d, int kind) {
     d.expiry = kind;
-    const int month = Pick(3, 12), day = Pick(1, 28);
+    const int in_days = Pick(60, 300);
     const int lifetime = kLifetimeDays[Pick(0, static_cast<int>(kLifetimeDays.size()) - 1)];
     const bool short_life = x.rotating && Chance(50);
     const bool overlap = x.rotating && Chance(short_life ? 70 : 20);
-    char date[32];
-    std::snprintf(date, sizeof date, "2027-%02d-%02dT00:00:00Z", month, day);
-    d.date = kind == 1 ? date : "";
+    d.date = kind == 1 ? DateInDays(in_days) : "";
     d.lifetime = kind != 2 ? 0 : short_life ? kShortLifetime : int64_t{lifetime} * 86400;
     d.renew_before = kind == 2 && short_life ? kShortRenewBefore : 0;
     d.overlap = kind == 2 && overlap ? kOverlap : 0;
@@ -1415,6 +1419,8 @@ class Chaos {
   ChaosBudget budget_;
   std::ostream& progress_;
   std::mt19937_64 rng_;
+  const std::chrono::sys_days today_ =
+      std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
   TempDir work_;
   std::unique_ptr<K8sEmulatorProcess> k8s_;
   std::unique_ptr<EmulatorProcess> emu_;
