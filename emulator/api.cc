@@ -287,6 +287,13 @@ void Emulator::Handle(const HttpRequest& req, HttpResponse* resp) {
     HandleAdmin(req, resp);
     return;
   }
+  // Counted until it is answered and logged, so that a test can wait for the requests a killed
+  // client left behind (a delayed one is applied up to its delay later) before judging the state.
+  in_flight_.fetch_add(1);
+  struct Answered {
+    std::atomic<int>& count;
+    ~Answered() { count.fetch_sub(1); }
+  } answered{in_flight_};
   std::optional<FaultAction> fault = faults_.Match(req.method, req.target);
   if (fault && fault->delay_ms > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
@@ -359,6 +366,8 @@ void Emulator::HandleAdmin(const HttpRequest& req, HttpResponse* resp) {
     }
   } else if (p == "/_emulator/state") {
     if (m == "GET") return SendJson(resp, 200, store_.StateJson());
+  } else if (p == "/_emulator/inflight") {
+    if (m == "GET") return SendJson(resp, 200, Json{{"inFlight", in_flight_.load()}});
   } else if (p == "/_emulator/faults") {
     if (m == "GET") return SendJson(resp, 200, faults_.ToJson());
     if (m == "DELETE") {
@@ -396,7 +405,8 @@ void Emulator::HandleAdmin(const HttpRequest& req, HttpResponse* resp) {
   } else {
     return SendError(resp, 404, "unknown admin endpoint " + p);
   }
-  resp->headers.emplace_back("Allow", p == "/_emulator/state" ? "GET" : "GET, POST, DELETE");
+  const bool read_only = p == "/_emulator/state" || p == "/_emulator/inflight";
+  resp->headers.emplace_back("Allow", read_only ? "GET" : "GET, POST, DELETE");
   SendError(resp, 405, "method " + m + " not allowed on " + p);
 }
 

@@ -2,6 +2,7 @@
 // the Container Registry API under /containerregistries/ (routing, validation, rendering).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,8 @@ class Emulator {
   Store store_;
   FaultRules faults_;
   RequestLog log_;
+  // API requests being answered (a delayed one counts during its delay); GET /_emulator/inflight.
+  std::atomic<int> in_flight_{0};
 };
 
 // An Emulator served on loopback: for in-process tests and benchmarks.

@@ -503,6 +503,17 @@ class Chaos {
     Did("fault " + name);
   }
 
+  // Waits until the emulator is answering no API request. A request a killed process sent may be
+  // held by a delay fault and applied after its sender died: judged after that, a turn's state is
+  // final, and the next turn's request log holds no write of a process of this one. Bounded: a
+  // delay is at most 600 ms, and the faults are cleared before.
+  void Drain() {
+    std::this_thread::sleep_for(20ms);  // a request just written by a dead sender reaches Handle
+    if (!WaitUntil([&] { return emu_->InFlight() == 0; }, 5s)) {
+      Fail("converges", "the emulator still answers requests 5 s after the faults were cleared");
+    }
+  }
+
   // Moves the wall clock of every crtoken process and the emulator's clock forward together by
   // `minutes` (drawn by the caller whether or not time can move, so a seed replays the same
   // choices), unless libfaketime is missing or time already moved kMaxAdvance.
@@ -670,6 +681,7 @@ class Chaos {
         if (!violations_.empty()) return;
       }
       emu_->ClearFaults();
+      Drain();
     }
     // The final pass converges.
     x.settled = Clock::now();
@@ -754,6 +766,7 @@ class Chaos {
         if (action == 3 || action == 4) KillReplica(1 - leader);
       }
       emu_->ClearFaults();
+      Drain();
     }
     ha_.settled = Clock::now();
     const bool converged = WaitUntil([&] { return Converged(ha_); }, 45s);

@@ -104,6 +104,26 @@ TEST_F(FaultsTest, DelayDelaysTheRealAnswer) {
   EXPECT_EQ(emu_->StateJson()["registries"][0]["tokens"].size(), 1u);
 }
 
+// A delayed request is in flight during its delay and applied after it, even when its client is
+// gone by then: /_emulator/inflight lets a test wait for it.
+TEST_F(FaultsTest, ADelayedRequestIsInFlightUntilItIsAppliedAfterItsClientLeft) {
+  EXPECT_EQ(emu_->InFlight(), 0);
+  emu_->AddFault({{"method", "POST"}, {"delayMs", 800}, {"times", 1}});
+  // The client gives up before the answer, as a killed one does.
+  HttpResult r = HttpCall("POST", tokens_, kAuth, R"({"properties":{"name":"late"}})", 100);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(emu_->InFlight(), 1);
+  EXPECT_TRUE(emu_->StateJson()["registries"][0]["tokens"].empty());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (emu_->InFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(emu_->InFlight(), 0);
+  const auto tokens = emu_->StateJson()["registries"][0]["tokens"];
+  ASSERT_EQ(tokens.size(), 1u);
+  EXPECT_EQ(tokens[0]["name"], "late");
+}
+
 TEST_F(FaultsTest, DelayWithStatusAnswersTheStatus) {
   emu_->AddFault({{"delayMs", 50}, {"status", 504}, {"times", 1}});
   EXPECT_EQ(Get(tokens_).status, 504);

@@ -121,6 +121,10 @@ void EmulatorProcess::AdvanceClock(int64_t seconds) const {
   Admin("POST", "/_emulator/clock", nlohmann::json{{"advanceSeconds", seconds}}.dump());
 }
 
+int EmulatorProcess::InFlight() const {
+  return nlohmann::json::parse(Admin("GET", "/_emulator/inflight").body)["inFlight"].get<int>();
+}
+
 std::string EmulatorProcess::RegistryId(const std::string& name) const {
   const nlohmann::json state = StateJson();
   for (const auto& r : state["registries"]) {

@@ -54,6 +54,8 @@ class EmulatorProcess {
   void ClearFaults() const;
   // POST /_emulator/clock {"advanceSeconds": seconds}.
   void AdvanceClock(int64_t seconds) const;
+  // GET /_emulator/inflight: the API requests being answered now (delayed ones included).
+  int InFlight() const;
   // The id of the registry named `name` (from the state); throws when there is none.
   std::string RegistryId(const std::string& name) const;
   // The token named `name` as the state shows it ({"id", "name", "password", ...}), in the
